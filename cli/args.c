@@ -1,0 +1,167 @@
+/* Option parsing and error reporting for every subcommand. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("infersim: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'infersim %s --help'.\n", cmd);
+    return CLI_USAGE;
+}
+
+int cli_error(const isim_error *e)
+{
+    char buf[1400];
+    fprintf(stderr, "infersim: error: %s\n", isim_error_format(e, buf, sizeof buf));
+    return e->code == ISIM_ENOTFOUND || e->code == ISIM_EINVAL ? CLI_USAGE : CLI_FAIL;
+}
+
+cli_opt *cli_find(cli_opt *opts, const char *name)
+{
+    for (cli_opt *o = opts; o->name; o++)
+        if (strcmp(o->name, name) == 0)
+            return o;
+    return NULL;
+}
+
+/* Levenshtein distance, for "did you mean" on a mistyped option. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (lb >= 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub = prev + (a[i - 1] != b[j - 1]);
+            size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
+              const char **pos, int max_pos, int *n_pos)
+{
+    *n_pos = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            return -1;
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (a[0] == '-' && a[1] != '\0')
+                return cli_usage_error(cmd, "unknown option '%s'", a);
+            if (*n_pos >= max_pos)
+                return cli_usage_error(cmd, "unexpected argument '%s'", a);
+            pos[(*n_pos)++] = a;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+        if (len >= sizeof name)
+            return cli_usage_error(cmd, "unknown option '%s'", a);
+        memcpy(name, a + 2, len);
+        name[len] = '\0';
+        cli_opt *o = cli_find(opts, name);
+        if (!o) {
+            const char *near = NULL;
+            size_t best = 3;
+            for (cli_opt *c = opts; c->name; c++) {
+                size_t d = distance(name, c->name);
+                if (d < best) {
+                    best = d;
+                    near = c->name;
+                }
+            }
+            if (near)
+                return cli_usage_error(cmd, "unknown option '--%s' (did you mean '--%s'?)", name,
+                                       near);
+            return cli_usage_error(cmd, "unknown option '--%s'", name);
+        }
+        if (o->value)
+            return cli_usage_error(cmd, "option '--%s' given twice", name);
+        if (!o->has_value) {
+            if (eq)
+                return cli_usage_error(cmd, "option '--%s' takes no value", name);
+            o->value = "";
+        } else if (eq) {
+            o->value = eq + 1;
+        } else if (i + 1 < argc) {
+            o->value = argv[++i];
+        } else {
+            return cli_usage_error(cmd, "option '--%s' needs a value", name);
+        }
+        if (o->has_value && o->value[0] == '\0')
+            return cli_usage_error(cmd, "option '--%s' has an empty value", name);
+    }
+    return CLI_OK;
+}
+
+void cli_print_options(const cli_opt *opts)
+{
+    for (const cli_opt *o = opts; o->name; o++) {
+        char left[48];
+        snprintf(left, sizeof left, "--%s%s", o->name, o->has_value ? " VALUE" : "");
+        printf("  %-26s %s\n", left, o->help);
+    }
+    printf("  %-26s %s\n", "-h, --help", "show this help");
+}
+
+bool cli_number(const char *cmd, const cli_opt *o, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(o->value, &end);
+    if (end == o->value || *end || errno || !isfinite(v)) {
+        cli_usage_error(cmd, "--%s: expected a number, got '%s'", o->name, o->value);
+        return false;
+    }
+    if (v < min || v > max) {
+        cli_usage_error(cmd, "--%s: %s is out of range [%g, %g]", o->name, o->value, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_int(const char *cmd, const cli_opt *o, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(o->value, &end, 10);
+    if (end == o->value || *end || errno) {
+        cli_usage_error(cmd, "--%s: expected a whole number, got '%s'", o->name, o->value);
+        return false;
+    }
+    if (v < min || v > max) {
+        cli_usage_error(cmd, "--%s: %s is out of range [%ld, %ld]", o->name, o->value, min, max);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+const char *cli_data_dir(const cli_opt *data_opt)
+{
+    if (data_opt && data_opt->value)
+        return data_opt->value;
+    const char *env = getenv("INFERSIM_DATA");
+    return env && env[0] ? env : ISIM_DATA_DIR;
+}

@@ -1,0 +1,45 @@
+/* Shared pieces of the infersim command line: the option parser, strict number parsing and
+ * the one place that turns failures into `infersim: error: ...` and an exit code
+ * (0 ok, 1 failure, 2 usage; STYLE.md). */
+#ifndef ISIM_CLI_H
+#define ISIM_CLI_H
+
+#include <stdbool.h>
+
+#include "sim/sim.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* One --option. Options with has_value take "--name VALUE" or "--name=VALUE". */
+typedef struct cli_opt {
+    const char *name; /* without the dashes */
+    bool has_value;
+    const char *help;
+    const char *value; /* parsed: the value, or "" for a flag; NULL if absent */
+} cli_opt;
+
+/* Parses argv[first..] into opts (NULL-name terminated) and up to max_pos positional
+ * arguments. Prints the usage error itself; returns CLI_OK, or CLI_USAGE, or -1 when -h
+ * or --help was given (the caller prints help and exits 0). */
+int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
+              const char **pos, int max_pos, int *n_pos);
+cli_opt *cli_find(cli_opt *opts, const char *name);
+void cli_print_options(const cli_opt *opts);
+
+/* Strict conversions of an option's value; print the usage error and return false. */
+bool cli_number(const char *cmd, const cli_opt *o, double min, double max, double *out);
+bool cli_int(const char *cmd, const cli_opt *o, long min, long max, int *out);
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints an isim_error; returns CLI_USAGE for an unknown id, CLI_FAIL otherwise. */
+int cli_error(const isim_error *e);
+
+/* models/ and hw-profiles/ live under --data DIR, else $INFERSIM_DATA, else the
+ * directory compiled in. */
+const char *cli_data_dir(const cli_opt *data_opt);
+
+int cmd_predict(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+
+#endif

@@ -1,0 +1,51 @@
+/* infersim: the command table. Each subcommand lives in cli/cmd_<name>.c and uses only
+ * the public headers (sim/sim.h, reports/report.h). */
+#include "cli/cli.h"
+
+#include <gsl/gsl_errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"predict", cmd_predict, "time, cost and memory of one serving configuration"},
+    {"list", cmd_list, "list the models or hardware profiles in the catalog"},
+    {"show", cmd_show, "show a model or hardware profile with its derived numbers and sources"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: infersim COMMAND [OPTIONS]\n\n"
+                 "infersim predicts what serving a language model costs and how fast it runs.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'infersim COMMAND --help' describes a command. --version prints the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+    /* GSL's default handler aborts; the library and CLI check every status instead. */
+    gsl_set_error_handler_off();
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("infersim %s\n", ISIM_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc, argv);
+    fprintf(stderr, "infersim: error: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

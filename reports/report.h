@@ -1,0 +1,38 @@
+/* infersim reports: the forms a prediction or a specification is handed over in.
+ *   JSON  - for programs (cJSON); stable field names with units in them (docs/output.md);
+ *   CSV   - one header line and one row per result;
+ *   table - for people.
+ * Numbers are rounded to 6 significant digits so that output is short and byte-identical
+ * for the same input. Writers take the caller's stream; they never print elsewhere. */
+#ifndef ISIM_REPORT_H
+#define ISIM_REPORT_H
+
+#include <stdio.h>
+
+#include "sim/sim.h"
+
+/* The prediction as a JSON document (a malloc'd string the caller frees), or NULL when
+ * out of memory. */
+char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                               const isim_result *r);
+/* The header line of the CSV form, then one row. */
+void isim_report_predict_csv_header(FILE *out);
+void isim_report_predict_csv_row(FILE *out, const isim_model *m, const isim_hw *hw,
+                                 const isim_query *q, const isim_result *r);
+void isim_report_predict_table(FILE *out, const isim_model *m, const isim_hw *hw,
+                               const isim_query *q, const isim_result *r);
+
+/* A specification: derived quantities (models) and every number with its source. */
+char *isim_report_model_json(const isim_model *m);
+char *isim_report_hw_json(const isim_hw *hw);
+void isim_report_model_table(FILE *out, const isim_model *m);
+void isim_report_hw_table(FILE *out, const isim_hw *hw);
+
+/* One catalog line per entry, for `infersim list`. */
+void isim_report_model_line(FILE *out, const isim_model *m, bool header);
+void isim_report_hw_line(FILE *out, const isim_hw *hw, bool header);
+
+/* x rounded to 6 significant digits (0 and non-finite values unchanged). */
+double isim_report_round(double x);
+
+#endif

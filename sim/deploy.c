@@ -1,0 +1,531 @@
+/* The `deploy` fidelity: what a serving engine on whole devices does. 1-D Megatron tensor
+ * parallelism (Shoeybi et al. 2019) inside a scale-up domain, pipeline stages with
+ * micro-batches and bubbles, expert parallelism with dispatch/combine all-to-alls and
+ * attention data parallelism for MoE, exact per-device memory (weights, KV cache of every
+ * sequence at full context, activations, runtime reserve), chunked prefill for TTFT and a
+ * per-pass engine overhead. Equations and choices: docs/model.md, "Deploy fidelity". */
+#include "sim/internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+double isim__rate16(const isim_hw *hw)
+{
+    if (hw->peak_flops[ISIM_BF16] > 0)
+        return hw->peak_flops[ISIM_BF16];
+    if (hw->peak_flops[ISIM_FP16] > 0)
+        return hw->peak_flops[ISIM_FP16];
+    return hw->peak_flops[ISIM_FP32];
+}
+
+/* fp8, int8 and fp4 weights run W8A8/W4A4 matmuls where the device has the rate; int4
+ * weights are weight-only (W4A16, as AWQ/GPTQ kernels) and everything else 16-bit. */
+isim_dtype isim__deploy_compute_dtype(const isim_hw *hw, isim_dtype w)
+{
+    switch (w) {
+    case ISIM_FP8:
+    case ISIM_INT8:
+    case ISIM_FP4:
+    case ISIM_FP32:
+        if (hw->peak_flops[w] > 0)
+            return w;
+        break;
+    default:
+        break;
+    }
+    return hw->peak_flops[ISIM_BF16] > 0 ? ISIM_BF16
+           : hw->peak_flops[ISIM_FP16] > 0 ? ISIM_FP16
+                                            : ISIM_FP32;
+}
+
+typedef struct {
+    const isim_model *m;
+    const isim_hw *hw;
+    double wp, kvb, ap;
+    double F_gemm, F_attn, BW;
+    int64_t N, tp, pp, ep, dp, G, etp;
+    double kv_shard;
+} dctx;
+
+typedef struct {
+    int64_t layers, dense, moe, sliding;
+    bool first, last;
+} stage_info;
+
+/* Layers split evenly over stages, the remainder on the first stages. */
+static void stage_of(const isim_model *m, int64_t pp, int64_t s, stage_info *si)
+{
+    int64_t base = m->n_layers / pp, rem = m->n_layers % pp;
+    int64_t start = s * base + (s < rem ? s : rem), n = base + (s < rem);
+    memset(si, 0, sizeof *si);
+    si->layers = n;
+    si->first = s == 0;
+    si->last = s == pp - 1;
+    for (int64_t i = start; i < start + n; i++) {
+        if (i < m->d.n_dense_layers)
+            si->dense++;
+        else
+            si->moe++;
+        if (m->window > 0 && m->pattern[i % m->pattern_len])
+            si->sliding++;
+    }
+}
+
+typedef struct {
+    double seqs;  /* sequences of this device's data-parallel group in the pass */
+    double q;     /* tokens per sequence in the pass */
+    double ctx;   /* mean number of earlier tokens each token attends to */
+    bool prefill; /* logits only for the last token; MLA without weight absorption */
+} pass;
+
+static void add_coll(const dctx *c, double ranks, double bytes, bool ar, double *lat, double *bw,
+                     double times)
+{
+    double l, b, nodes = ceil(ranks / (double)c->hw->domain_size);
+    isim_collective_time(c->hw, ranks, nodes, bytes, ar, &l, &b);
+    *lat += times * l;
+    *bw += times * b;
+}
+
+/* Terms of one pass through one pipeline stage on its busiest device; *flops gets the
+ * FLOPs of the whole stage (all its devices) for utilisation. */
+static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isim_terms *t,
+                        double *flops)
+{
+    const isim_model *m = c->m;
+    const isim_model_derived *x = &m->d;
+    const double tp = (double)c->tp, d = (double)m->d_model, ap = c->ap, wp = c->wp;
+    const double tok = ps->seqs * ps->q, tok_stage = tok * (double)c->dp;
+    const double c0 = m->ffn == ISIM_FFN_SWIGLU ? 2 : 1;
+    double fl_gemm = 0, fl_attn = 0, bytes = 0, lat = 0, bw = 0;
+
+    /* Attention: projections sharded by heads over tp; q.k and p.v over the context.
+     * Decode with MLA runs in the latent space (weight absorption, arXiv:2405.04434 §2.1.2). */
+    double qk = x->qk_head_dim, v = x->v_head_dim;
+    if (m->has_mla && !ps->prefill) {
+        qk = (double)(m->kv_lora_rank + m->rope_head_dim);
+        v = (double)m->kv_lora_rank;
+    }
+    double heads = (double)m->n_heads / tp;
+    double kv_tok = x->kv_elems_per_token_layer * c->kvb / c->kv_shard;
+    double n_full = (double)(si->layers - si->sliding), n_local = (double)si->sliding;
+    double ctx_local = m->window > 0 ? fmin(ps->ctx, (double)m->window) : ps->ctx;
+    double qkv_width = (double)((m->n_heads + 2 * m->n_kv_heads) * m->head_dim);
+    fl_gemm += (double)si->layers * 2 * tok * x->attn_params_layer / tp;
+    fl_attn += 2 * tok * heads * (qk + v) * (n_full * ps->ctx + n_local * ctx_local);
+    bytes += (double)si->layers *
+             (x->attn_params_layer * wp / tp + tok * kv_tok + tok * ap * (4 * d + 2 * qkv_width / tp));
+    bytes += ps->seqs * kv_tok * (n_full * ps->ctx + n_local * ctx_local);
+    if (c->tp > 1)
+        add_coll(c, tp, tok * d * ap, true, &lat, &bw, (double)si->layers);
+
+    /* Dense FFN: column-parallel up/gate, row-parallel down, one all-reduce. */
+    double dff = (double)m->d_ff;
+    fl_gemm += (double)si->dense * 2 * tok * x->dense_ffn_params / tp;
+    bytes += (double)si->dense * (x->dense_ffn_params * wp / tp + tok * ap * (2 * d + (c0 + 1) * dff / tp));
+    if (c->tp > 1)
+        add_coll(c, tp, tok * d * ap, true, &lat, &bw, (double)si->dense);
+
+    if (si->moe > 0) {
+        double E = (double)m->n_experts, k = (double)m->n_active_experts;
+        double G = (double)c->G, ep = (double)c->ep, etp = (double)c->etp;
+        double dff_e = (double)m->expert_d_ff, sh = (double)m->n_shared_experts;
+        /* Distinct local experts touched by tok_stage uniformly routed tokens. */
+        double touched = E / ep * -expm1(tok_stage * log1p(-k / E));
+        double per_layer_bytes =
+            touched * x->expert_params * wp / etp + sh * x->shared_expert_params * wp / tp +
+            x->router_params_layer * wp +
+            tok_stage * k / ep * ap * (2 * d + (c0 + 1) * dff_e / etp) +
+            (sh > 0 ? tok * ap * (2 * d + (c0 + 1) * (double)m->shared_expert_d_ff / tp) : 0);
+        bytes += (double)si->moe * per_layer_bytes;
+        fl_gemm += (double)si->moe * (2 * tok_stage * k * x->expert_params / G +
+                                      2 * tok * sh * x->shared_expert_params / tp +
+                                      2 * tok * x->router_params_layer);
+        if (c->ep > 1) {
+            /* Dispatch and combine: each rank sends its distinct tokens' k copies. */
+            add_coll(c, G, tok_stage / G * k * d * ap, false, &lat, &bw, 2.0 * (double)si->moe);
+            if (c->etp > 1)
+                add_coll(c, etp, tok_stage * k / ep * d * ap, true, &lat, &bw, (double)si->moe);
+        } else if (c->G > 1) {
+            add_coll(c, G, tok_stage * d * ap, true, &lat, &bw, (double)si->moe);
+        }
+    }
+
+    /* Embedding lookup on the first stage, classifier on the last (vocab-parallel). */
+    double V = (double)m->vocab;
+    if (si->first)
+        bytes += tok * d * wp;
+    if (si->last) {
+        double logit_tok = ps->prefill ? ps->seqs : tok;
+        bytes += V * d * wp / tp + logit_tok * V / tp * 4;
+        fl_gemm += 2 * logit_tok * V * d / tp;
+    } else {
+        double l, b, nodes = c->G >= c->hw->domain_size ? 2 : 1;
+        isim_collective_time(c->hw, 2, nodes, tok * d * ap, false, &l, &b);
+        lat += l;
+        bw += b;
+    }
+
+    memset(t, 0, sizeof *t);
+    t->t[ISIM_TERM_ARITHMETIC] = fl_gemm / c->F_gemm + fl_attn / c->F_attn;
+    t->t[ISIM_TERM_HBM] = bytes / c->BW;
+    t->t[ISIM_TERM_NETWORK] = bw;
+    t->t[ISIM_TERM_FIXED] =
+        lat + (double)si->layers * c->hw->kernels_per_layer * c->hw->kernel_launch_s;
+    isim__terms_finish(t);
+    /* Per-device FLOPs times the devices of the stage (dp x tp copies of attention). */
+    *flops = (fl_gemm + fl_attn) * (double)c->G;
+}
+
+/* One pass (all stages) with the pipeline schedule: m micro-batches each traverse every
+ * stage; the slowest stage gates the cycle (GPipe bubble analysis, Huang et al. 2019). */
+typedef struct {
+    isim_terms sum, slowest; /* sum over stages; the slowest stage */
+    double sum_s, max_s, flops;
+} pass_result;
+
+static void run_pass(const dctx *c, const pass *ps, pass_result *r)
+{
+    memset(r, 0, sizeof *r);
+    for (int64_t s = 0; s < c->pp; s++) {
+        stage_info si;
+        isim_terms t;
+        double fl = 0;
+        stage_of(c->m, c->pp, s, &si);
+        stage_terms(c, &si, ps, &t, &fl);
+        isim__terms_add(&r->sum, &t, 1.0);
+        r->sum_s += t.total_s;
+        r->flops += fl;
+        if (t.total_s > r->max_s) {
+            r->max_s = t.total_s;
+            r->slowest = t;
+        }
+    }
+}
+
+/* Decode cycle of m micro-batches: max(sum over stages, m x slowest) + engine overhead. */
+static double decode_cycle(const dctx *c, const pass_result *r, double mb, isim_terms *terms)
+{
+    memset(terms, 0, sizeof *terms);
+    if (mb * r->max_s > r->sum_s)
+        isim__terms_add(terms, &r->slowest, mb);
+    else
+        isim__terms_add(terms, &r->sum, 1.0);
+    isim_terms ovh = {{0, 0, 0, c->hw->step_overhead_s}, c->hw->step_overhead_s, ISIM_TERM_FIXED};
+    isim__terms_add(terms, &ovh, 1.0);
+    return terms->total_s;
+}
+
+/* Mean over requests i = 1..n of ceil(i P / C), the chunk in which request i's prompt
+ * ends. Exact up to 1e5 requests; beyond, the continuous form P (n + 1) / (2 C) + 1/2,
+ * which is off by less than half a chunk (exact when P divides C or C divides P). */
+static double mean_finishing_chunk(double n, double P, double C)
+{
+    if (n > 1e5)
+        return P * (n + 1) / (2 * C) + 0.5;
+    double sum = 0;
+    for (double i = 1; i <= n; i++)
+        sum += ceil(i * P / C);
+    return sum / n;
+}
+
+static bool kv_compatible(int64_t tp, int64_t n_kv)
+{
+    return n_kv % tp == 0 || tp % n_kv == 0;
+}
+
+static bool tp_valid(const isim_model *m, const isim_hw *hw, const isim_query *q, int64_t tp)
+{
+    return m->n_heads % tp == 0 && kv_compatible(tp, m->n_kv_heads) &&
+           (tp <= hw->domain_size || q->allow_cross_domain_tp);
+}
+
+static isim_status infeasible(isim_result *res, isim_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static isim_status infeasible(isim_result *res, isim_reason r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->reason_detail, sizeof res->reason_detail, fmt, ap);
+    va_end(ap);
+    res->feasible = false;
+    res->reason = r;
+    return ISIM_OK;
+}
+
+/* Resolves tp, pp, ep and dp; returns false with the reason set when the layout is
+ * impossible. Unset degrees: the largest valid TP inside the scale-up domain, PP for the
+ * rest, EP over every device of a stage (docs/model.md, "Default layout"). */
+static bool resolve_layout(const isim_model *m, const isim_hw *hw, const isim_query *q, dctx *c,
+                           isim_result *res)
+{
+    int64_t N = (int64_t)q->devices;
+    int64_t tp = q->tp, pp = q->pp, ep = q->ep;
+    if (tp == 0) {
+        int64_t room = pp > 0 && N % pp == 0 ? N / pp : N;
+        for (int64_t t = room; t >= 1; t--)
+            if (room % t == 0 && tp_valid(m, hw, q, t)) {
+                tp = t;
+                break;
+            }
+    }
+    if (pp == 0)
+        pp = N % tp == 0 ? N / tp : 1;
+    if (N % (tp * pp) != 0) {
+        infeasible(res, ISIM_REASON_LAYOUT, "%lld devices are not a multiple of tp %lld x pp %lld",
+                   (long long)N, (long long)tp, (long long)pp);
+        return false;
+    }
+    int64_t G = N / pp;
+    if (ep == 0) {
+        ep = 1;
+        if (m->has_moe)
+            for (int64_t e = G; e >= 1; e--)
+                if (G % e == 0 && m->n_experts % e == 0) {
+                    ep = e;
+                    break;
+                }
+    }
+    c->N = N;
+    c->tp = tp;
+    c->pp = pp;
+    c->ep = ep;
+    c->G = G;
+    c->dp = G / tp;
+    c->etp = G % ep == 0 ? G / ep : 1;
+    res->tp = (int)tp;
+    res->pp = (int)pp;
+    res->ep = (int)ep;
+    res->dp = (int)c->dp;
+    if (m->n_heads % tp != 0 || !kv_compatible(tp, m->n_kv_heads)) {
+        infeasible(res, ISIM_REASON_TP_HEADS, "tp %lld vs %lld query and %lld kv heads",
+                   (long long)tp, (long long)m->n_heads, (long long)m->n_kv_heads);
+        return false;
+    }
+    if (tp > hw->domain_size && !q->allow_cross_domain_tp) {
+        infeasible(res, ISIM_REASON_TP_DOMAIN, "tp %lld > scale-up domain of %lld",
+                   (long long)tp, (long long)hw->domain_size);
+        return false;
+    }
+    if (pp > m->n_layers) {
+        infeasible(res, ISIM_REASON_PP_LAYERS, "pp %lld > %lld layers", (long long)pp,
+                   (long long)m->n_layers);
+        return false;
+    }
+    if (ep > 1 && (!m->has_moe || G % ep != 0 || m->n_experts % ep != 0)) {
+        infeasible(res, ISIM_REASON_EP_EXPERTS, "ep %lld vs %lld experts on %lld devices per stage",
+                   (long long)ep, (long long)m->n_experts, (long long)G);
+        return false;
+    }
+    return true;
+}
+
+static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype w, isim_dtype kv)
+{
+    c->m = m;
+    c->hw = hw;
+    c->wp = isim_dtype_bytes(w);
+    c->kvb = isim_dtype_bytes(kv);
+    c->ap = 2.0; /* 16-bit activations */
+    c->F_gemm = hw->peak_flops[isim__deploy_compute_dtype(hw, w)] * hw->eff_flops;
+    c->F_attn = isim__rate16(hw) * hw->eff_flops;
+    c->BW = hw->mem_bytes_per_s * hw->eff_hbm;
+    /* GQA heads are split over tp, replicated once tp exceeds them; the MLA latent is
+     * shared by all heads, so every TP rank holds it whole. */
+    c->kv_shard = m->has_mla ? 1.0 : (double)(c->tp < m->n_kv_heads ? c->tp : m->n_kv_heads);
+}
+
+/* Weights held by one device of stage si. */
+static double stage_weight_bytes(const dctx *c, const stage_info *si)
+{
+    const isim_model *m = c->m;
+    const isim_model_derived *x = &m->d;
+    double tp = (double)c->tp, wp = c->wp, V = (double)m->vocab, d = (double)m->d_model;
+    double w = (double)si->layers * (x->attn_params_layer * wp / tp + x->norm_params_layer * wp) +
+               (double)si->dense * x->dense_ffn_params * wp / tp;
+    if (si->moe)
+        w += (double)si->moe *
+             ((double)m->n_experts / (double)c->ep * x->expert_params * wp / (double)c->etp +
+              (double)m->n_shared_experts * x->shared_expert_params * wp / tp +
+              x->router_params_layer * wp);
+    if (si->first)
+        w += x->embedding_params * wp / tp;
+    if (si->last) {
+        /* A tied classifier shares the embedding on one stage; a last stage of a pipeline
+         * needs its own copy. */
+        double cls = m->tied_embeddings ? (c->pp > 1 ? V * d : 0) : x->unembedding_params;
+        w += cls * wp / tp + x->final_norm_params * wp;
+    }
+    return w;
+}
+
+static double stage_kv_bytes(const dctx *c, const stage_info *si, double ctx, double seqs)
+{
+    const isim_model *m = c->m;
+    double local = m->window > 0 ? fmin(ctx, (double)m->window) : ctx;
+    return seqs * ((double)(si->layers - si->sliding) * ctx + (double)si->sliding * local) *
+           m->d.kv_elems_per_token_layer * c->kvb / c->kv_shard;
+}
+
+/* Peak transient memory of a prefill chunk of `tok` tokens (hidden states, q/k/v, FFN
+ * intermediates, fp32 logits of the sequences that finish in it). */
+static double activation_bytes(const dctx *c, double tok, double seqs)
+{
+    const isim_model *m = c->m;
+    double tp = (double)c->tp, d = (double)m->d_model;
+    double qkv = (double)((m->n_heads + 2 * m->n_kv_heads) * m->head_dim) / tp;
+    double ffn = 3 * (double)m->d_ff / tp;
+    if (m->has_moe) {
+        double moe_tok = tok * (double)c->dp * (double)m->n_active_experts / (double)c->ep;
+        ffn = fmax(ffn, moe_tok / tok * 3 * (double)m->expert_d_ff / (double)c->etp);
+    }
+    return tok * c->ap * (4 * d + qkv + ffn) + seqs * (double)m->vocab / tp * 4;
+}
+
+isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                 isim_result *res, isim_error *err)
+{
+    if (q->devices != floor(q->devices))
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "deploy fidelity uses whole devices, got %g (use --fidelity paper "
+                          "for continuous counts)",
+                          q->devices);
+    if (q->batch != floor(q->batch) || q->input_tokens != floor(q->input_tokens) ||
+        q->output_tokens != floor(q->output_tokens))
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "deploy fidelity counts whole sequences and tokens, got batch %g, "
+                          "%g input and %g output tokens",
+                          q->batch, q->input_tokens, q->output_tokens);
+    res->feasible = true;
+    res->reason = ISIM_REASON_NONE;
+    if (!hw->has_serving)
+        return infeasible(res, ISIM_REASON_NO_SERVING,
+                          "%s has no 'serving' section (deploy fidelity needs it)", hw->id);
+    dctx c = {0};
+    if (!resolve_layout(m, hw, q, &c, res))
+        return ISIM_OK;
+    fill_ctx(&c, m, hw, res->weights, q->kv);
+
+    const double B = q->batch, I = q->input_tokens, O = q->output_tokens;
+    const double b_dp = ceil(B / (double)c.dp);
+    const double prompt = fmax(I, 1.0); /* an empty prompt still needs one pass (BOS) */
+
+    /* Speculative decoding: the draft runs on the same devices with the same TP. */
+    dctx dc = {0};
+    if (q->draft) {
+        const isim_model *dm = q->draft;
+        if (dm->vocab != m->vocab)
+            return infeasible(res, ISIM_REASON_DRAFT, "draft vocabulary %lld != target %lld",
+                              (long long)dm->vocab, (long long)m->vocab);
+        if (c.pp > 1)
+            return infeasible(res, ISIM_REASON_DRAFT,
+                              "speculative decoding with pipeline parallelism is not modelled");
+        if (dm->n_heads % c.tp != 0 || !kv_compatible(c.tp, dm->n_kv_heads))
+            return infeasible(res, ISIM_REASON_DRAFT, "draft heads (%lld) not divisible by tp %lld",
+                              (long long)dm->n_heads, (long long)c.tp);
+        dc = c;
+        dc.ep = dm->has_moe ? c.ep : 1;
+        dc.etp = dc.G / dc.ep;
+        fill_ctx(&dc, dm, hw, q->draft_weights, q->kv);
+    }
+
+    /* Memory of the most loaded stage: every sequence holds its full context. */
+    double chunk = fmin(hw->prefill_chunk_tokens, b_dp * prompt);
+    double reserve = hw->mem_bytes * (1 - hw->mem_utilization) + hw->runtime_reserve_bytes;
+    for (int64_t s = 0; s < c.pp; s++) {
+        stage_info si;
+        stage_of(m, c.pp, s, &si);
+        isim_memory mem = {
+            .weights = stage_weight_bytes(&c, &si),
+            .kv_cache = stage_kv_bytes(&c, &si, I + O, b_dp),
+            .activations = activation_bytes(&c, chunk, fmax(1, chunk / prompt)),
+            .reserve = reserve,
+            .capacity = hw->mem_bytes};
+        if (q->draft) {
+            stage_info dsi;
+            stage_of(dc.m, 1, 0, &dsi);
+            mem.weights += stage_weight_bytes(&dc, &dsi);
+            mem.kv_cache += stage_kv_bytes(&dc, &dsi, I + O, b_dp);
+        }
+        mem.total = mem.weights + mem.kv_cache + mem.activations + mem.reserve;
+        if (s == 0 || mem.total > res->memory.total)
+            res->memory = mem;
+    }
+
+    /* Decode: m micro-batches of the data-parallel group's sequences, at the mean context
+     * over the generation. */
+    double mb = fmin((double)c.pp, b_dp);
+    res->micro_batches = mb;
+    pass dec = {.seqs = b_dp / mb, .q = 1, .ctx = I + (O - 1) / 2, .prefill = false};
+    pass_result pr;
+    run_pass(&c, &dec, &pr);
+    isim_terms plain;
+    double tpot = decode_cycle(&c, &pr, mb, &plain);
+    double cycle = fmax(pr.sum_s, mb * pr.max_s);
+    res->pp_bubble = cycle > 0 ? 1 - mb * pr.sum_s / ((double)c.pp * cycle) : 0;
+    res->decode = plain;
+    double step_flops = pr.flops;
+
+    if (q->draft) {
+        /* Leviathan et al. 2023: gamma draft tokens, one verify pass over gamma + 1 tokens,
+         * expected (1 - a^(g+1)) / (1 - a) tokens per step. */
+        pass_result dr;
+        pass dpass = dec;
+        run_pass(&dc, &dpass, &dr);
+        isim_terms draft;
+        decode_cycle(&dc, &dr, 1, &draft);
+        int g_lo = q->spec_gamma ? q->spec_gamma : 1;
+        int g_hi = q->spec_gamma ? q->spec_gamma : q->spec_gamma_max;
+        double a = q->spec_alpha;
+        for (int g = g_lo; g <= g_hi; g++) {
+            pass ver = dec;
+            ver.q = g + 1;
+            pass_result vr;
+            run_pass(&c, &ver, &vr);
+            isim_terms target;
+            decode_cycle(&c, &vr, 1, &target);
+            double tokens = (1 - pow(a, g + 1)) / (1 - a);
+            double t = (target.total_s + g * draft.total_s) / tokens;
+            if (t < tpot || (q->spec_gamma && g == q->spec_gamma)) {
+                tpot = t;
+                res->spec_gamma = g;
+                res->spec_tokens_per_step = tokens;
+                res->spec_target = target;
+                res->spec_draft = draft;
+                memset(&res->decode, 0, sizeof res->decode);
+                isim__terms_add(&res->decode, &target, 1 / tokens);
+                isim__terms_add(&res->decode, &draft, g / tokens);
+                step_flops = (vr.flops + g * dr.flops) / tokens;
+            }
+        }
+    }
+    res->tpot_s = tpot;
+    double peak = hw->peak_flops[isim__deploy_compute_dtype(hw, res->weights)];
+    res->mfu = step_flops / ((double)c.N * peak * tpot);
+
+    /* Prefill: the data-parallel group's prompts in chunks; request i finishes with chunk
+     * ceil(i I / C). TTFT is the mean over the requests of one arrival burst. */
+    double total_tok = b_dp * prompt, C = fmin(hw->prefill_chunk_tokens, total_tok);
+    double n_chunks = ceil(total_tok / C);
+    pass pre = {.seqs = fmax(C / prompt, 1.0), .q = fmin(C, prompt), .ctx = prompt / 2,
+                .prefill = true};
+    pass_result fr;
+    run_pass(&c, &pre, &fr);
+    double mean_chunk = mean_finishing_chunk(b_dp, prompt, C);
+    memset(&res->prefill, 0, sizeof res->prefill);
+    isim__terms_add(&res->prefill, &fr.sum, 1.0);
+    isim__terms_add(&res->prefill, &fr.slowest, mean_chunk - 1);
+    isim_terms ovh = {{0, 0, 0, hw->step_overhead_s}, hw->step_overhead_s, ISIM_TERM_FIXED};
+    isim__terms_add(&res->prefill, &ovh, mean_chunk);
+    res->ttft_s = res->prefill.total_s;
+    double prefill_wall = fr.sum_s + (n_chunks - 1) * fr.max_s + n_chunks * hw->step_overhead_s;
+
+    if (res->memory.total > hw->mem_bytes) {
+        infeasible(res, ISIM_REASON_MEMORY, "needs %.1f GB per device of %.1f GB",
+                   res->memory.total / 1e9, hw->mem_bytes / 1e9);
+    }
+    isim__result_economics(hw, q, prefill_wall, res);
+    return ISIM_OK;
+}

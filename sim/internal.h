@@ -1,0 +1,101 @@
+/* Internals shared by the files of sim/: the YAML tree, the strict schema reader and the
+ * helpers of the step model. Nothing here is part of the public contract. */
+#ifndef ISIM_INTERNAL_H
+#define ISIM_INTERNAL_H
+
+#include "sim/sim.h"
+
+/* Fills err (if not NULL) and returns code. fmt is printf-style. */
+isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line,
+                       int column, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* ---- YAML tree (yamldoc.c) ---------------------------------------------------------- */
+
+typedef enum { ISIM__YSCALAR, ISIM__YMAP, ISIM__YSEQ } isim__ykind;
+
+typedef struct isim__ynode {
+    isim__ykind kind;
+    int line, column; /* 1-based */
+    char *text;       /* scalar text */
+    bool quoted;      /* scalar was quoted: always a string */
+    size_t n;         /* map entries or sequence items */
+    struct isim__ynode **keys;  /* map: key scalars (n) */
+    struct isim__ynode **items; /* map: values (n); sequence: items (n) */
+} isim__ynode;
+
+/* Parses one YAML document into a tree. Aliases, tags, multiple documents, non-scalar
+ * keys and duplicate keys are refused with file:line:col. *root is freed with
+ * isim__ynode_free(). */
+isim_status isim__yaml_load(const char *path, isim__ynode **root, isim_error *err);
+void isim__ynode_free(isim__ynode *n);
+
+/* ---- strict schema reader (schema.c) ---------------------------------------------- */
+
+typedef struct isim__reader {
+    const char *file; /* path used in messages */
+    isim_error *err;
+    isim_fact *facts;
+    size_t n_facts, cap_facts;
+} isim__reader;
+
+/* A mapping being read: its key path and the source that covers its numbers. */
+typedef struct isim__map {
+    isim__reader *r;
+    const isim__ynode *node;
+    const isim__ynode *key; /* the key naming this mapping; NULL for the root */
+    char path[160];     /* "" for the document root */
+    const char *source; /* nearest enclosing non-root source; NULL if none */
+} isim__map;
+
+/* Opens the document root; refuses keys outside `allowed` (NULL-terminated). */
+isim_status isim__map_root(isim__reader *r, const isim__ynode *root,
+                           const char *const *allowed, isim__map *out);
+/* Opens parent[key] as a mapping with its own allowed keys. *present (may be NULL)
+ * tells whether it was there; a missing required key is an error. */
+isim_status isim__map_sub(isim__map *parent, const char *key, const char *const *allowed,
+                          bool required, isim__map *out, bool *present);
+/* Scalars. A missing optional key leaves *out untouched and *present false. */
+isim_status isim__map_number(isim__map *m, const char *key, bool required, double min,
+                             double max, double *out, bool *present);
+isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t min,
+                          int64_t max, int64_t *out, bool *present);
+isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out,
+                           bool *present);
+/* The string stays owned by the tree; copy it if it must outlive it. */
+isim_status isim__map_string(isim__map *m, const char *key, bool required, const char **out,
+                             bool *present);
+/* names is NULL-terminated; *out gets the index. */
+isim_status isim__map_enum(isim__map *m, const char *key, bool required,
+                           const char *const *names, int *out, bool *present);
+/* The node of a key (NULL if absent), for cross-field messages. */
+const isim__ynode *isim__map_get(const isim__map *m, const char *key);
+/* Error at a key's place: "file:line:col: <message>". */
+isim_status isim__map_error(const isim__map *m, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void isim__facts_free(isim_fact *facts, size_t n);
+
+/* Fills m->d from the architecture (model.c). */
+void isim__model_derive(isim_model *m);
+/* Copies the file stem of path into a new string (NULL when out of memory). */
+char *isim__file_stem(const char *path);
+
+/* ---- helpers of the step model ----------------------------------------------------- */
+
+/* Arithmetic rate used for matmuls whose weights are stored in `weights` (deploy). */
+isim_dtype isim__deploy_compute_dtype(const isim_hw *hw, isim_dtype weights);
+/* 16-bit rate of the device: bf16, else fp16, else fp32. */
+double isim__rate16(const isim_hw *hw);
+
+void isim__terms_finish(isim_terms *t);
+void isim__terms_add(isim_terms *acc, const isim_terms *x, double scale);
+
+isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                isim_result *res, isim_error *err);
+isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                 isim_result *res, isim_error *err);
+/* Price, throughput and energy of a result whose tpot/ttft and terms are set. */
+void isim__result_economics(const isim_hw *hw, const isim_query *q, double prefill_device_s,
+                            isim_result *res);
+
+#endif

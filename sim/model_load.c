@@ -1,0 +1,251 @@
+/* Loads models/<id>.yaml (schema in docs/formats.md) into an isim_model, refusing anything
+ * unknown, mistyped, implausible or unsourced with file:line:col. */
+#include "sim/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *isim__file_stem(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, base, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static const char *const dtype_names[] = {
+#define ISIM_X(name, str, bytes) str,
+    ISIM_DTYPE_LIST(ISIM_X)
+#undef ISIM_X
+        NULL};
+
+/* Plausibility bounds: far outside any published model, tight enough to catch unit slips. */
+#define DIM_MAX 1000000
+
+static isim_status read_architecture(isim__map *root, isim_model *m)
+{
+    static const char *const keys[] = {
+        "d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "ffn", "vocab",
+        "tied_embeddings", "norm", "position", "max_context", "attn_bias", "mlp_bias",
+        "qk_norm", NULL};
+    static const char *const ffns[] = {"swiglu", "gelu", NULL};
+    static const char *const norms[] = {"rmsnorm", "layernorm", NULL};
+    static const char *const positions[] = {"rope", "learned", NULL};
+    isim__map a;
+    isim_status st = isim__map_sub(root, "architecture", keys, true, &a, NULL);
+    int e = 0;
+    if (!st) st = isim__map_int(&a, "d_model", true, 1, DIM_MAX, &m->d_model, NULL);
+    if (!st) st = isim__map_int(&a, "n_layers", true, 1, 10000, &m->n_layers, NULL);
+    if (!st) st = isim__map_int(&a, "n_heads", true, 1, 100000, &m->n_heads, NULL);
+    if (!st) st = isim__map_int(&a, "n_kv_heads", true, 1, 100000, &m->n_kv_heads, NULL);
+    if (!st) st = isim__map_int(&a, "head_dim", true, 1, 100000, &m->head_dim, NULL);
+    if (!st) st = isim__map_int(&a, "d_ff", true, 1, 10 * DIM_MAX, &m->d_ff, NULL);
+    if (!st) st = isim__map_enum(&a, "ffn", true, ffns, &e, NULL);
+    if (!st) m->ffn = (isim_ffn)e;
+    if (!st) st = isim__map_int(&a, "vocab", true, 1, 100 * DIM_MAX, &m->vocab, NULL);
+    if (!st) st = isim__map_bool(&a, "tied_embeddings", true, &m->tied_embeddings, NULL);
+    if (!st) st = isim__map_enum(&a, "norm", true, norms, &e, NULL);
+    if (!st) m->norm = (isim_norm)e;
+    if (!st) st = isim__map_enum(&a, "position", true, positions, &e, NULL);
+    if (!st) m->position = (isim_position)e;
+    if (!st) st = isim__map_int(&a, "max_context", true, 1, 1000000000, &m->max_context, NULL);
+    if (!st) st = isim__map_bool(&a, "attn_bias", false, &m->attn_bias, NULL);
+    if (!st) st = isim__map_bool(&a, "mlp_bias", false, &m->mlp_bias, NULL);
+    if (!st) st = isim__map_bool(&a, "qk_norm", false, &m->qk_norm, NULL);
+    if (st)
+        return st;
+    if (m->n_kv_heads > m->n_heads || m->n_heads % m->n_kv_heads != 0)
+        return isim__map_error(&a, "n_kv_heads",
+                               "'architecture.n_heads' (%lld) is not a multiple of "
+                               "'architecture.n_kv_heads' (%lld)",
+                               (long long)m->n_heads, (long long)m->n_kv_heads);
+    return ISIM_OK;
+}
+
+static isim_status read_moe(isim__map *root, isim_model *m)
+{
+    static const char *const keys[] = {"n_experts",   "n_active_experts",   "n_shared_experts",
+                                       "expert_d_ff", "shared_expert_d_ff", "first_dense_layers",
+                                       "router_bias", NULL};
+    isim__map e;
+    isim_status st = isim__map_sub(root, "moe", keys, false, &e, &m->has_moe);
+    if (st || !m->has_moe)
+        return st;
+    bool has_shared_ff = false;
+    if (!st) st = isim__map_int(&e, "n_experts", true, 1, 100000, &m->n_experts, NULL);
+    if (!st) st = isim__map_int(&e, "n_active_experts", true, 1, 100000, &m->n_active_experts, NULL);
+    if (!st) st = isim__map_int(&e, "n_shared_experts", true, 0, 1000, &m->n_shared_experts, NULL);
+    if (!st) st = isim__map_int(&e, "expert_d_ff", true, 1, 10 * DIM_MAX, &m->expert_d_ff, NULL);
+    if (!st) st = isim__map_int(&e, "shared_expert_d_ff", false, 0, 10 * DIM_MAX,
+                                &m->shared_expert_d_ff, &has_shared_ff);
+    if (!st) st = isim__map_int(&e, "first_dense_layers", true, 0, 10000, &m->first_dense_layers, NULL);
+    if (!st) st = isim__map_bool(&e, "router_bias", false, &m->router_bias, NULL);
+    if (st)
+        return st;
+    if (m->n_active_experts > m->n_experts)
+        return isim__map_error(&e, "n_active_experts",
+                               "'moe.n_active_experts' (%lld) exceeds 'moe.n_experts' (%lld)",
+                               (long long)m->n_active_experts, (long long)m->n_experts);
+    if (m->n_shared_experts > 0 && m->shared_expert_d_ff <= 0)
+        return isim__map_error(&e, has_shared_ff ? "shared_expert_d_ff" : NULL,
+                               "'moe.shared_expert_d_ff' must be > 0 when 'moe.n_shared_experts' "
+                               "is %lld",
+                               (long long)m->n_shared_experts);
+    if (m->first_dense_layers >= m->n_layers)
+        return isim__map_error(&e, "first_dense_layers",
+                               "'moe.first_dense_layers' (%lld) leaves no MoE layer of %lld",
+                               (long long)m->first_dense_layers, (long long)m->n_layers);
+    return ISIM_OK;
+}
+
+static isim_status read_mla(isim__map *root, isim_model *m)
+{
+    static const char *const keys[] = {"kv_lora_rank", "q_lora_rank", "rope_head_dim",
+                                       "v_head_dim", NULL};
+    isim__map a;
+    isim_status st = isim__map_sub(root, "mla", keys, false, &a, &m->has_mla);
+    if (st || !m->has_mla)
+        return st;
+    if (!st) st = isim__map_int(&a, "kv_lora_rank", true, 1, DIM_MAX, &m->kv_lora_rank, NULL);
+    if (!st) st = isim__map_int(&a, "q_lora_rank", true, 0, DIM_MAX, &m->q_lora_rank, NULL);
+    if (!st) st = isim__map_int(&a, "rope_head_dim", true, 0, DIM_MAX, &m->rope_head_dim, NULL);
+    if (!st) st = isim__map_int(&a, "v_head_dim", true, 1, DIM_MAX, &m->mla_v_head_dim, NULL);
+    return st;
+}
+
+static isim_status read_sliding(isim__map *root, isim_model *m)
+{
+    static const char *const keys[] = {"window", "pattern", NULL};
+    isim__map a;
+    bool here = false;
+    isim_status st = isim__map_sub(root, "sliding_window", keys, false, &a, &here);
+    if (st || !here)
+        return st;
+    st = isim__map_int(&a, "window", true, 1, 1000000000, &m->window, NULL);
+    if (st)
+        return st;
+    const isim__ynode *p = isim__map_get(&a, "pattern");
+    if (!p)
+        return isim__map_error(&a, NULL, "missing key 'pattern' in 'sliding_window'");
+    if (p->kind != ISIM__YSEQ || p->n == 0 || p->n > ISIM_MAX_PATTERN)
+        return isim__map_error(&a, "pattern",
+                               "'sliding_window.pattern' must be a list of 1 to %d of "
+                               "sliding, full",
+                               ISIM_MAX_PATTERN);
+    for (size_t i = 0; i < p->n; i++) {
+        const isim__ynode *it = p->items[i];
+        bool sliding = it->kind == ISIM__YSCALAR && strcmp(it->text, "sliding") == 0;
+        bool full = it->kind == ISIM__YSCALAR && strcmp(it->text, "full") == 0;
+        if (!sliding && !full)
+            return isim__fail(a.r->err, ISIM_ESCHEMA, a.r->file, it->line, it->column,
+                              "'sliding_window.pattern' items must be one of sliding, full; "
+                              "got '%s'",
+                              it->kind == ISIM__YSCALAR ? it->text : "(a collection)");
+        m->pattern[i] = sliding;
+    }
+    m->pattern_len = (int)p->n;
+    return ISIM_OK;
+}
+
+static isim_status read_declared(isim__map *root, isim_model *m)
+{
+    static const char *const keys[] = {"total", "active", "active_counts_input_embedding", NULL};
+    isim__map a;
+    bool has_active = false;
+    isim_status st = isim__map_sub(root, "declared_params", keys, true, &a, NULL);
+    if (!st) st = isim__map_number(&a, "total", true, 1, 1e15, &m->declared_total, NULL);
+    if (!st) st = isim__map_number(&a, "active", false, 1, 1e15, &m->declared_active, &has_active);
+    m->active_counts_input_embedding = true;
+    if (!st) st = isim__map_bool(&a, "active_counts_input_embedding", false,
+                                 &m->active_counts_input_embedding, NULL);
+    if (st)
+        return st;
+    if (m->has_moe && !has_active)
+        return isim__map_error(&a, NULL, "missing key 'active' in 'declared_params' (a MoE "
+                                         "model declares its active parameters)");
+    if (!m->has_moe && has_active)
+        return isim__map_error(&a, "active",
+                               "'declared_params.active' applies to MoE models only");
+    if (has_active && m->declared_active > m->declared_total)
+        return isim__map_error(&a, "active",
+                               "'declared_params.active' (%g) exceeds 'declared_params.total' "
+                               "(%g)",
+                               m->declared_active, m->declared_total);
+    return ISIM_OK;
+}
+
+static isim_status read_model(isim__reader *r, const isim__ynode *root, isim_model *m)
+{
+    static const char *const keys[] = {"name",    "family",         "architecture", "moe", "mla",
+                                       "sliding_window", "release", "declared_params", NULL};
+    static const char *const release_keys[] = {"weights", NULL};
+    isim__map top, rel;
+    const char *s = NULL;
+    int e = 0;
+    isim_status st = isim__map_root(r, root, keys, &top);
+    if (!st) st = isim__map_string(&top, "name", true, &s, NULL);
+    if (!st && !(m->name = strdup(s))) st = ISIM_ENOMEM;
+    if (!st) st = isim__map_string(&top, "family", true, &s, NULL);
+    if (!st && !(m->family = strdup(s))) st = ISIM_ENOMEM;
+    if (!st) st = read_architecture(&top, m);
+    if (!st) st = read_moe(&top, m);
+    if (!st) st = read_mla(&top, m);
+    if (!st) st = read_sliding(&top, m);
+    if (!st) st = isim__map_sub(&top, "release", release_keys, true, &rel, NULL);
+    if (!st) st = isim__map_enum(&rel, "weights", true, dtype_names, &e, NULL);
+    if (!st) m->release_weights = (isim_dtype)e;
+    if (!st) st = read_declared(&top, m);
+    if (st == ISIM_ENOMEM)
+        return isim__fail(r->err, ISIM_ENOMEM, r->file, 0, 0, "out of memory");
+    return st;
+}
+
+void isim_model_free(isim_model *m)
+{
+    if (!m)
+        return;
+    free(m->id);
+    free(m->path);
+    free(m->name);
+    free(m->family);
+    isim__facts_free(m->facts, m->n_facts);
+    free(m);
+}
+
+isim_status isim_model_load(const char *path, isim_model **out, isim_error *err)
+{
+    *out = NULL;
+    isim__ynode *root = NULL;
+    isim_status st = isim__yaml_load(path, &root, err);
+    if (st)
+        return st;
+    isim_model *m = calloc(1, sizeof *m);
+    isim__reader r = {.file = path, .err = err};
+    if (!m) {
+        st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+        goto cleanup;
+    }
+    st = read_model(&r, root, m);
+    m->facts = r.facts;
+    m->n_facts = r.n_facts;
+    r.facts = NULL;
+    r.n_facts = 0;
+    if (!st && (!(m->id = isim__file_stem(path)) || !(m->path = strdup(path))))
+        st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+    if (st)
+        goto cleanup;
+    isim__model_derive(m);
+    *out = m;
+    m = NULL;
+cleanup:
+    isim__facts_free(r.facts, r.n_facts);
+    isim_model_free(m);
+    isim__ynode_free(root);
+    return st;
+}

@@ -1,0 +1,358 @@
+/* infersim analytical simulator: the public contract.
+ *
+ * Specifications (models/ID.yaml, hw-profiles/ID.yaml) are loaded into immutable structs;
+ * isim_predict() splits one decode step and one prefill into arithmetic, HBM, network and
+ * fixed-latency time (docs/model.md) in one of two fidelities:
+ *   ISIM_PAPER  - Erdil 2025 (arXiv:2506.04645) as its released code c2c4fa9 computes it;
+ *   ISIM_DEPLOY - whole devices, Megatron TP, PP with bubbles, EP, exact memory.
+ * The library never prints, exits or aborts. Fallible functions return an isim_status and
+ * fill an isim_error (which may be NULL) with file:line:column for bad input. */
+#ifndef ISIM_SIM_H
+#define ISIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- status and errors ------------------------------------------------------------ */
+
+#define ISIM_STATUS_LIST(X)                                                                \
+    X(OK, "success")                                                                       \
+    X(ENOMEM, "out of memory")                                                             \
+    X(EIO, "cannot read file")                                                             \
+    X(EPARSE, "malformed YAML")                                                            \
+    X(ESCHEMA, "invalid specification")                                                    \
+    X(EINVAL, "invalid argument")                                                          \
+    X(ENOTFOUND, "not found")
+
+typedef enum {
+#define ISIM_X(name, msg) ISIM_##name,
+    ISIM_STATUS_LIST(ISIM_X)
+#undef ISIM_X
+        ISIM_STATUS_COUNT
+} isim_status;
+
+const char *isim_status_name(isim_status s); /* "ISIM_ESCHEMA" */
+const char *isim_strerror(isim_status s);    /* "invalid specification" */
+
+/* Detail of a failure. file is empty and line/column are 0 when the error is not tied
+ * to a place in a file. Lines and columns count from 1. */
+typedef struct isim_error {
+    isim_status code;
+    char file[512];
+    int line;
+    int column;
+    char message[768];
+} isim_error;
+
+/* Writes "file:line:col: message" (or just "message") into buf; returns buf. */
+const char *isim_error_format(const isim_error *e, char *buf, size_t n);
+
+/* ---- precisions ------------------------------------------------------------------- */
+
+#define ISIM_DTYPE_LIST(X)                                                                 \
+    X(FP32, "fp32", 4.0)                                                                   \
+    X(BF16, "bf16", 2.0)                                                                   \
+    X(FP16, "fp16", 2.0)                                                                   \
+    X(FP8, "fp8", 1.0)                                                                     \
+    X(INT8, "int8", 1.0)                                                                   \
+    X(INT4, "int4", 0.5)                                                                   \
+    X(FP4, "fp4", 0.5)
+
+typedef enum {
+#define ISIM_X(name, str, bytes) ISIM_##name,
+    ISIM_DTYPE_LIST(ISIM_X)
+#undef ISIM_X
+        ISIM_DTYPE_COUNT
+} isim_dtype;
+
+const char *isim_dtype_name(isim_dtype t);
+double isim_dtype_bytes(isim_dtype t);
+/* Parses "bf16" etc.; returns ISIM_EINVAL for anything else. */
+isim_status isim_dtype_parse(const char *s, isim_dtype *out);
+
+/* ---- provenance ------------------------------------------------------------------- */
+
+/* One number of a specification with where it came from. Strings are owned by the
+ * specification that holds the fact. */
+typedef struct isim_fact {
+    const char *path;   /* key path, e.g. "memory.capacity_gb" */
+    double value;       /* as written, in the unit of the key */
+    const char *source; /* the source that covers it */
+    int line, column;
+} isim_fact;
+
+/* ---- models ----------------------------------------------------------------------- */
+
+typedef enum { ISIM_FFN_SWIGLU, ISIM_FFN_GELU } isim_ffn;
+typedef enum { ISIM_NORM_RMS, ISIM_NORM_LAYER } isim_norm;
+typedef enum { ISIM_POS_ROPE, ISIM_POS_LEARNED } isim_position;
+
+#define ISIM_MAX_PATTERN 16
+
+/* Quantities derived from the architecture (docs/model.md, "Parameter counts"). Counts
+ * are exact integers held in doubles (exact below 2^53). */
+typedef struct isim_model_derived {
+    double attn_params_layer;     /* attention matrices (+biases, q/k norms) of one layer */
+    double norm_params_layer;     /* the two norms of one layer */
+    double dense_ffn_params;      /* one dense FFN block (width d_ff) */
+    double expert_params;         /* one routed expert (width expert_d_ff) */
+    double shared_expert_params;  /* one shared expert */
+    double router_params_layer;   /* router of one MoE layer */
+    int64_t n_dense_layers;       /* layers with a dense FFN */
+    int64_t n_moe_layers;         /* layers with a MoE FFN */
+    int64_t n_sliding_layers;     /* layers with local attention */
+    double embedding_params;      /* input embedding (+ learned positions) */
+    double unembedding_params;    /* output classifier; 0 when tied */
+    double final_norm_params;
+    double params_total;
+    double params_active;         /* per token; MoE: n_active routed experts per layer */
+    double kv_elems_per_token_layer; /* K+V elements cached per token per layer (MLA: latent+rope) */
+    double qk_head_dim;           /* per-head q.k width (MLA: head_dim + rope_head_dim) */
+    double v_head_dim;            /* per-head value width */
+} isim_model_derived;
+
+typedef struct isim_model {
+    char *id;     /* file stem */
+    char *path;   /* file it was loaded from */
+    char *name;
+    char *family;
+    /* architecture */
+    int64_t d_model, n_layers, n_heads, n_kv_heads, head_dim, d_ff, vocab, max_context;
+    isim_ffn ffn;
+    isim_norm norm;
+    isim_position position;
+    bool tied_embeddings, attn_bias, mlp_bias, qk_norm;
+    /* mixture of experts (has_moe false: all fields 0) */
+    bool has_moe;
+    int64_t n_experts, n_active_experts, n_shared_experts, expert_d_ff, shared_expert_d_ff,
+        first_dense_layers;
+    bool router_bias;
+    /* multi-head latent attention */
+    bool has_mla;
+    int64_t kv_lora_rank, q_lora_rank, rope_head_dim, mla_v_head_dim;
+    /* sliding window: window 0 = none; pattern[i % pattern_len] true = layer i is local */
+    int64_t window;
+    int pattern_len;
+    bool pattern[ISIM_MAX_PATTERN];
+    isim_dtype release_weights;
+    double declared_total, declared_active; /* declared_active 0 for dense models */
+    bool active_counts_input_embedding;
+    isim_model_derived d;
+    size_t n_facts;
+    isim_fact *facts; /* every number with its source */
+} isim_model;
+
+/* Loads and validates one model file; the id is the file stem. On success *out owns
+ * everything and is released with isim_model_free(). */
+isim_status isim_model_load(const char *path, isim_model **out, isim_error *err);
+void isim_model_free(isim_model *m); /* NULL is a no-op */
+
+/* Bytes of KV cache one sequence of `context` tokens holds (sliding layers hold at most
+ * `window` tokens). */
+double isim_model_kv_bytes(const isim_model *m, double context, isim_dtype kv);
+/* Parameters the publisher would count as active, following declared conventions. */
+double isim_model_active_as_declared(const isim_model *m);
+/* Forward FLOPs of one token at `context` earlier tokens: 2 x active matmul parameters
+ * (without the embedding lookup) + attention scores and values. */
+double isim_model_flops_per_token(const isim_model *m, double context);
+
+/* ---- hardware --------------------------------------------------------------------- */
+
+typedef enum { ISIM_HW_GPU, ISIM_HW_TPU, ISIM_HW_LPU, ISIM_HW_CPU, ISIM_HW_ACCEL } isim_hw_kind;
+typedef enum { ISIM_COLL_NCCL, ISIM_COLL_FLAT } isim_coll_model;
+
+/* One NCCL protocol's latency and bandwidth parameters (seconds). */
+typedef struct isim_protocol {
+    char name[8];
+    double base_s, per_rank_s, per_node_log2_s, bandwidth_factor;
+} isim_protocol;
+
+typedef struct isim_hw {
+    char *id, *path, *name, *vendor;
+    isim_hw_kind kind;
+    double peak_flops[ISIM_DTYPE_COUNT]; /* FLOP/s (OP/s for integers); 0 = no such rate */
+    double eff_flops, eff_hbm;           /* sustained fraction of peak */
+    double mem_bytes, mem_bytes_per_s;
+    int64_t domain_size;                 /* devices in one scale-up domain */
+    double scale_up_bytes_per_s;         /* per device, per direction */
+    double scale_out_bytes_per_s;        /* per device, per direction */
+    isim_coll_model coll_model;
+    int n_protocols;
+    isim_protocol protocols[3];
+    double flat_per_rank_s;
+    double kernel_launch_s;
+    bool has_power;
+    double tdp_w;
+    double cloud_usd_per_h;
+    bool has_purchase;
+    double purchase_usd, life_years;
+    bool has_serving;
+    double mem_utilization, runtime_reserve_bytes, step_overhead_s, kernels_per_layer,
+        prefill_chunk_tokens;
+    size_t n_facts;
+    isim_fact *facts;
+} isim_hw;
+
+isim_status isim_hw_load(const char *path, isim_hw **out, isim_error *err);
+void isim_hw_free(isim_hw *h);
+
+/* ---- catalog: files under a data directory ----------------------------------------- */
+
+/* Lists the ids (file stems of *.yaml) under dir/sub, sorted. *ids is a NULL-terminated
+ * array freed with isim_ids_free(). */
+isim_status isim_catalog_list(const char *dir, const char *sub, char ***ids, isim_error *err);
+void isim_ids_free(char **ids);
+/* Loads dir/models/<id>.yaml or dir/hw-profiles/<id>.yaml; ISIM_ENOTFOUND if absent. */
+isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out,
+                               isim_error *err);
+isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim_error *err);
+
+/* ---- collectives ------------------------------------------------------------------- */
+
+/* Time of one collective over `ranks` ranks spread on `nodes` scale-up domains, `bytes` per
+ * rank; all_reduce selects the all-reduce (each byte moves twice) over all-to-all and
+ * point-to-point. The fastest protocol of the profile is taken; its latency and bandwidth
+ * parts come back separately, 0 for ranks <= 1 (docs/model.md, "Collectives"). */
+void isim_collective_time(const isim_hw *hw, double ranks, double nodes, double bytes,
+                          bool all_reduce, double *latency_s, double *bandwidth_s);
+
+/* ---- the step model ---------------------------------------------------------------- */
+
+typedef enum { ISIM_PAPER, ISIM_DEPLOY } isim_fidelity;
+const char *isim_fidelity_name(isim_fidelity f);
+
+typedef enum {
+    ISIM_TERM_ARITHMETIC,
+    ISIM_TERM_HBM,
+    ISIM_TERM_NETWORK,
+    ISIM_TERM_FIXED,
+    ISIM_TERM_COUNT
+} isim_term;
+const char *isim_term_name(isim_term t); /* "arithmetic", "hbm", "network", "fixed" */
+
+/* The four terms of one pass, in seconds, and how they combine:
+ * total_s = fixed + network + max(arithmetic, hbm) (docs/model.md, "Overlap"). */
+typedef struct isim_terms {
+    double t[ISIM_TERM_COUNT];
+    double total_s;
+    isim_term binding; /* the term that contributes most to total_s */
+} isim_terms;
+
+/* What to predict. isim_query_init() sets the defaults noted here. */
+typedef struct isim_query {
+    isim_fidelity fidelity;   /* ISIM_DEPLOY */
+    double devices;           /* > 0; whole in deploy fidelity */
+    double batch;             /* sequences decoded together, >= 1 */
+    double input_tokens;      /* prompt tokens per sequence, >= 0 */
+    double output_tokens;     /* generated tokens per sequence, >= 1 */
+    int tp, pp, ep;           /* 0 = chosen (paper: searched as the released code does) */
+    isim_dtype weights;       /* ISIM_DTYPE_COUNT = the model's release precision */
+    isim_dtype kv;            /* ISIM_BF16 */
+    const isim_model *draft;  /* speculative decoding draft; NULL = none */
+    isim_dtype draft_weights; /* ISIM_BF16 (the paper keeps 16-bit drafts) */
+    double spec_alpha;        /* acceptance probability, 0 < a < 1 */
+    int spec_gamma;           /* draft tokens per step; 0 = best of 2..spec_gamma_max */
+    int spec_gamma_max;       /* 5, as in the released code's pareto_fronts */
+    bool allow_cross_domain_tp; /* deploy: TP may span scale-up domains */
+} isim_query;
+
+void isim_query_init(isim_query *q);
+
+#define ISIM_REASON_LIST(X)                                                                \
+    X(NONE, "none", "feasible")                                                            \
+    X(MEMORY, "memory", "does not fit in memory")                                          \
+    X(NO_RATE, "no_rate", "no arithmetic rate for the precision")                          \
+    X(TP_HEADS, "tp_heads", "tensor parallelism does not divide the attention heads")      \
+    X(TP_DOMAIN, "tp_domain", "tensor parallelism exceeds the scale-up domain")            \
+    X(PP_LAYERS, "pp_layers", "more pipeline stages than layers")                          \
+    X(LAYOUT, "layout", "devices do not factor into tp x pp x dp")                         \
+    X(EP_EXPERTS, "ep_experts", "expert parallelism does not divide the experts")          \
+    X(DRAFT, "draft", "draft model unusable for speculative decoding")                     \
+    X(NO_SERVING, "no_serving", "hardware profile lacks serving parameters")
+
+typedef enum {
+#define ISIM_X(name, str, msg) ISIM_REASON_##name,
+    ISIM_REASON_LIST(ISIM_X)
+#undef ISIM_X
+        ISIM_REASON_COUNT
+} isim_reason;
+const char *isim_reason_name(isim_reason r); /* "memory", "tp_heads", ... */
+const char *isim_reason_text(isim_reason r);
+
+/* Memory of the most loaded device, in bytes. */
+typedef struct isim_memory {
+    double weights, kv_cache, activations, reserve, total, capacity;
+} isim_memory;
+
+typedef struct isim_result {
+    bool feasible;
+    isim_reason reason;
+    char reason_detail[256]; /* one line with the numbers behind the reason */
+    isim_fidelity fidelity;
+    isim_dtype weights, kv;
+    /* layout: paper fidelity reports its continuous choices too */
+    double devices;
+    int tp, pp, ep, dp;
+    double pp_paper;       /* paper: pipeline degree chosen (may be fractional) */
+    bool two_d;            /* paper: 2-D tensor parallelism chosen */
+    double attn_scaledown; /* paper: attention TP scale-down factor chosen */
+    double micro_batches;  /* pipeline micro-batches */
+    double pp_bubble;      /* deploy: idle fraction of pipeline stages */
+    /* speculative decoding (spec_gamma 0 = plain decoding chosen or not requested) */
+    int spec_gamma;
+    double spec_tokens_per_step;
+    isim_terms spec_target, spec_draft; /* one target verify pass and one draft pass */
+    /* per output token (tpot) and per prefill (ttft) */
+    isim_terms decode;
+    isim_terms prefill;
+    double tpot_s, ttft_s;
+    double tokens_per_s_per_user, tokens_per_s_per_device, tokens_per_s_total;
+    double cost_usd_per_mtok_output, cost_usd_per_mtok_input;
+    bool has_energy;
+    double j_per_token_output, j_per_token_input;
+    double mfu; /* decode FLOPs / (devices x peak x tpot) */
+    isim_memory memory;
+} isim_result;
+
+/* Predicts one configuration. An infeasible configuration is not an error: the result
+ * says feasible = false with a reason. ISIM_EINVAL for a query out of range. */
+isim_status isim_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                         isim_result *res, isim_error *err);
+
+/* ---- the paper fidelity's inner loop, for search ----------------------------------- */
+
+/* Constants of one (model, hardware, precision) triple precomputed for fast evaluation. */
+typedef struct isim_paper_ctx isim_paper_ctx;
+
+/* One candidate of the released code's new_token_latency_seconds. */
+typedef struct isim_paper_point {
+    double devices;        /* N_GPU, continuous */
+    double batch;          /* sequences */
+    double pp;             /* N_PP, continuous */
+    double attn_scaledown; /* >= 1 */
+    double seq_len;        /* tokens per sequence in this pass (1 = decode) */
+    double input_len;      /* context length */
+    bool two_d;
+} isim_paper_point;
+
+isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtype weights,
+                               isim_dtype kv, isim_paper_ctx **out, isim_error *err);
+void isim_paper_ctx_free(isim_paper_ctx *c);
+/* Seconds for one pass of the point, INFINITY when infeasible; terms may be NULL. No
+ * allocation. */
+double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_terms *terms);
+/* Minimum over the released code's candidates (2-D/1-D, PP list unless pp > 0, six
+ * attention scale-downs); *best (may be NULL) receives the winning point. */
+double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, double pp,
+                       double seq_len, double input_len, isim_terms *terms,
+                       isim_paper_point *best);
+
+/* ---- the toy model of Erdil 2025 §2.2 ------------------------------------------------ */
+
+/* Eq. 3 with t_reduce = 2 (sqrt(N) - 1) t_hop (Eq. 5): seconds per token. */
+double isim_toy_latency(double n_params, double bytes_per_param, double n_layers,
+                        double n_reduce, double t_hop_s, double hbm_bytes_per_s,
+                        double flops_per_s, double batch, double n_devices);
+
+#endif

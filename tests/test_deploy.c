@@ -1,0 +1,238 @@
+/* The deploy fidelity against hand calculations written out here from datasheet numbers
+ * (H100 SXM: 3.35 TB/s, 989.4 TFLOP/s bf16) and the profile's engine parameters
+ * (efficiency 0.7 / 0.8, 8 kernels of 4 us per layer, 500 us per pass). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "tests/testutil.h"
+
+typedef struct {
+    isim_model *m, *draft;
+    isim_hw *h;
+    isim_query q;
+    isim_result r;
+} fixture;
+
+static void setup(fixture *f, const char *model, const char *hw, double devices, double batch,
+                  double in, double out)
+{
+    memset(f, 0, sizeof *f);
+    f->m = tu_model(model);
+    f->h = tu_hw(hw);
+    isim_query_init(&f->q);
+    f->q.devices = devices;
+    f->q.batch = batch;
+    f->q.input_tokens = in;
+    f->q.output_tokens = out;
+}
+
+static void run(fixture *f)
+{
+    isim_error e = {0};
+    char buf[1400];
+    cr_assert_eq(isim_predict(f->m, f->h, &f->q, &f->r, &e), ISIM_OK, "%s",
+                 isim_error_format(&e, buf, sizeof buf));
+}
+
+static void release(fixture *f)
+{
+    isim_model_free(f->m);
+    isim_model_free(f->draft);
+    isim_hw_free(f->h);
+}
+
+static const double H100_BW = 3350e9 * 0.8, H100_BF16 = 989.4e12 * 0.7;
+static const double LAUNCH = 8 * 4e-6, OVERHEAD = 500e-6;
+
+/* Llama 3.1 8B: every matmul weight (all but the input embedding and the norms) is read
+ * once per step, plus 128 tokens of KV cache (4096 B per token per layer). */
+Test(deploy, single_device_decode_reads_every_weight_once)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 1, 128, 1);
+    run(&f);
+    double matmul = 8030261248.0 - 128256.0 * 4096 - 32 * 2 * 4096.0 - 4096;
+    double bytes = 2 * matmul + 32 * 128 * 4096.0;
+    double want = 32 * LAUNCH + OVERHEAD + bytes / H100_BW;
+    /* activations and the KV write add ~0.2% */
+    cr_expect(tu_close(f.r.tpot_s, want, 0.005), "%.4f ms vs %.4f ms", f.r.tpot_s * 1e3, want * 1e3);
+    cr_expect_eq(f.r.decode.binding, ISIM_TERM_HBM);
+    cr_expect(f.r.feasible);
+    cr_expect_eq(f.r.tp, 1);
+    release(&f);
+}
+
+/* Prefill of 1000 tokens is compute-bound: 2 FLOPs per weight per token, q.k and p.v over
+ * a mean context of 500 tokens, and the classifier for the last token only. */
+Test(deploy, prefill_is_compute_bound_and_gives_ttft)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 1, 1000, 1);
+    run(&f);
+    double layers = 32 * (4096.0 * 48 * 128 + 4096.0 * 4096 + 3 * 4096.0 * 14336);
+    double gemm = 2 * 1000 * layers + 2 * 128256.0 * 4096;
+    double attn = 2 * 1000 * 32 * 256 * 500.0 * 32;
+    double want = 32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16;
+    cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
+    cr_expect_eq(f.r.prefill.binding, ISIM_TERM_ARITHMETIC);
+    release(&f);
+}
+
+/* KV cache for every sequence at full context: 64 x (1024 + 1024) tokens x 327,680 B,
+ * split over 8 KV heads by tp 8; weights split 8 ways. */
+Test(deploy, memory_per_device_is_exact)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 64, 1024, 1024);
+    run(&f);
+    cr_expect_float_eq(f.r.memory.kv_cache, 64 * 2048 * 327680.0 / 8, 1);
+    cr_expect(tu_close(f.r.memory.weights, 2 * 70553706496.0 / 8, 0.002), "%.6g",
+              f.r.memory.weights);
+    /* vLLM keeps 10% of the 80 GB free; 2 GB of runtime buffers */
+    cr_expect_float_eq(f.r.memory.reserve, 8e9 + 2e9, 1);
+    cr_expect(f.r.feasible);
+    release(&f);
+}
+
+/* Two all-reduces per layer of 16 KB over 8 ranks: NCCL LL, 6.8 + 2 x 7 x 0.6 us each. */
+Test(deploy, tensor_parallel_all_reduces_are_fixed_latency_at_batch_one)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 1, 16, 1);
+    run(&f);
+    double ar = 6.8e-6 + 2 * 7 * 0.6e-6;
+    cr_expect(tu_close(f.r.decode.t[ISIM_TERM_FIXED], 160 * ar + 80 * LAUNCH + OVERHEAD, 1e-9),
+              "%.6f ms", f.r.decode.t[ISIM_TERM_FIXED] * 1e3);
+    cr_expect(tu_close(f.r.decode.t[ISIM_TERM_NETWORK], 160 * 2 * 7 * 16384.0 / (8 * 450e9 * 0.5),
+                       1e-9));
+    release(&f);
+}
+
+Test(deploy, infeasible_layouts_say_why)
+{
+    static const struct {
+        const char *model, *hw;
+        double devices;
+        int tp, pp;
+        isim_reason why;
+    } cases[] = {
+        {"llama-3.1-70b", "h100-sxm", 1, 0, 0, ISIM_REASON_MEMORY},
+        {"llama-3.1-70b", "h100-sxm", 3, 3, 1, ISIM_REASON_TP_HEADS},
+        {"llama-3.1-70b", "h100-sxm", 16, 16, 1, ISIM_REASON_TP_DOMAIN},
+        {"llama-3.1-8b", "h100-sxm", 33, 1, 33, ISIM_REASON_PP_LAYERS},
+        {"llama-3.1-70b", "h100-sxm", 12, 8, 0, ISIM_REASON_LAYOUT},
+        {"llama-3.1-70b", "epoch-h100", 8, 0, 0, ISIM_REASON_NO_SERVING},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture f;
+        setup(&f, cases[i].model, cases[i].hw, cases[i].devices, 1, 128, 128);
+        f.q.tp = cases[i].tp;
+        f.q.pp = cases[i].pp;
+        run(&f);
+        cr_expect(!f.r.feasible, "case %zu", i);
+        cr_expect_eq(f.r.reason, cases[i].why, "case %zu: %s (%s)", i, isim_reason_name(f.r.reason),
+                     f.r.reason_detail);
+        release(&f);
+    }
+}
+
+/* One sequence through 8 stages keeps 7 of them idle (GPipe bubble); 64 sequences in 8
+ * micro-batches keep them all busy, up to the imbalance of the first and last stages. */
+Test(deploy, pipeline_bubbles)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 1, 128, 128);
+    f.q.tp = 1;
+    f.q.pp = 8;
+    run(&f);
+    cr_expect_float_eq(f.r.pp_bubble, 7.0 / 8, 1e-9);
+    f.q.batch = 64;
+    run(&f);
+    cr_expect_float_eq(f.r.micro_batches, 8, 1e-12);
+    cr_expect_lt(f.r.pp_bubble, 0.1);
+    release(&f);
+}
+
+/* Mixtral 8x7B at batch 1 reads 2 of its 8 experts per layer; at batch 64 all of them. */
+Test(deploy, moe_reads_only_the_experts_it_routes_to)
+{
+    fixture f;
+    setup(&f, "mixtral-8x7b", "h200", 1, 1, 16, 1);
+    run(&f);
+    const double BW = 4800e9 * 0.8, d = 4096, L = 32;
+    double attn = L * (d * 48 * 128 + d * 4096), expert = 3 * d * 14336, head = 32000 * d;
+    double want = 2 * (attn + L * 2 * expert + L * 8 * d + head);
+    cr_expect(tu_close(f.r.decode.t[ISIM_TERM_HBM] * BW, want, 0.005), "%.6g vs %.6g bytes",
+              f.r.decode.t[ISIM_TERM_HBM] * BW, want);
+    f.q.batch = 64;
+    run(&f);
+    double all = 2 * (attn + L * 8 * expert * (1 - pow(0.75, 64)) + L * 8 * d + head);
+    cr_expect(tu_close(f.r.decode.t[ISIM_TERM_HBM] * BW, all, 0.01));
+    release(&f);
+}
+
+/* Leviathan et al. 2023: expected tokens per step (1 - a^(g+1)) / (1 - a). */
+Test(deploy, speculative_decoding_speeds_up_batch_one)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 1, 512, 256);
+    run(&f);
+    double plain = f.r.tpot_s;
+    f.draft = tu_model("llama-3.1-8b");
+    f.q.draft = f.draft;
+    f.q.spec_alpha = 0.8;
+    run(&f);
+    cr_expect_gt(f.r.spec_gamma, 0);
+    cr_expect_float_eq(f.r.spec_tokens_per_step, (1 - pow(0.8, f.r.spec_gamma + 1)) / 0.2, 1e-12);
+    cr_expect_lt(f.r.tpot_s, 0.8 * plain, "%.3f vs %.3f ms", f.r.tpot_s * 1e3, plain * 1e3);
+    cr_expect(tu_close(f.r.tpot_s,
+                       (f.r.spec_target.total_s + f.r.spec_gamma * f.r.spec_draft.total_s) /
+                           f.r.spec_tokens_per_step,
+                       1e-12));
+    /* the draft's weights and cache take memory too */
+    cr_expect_gt(f.r.memory.weights, 2 * 70553706496.0 / 8);
+    release(&f);
+}
+
+Test(deploy, throughput_grows_and_speed_falls_with_batch)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 1, 1024, 1024);
+    double last_tpot = 0, last_tput = 0;
+    for (double b = 1; b <= 256; b *= 2) {
+        f.q.batch = b;
+        run(&f);
+        cr_expect_geq(f.r.tpot_s, last_tpot, "batch %g", b);
+        cr_expect_gt(f.r.tokens_per_s_total, last_tput, "batch %g", b);
+        last_tpot = f.r.tpot_s;
+        last_tput = f.r.tokens_per_s_total;
+    }
+    /* $ per Mtok = devices x $/h / 3600 x TPOT / batch x 1e6 */
+    cr_expect(tu_close(f.r.cost_usd_per_mtok_output, 8 * 3.99 / 3600 * f.r.tpot_s / 256 * 1e6, 1e-12));
+    cr_expect(tu_close(f.r.j_per_token_output, 8 * 700 * f.r.tpot_s / 256, 1e-12));
+    release(&f);
+}
+
+Test(deploy, the_same_query_gives_the_same_bytes)
+{
+    fixture f;
+    setup(&f, "deepseek-v3", "h200", 8, 32, 2048, 512);
+    run(&f);
+    isim_result first = f.r;
+    run(&f);
+    cr_expect(memcmp(&first, &f.r, sizeof first) == 0);
+    cr_expect(f.r.feasible, "%s", f.r.reason_detail);
+    cr_expect_eq(f.r.ep, 8);
+    release(&f);
+}
+
+Test(deploy, fractional_devices_are_refused)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1.5, 1, 128, 1);
+    isim_error e = {0};
+    cr_expect_eq(isim_predict(f.m, f.h, &f.q, &f.r, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "whole devices") != NULL, "%s", e.message);
+    release(&f);
+}

@@ -1,0 +1,238 @@
+/* Bad specifications are refused with the exact message, line and column: one case per
+ * kind of error (docs/formats.md). Each case edits one line of a valid base file. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/testutil.h"
+
+/* Line numbers of the keys referred to below are written next to them. */
+static const char *const HW_BASE =
+    "name: Test GPU\n"                /* 1 */
+    "vendor: Test\n"                  /* 2 */
+    "kind: gpu\n"                     /* 3 */
+    "compute:\n"                      /* 4 */
+    "  source: \"test datasheet\"\n"  /* 5 */
+    "  bf16_tflops: 1000\n"           /* 6 */
+    "efficiency:\n"                   /* 7 */
+    "  source: \"test\"\n"            /* 8 */
+    "  flops: 0.7\n"                  /* 9 */
+    "  hbm: 0.75\n"                   /* 10 */
+    "memory:\n"                       /* 11 */
+    "  source: \"test datasheet\"\n"  /* 12 */
+    "  capacity_gb: 80\n"             /* 13 */
+    "  bandwidth_gbps: 3300\n"        /* 14 */
+    "scale_up:\n"                     /* 15 */
+    "  source: \"test\"\n"            /* 16 */
+    "  domain_size: 8\n"              /* 17 */
+    "  bandwidth_gbps: 450\n"         /* 18 */
+    "scale_out:\n"                    /* 19 */
+    "  source: \"test\"\n"            /* 20 */
+    "  bandwidth_gbps: 50\n"          /* 21 */
+    "collectives:\n"                  /* 22 */
+    "  source: \"test\"\n"            /* 23 */
+    "  model: nccl\n"                 /* 24 */
+    "  protocols:\n"                  /* 25 */
+    "    LL: {base_us: 6.8, per_rank_us: 0.6, per_node_log2_us: 5, bandwidth_factor: 0.5}\n"
+    "kernel:\n"                       /* 27 */
+    "  source: \"test\"\n"            /* 28 */
+    "  launch_us: 4\n"                /* 29 */
+    "price:\n"                        /* 30 */
+    "  source: \"test\"\n"            /* 31 */
+    "  cloud_usd_per_h: 2\n";         /* 32 */
+
+static const char *const MODEL_BASE =
+    "name: Tiny\n"                       /* 1 */
+    "family: test\n"                     /* 2 */
+    "architecture:\n"                    /* 3 */
+    "  source: \"hand-written test\"\n"  /* 4 */
+    "  d_model: 64\n"                    /* 5 */
+    "  n_layers: 2\n"                    /* 6 */
+    "  n_heads: 8\n"                     /* 7 */
+    "  n_kv_heads: 4\n"                  /* 8 */
+    "  head_dim: 8\n"                    /* 9 */
+    "  d_ff: 172\n"                      /* 10 */
+    "  ffn: swiglu\n"                    /* 11 */
+    "  vocab: 512\n"                     /* 12 */
+    "  tied_embeddings: true\n"          /* 13 */
+    "  norm: rmsnorm\n"                  /* 14 */
+    "  position: rope\n"                 /* 15 */
+    "  max_context: 512\n"               /* 16 */
+    "release:\n"                         /* 17 */
+    "  source: \"test\"\n"               /* 18 */
+    "  weights: fp32\n"                  /* 19 */
+    "declared_params:\n"                 /* 20 */
+    "  source: \"test\"\n"               /* 21 */
+    "  total: 123712\n";                 /* 22 */
+
+typedef struct {
+    const char *what;
+    bool model;
+    const char *from, *to;
+    int line, column;
+    const char *message; /* NULL: only the prefix below is checked */
+    const char *prefix;
+} bad_case;
+
+static const bad_case cases[] = {
+    {"unknown key", false, "  capacity_gb: 80\n", "  hbm_gib: 80\n", 13, 3,
+     "unknown key 'hbm_gib' in 'memory' (expected: capacity_gb, bandwidth_gbps)", NULL},
+    {"unknown top-level key", false, "kind: gpu\n", "kind: gpu\ncolor: green\n", 4, 1,
+     "unknown key 'color' (expected: name, vendor, kind, compute, efficiency, memory, "
+     "scale_up, scale_out, collectives, kernel, power, price, serving)", NULL},
+    {"missing key", false, "  bandwidth_gbps: 3300\n", "", 11, 1,
+     "missing key 'bandwidth_gbps' in 'memory'", NULL},
+    {"missing section", false, "kernel:\n  source: \"test\"\n  launch_us: 4\n", "", 1, 1,
+     "missing key 'kernel'", NULL},
+    {"wrong type", false, "  capacity_gb: 80\n", "  capacity_gb: eighty\n", 13, 16,
+     "'memory.capacity_gb' must be a number, got 'eighty'", NULL},
+    {"quoted number", false, "  capacity_gb: 80\n", "  capacity_gb: \"80\"\n", 13, 16,
+     "'memory.capacity_gb' must be a number, got '80'", NULL},
+    {"unit in the value", false, "  capacity_gb: 80\n", "  capacity_gb: 80 GB\n", 13, 16,
+     "'memory.capacity_gb' must be a number, got '80 GB' (the unit is in the key name)", NULL},
+    {"negative", false, "  capacity_gb: 80\n", "  capacity_gb: -80\n", 13, 16,
+     "'memory.capacity_gb' = -80 is out of range [0.001, 100000]", NULL},
+    {"absurd: bytes where GB/s are expected", false, "  bandwidth_gbps: 3300\n",
+     "  bandwidth_gbps: 3.3e12\n", 14, 19,
+     "'memory.bandwidth_gbps' = 3.3e+12 is out of range [0.1, 1e+06]", NULL},
+    {"efficiency above one", false, "  hbm: 0.75\n", "  hbm: 75\n", 10, 8,
+     "'efficiency.hbm' = 75 is out of range [0.01, 1]", NULL},
+    {"no source", false, "  source: \"test datasheet\"\n  capacity_gb", "  capacity_gb", 12, 16,
+     "no source for 'memory.capacity_gb' (add 'source:' to its section or write "
+     "{value: 80, source: \"...\"})", NULL},
+    {"long form without source", false, "  source: \"test datasheet\"\n  capacity_gb: 80\n",
+     "  capacity_gb: {value: 80}\n", 12, 16, "missing key 'source' in 'memory.capacity_gb'", NULL},
+    {"not a whole number", false, "  domain_size: 8\n", "  domain_size: 8.5\n", 17, 16,
+     "'scale_up.domain_size' must be a whole number, got 8.5", NULL},
+    {"enum", false, "kind: gpu\n", "kind: gpus\n", 3, 7,
+     "'kind' must be one of gpu, tpu, lpu, cpu, accelerator; got 'gpus'", NULL},
+    {"duplicate key", false, "  capacity_gb: 80\n", "  capacity_gb: 80\n  capacity_gb: 81\n", 14,
+     3, "duplicate key 'capacity_gb' (first at line 13)", NULL},
+    {"section not a mapping", false,
+     "memory:\n  source: \"test datasheet\"\n  capacity_gb: 80\n  bandwidth_gbps: 3300\n",
+     "memory: 80\n", 11, 9, "'memory' must be a mapping of keys to values", NULL},
+    {"yaml syntax", false, "  capacity_gb: 80\n", "  capacity_gb: [80\n", 14, 17, NULL,
+     "yaml syntax error: did not find expected ',' or ']'"},
+    {"alias", false, "  bandwidth_gbps: 450\n", "  bandwidth_gbps: *x\n", 18, 19,
+     "aliases are not supported; write the value out", NULL},
+    {"protocol key of the other model", false, "  model: nccl\n", "  model: nccl\n  per_rank_us: 1\n",
+     25, 16, "'collectives.per_rank_us' applies to model flat only", NULL},
+    {"no 16-bit rate", false, "  bf16_tflops: 1000\n", "  fp8_tflops: 1000\n", 4, 1,
+     "'compute' needs a 16-bit rate: bf16_tflops or fp16_tflops", NULL},
+    {"heads not a multiple of kv heads", true, "  n_kv_heads: 4\n", "  n_kv_heads: 3\n", 8, 15,
+     "'architecture.n_heads' (8) is not a multiple of 'architecture.n_kv_heads' (3)", NULL},
+    {"bool", true, "  tied_embeddings: true\n", "  tied_embeddings: yes\n", 13, 20,
+     "'architecture.tied_embeddings' must be true or false, got 'yes'", NULL},
+    {"unknown precision", true, "  weights: fp32\n", "  weights: fp12\n", 19, 12,
+     "'release.weights' must be one of fp32, bf16, fp16, fp8, int8, int4, fp4; got 'fp12'", NULL},
+    {"active count on a dense model", true, "  total: 123712\n",
+     "  total: 123712\n  active: 1000\n", 23, 11,
+     "'declared_params.active' applies to MoE models only", NULL},
+    {"MoE without active count", true, "release:\n",
+     "moe:\n  source: \"t\"\n  n_experts: 4\n  n_active_experts: 2\n  n_shared_experts: 0\n"
+     "  expert_d_ff: 64\n  first_dense_layers: 0\nrelease:\n",
+     27, 1, "missing key 'active' in 'declared_params' (a MoE model declares its active parameters)",
+     NULL},
+    {"more active experts than experts", true, "release:\n",
+     "moe:\n  source: \"t\"\n  n_experts: 4\n  n_active_experts: 5\n  n_shared_experts: 0\n"
+     "  expert_d_ff: 64\n  first_dense_layers: 0\nrelease:\n",
+     20, 21, "'moe.n_active_experts' (5) exceeds 'moe.n_experts' (4)", NULL},
+    {"sliding pattern item", true, "release:\n",
+     "sliding_window:\n  source: \"t\"\n  window: 128\n  pattern: [sliding, global]\nrelease:\n",
+     20, 22, "'sliding_window.pattern' items must be one of sliding, full; got 'global'", NULL},
+};
+
+static void check(const bad_case *c)
+{
+    char *text = tu_replace(c->model ? MODEL_BASE : HW_BASE, c->from, c->to);
+    char *path = tu_write("t.yaml", text);
+    isim_error e = {0};
+    isim_status st;
+    if (c->model) {
+        isim_model *m = NULL;
+        st = isim_model_load(path, &m, &e);
+        cr_expect_null(m);
+    } else {
+        isim_hw *h = NULL;
+        st = isim_hw_load(path, &h, &e);
+        cr_expect_null(h);
+    }
+    cr_expect_neq(st, ISIM_OK, "%s: accepted", c->what);
+    cr_expect_str_eq(e.file, path, "%s: file", c->what);
+    cr_expect_eq(e.line, c->line, "%s: line %d, expected %d (%s)", c->what, e.line, c->line,
+                 e.message);
+    cr_expect_eq(e.column, c->column, "%s: column %d, expected %d (%s)", c->what, e.column,
+                 c->column, e.message);
+    if (c->message)
+        cr_expect_str_eq(e.message, c->message, "%s", c->what);
+    else
+        cr_expect(strncmp(e.message, c->prefix, strlen(c->prefix)) == 0, "%s: '%s'", c->what,
+                  e.message);
+    free(text);
+    tu_discard(path);
+}
+
+Test(yaml_errors, each_kind_of_error_names_its_line_column_and_key_path)
+{
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check(&cases[i]);
+}
+
+Test(yaml_errors, the_base_files_are_valid)
+{
+    isim_error e = {0};
+    char buf[1400];
+    char *p = tu_write("base-gpu.yaml", HW_BASE);
+    isim_hw *h = NULL;
+    cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", isim_error_format(&e, buf, sizeof buf));
+    cr_expect_str_eq(h->id, "base-gpu");
+    cr_expect_float_eq(h->mem_bytes, 80e9, 1);
+    cr_expect_float_eq(h->protocols[0].base_s, 6.8e-6, 1e-12);
+    isim_hw_free(h);
+    char *q = tu_write("tiny.yaml", MODEL_BASE);
+    isim_model *m = NULL;
+    cr_assert_eq(isim_model_load(q, &m, &e), ISIM_OK, "%s", isim_error_format(&e, buf, sizeof buf));
+    /* embedding 512x64 + 2 x (attention 12288 + norms 128 + SwiGLU 3x64x172) + final norm 64 */
+    cr_expect_float_eq(m->d.params_total, 32768 + 2 * (12288 + 128 + 33024) + 64, 0.5);
+    isim_model_free(m);
+    tu_discard(p);
+    tu_discard(q);
+}
+
+Test(yaml_errors, every_number_is_recorded_with_its_source)
+{
+    char *text = tu_replace(HW_BASE, "  launch_us: 4\n",
+                            "  launch_us: {value: 3, source: \"measured\"}\n");
+    char *p = tu_write("g.yaml", text);
+    isim_hw *h = NULL;
+    cr_assert_eq(isim_hw_load(p, &h, NULL), ISIM_OK);
+    bool found_capacity = false, found_launch = false;
+    for (size_t i = 0; i < h->n_facts; i++) {
+        if (strcmp(h->facts[i].path, "memory.capacity_gb") == 0) {
+            found_capacity = true;
+            cr_expect_str_eq(h->facts[i].source, "test datasheet");
+            cr_expect_eq(h->facts[i].line, 13);
+        }
+        if (strcmp(h->facts[i].path, "kernel.launch_us") == 0) {
+            found_launch = true;
+            cr_expect_str_eq(h->facts[i].source, "measured");
+        }
+    }
+    cr_expect(found_capacity && found_launch);
+    cr_expect_float_eq(h->kernel_launch_s, 3e-6, 1e-15);
+    isim_hw_free(h);
+    free(text);
+    tu_discard(p);
+}
+
+Test(yaml_errors, an_empty_file_and_a_missing_file_are_refused)
+{
+    isim_error e = {0};
+    isim_model *m = NULL;
+    char *p = tu_write("empty.yaml", "");
+    cr_expect_eq(isim_model_load(p, &m, &e), ISIM_ESCHEMA);
+    cr_expect_str_eq(e.message, "the file is empty");
+    cr_expect_eq(isim_model_load("/nonexistent/x.yaml", &m, &e), ISIM_EIO);
+    cr_expect(strncmp(e.message, "cannot open:", 12) == 0);
+    tu_discard(p);
+}

@@ -1,0 +1,107 @@
+#include "tests/testutil.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *tu_write(const char *name, const char *text)
+{
+    char dir[] = "/tmp/isim-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+void tu_discard(char *path)
+{
+    remove(path);
+    char *slash = strrchr(path, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(path);
+    }
+    free(path);
+}
+
+char *tu_replace(const char *text, const char *from, const char *to)
+{
+    const char *at = strstr(text, from);
+    cr_assert_not_null(at, "'%s' not in the base text", from);
+    size_t head = (size_t)(at - text), n = strlen(text) - strlen(from) + strlen(to) + 1;
+    char *s = malloc(n);
+    memcpy(s, text, head);
+    strcpy(s + head, to);
+    strcat(s, at + strlen(from));
+    return s;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+int tu_run(const char *args, char **out, char **err)
+{
+    char dir[] = "/tmp/isim-run-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "INFERSIM_DATA='%s' '%s' %s >'%s/out' 2>'%s/err'", ISIM_DATA_DIR,
+             ISIM_BIN, args, dir, dir);
+    int st = system(cmd);
+    cr_assert(st != -1 && WIFEXITED(st), "infersim did not exit normally: %s", args);
+    char path[512];
+    snprintf(path, sizeof path, "%s/out", dir);
+    if (out)
+        *out = slurp(path);
+    remove(path);
+    snprintf(path, sizeof path, "%s/err", dir);
+    if (err)
+        *err = slurp(path);
+    remove(path);
+    rmdir(dir);
+    return WEXITSTATUS(st);
+}
+
+isim_model *tu_model(const char *id)
+{
+    isim_model *m = NULL;
+    isim_error e = {0};
+    char buf[1400];
+    isim_status st = isim_catalog_model(ISIM_DATA_DIR, id, &m, &e);
+    cr_assert_eq(st, ISIM_OK, "%s", isim_error_format(&e, buf, sizeof buf));
+    return m;
+}
+
+isim_hw *tu_hw(const char *id)
+{
+    isim_hw *h = NULL;
+    isim_error e = {0};
+    char buf[1400];
+    isim_status st = isim_catalog_hw(ISIM_DATA_DIR, id, &h, &e);
+    cr_assert_eq(st, ISIM_OK, "%s", isim_error_format(&e, buf, sizeof buf));
+    return h;
+}
+
+int tu_close(double got, double want, double rel)
+{
+    return fabs(got - want) <= rel * fabs(want);
+}

@@ -1,0 +1,25 @@
+/* Helpers shared by the test modules: temporary files, running the infersim binary, and
+ * loading catalog entries. */
+#ifndef ISIM_TESTUTIL_H
+#define ISIM_TESTUTIL_H
+
+#include <cjson/cJSON.h>
+
+#include "sim/sim.h"
+
+/* Writes text to a new temporary directory as `name`; returns the file's path (static
+ * storage per call site is not used: the string is malloc'd and owned by the caller). */
+char *tu_write(const char *name, const char *text);
+/* Removes a file made by tu_write, its directory, and frees the path. */
+void tu_discard(char *path);
+/* A copy of text with the first occurrence of `from` replaced by `to` (must occur). */
+char *tu_replace(const char *text, const char *from, const char *to);
+/* Runs `infersim ARGS` through the shell; returns the exit status, stdout and stderr
+ * (malloc'd; NULL pointers are allowed). */
+int tu_run(const char *args, char **out, char **err);
+isim_model *tu_model(const char *id);
+isim_hw *tu_hw(const char *id);
+/* |got - want| <= rel * |want| */
+int tu_close(double got, double want, double rel);
+
+#endif
