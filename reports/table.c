@@ -144,6 +144,22 @@ void isim_report_predict_table(FILE *out, const isim_model *m, const isim_hw *hw
                 r->pp_bubble * 100);
 }
 
+/* 70553706496 -> "70.55B": counts in K, M, B or T with 4 significant digits. */
+static const char *count(double x, char *buf, size_t n)
+{
+    static const struct {
+        double scale;
+        const char *unit;
+    } units[] = {{1e12, "T"}, {1e9, "B"}, {1e6, "M"}, {1e3, "K"}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (fabs(x) >= units[i].scale) {
+            snprintf(buf, n, "%.4g%s", x / units[i].scale, units[i].unit);
+            return buf;
+        }
+    snprintf(buf, n, "%.4g", x);
+    return buf;
+}
+
 void isim_report_model_line(FILE *out, const isim_model *m, bool header)
 {
     if (header) {
@@ -151,8 +167,10 @@ void isim_report_model_line(FILE *out, const isim_model *m, bool header)
                 "layers", "KV B/token");
         return;
     }
-    fprintf(out, "%-18s %-26s %9.4gB %9.4gB %7lld %14.0f\n", m->id, m->name,
-            m->d.params_total / 1e9, m->d.params_active / 1e9, (long long)m->n_layers,
+    char total[16], active[16];
+    fprintf(out, "%-18s %-26s %10s %10s %7lld %14.0f\n", m->id, m->name,
+            count(m->d.params_total, total, sizeof total),
+            count(m->d.params_active, active, sizeof active), (long long)m->n_layers,
             isim_model_kv_bytes(m, 1, ISIM_BF16));
 }
 
@@ -186,23 +204,29 @@ static void facts_table(FILE *out, const isim_fact *f, size_t n)
 void isim_report_model_table(FILE *out, const isim_model *m)
 {
     const isim_model_derived *x = &m->d;
+    char a[16], b[16], c[16], e[16];
     fprintf(out, "%s (%s), family %s, released in %s\n", m->name, m->id, m->family,
             isim_dtype_name(m->release_weights));
-    fprintf(out, "  %-34s %.6g (declared %.6g, %+.2f%%)\n", "parameters", x->params_total,
-            m->declared_total, 100 * (x->params_total / m->declared_total - 1));
+    fprintf(out, "  %-34s %s = %.0f (declared %s, %+.2f%%)\n", "parameters",
+            count(x->params_total, a, sizeof a), x->params_total,
+            count(m->declared_total, b, sizeof b), 100 * (x->params_total / m->declared_total - 1));
     if (m->has_moe)
-        fprintf(out, "  %-34s %.6g as declared (declared %.6g, %+.2f%%); %.6g in all\n",
-                "active parameters", isim_model_active_as_declared(m), m->declared_active,
+        fprintf(out, "  %-34s %s as declared (declared %s, %+.2f%%); %s with both embeddings\n",
+                "active parameters", count(isim_model_active_as_declared(m), a, sizeof a),
+                count(m->declared_active, b, sizeof b),
                 100 * (isim_model_active_as_declared(m) / m->declared_active - 1),
-                x->params_active);
-    fprintf(out, "  %-34s attention %.6g/layer, dense FFN %.6g/layer, embedding %.6g, "
-                 "classifier %.6g\n",
-            "components", x->attn_params_layer, x->dense_ffn_params, x->embedding_params,
-            x->unembedding_params);
+                count(x->params_active, c, sizeof c));
+    fprintf(out, "  %-34s attention %s per layer, embedding %s, classifier %s\n", "components",
+            count(x->attn_params_layer, a, sizeof a), count(x->embedding_params, b, sizeof b),
+            x->unembedding_params > 0 ? count(x->unembedding_params, c, sizeof c) : "tied");
+    if (x->n_dense_layers)
+        fprintf(out, "  %-34s %lld layers with a dense FFN of %s\n", "dense layers",
+                (long long)x->n_dense_layers, count(x->dense_ffn_params, a, sizeof a));
     if (m->has_moe)
-        fprintf(out, "  %-34s %lld dense + %lld MoE layers; expert %.6g, shared %.6g\n", "layers",
-                (long long)x->n_dense_layers, (long long)x->n_moe_layers, x->expert_params,
-                x->shared_expert_params);
+        fprintf(out, "  %-34s %lld layers of %lld experts (%lld active) of %s, %lld shared of %s\n",
+                "MoE layers", (long long)x->n_moe_layers, (long long)m->n_experts,
+                (long long)m->n_active_experts, count(x->expert_params, a, sizeof a),
+                (long long)m->n_shared_experts, count(x->shared_expert_params, e, sizeof e));
     fprintf(out, "  %-34s %.0f bytes (bf16)", "KV cache per token", isim_model_kv_bytes(m, 1, ISIM_BF16));
     if (x->n_sliding_layers)
         fprintf(out, "; %lld sliding layers hold at most %lld tokens", (long long)x->n_sliding_layers,

@@ -490,13 +490,7 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
             double t = (target.total_s + g * draft.total_s) / tokens;
             if (t < tpot || (q->spec_gamma && g == q->spec_gamma)) {
                 tpot = t;
-                res->spec_gamma = g;
-                res->spec_tokens_per_step = tokens;
-                res->spec_target = target;
-                res->spec_draft = draft;
-                memset(&res->decode, 0, sizeof res->decode);
-                isim__terms_add(&res->decode, &target, 1 / tokens);
-                isim__terms_add(&res->decode, &draft, g / tokens);
+                isim__spec_record(res, g, tokens, &target, &draft);
                 step_flops = (vr.flops + g * dr.flops) / tokens;
             }
         }

@@ -107,8 +107,9 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
     return st;
 }
 
-static isim_status read_hw(isim__reader *r, const isim__ynode *root, isim_hw *h)
+static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
 {
+    isim_hw *h = obj;
     static const char *const keys[] = {"name",        "vendor",    "kind",      "compute",
                                        "efficiency",  "memory",    "scale_up",  "scale_out",
                                        "collectives", "kernel",    "power",     "price",
@@ -192,30 +193,16 @@ void isim_hw_free(isim_hw *h)
 isim_status isim_hw_load(const char *path, isim_hw **out, isim_error *err)
 {
     *out = NULL;
-    isim__ynode *root = NULL;
-    isim_status st = isim__yaml_load(path, &root, err);
-    if (st)
-        return st;
     isim_hw *h = calloc(1, sizeof *h);
-    isim__reader r = {.file = path, .err = err};
-    if (!h) {
-        st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-        goto cleanup;
-    }
-    st = read_hw(&r, root, h);
-    h->facts = r.facts;
-    h->n_facts = r.n_facts;
-    r.facts = NULL;
-    r.n_facts = 0;
+    if (!h)
+        return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+    isim_status st = isim__spec_read(path, read_hw, h, &h->facts, &h->n_facts, err);
     if (!st && (!(h->id = isim__file_stem(path)) || !(h->path = strdup(path))))
         st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-    if (st)
-        goto cleanup;
+    if (st) {
+        isim_hw_free(h);
+        return st;
+    }
     *out = h;
-    h = NULL;
-cleanup:
-    isim__facts_free(r.facts, r.n_facts);
-    isim_hw_free(h);
-    isim__ynode_free(root);
-    return st;
+    return ISIM_OK;
 }

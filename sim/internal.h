@@ -75,6 +75,12 @@ isim_status isim__map_error(const isim__map *m, const char *key, const char *fmt
     __attribute__((format(printf, 3, 4)));
 void isim__facts_free(isim_fact *facts, size_t n);
 
+/* Reads one specification file: parses it and runs `read` over its root, which fills obj.
+ * On success *facts (n_facts) receive every number read with its source. */
+typedef isim_status (*isim__read_fn)(isim__reader *r, const isim__ynode *root, void *obj);
+isim_status isim__spec_read(const char *path, isim__read_fn read, void *obj, isim_fact **facts,
+                            size_t *n_facts, isim_error *err);
+
 /* Fills m->d from the architecture (model.c). */
 void isim__model_derive(isim_model *m);
 /* Copies the file stem of path into a new string (NULL when out of memory). */
@@ -94,6 +100,10 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
                                 isim_result *res, isim_error *err);
 isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
                                  isim_result *res, isim_error *err);
+/* Makes speculative step `gamma` (one target pass, gamma draft passes, `tokens` expected
+ * tokens) the result's decode: per-token terms are the passes' terms over tokens. */
+void isim__spec_record(isim_result *res, int gamma, double tokens, const isim_terms *target,
+                       const isim_terms *draft);
 /* Price, throughput and energy of a result whose tpot/ttft and terms are set. */
 void isim__result_economics(const isim_hw *hw, const isim_query *q, double prefill_device_s,
                             isim_result *res);

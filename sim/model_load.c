@@ -180,8 +180,9 @@ static isim_status read_declared(isim__map *root, isim_model *m)
     return ISIM_OK;
 }
 
-static isim_status read_model(isim__reader *r, const isim__ynode *root, isim_model *m)
+static isim_status read_model(isim__reader *r, const isim__ynode *root, void *obj)
 {
+    isim_model *m = obj;
     static const char *const keys[] = {"name",    "family",         "architecture", "moe", "mla",
                                        "sliding_window", "release", "declared_params", NULL};
     static const char *const release_keys[] = {"weights", NULL};
@@ -221,31 +222,17 @@ void isim_model_free(isim_model *m)
 isim_status isim_model_load(const char *path, isim_model **out, isim_error *err)
 {
     *out = NULL;
-    isim__ynode *root = NULL;
-    isim_status st = isim__yaml_load(path, &root, err);
-    if (st)
-        return st;
     isim_model *m = calloc(1, sizeof *m);
-    isim__reader r = {.file = path, .err = err};
-    if (!m) {
-        st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-        goto cleanup;
-    }
-    st = read_model(&r, root, m);
-    m->facts = r.facts;
-    m->n_facts = r.n_facts;
-    r.facts = NULL;
-    r.n_facts = 0;
+    if (!m)
+        return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+    isim_status st = isim__spec_read(path, read_model, m, &m->facts, &m->n_facts, err);
     if (!st && (!(m->id = isim__file_stem(path)) || !(m->path = strdup(path))))
         st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-    if (st)
-        goto cleanup;
+    if (st) {
+        isim_model_free(m);
+        return st;
+    }
     isim__model_derive(m);
     *out = m;
-    m = NULL;
-cleanup:
-    isim__facts_free(r.facts, r.n_facts);
-    isim_model_free(m);
-    isim__ynode_free(root);
-    return st;
+    return ISIM_OK;
 }

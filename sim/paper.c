@@ -25,9 +25,20 @@ struct isim_paper_ctx {
     double attn_flop_full, attn_flop_local; /* attention-score FLOP per token per context token */
     double ff_flop_tok, proj_flop_tok;      /* FFN and projection FLOP per token */
     double unembed_bytes, weight_bytes;
-    double F, BW, cap, node, launch;
+    double peak, F, BW, cap, node, launch;
     bool has_rate;
 };
+
+/* The code keys its rates by weight bits: 16 (bf16 or fp16), 8 (fp8 or int8), 4 (int4
+ * or fp4). A profile may list only one type of a width. */
+static double rate_by_bits(const isim_hw *hw, isim_dtype w)
+{
+    static const isim_dtype sibling[ISIM_DTYPE_COUNT] = {
+        [ISIM_FP32] = ISIM_FP32, [ISIM_BF16] = ISIM_FP16, [ISIM_FP16] = ISIM_BF16,
+        [ISIM_FP8] = ISIM_INT8,  [ISIM_INT8] = ISIM_FP8,  [ISIM_INT4] = ISIM_FP4,
+        [ISIM_FP4] = ISIM_INT4};
+    return hw->peak_flops[w] > 0 ? hw->peak_flops[w] : hw->peak_flops[sibling[w]];
+}
 
 isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtype weights,
                                isim_dtype kv, isim_paper_ctx **out, isim_error *err)
@@ -46,8 +57,10 @@ isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtyp
     c->mla = m->has_mla;
     c->mla_in = (double)(m->kv_lora_rank + m->q_lora_rank);
     c->wp = isim_dtype_bytes(weights);
-    c->ap = 2.0; /* the paper's activations are 16-bit (§1.7) */
+    /* The code has one activation precision for the KV cache and the collectives (§1.7);
+     * the KV precision plays that role here (16-bit by default, as in the paper). */
     c->kvb = isim_dtype_bytes(kv);
+    c->ap = c->kvb;
     c->c0 = m->ffn == ISIM_FFN_SWIGLU ? 2 : 1;
     c->c1 = 1;
     c->n_dense = (double)x->n_dense_layers;
@@ -80,8 +93,9 @@ isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtyp
     c->unembed_bytes = c->wp * (double)m->vocab * c->d;
     c->weight_bytes = c->wp * x->params_total;
     /* F = flop_per_second[8 x weight bytes] x cap: the weights' precision picks the rate. */
-    c->has_rate = hw->peak_flops[weights] > 0;
-    c->F = hw->peak_flops[weights] * hw->eff_flops;
+    c->peak = rate_by_bits(hw, weights);
+    c->has_rate = c->peak > 0;
+    c->F = c->peak * hw->eff_flops;
     c->BW = hw->mem_bytes_per_s * hw->eff_hbm;
     c->cap = hw->mem_bytes;
     c->node = (double)hw->domain_size;
@@ -359,13 +373,7 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
             double ts = (tp_ + g * tq) / tokens;
             if (ts < t || (q->spec_gamma && g == q->spec_gamma)) {
                 t = ts;
-                res->spec_gamma = g;
-                res->spec_tokens_per_step = tokens;
-                res->spec_target = target;
-                res->spec_draft = draft;
-                memset(&res->decode, 0, sizeof res->decode);
-                isim__terms_add(&res->decode, &target, 1 / tokens);
-                isim__terms_add(&res->decode, &draft, g / tokens);
+                isim__spec_record(res, g, tokens, &target, &draft);
             }
         }
     }
@@ -374,8 +382,7 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
     if (I > 0)
         ttft = isim_paper_best(c, N, b, q->pp, I, 0, &res->prefill, NULL);
     res->ttft_s = isfinite(ttft) ? ttft : 0;
-    res->mfu = isim_model_flops_per_token(m, I) * b /
-               (N * hw->peak_flops[res->weights] * res->tpot_s);
+    res->mfu = isim_model_flops_per_token(m, I) * b / (N * c->peak * res->tpot_s);
     isim__result_economics(hw, q, res->ttft_s, res);
 cleanup:
     isim_paper_ctx_free(c);

@@ -63,6 +63,18 @@ void isim__terms_add(isim_terms *acc, const isim_terms *x, double scale)
     acc->total_s = total;
 }
 
+void isim__spec_record(isim_result *res, int gamma, double tokens, const isim_terms *target,
+                       const isim_terms *draft)
+{
+    res->spec_gamma = gamma;
+    res->spec_tokens_per_step = tokens;
+    res->spec_target = *target;
+    res->spec_draft = *draft;
+    memset(&res->decode, 0, sizeof res->decode);
+    isim__terms_add(&res->decode, target, 1 / tokens);
+    isim__terms_add(&res->decode, draft, gamma / tokens);
+}
+
 void isim_query_init(isim_query *q)
 {
     memset(q, 0, sizeof *q);

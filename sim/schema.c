@@ -139,14 +139,23 @@ static isim_status missing(const isim__map *m, const char *key)
     return fail_at(m, &top, "missing key '%s'", key);
 }
 
+/* Finds key: *node is NULL when it is absent, which is an error only if required. */
+static isim_status lookup(isim__map *m, const char *key, bool required, bool *present,
+                          const isim__ynode **node)
+{
+    *node = isim__map_get(m, key);
+    if (present)
+        *present = *node != NULL;
+    return !*node && required ? missing(m, key) : ISIM_OK;
+}
+
 isim_status isim__map_sub(isim__map *parent, const char *key, const char *const *allowed,
                           bool required, isim__map *out, bool *present)
 {
-    const isim__ynode *n = isim__map_get(parent, key);
-    if (present)
-        *present = n != NULL;
-    if (!n)
-        return required ? missing(parent, key) : ISIM_OK;
+    const isim__ynode *n;
+    isim_status found = lookup(parent, key, required, present, &n);
+    if (found || !n)
+        return found;
     char path[200];
     full_path(parent, key, path, sizeof path);
     if (n->kind != ISIM__YMAP)
@@ -221,11 +230,10 @@ static bool looks_like_unit(const char *s)
 isim_status isim__map_number(isim__map *m, const char *key, bool required, double min,
                              double max, double *out, bool *present)
 {
-    const isim__ynode *n = isim__map_get(m, key);
-    if (present)
-        *present = n != NULL;
-    if (!n)
-        return required ? missing(m, key) : ISIM_OK;
+    const isim__ynode *n;
+    isim_status found = lookup(m, key, required, present, &n);
+    if (found || !n)
+        return found;
     char path[200];
     full_path(m, key, path, sizeof path);
     const char *source = m->source;
@@ -289,11 +297,10 @@ isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t 
 isim_status isim__map_string(isim__map *m, const char *key, bool required, const char **out,
                              bool *present)
 {
-    const isim__ynode *n = isim__map_get(m, key);
-    if (present)
-        *present = n != NULL;
-    if (!n)
-        return required ? missing(m, key) : ISIM_OK;
+    const isim__ynode *n;
+    isim_status found = lookup(m, key, required, present, &n);
+    if (found || !n)
+        return found;
     char path[200];
     full_path(m, key, path, sizeof path);
     if (n->kind != ISIM__YSCALAR || !n->text[0])
@@ -305,11 +312,10 @@ isim_status isim__map_string(isim__map *m, const char *key, bool required, const
 isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out,
                            bool *present)
 {
-    const isim__ynode *n = isim__map_get(m, key);
-    if (present)
-        *present = n != NULL;
-    if (!n)
-        return required ? missing(m, key) : ISIM_OK;
+    const isim__ynode *n;
+    isim_status found = lookup(m, key, required, present, &n);
+    if (found || !n)
+        return found;
     char path[200];
     full_path(m, key, path, sizeof path);
     if (n->kind == ISIM__YSCALAR && !n->quoted && strcmp(n->text, "true") == 0)
@@ -350,4 +356,23 @@ isim_status isim__map_enum(isim__map *m, const char *key, bool required,
     char path[200];
     full_path(m, key, path, sizeof path);
     return isim__map_error(m, key, "'%s' must be one of %s; got '%s'", path, list, s);
+}
+
+isim_status isim__spec_read(const char *path, isim__read_fn read, void *obj, isim_fact **facts,
+                            size_t *n_facts, isim_error *err)
+{
+    isim__ynode *root = NULL;
+    isim_status st = isim__yaml_load(path, &root, err);
+    if (st)
+        return st;
+    isim__reader r = {.file = path, .err = err};
+    st = read(&r, root, obj);
+    isim__ynode_free(root);
+    if (st) {
+        isim__facts_free(r.facts, r.n_facts);
+        return st;
+    }
+    *facts = r.facts;
+    *n_facts = r.n_facts;
+    return ISIM_OK;
 }

@@ -72,10 +72,13 @@ static isim_status append(loader *L, isim__ynode *parent, isim__ynode *key, isim
     return ISIM_OK;
 }
 
-static isim_status node_from_event(loader *L, yaml_event_t *ev, isim__ynode **out);
+/* Specifications nest a few levels; a limit keeps hostile input from exhausting the stack. */
+#define MAX_DEPTH 32
+
+static isim_status node_from_event(loader *L, yaml_event_t *ev, int depth, isim__ynode **out);
 
 /* Reads the children of a mapping or sequence until its end event. */
-static isim_status read_children(loader *L, isim__ynode *parent)
+static isim_status read_children(loader *L, isim__ynode *parent, int depth)
 {
     for (;;) {
         yaml_event_t ev;
@@ -94,7 +97,7 @@ static isim_status read_children(loader *L, isim__ynode *parent)
                 yaml_event_delete(&ev);
                 return st;
             }
-            st = node_from_event(L, &ev, &key);
+            st = node_from_event(L, &ev, depth, &key);
             yaml_event_delete(&ev);
             if (st)
                 return st;
@@ -114,7 +117,7 @@ static isim_status read_children(loader *L, isim__ynode *parent)
             }
         }
         isim__ynode *val = NULL;
-        st = node_from_event(L, &ev, &val);
+        st = node_from_event(L, &ev, depth, &val);
         yaml_event_delete(&ev);
         if (!st)
             st = append(L, parent, key, val);
@@ -127,7 +130,7 @@ static isim_status read_children(loader *L, isim__ynode *parent)
 }
 
 /* Builds the node that starts with ev (a scalar, mapping-start or sequence-start). */
-static isim_status node_from_event(loader *L, yaml_event_t *ev, isim__ynode **out)
+static isim_status node_from_event(loader *L, yaml_event_t *ev, int depth, isim__ynode **out)
 {
     int line = (int)ev->start_mark.line + 1, col = (int)ev->start_mark.column + 1;
     if (ev->type == YAML_ALIAS_EVENT)
@@ -142,6 +145,9 @@ static isim_status node_from_event(loader *L, yaml_event_t *ev, isim__ynode **ou
     if (tag)
         return isim__fail(L->err, ISIM_EPARSE, L->file, line, col,
                           "tags are not supported ('%s')", (const char *)tag);
+    if (depth >= MAX_DEPTH && ev->type != YAML_SCALAR_EVENT)
+        return isim__fail(L->err, ISIM_EPARSE, L->file, line, col,
+                          "nesting deeper than %d levels", MAX_DEPTH);
     isim__ynode *n = calloc(1, sizeof *n);
     if (!n)
         return oom(L);
@@ -165,11 +171,11 @@ static isim_status node_from_event(loader *L, yaml_event_t *ev, isim__ynode **ou
         break;
     case YAML_MAPPING_START_EVENT:
         n->kind = ISIM__YMAP;
-        st = read_children(L, n);
+        st = read_children(L, n, depth + 1);
         break;
     case YAML_SEQUENCE_START_EVENT:
         n->kind = ISIM__YSEQ;
-        st = read_children(L, n);
+        st = read_children(L, n, depth + 1);
         break;
     default:
         st = isim__fail(L->err, ISIM_EPARSE, L->file, line, col, "unexpected YAML structure");
@@ -219,7 +225,7 @@ isim_status isim__yaml_load(const char *path, isim__ynode **root, isim_error *er
                                 "more than one YAML document in the file");
                 break;
             }
-            st = node_from_event(&L, &ev, &doc);
+            st = node_from_event(&L, &ev, 0, &doc);
             break;
         }
         yaml_event_delete(&ev);
