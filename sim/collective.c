@@ -25,10 +25,10 @@ void isim_collective_time(const isim_hw *hw, double ranks, double nodes, double 
     /* Bandwidth (overlap_comms=True in the released code): the slower of the traffic inside
      * a domain and across domains. The code's allreduce bandwidths are the per-direction
      * link bandwidths / 2, which the factor m restores. */
-    double intra = nodes * fmax(0.0, ranks / nodes - 1) * bytes / (ranks * hw->scale_up_bytes_per_s);
+    double intra = nodes * isim__max(0.0, ranks / nodes - 1) * bytes / (ranks * hw->scale_up_bytes_per_s);
     double inter = (nodes - 1) * bytes / (ranks * hw->scale_out_bytes_per_s);
-    double raw_bw = m * fmax(intra, inter);
-    double hops = ranks / nodes - 1, lg = log2(nodes);
+    double raw_bw = m * isim__max(intra, inter);
+    double hops = ranks / nodes - 1, lg = nodes > 1 ? log2(nodes) : 0.0;
     double best = INFINITY;
     for (int i = 0; i < hw->n_protocols; i++) {
         const isim_protocol *p = &hw->protocols[i];

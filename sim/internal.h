@@ -88,6 +88,17 @@ char *isim__file_stem(const char *path);
 
 /* ---- helpers of the step model ----------------------------------------------------- */
 
+/* max and min for the hot paths: libm's fmax/fmin honour NaN rules that cost a call, and
+ * the step model never produces a NaN from valid specifications. */
+static inline double isim__max(double a, double b)
+{
+    return a > b ? a : b;
+}
+static inline double isim__min(double a, double b)
+{
+    return a < b ? a : b;
+}
+
 /* Arithmetic rate used for matmuls whose weights are stored in `weights` (deploy). */
 isim_dtype isim__deploy_compute_dtype(const isim_hw *hw, isim_dtype weights);
 /* 16-bit rate of the device: bf16, else fp16, else fp32. */

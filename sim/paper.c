@@ -113,7 +113,7 @@ void isim_paper_ctx_free(isim_paper_ctx *c)
  * (m x n) activations replicated over a near-square split tp1 x tp2 of tp devices. */
 static inline double matmul_rw(double m, double k, double n, double wp, double ap, double tp)
 {
-    double tp1 = fmin(fmax(sqrt(m * tp / k), 1.0), tp);
+    double tp1 = isim__min(isim__max(sqrt(m * tp / k), 1.0), tp);
     double tp2 = tp / tp1;
     return m * k * wp + tp1 * k * n * ap + tp2 * m * n * ap;
 }
@@ -147,11 +147,11 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
     const double N = p->devices, b = p->batch, npp = p->pp, a = p->attn_scaledown;
     const double seq = p->seq_len;
     const double micro = b / npp, NT = N / npp;
-    if (!c->has_rate || npp > fmin(N, b))
+    if (!c->has_rate || npp > isim__min(N, b))
         return INFINITY;
     /* Capacity: weights plus the KV cache of one micro-batch (the code's check). */
     double ctx = p->input_len;
-    double kv_seq = c->kv_full * ctx + c->kv_local * fmin(ctx, c->window);
+    double kv_seq = c->kv_full * ctx + c->kv_local * isim__min(ctx, c->window);
     double kv_cache = kv_seq * micro;
     if (N * c->cap < kv_cache + c->weight_bytes)
         return INFINITY;
@@ -159,10 +159,10 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
     /* Expert parallelism only once each expert sees two tokens (code: micro_bs < 2 s). */
     double n_ep = 1, nt_ff = NT;
     if (c->n_moe > 0) {
-        n_ep = fmin(NT, c->E);
+        n_ep = isim__min(NT, c->E);
         if (micro < 2 * c->s)
             n_ep = 1;
-        nt_ff = fmax(1.0, NT / fmax(1.0, n_ep));
+        nt_ff = isim__max(1.0, NT / isim__max(1.0, n_ep));
     }
     double nt_attn = NT / a;
     tp_layout la = layout(nt_attn, p->two_d, c->node);
@@ -196,7 +196,7 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
             coll(hw, lf, c->c0 * width / split * tok_bytes, true, &l, &w);
         coll(hw, lf, c->c1 * outs * c->d / split * tok_bytes, true, &l, &w);
         /* Two all-to-alls (dispatch, combine) over r = min(n_active, N_EP) ranks (§3.5). */
-        double r = fmin(c->k, n_ep);
+        double r = isim__min(c->k, n_ep);
         tp_layout le = {r, 1, ceil(r / c->node)};
         double l2 = 0, w2 = 0;
         coll(hw, le, c->d * micro * r * seq * c->ap / NT, false, &l2, &w2);
@@ -240,13 +240,13 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
      * scaled-down attention group. The code evaluates attention at mean context
      * input_len for every seq_len. */
     double tok = b * seq;
-    double attn_kv = (c->attn_flop_full * ctx + c->attn_flop_local * fmin(ctx, c->window)) * tok;
+    double attn_kv = (c->attn_flop_full * ctx + c->attn_flop_local * isim__min(ctx, c->window)) * tok;
     double nf = N * c->F;
     double flop = (c->ff_flop_tok * tok + attn_kv) / nf + c->proj_flop_tok * tok * a / nf;
 
     /* Eq. 29-30: latency and network add; memory and arithmetic overlap. */
     double fixed = c->L * 4 * c->launch + lat;
-    double total = fixed + bw + fmax(mem, flop);
+    double total = fixed + bw + isim__max(mem, flop);
     if (terms) {
         terms->t[ISIM_TERM_ARITHMETIC] = flop;
         terms->t[ISIM_TERM_HBM] = mem;
@@ -270,7 +270,7 @@ double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, do
         pps[n_pp++] = pp;
     } else {
         pps[n_pp++] = 1;
-        double top = log2(fmin(batch, c->L));
+        double top = log2(isim__min(batch, c->L));
         for (int i = 0; i < 10; i++)
             pps[n_pp++] = exp2(top * i / 9.0);
     }
@@ -337,7 +337,7 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
     res->micro_batches = pp;
     double micro = b / pp;
     res->memory.weights = c->weight_bytes / N;
-    res->memory.kv_cache = (c->kv_full * I + c->kv_local * fmin(I, c->window)) * micro / N;
+    res->memory.kv_cache = (c->kv_full * I + c->kv_local * isim__min(I, c->window)) * micro / N;
     res->memory.total = res->memory.weights + res->memory.kv_cache;
     if (!isfinite(t)) {
         res->feasible = false;
@@ -345,7 +345,7 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
             res->reason = ISIM_REASON_NO_RATE;
             snprintf(res->reason_detail, sizeof res->reason_detail, "%s has no %s rate",
                      hw->id, isim_dtype_name(res->weights));
-        } else if (q->pp > 0 && q->pp > fmin(N, b)) {
+        } else if (q->pp > 0 && q->pp > isim__min(N, b)) {
             res->reason = ISIM_REASON_PP_LAYERS;
             snprintf(res->reason_detail, sizeof res->reason_detail,
                      "pp %d > min(devices %g, batch %g)", q->pp, N, b);
