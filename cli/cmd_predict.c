@@ -23,7 +23,7 @@ int cmd_predict(int argc, char **argv)
     cli_opt opts[] = {
         {"model", true, "model id (infersim list models)", NULL},
         {"hw", true, "hardware profile id (infersim list hardware)", NULL},
-        {"devices", true, "devices serving one replica (paper fidelity: any real > 0)", NULL},
+        {"devices", true, "devices serving one replica (paper fidelity: any real >= 1)", NULL},
         {"batch", true, "sequences decoded together (>= 1)", NULL},
         {"input-tokens", true, "prompt tokens per sequence", NULL},
         {"output-tokens", true, "generated tokens per sequence", NULL},
@@ -71,7 +71,7 @@ int cmd_predict(int argc, char **argv)
         else
             return cli_usage_error(cmd, "--fidelity: expected paper or deploy, got '%s'", o->value);
     }
-    if (!cli_number(cmd, cli_find(opts, "devices"), 1e-3, 1e7, &q.devices) ||
+    if (!cli_number(cmd, cli_find(opts, "devices"), 1, 1e7, &q.devices) ||
         !cli_number(cmd, cli_find(opts, "batch"), 1, 1e9, &q.batch) ||
         !cli_number(cmd, cli_find(opts, "input-tokens"), 0, 1e9, &q.input_tokens) ||
         !cli_number(cmd, cli_find(opts, "output-tokens"), 1, 1e9, &q.output_tokens))

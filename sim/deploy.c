@@ -21,7 +21,8 @@ double isim__rate16(const isim_hw *hw)
 }
 
 /* fp8, int8 and fp4 weights run W8A8/W4A4 matmuls where the device has the rate; int4
- * weights are weight-only (W4A16, as AWQ/GPTQ kernels) and everything else 16-bit. */
+ * weights are weight-only (W4A16, as AWQ/GPTQ kernels); fp32 weights run at the profile's
+ * fp32 rate (datasheets give the non-tensor one, a conservative bound); the rest 16-bit. */
 isim_dtype isim__deploy_compute_dtype(const isim_hw *hw, isim_dtype w)
 {
     switch (w) {
@@ -46,7 +47,8 @@ typedef struct {
     double wp, kvb, ap;
     double F_gemm, F_attn, BW;
     int64_t N, tp, pp, ep, dp, G, etp;
-    double kv_shard;
+    double kv_shard;   /* ways the KV cache is split over a TP group */
+    double kv_w_shard; /* ways the K and V projections are split (replicated past n_kv) */
 } dctx;
 
 typedef struct {
@@ -74,25 +76,24 @@ static void stage_of(const isim_model *m, int64_t pp, int64_t s, stage_info *si)
 }
 
 typedef struct {
-    double seqs;  /* sequences of this device's data-parallel group in the pass */
-    double q;     /* tokens per sequence in the pass */
-    double ctx;   /* mean number of earlier tokens each token attends to */
-    bool prefill; /* logits only for the last token; MLA without weight absorption */
+    double seqs;       /* sequences of this device's data-parallel group in the pass */
+    double q;          /* tokens per sequence in the pass */
+    double ctx;        /* mean number of earlier tokens each token attends to */
+    double logit_seqs; /* prefill: sequences whose prompt ends in this pass */
+    bool prefill;      /* logits only for the last token; MLA without weight absorption */
 } pass;
 
-static void add_coll(const dctx *c, double ranks, double bytes, bool ar, double *lat, double *bw,
-                     double times)
+static void add_coll(const dctx *c, isim_coll kind, double ranks, double bytes, double *lat,
+                     double *bw, double times)
 {
     double l, b, nodes = ceil(ranks / (double)c->hw->domain_size);
-    isim_collective_time(c->hw, ranks, nodes, bytes, ar, &l, &b);
+    isim_collective_time(c->hw, ISIM_DEPLOY, kind, ranks, nodes, bytes, &l, &b);
     *lat += times * l;
     *bw += times * b;
 }
 
-/* Terms of one pass through one pipeline stage on its busiest device; *flops gets the
- * FLOPs of the whole stage (all its devices) for utilisation. */
-static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isim_terms *t,
-                        double *flops)
+/* Terms of one pass through one pipeline stage on its busiest device. */
+static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isim_terms *t)
 {
     const isim_model *m = c->m;
     const isim_model_derived *x = &m->d;
@@ -113,20 +114,23 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     double n_full = (double)(si->layers - si->sliding), n_local = (double)si->sliding;
     double ctx_local = m->window > 0 ? fmin(ps->ctx, (double)m->window) : ps->ctx;
     double qkv_width = (double)((m->n_heads + 2 * m->n_kv_heads) * m->head_dim);
-    fl_gemm += (double)si->layers * 2 * tok * x->attn_params_layer / tp;
+    /* Q and O shard by tp; K and V by the KV heads a rank holds (copies once tp > n_kv). */
+    double attn_dev = (x->attn_params_layer - x->kv_proj_params_layer) / tp +
+                      x->kv_proj_params_layer / c->kv_w_shard;
+    fl_gemm += (double)si->layers * 2 * tok * attn_dev;
     fl_attn += 2 * tok * heads * (qk + v) * (n_full * ps->ctx + n_local * ctx_local);
     bytes += (double)si->layers *
-             (x->attn_params_layer * wp / tp + tok * kv_tok + tok * ap * (4 * d + 2 * qkv_width / tp));
+             (attn_dev * wp + tok * kv_tok + tok * ap * (4 * d + 2 * qkv_width / tp));
     bytes += ps->seqs * kv_tok * (n_full * ps->ctx + n_local * ctx_local);
     if (c->tp > 1)
-        add_coll(c, tp, tok * d * ap, true, &lat, &bw, (double)si->layers);
+        add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->layers);
 
     /* Dense FFN: column-parallel up/gate, row-parallel down, one all-reduce. */
     double dff = (double)m->d_ff;
     fl_gemm += (double)si->dense * 2 * tok * x->dense_ffn_params / tp;
     bytes += (double)si->dense * (x->dense_ffn_params * wp / tp + tok * ap * (2 * d + (c0 + 1) * dff / tp));
     if (c->tp > 1)
-        add_coll(c, tp, tok * d * ap, true, &lat, &bw, (double)si->dense);
+        add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->dense);
 
     if (si->moe > 0) {
         double E = (double)m->n_experts, k = (double)m->n_active_experts;
@@ -145,11 +149,13 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
                                       2 * tok * x->router_params_layer);
         if (c->ep > 1) {
             /* Dispatch and combine: each rank sends its distinct tokens' k copies. */
-            add_coll(c, G, tok_stage / G * k * d * ap, false, &lat, &bw, 2.0 * (double)si->moe);
+            add_coll(c, ISIM_ALL_TO_ALL, G, tok_stage / G * k * d * ap, &lat, &bw,
+                     2.0 * (double)si->moe);
             if (c->etp > 1)
-                add_coll(c, etp, tok_stage * k / ep * d * ap, true, &lat, &bw, (double)si->moe);
+                add_coll(c, ISIM_ALL_REDUCE, etp, tok_stage * k / ep * d * ap, &lat, &bw,
+                         (double)si->moe);
         } else if (c->G > 1) {
-            add_coll(c, G, tok_stage * d * ap, true, &lat, &bw, (double)si->moe);
+            add_coll(c, ISIM_ALL_REDUCE, G, tok_stage * d * ap, &lat, &bw, (double)si->moe);
         }
     }
 
@@ -158,12 +164,12 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     if (si->first)
         bytes += tok * d * wp;
     if (si->last) {
-        double logit_tok = ps->prefill ? ps->seqs : tok;
+        double logit_tok = ps->prefill ? ps->logit_seqs : tok;
         bytes += V * d * wp / tp + logit_tok * V / tp * 4;
         fl_gemm += 2 * logit_tok * V * d / tp;
     } else {
         double l, b, nodes = c->G >= c->hw->domain_size ? 2 : 1;
-        isim_collective_time(c->hw, 2, nodes, tok * d * ap, false, &l, &b);
+        isim_collective_time(c->hw, ISIM_DEPLOY, ISIM_P2P, 2, nodes, tok * d * ap, &l, &b);
         lat += l;
         bw += b;
     }
@@ -175,15 +181,13 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     t->t[ISIM_TERM_FIXED] =
         lat + (double)si->layers * c->hw->kernels_per_layer * c->hw->kernel_launch_s;
     isim__terms_finish(t);
-    /* Per-device FLOPs times the devices of the stage (dp x tp copies of attention). */
-    *flops = (fl_gemm + fl_attn) * (double)c->G;
 }
 
 /* One pass (all stages) with the pipeline schedule: m micro-batches each traverse every
  * stage; the slowest stage gates the cycle (GPipe bubble analysis, Huang et al. 2019). */
 typedef struct {
     isim_terms sum, slowest; /* sum over stages; the slowest stage */
-    double sum_s, max_s, flops;
+    double sum_s, max_s;
 } pass_result;
 
 static void run_pass(const dctx *c, const pass *ps, pass_result *r)
@@ -192,12 +196,10 @@ static void run_pass(const dctx *c, const pass *ps, pass_result *r)
     for (int64_t s = 0; s < c->pp; s++) {
         stage_info si;
         isim_terms t;
-        double fl = 0;
         stage_of(c->m, c->pp, s, &si);
-        stage_terms(c, &si, ps, &t, &fl);
+        stage_terms(c, &si, ps, &t);
         isim__terms_add(&r->sum, &t, 1.0);
         r->sum_s += t.total_s;
-        r->flops += fl;
         if (t.total_s > r->max_s) {
             r->max_s = t.total_s;
             r->slowest = t;
@@ -335,6 +337,7 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
     /* GQA heads are split over tp, replicated once tp exceeds them; the MLA latent is
      * shared by all heads, so every TP rank holds it whole. */
     c->kv_shard = m->has_mla ? 1.0 : (double)(c->tp < m->n_kv_heads ? c->tp : m->n_kv_heads);
+    c->kv_w_shard = m->has_mla ? (double)c->tp : c->kv_shard;
 }
 
 /* Weights held by one device of stage si. */
@@ -343,7 +346,9 @@ static double stage_weight_bytes(const dctx *c, const stage_info *si)
     const isim_model *m = c->m;
     const isim_model_derived *x = &m->d;
     double tp = (double)c->tp, wp = c->wp, V = (double)m->vocab, d = (double)m->d_model;
-    double w = (double)si->layers * (x->attn_params_layer * wp / tp + x->norm_params_layer * wp) +
+    double attn = (x->attn_params_layer - x->kv_proj_params_layer) / tp +
+                  x->kv_proj_params_layer / c->kv_w_shard;
+    double w = (double)si->layers * (attn * wp + x->norm_params_layer * wp) +
                (double)si->dense * x->dense_ffn_params * wp / tp;
     if (si->moe)
         w += (double)si->moe *
@@ -466,7 +471,6 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     double cycle = fmax(pr.sum_s, mb * pr.max_s);
     res->pp_bubble = cycle > 0 ? 1 - mb * pr.sum_s / ((double)c.pp * cycle) : 0;
     res->decode = plain;
-    double step_flops = pr.flops;
 
     if (q->draft) {
         /* Leviathan et al. 2023: gamma draft tokens, one verify pass over gamma + 1 tokens,
@@ -491,22 +495,31 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
             if (t < tpot || (q->spec_gamma && g == q->spec_gamma)) {
                 tpot = t;
                 isim__spec_record(res, g, tokens, &target, &draft);
-                step_flops = (vr.flops + g * dr.flops) / tokens;
             }
         }
     }
     res->tpot_s = tpot;
+    /* MFU counts the model's FLOPs of the tokens produced (not recomputation). */
     double peak = hw->peak_flops[isim__deploy_compute_dtype(hw, res->weights)];
-    res->mfu = step_flops / ((double)c.N * peak * tpot);
+    res->mfu = isim_model_flops_per_token(m, dec.ctx) * B / ((double)c.N * peak * tpot);
 
     /* Prefill: the data-parallel group's prompts in chunks; request i finishes with chunk
      * ceil(i I / C). TTFT is the mean over the requests of one arrival burst. */
     double total_tok = b_dp * prompt, C = fmin(hw->prefill_chunk_tokens, total_tok);
     double n_chunks = ceil(total_tok / C);
     pass pre = {.seqs = fmax(C / prompt, 1.0), .q = fmin(C, prompt), .ctx = prompt / 2,
-                .prefill = true};
+                .logit_seqs = C / prompt, .prefill = true};
     pass_result fr;
     run_pass(&c, &pre, &fr);
+    if (q->draft) {
+        /* The draft prefills the same prompts, chunk by chunk, on the same devices. */
+        pass_result dfr;
+        run_pass(&dc, &pre, &dfr);
+        isim__terms_add(&fr.sum, &dfr.sum, 1.0);
+        isim__terms_add(&fr.slowest, &dfr.sum, 1.0);
+        fr.sum_s += dfr.sum_s;
+        fr.max_s += dfr.sum_s;
+    }
     double mean_chunk = mean_finishing_chunk(b_dp, prompt, C);
     memset(&res->prefill, 0, sizeof res->prefill);
     isim__terms_add(&res->prefill, &fr.sum, 1.0);

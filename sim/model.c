@@ -48,6 +48,9 @@ void isim__model_derive(isim_model *m)
     double norm = m->norm == ISIM_NORM_RMS ? d : 2 * d;
 
     x->attn_params_layer = attn_params(m);
+    if (!m->has_mla)
+        x->kv_proj_params_layer = 2.0 * (double)(m->d_model * m->n_kv_heads * m->head_dim) +
+                                  (m->attn_bias ? 2.0 * (double)(m->n_kv_heads * m->head_dim) : 0);
     x->norm_params_layer = 2 * norm;
     x->final_norm_params = norm;
     x->dense_ffn_params = ffn_params(m, (double)m->d_ff);

@@ -133,11 +133,11 @@ static inline tp_layout layout(double tp, bool two_d, double node)
     return (tp_layout){tp, 1, ceil(tp / node)};
 }
 
-static inline void coll(const isim_hw *hw, tp_layout lo, double bytes, bool ar, double *lat,
-                        double *bw)
+static inline void coll(const isim_hw *hw, tp_layout lo, double bytes, isim_coll kind,
+                        double *lat, double *bw)
 {
     double l, b;
-    isim_collective_time(hw, lo.ranks, lo.nodes, bytes, ar, &l, &b);
+    isim_collective_time(hw, ISIM_PAPER, kind, lo.ranks, lo.nodes, bytes, &l, &b);
     *lat += l;
     *bw += b;
 }
@@ -174,18 +174,18 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
     double lat = 0, bw = 0, lat_l = 0, bw_l = 0;
     double tok_bytes = micro * seq * c->ap;
     if (p->two_d) {
-        coll(hw, la, c->d / la.par * tok_bytes, true, &lat_l, &bw_l);
-        coll(hw, la, c->d_all / la.par * tok_bytes, true, &lat_l, &bw_l);
+        coll(hw, la, c->d / la.par * tok_bytes, ISIM_ALL_REDUCE, &lat_l, &bw_l);
+        coll(hw, la, c->d_all / la.par * tok_bytes, ISIM_ALL_REDUCE, &lat_l, &bw_l);
     } else {
-        coll(hw, la, c->d * tok_bytes, true, &lat_l, &bw_l);
+        coll(hw, la, c->d * tok_bytes, ISIM_ALL_REDUCE, &lat_l, &bw_l);
     }
     lat += c->L * lat_l;
     bw += c->L * bw_l;
     if (c->n_dense > 0) {
         double l = 0, w = 0, split = NT / ld.ranks;
         if (p->two_d)
-            coll(hw, ld, c->c0 * c->dff / split * tok_bytes, true, &l, &w);
-        coll(hw, ld, c->c1 * c->d / split * tok_bytes, true, &l, &w);
+            coll(hw, ld, c->c0 * c->dff / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
+        coll(hw, ld, c->c1 * c->d / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
         lat += c->n_dense * l;
         bw += c->n_dense * w;
     }
@@ -193,20 +193,20 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
         double l = 0, w = 0, split = NT / lf.ranks;
         double width = c->k * c->dff_e + c->n_sh * c->dff_sh, outs = c->k + c->n_sh;
         if (p->two_d)
-            coll(hw, lf, c->c0 * width / split * tok_bytes, true, &l, &w);
-        coll(hw, lf, c->c1 * outs * c->d / split * tok_bytes, true, &l, &w);
+            coll(hw, lf, c->c0 * width / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
+        coll(hw, lf, c->c1 * outs * c->d / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
         /* Two all-to-alls (dispatch, combine) over r = min(n_active, N_EP) ranks (§3.5). */
         double r = isim__min(c->k, n_ep);
         tp_layout le = {r, 1, ceil(r / c->node)};
         double l2 = 0, w2 = 0;
-        coll(hw, le, c->d * micro * r * seq * c->ap / NT, false, &l2, &w2);
+        coll(hw, le, c->d * micro * r * seq * c->ap / NT, ISIM_ALL_TO_ALL, &l2, &w2);
         lat += c->n_moe * (l + 2 * l2);
         bw += c->n_moe * (w + 2 * w2);
     }
     if (npp > 1) {
         /* N_PP - 1 sequential point-to-point hand-offs between stages (§3.5). */
         double l = 0, w = 0;
-        coll(hw, (tp_layout){2, 1, 2}, c->d * micro * seq * c->ap / NT, false, &l, &w);
+        coll(hw, (tp_layout){2, 1, 2}, c->d * micro * seq * c->ap / NT, ISIM_P2P, &l, &w);
         lat += (npp - 1) * l;
         bw += (npp - 1) * w;
     }
@@ -236,11 +236,11 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
     double nbw = N * c->BW;
     double mem = npp * ((kv_cache + ff_rw + c->unembed_bytes) / nbw + c->L * attn_rw * a / nbw);
 
-    /* Arithmetic (Eqs. 36-38 as coded): the whole batch, attention projections on the
-     * scaled-down attention group. The code evaluates attention at mean context
-     * input_len for every seq_len. */
-    double tok = b * seq;
-    double attn_kv = (c->attn_flop_full * ctx + c->attn_flop_local * isim__min(ctx, c->window)) * tok;
+    /* Arithmetic (Eqs. 36-38): the whole batch, attention projections on the scaled-down
+     * attention group, scores over the mean context input_len + (seq_len - 1)/2 of
+     * arithmetic_cost_flop (docs/model.md lists where this departs from the code). */
+    double tok = b * seq, actx = ctx + (seq - 1) / 2;
+    double attn_kv = (c->attn_flop_full * actx + c->attn_flop_local * isim__min(actx, c->window)) * tok;
     double nf = N * c->F;
     double flop = (c->ff_flop_tok * tok + attn_kv) / nf + c->proj_flop_tok * tok * a / nf;
 
@@ -345,10 +345,11 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
             res->reason = ISIM_REASON_NO_RATE;
             snprintf(res->reason_detail, sizeof res->reason_detail, "%s has no %s rate",
                      hw->id, isim_dtype_name(res->weights));
-        } else if (q->pp > 0 && q->pp > isim__min(N, b)) {
+        } else if (N < 1 || (q->pp > 0 && q->pp > isim__min(N, b))) {
             res->reason = ISIM_REASON_PP_LAYERS;
             snprintf(res->reason_detail, sizeof res->reason_detail,
-                     "pp %d > min(devices %g, batch %g)", q->pp, N, b);
+                     "pp %d > min(devices %g, batch %g): the code needs N_PP <= N_GPU",
+                     q->pp > 0 ? q->pp : 1, N, b);
         } else {
             res->reason = ISIM_REASON_MEMORY;
             snprintf(res->reason_detail, sizeof res->reason_detail,

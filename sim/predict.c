@@ -127,7 +127,8 @@ static isim_status check_query(const isim_model *m, const isim_query *q, isim_er
                           "output tokens must be in [1, 1e9], got %g", q->output_tokens);
     if (q->tp < 0 || q->pp < 0 || q->ep < 0)
         return isim__fail(err, ISIM_EINVAL, "", 0, 0, "tp, pp and ep must be positive");
-    if ((unsigned)q->weights > ISIM_DTYPE_COUNT || (unsigned)q->kv >= ISIM_DTYPE_COUNT)
+    if ((unsigned)q->weights > ISIM_DTYPE_COUNT || (unsigned)q->kv >= ISIM_DTYPE_COUNT ||
+        (unsigned)q->draft_weights >= ISIM_DTYPE_COUNT)
         return isim__fail(err, ISIM_EINVAL, "", 0, 0, "unknown precision");
     if (q->draft) {
         if (!(q->spec_alpha > 0 && q->spec_alpha < 1))

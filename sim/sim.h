@@ -94,6 +94,7 @@ typedef enum { ISIM_POS_ROPE, ISIM_POS_LEARNED } isim_position;
  * are exact integers held in doubles (exact below 2^53). */
 typedef struct isim_model_derived {
     double attn_params_layer;     /* attention matrices (+biases, q/k norms) of one layer */
+    double kv_proj_params_layer;  /* of which the K and V projections (GQA; 0 for MLA) */
     double norm_params_layer;     /* the two norms of one layer */
     double dense_ffn_params;      /* one dense FFN block (width d_ff) */
     double expert_params;         /* one routed expert (width expert_d_ff) */
@@ -208,19 +209,23 @@ isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out
                                isim_error *err);
 isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim_error *err);
 
+typedef enum { ISIM_PAPER, ISIM_DEPLOY } isim_fidelity;
+const char *isim_fidelity_name(isim_fidelity f);
+
 /* ---- collectives ------------------------------------------------------------------- */
 
+typedef enum { ISIM_ALL_REDUCE, ISIM_ALL_TO_ALL, ISIM_P2P } isim_coll;
+
 /* Time of one collective over `ranks` ranks spread on `nodes` scale-up domains, `bytes` per
- * rank; all_reduce selects the all-reduce (each byte moves twice) over all-to-all and
- * point-to-point. The fastest protocol of the profile is taken; its latency and bandwidth
- * parts come back separately, 0 for ranks <= 1 (docs/model.md, "Collectives"). */
-void isim_collective_time(const isim_hw *hw, double ranks, double nodes, double bytes,
-                          bool all_reduce, double *latency_s, double *bandwidth_s);
+ * rank (the message, for ISIM_P2P). The fastest protocol of the profile is taken; its
+ * latency and bandwidth parts come back separately, 0 for ranks <= 1. ISIM_PAPER uses the
+ * released code's bandwidth term for every kind; ISIM_DEPLOY charges all-to-all and
+ * point-to-point traffic on the links that really carry it (docs/model.md, "Collectives"). */
+void isim_collective_time(const isim_hw *hw, isim_fidelity f, isim_coll kind, double ranks,
+                          double nodes, double bytes, double *latency_s, double *bandwidth_s);
 
 /* ---- the step model ---------------------------------------------------------------- */
 
-typedef enum { ISIM_PAPER, ISIM_DEPLOY } isim_fidelity;
-const char *isim_fidelity_name(isim_fidelity f);
 
 typedef enum {
     ISIM_TERM_ARITHMETIC,
@@ -252,7 +257,8 @@ typedef struct isim_query {
     const isim_model *draft;  /* speculative decoding draft; NULL = none */
     isim_dtype draft_weights; /* ISIM_BF16 (the paper keeps 16-bit drafts) */
     double spec_alpha;        /* acceptance probability, 0 < a < 1 */
-    int spec_gamma;           /* draft tokens per step; 0 = best of 2..spec_gamma_max */
+    int spec_gamma;           /* draft tokens per step; 0 = the best of 2 (paper) or 1
+                                 (deploy) up to spec_gamma_max, or plain decoding */
     int spec_gamma_max;       /* 5, as in the released code's pareto_fronts */
     bool allow_cross_domain_tp; /* deploy: TP may span scale-up domains */
 } isim_query;
@@ -265,7 +271,7 @@ void isim_query_init(isim_query *q);
     X(NO_RATE, "no_rate", "no arithmetic rate for the precision")                          \
     X(TP_HEADS, "tp_heads", "tensor parallelism does not divide the attention heads")      \
     X(TP_DOMAIN, "tp_domain", "tensor parallelism exceeds the scale-up domain")            \
-    X(PP_LAYERS, "pp_layers", "more pipeline stages than layers")                          \
+    X(PP_LAYERS, "pp_layers", "more pipeline stages than layers, devices or sequences")    \
     X(LAYOUT, "layout", "devices do not factor into tp x pp x dp")                         \
     X(EP_EXPERTS, "ep_experts", "expert parallelism does not divide the experts")          \
     X(DRAFT, "draft", "draft model unusable for speculative decoding")                     \
@@ -311,7 +317,7 @@ typedef struct isim_result {
     double cost_usd_per_mtok_output, cost_usd_per_mtok_input;
     bool has_energy;
     double j_per_token_output, j_per_token_input;
-    double mfu; /* decode FLOPs / (devices x peak x tpot) */
+    double mfu; /* model FLOPs of the generated tokens / (devices x peak x time) */
     isim_memory memory;
 } isim_result;
 

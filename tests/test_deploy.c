@@ -236,3 +236,70 @@ Test(deploy, fractional_devices_are_refused)
     cr_expect(strstr(e.message, "whole devices") != NULL, "%s", e.message);
     release(&f);
 }
+
+/* An all-to-all cannot reduce on the way: across 2 domains of 8 H100s each rank sends half
+ * of a 117 MB buffer through its own 50 GB/s port. NCCL LL128 wins: 14 + 7 x 1.25 +
+ * 8.5 us of latency and 1.17 ms / 0.95 of bandwidth. A point-to-point message inside a
+ * domain crosses one 450 GB/s link whole (Simple wins: 28 us + 0.26 ms against LL128's
+ * 15.25 us + 0.26 / 0.95 ms). */
+Test(deploy, all_to_all_and_point_to_point_use_the_links_that_carry_them)
+{
+    isim_hw *h = tu_hw("h100-sxm");
+    double lat, bw, S = 117e6;
+    isim_collective_time(h, ISIM_DEPLOY, ISIM_ALL_TO_ALL, 16, 2, S, &lat, &bw);
+    cr_expect(tu_close(lat, (14 + 7 * 1.25 + 8.5) * 1e-6, 1e-9), "%.3f us", lat * 1e6);
+    cr_expect(tu_close(bw, S / 2 / 50e9 / 0.95, 1e-9), "%.4f ms", bw * 1e3);
+    isim_collective_time(h, ISIM_DEPLOY, ISIM_P2P, 2, 1, S, &lat, &bw);
+    cr_expect(tu_close(bw, S / 450e9, 1e-9), "%.4f ms", bw * 1e3);
+    cr_expect(tu_close(lat, 28e-6, 1e-9));
+    /* the paper's code charges the all-to-all as a halved hierarchical all-reduce */
+    isim_collective_time(h, ISIM_PAPER, ISIM_ALL_TO_ALL, 16, 2, S, &lat, &bw);
+    cr_expect_lt(bw, S / 2 / 50e9 / 2);
+    isim_hw_free(h);
+}
+
+/* TP 16 over a 72-GPU NVLink domain and 8 KV heads: Q and O split 16 ways, K and V only 8
+ * (each KV head on two ranks). bf16, per device:
+ * 80 layers x (2x64x128x8192 / 16 + 2x8x128x8192 / 8 + 3x8192x28672 / 16 + 2x8192 norms)
+ * + embedding and classifier 128256 x 8192 / 16 each + the final norm. */
+Test(deploy, kv_projections_are_copied_once_tp_exceeds_the_kv_heads)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "gb200-nvl72", 16, 1, 128, 128);
+    f.q.tp = 16;
+    run(&f);
+    double layer = 134217728.0 / 16 + 16777216.0 / 8 + 704643072.0 / 16 + 16384;
+    double want = 2 * (80 * layer + 2 * 1050673152.0 / 16 + 8192);
+    cr_expect(tu_close(f.r.memory.weights, want, 1e-9), "%.6g vs %.6g", f.r.memory.weights, want);
+    release(&f);
+}
+
+/* MFU is the model's FLOPs per generated token x tokens/s / (devices x peak), whatever the
+ * pipeline schedule. */
+Test(deploy, mfu_counts_model_flops_of_the_tokens_produced)
+{
+    for (int pp = 1; pp <= 4; pp *= 2) {
+        fixture f;
+        setup(&f, "llama-3.1-8b", "h100-sxm", pp, 64, 512, 128);
+        f.q.tp = 1;
+        f.q.pp = pp;
+        run(&f);
+        double want = isim_model_flops_per_token(f.m, 512 + 127 / 2.0) * f.r.tokens_per_s_total /
+                      (pp * 989.4e12);
+        cr_expect(tu_close(f.r.mfu, want, 1e-9), "pp %d: %.4f vs %.4f", pp, f.r.mfu, want);
+        release(&f);
+    }
+}
+
+Test(deploy, the_draft_prefills_the_prompt_too)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 4, 2048, 128);
+    run(&f);
+    double plain = f.r.ttft_s;
+    f.draft = tu_model("llama-3.1-8b");
+    f.q.draft = f.draft;
+    run(&f);
+    cr_expect_gt(f.r.ttft_s, plain * 1.05, "%.2f vs %.2f ms", f.r.ttft_s * 1e3, plain * 1e3);
+    release(&f);
+}

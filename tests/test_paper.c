@@ -41,7 +41,8 @@ Test(paper, nccl_all_reduce_times_match_the_released_code)
     } ref[] = {{8, 1, 1e3, 15.21}, {8, 1, 1e6, 22.98}, {8, 1, 1e7, 72.44}, {16, 2, 1e3, 25.21}};
     for (size_t i = 0; i < 4; i++) {
         double lat, bw;
-        isim_collective_time(h, ref[i].ranks, ref[i].nodes, ref[i].bytes, true, &lat, &bw);
+        isim_collective_time(h, ISIM_PAPER, ISIM_ALL_REDUCE, ref[i].ranks, ref[i].nodes,
+                             ref[i].bytes, &lat, &bw);
         cr_expect(tu_close((lat + bw) * 1e6, ref[i].us, REF_TOL), "%g ranks %g B: %.4f us vs %.2f",
                   ref[i].ranks, ref[i].bytes, (lat + bw) * 1e6, ref[i].us);
     }
@@ -254,4 +255,43 @@ Test(paper, zero_latency_profile_drops_fixed_latency)
     cr_expect_lt(tz.t[ISIM_TERM_FIXED], 0.25 * th.t[ISIM_TERM_FIXED]);
     release(&f_zl);
     release(&f_h);
+}
+
+/* TTFT is one pass over the prompt: Eq. 1's compute term with the attention scores over the
+ * mean context (I - 1)/2 (arithmetic_cost_flop), hand-computed for Llama 3.1 8B. */
+Test(paper, ttft_counts_attention_over_the_prompt)
+{
+    isim_model *m = tu_model("llama-3.1-8b");
+    isim_hw *h = tu_hw("epoch-h100");
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_PAPER;
+    q.devices = 1;
+    q.pp = 1;
+    q.input_tokens = 4096;
+    isim_result r;
+    cr_assert_eq(isim_predict(m, h, &q, &r, NULL), ISIM_OK);
+    double n = 8030261248.0 - 65 * 4096; /* attention + FFN + 2 V d, no norms */
+    double flop = 2 * n * 4096 + 4 * 128.0 * 32 * 32 * (4095 / 2.0) * 4096;
+    double want = 32 * 4 * 4e-6 + flop / (0.7 * 1e15);
+    cr_expect(tu_close(r.ttft_s, want, 1e-6), "%.4f ms vs %.4f ms", r.ttft_s * 1e3, want * 1e3);
+    cr_expect_eq(r.prefill.binding, ISIM_TERM_ARITHMETIC);
+    isim_model_free(m);
+    isim_hw_free(h);
+}
+
+Test(paper, fewer_than_one_device_is_infeasible_with_its_reason)
+{
+    isim_model *m = tu_model("llama-3.2-1b");
+    isim_hw *h = tu_hw("epoch-h200");
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_PAPER;
+    q.devices = 0.5;
+    isim_result r;
+    cr_assert_eq(isim_predict(m, h, &q, &r, NULL), ISIM_OK);
+    cr_expect(!r.feasible);
+    cr_expect_eq(r.reason, ISIM_REASON_PP_LAYERS, "%s", r.reason_detail);
+    isim_model_free(m);
+    isim_hw_free(h);
 }
