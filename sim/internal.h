@@ -3,6 +3,8 @@
 #ifndef ISIM_INTERNAL_H
 #define ISIM_INTERNAL_H
 
+#include <math.h>
+
 #include "sim/sim.h"
 
 /* Fills err (if not NULL) and returns code. fmt is printf-style. */
@@ -97,6 +99,51 @@ static inline double isim__max(double a, double b)
 static inline double isim__min(double a, double b)
 {
     return a < b ? a : b;
+}
+
+/* A collective as a function of a scale x (its bytes are bytes_per_x x): for each protocol
+ * p, latency lat[p] and bandwidth time slope[p] x; n = 0 for a single rank. */
+typedef struct isim__coll_line {
+    int n;
+    double lat[3], slope[3];
+} isim__coll_line;
+
+void isim__coll_line_make(const isim_hw *hw, isim_fidelity f, isim_coll kind, double ranks,
+                          double nodes, double bytes_per_x, isim__coll_line *out);
+
+/* The fastest protocol at scale x: returns latency + bandwidth and sets both parts. */
+static inline double isim__coll_line_eval(const isim__coll_line *l, double x, double *lat_s,
+                                          double *bw_s)
+{
+    double best = l->n ? INFINITY : 0, bl = 0, bb = 0;
+    for (int i = 0; i < l->n; i++) {
+        double bw = l->slope[i] * x, t = l->lat[i] + bw;
+        if (t < best) {
+            best = t;
+            bl = l->lat[i];
+            bb = bw;
+        }
+    }
+    *lat_s = bl;
+    *bw_s = bb;
+    return best;
+}
+
+/* The lower envelope of a line's protocols over x >= 0: protocol seg[i] is fastest from
+ * x[i] on (x[0] = 0). Evaluating it costs one or two comparisons. */
+typedef struct isim__coll_env {
+    int n;
+    double x[3], lat[3], slope[3];
+} isim__coll_env;
+
+void isim__coll_env_make(const isim__coll_line *l, isim__coll_env *out);
+
+static inline double isim__coll_env_eval(const isim__coll_env *e, double x)
+{
+    int i = e->n - 1;
+    while (i > 0 && x < e->x[i])
+        i--;
+    return e->n ? e->lat[i] + e->slope[i] * x : 0;
 }
 
 /* Arithmetic rate used for matmuls whose weights are stored in `weights` (deploy). */

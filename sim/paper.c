@@ -5,29 +5,15 @@
  * layer, attention scale-down, utilisation caps. docs/model.md, "Paper fidelity", lists
  * where infersim departs from the code (real architectures instead of its simplified
  * DeepSeek-V3, sliding windows). */
-#include "sim/internal.h"
+#include "sim/paper_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
-struct isim_paper_ctx {
-    const isim_hw *hw;
-    double L, d, nq, d_all, q_width; /* d_all = (n_q + 2 n_kv) d_head; q_width = n_q d_head */
-    bool mla;
-    double mla_in;                   /* kv_lora_rank + q_lora_rank */
-    double wp, ap, kvb;              /* bytes: weights, activations, KV cache */
-    double c0, c1;                   /* ff_matrix_count: (2, 1) SwiGLU, (1, 1) GELU */
-    double n_dense, dff;             /* dense FFN layers and their width */
-    double n_moe, E, k, s, dff_e, n_sh, dff_sh, log_keep; /* MoE layers; log(1 - 1/s) */
-    double kv_full, kv_local, window; /* KV bytes per token over full / sliding layers */
-    double attn_flop_full, attn_flop_local; /* attention-score FLOP per token per context token */
-    double ff_flop_tok, proj_flop_tok;      /* FFN and projection FLOP per token */
-    double unembed_bytes, weight_bytes;
-    double peak, F, BW, cap, node, launch;
-    bool has_rate;
-};
+
 
 /* The code keys its rates by weight bits: 16 (bf16 or fp16), 8 (fp8 or int8), 4 (int4
  * or fp4). A profile may list only one type of a width. */
@@ -66,6 +52,7 @@ isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtyp
     c->n_dense = (double)x->n_dense_layers;
     c->dff = (double)m->d_ff;
     c->n_moe = (double)x->n_moe_layers;
+    c->dense = x->n_moe_layers == 0;
     if (m->has_moe) {
         c->E = (double)m->n_experts;
         c->k = (double)m->n_active_experts;
@@ -109,13 +96,9 @@ void isim_paper_ctx_free(isim_paper_ctx *c)
     free(c);
 }
 
-/* matmul_rw_bytes of the code: an (m x k) weight read once, input (k x n) and output
- * (m x n) activations replicated over a near-square split tp1 x tp2 of tp devices. */
-static inline double matmul_rw(double m, double k, double n, double wp, double ap, double tp)
+bool isim_paper_ctx_has_rate(const isim_paper_ctx *c)
 {
-    double tp1 = isim__min(isim__max(sqrt(m * tp / k), 1.0), tp);
-    double tp2 = tp / tp1;
-    return m * k * wp + tp1 * k * n * ap + tp2 * m * n * ap;
+    return c->has_rate;
 }
 
 typedef struct {
@@ -133,119 +116,216 @@ static inline tp_layout layout(double tp, bool two_d, double node)
     return (tp_layout){tp, 1, ceil(tp / node)};
 }
 
-static inline void coll(const isim_hw *hw, tp_layout lo, double bytes, isim_coll kind,
-                        double *lat, double *bw)
+/* A collective over one layout, per byte: candidates scale it by their bytes per unit of
+ * batch, so one layout's protocol arithmetic serves every word reduced over it. */
+static void unit_make(const isim_paper_ctx *c, tp_layout lo, isim_coll kind, bool env,
+                      isim__paper_unit *u)
 {
-    double l, b;
-    isim_collective_time(hw, ISIM_PAPER, kind, lo.ranks, lo.nodes, bytes, &l, &b);
-    *lat += l;
-    *bw += b;
+    u->line.n = u->env.n = 0;
+    u->lat_min = u->slope_min = 0;
+    if (lo.ranks <= 1)
+        return;
+    isim__coll_line_make(c->hw, ISIM_PAPER, kind, lo.ranks, lo.nodes, 1.0, &u->line);
+    if (env)
+        isim__coll_env_make(&u->line, &u->env);
+    u->lat_min = u->slope_min = INFINITY;
+    for (int i = 0; i < u->line.n; i++) {
+        u->lat_min = isim__min(u->lat_min, u->line.lat[i]);
+        u->slope_min = isim__min(u->slope_min, u->line.slope[i]);
+    }
 }
 
-double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_terms *terms)
+/* Adds `times` of a unit collective carrying bytes_per_b x b bytes to the candidate. */
+static void add_unit(isim__paper_cand *k, const isim__paper_unit *u, double bytes_per_b,
+                     double times)
 {
-    const double N = p->devices, b = p->batch, npp = p->pp, a = p->attn_scaledown;
-    const double seq = p->seq_len;
-    const double micro = b / npp, NT = N / npp;
-    if (!c->has_rate || npp > isim__min(N, b))
-        return INFINITY;
-    /* Capacity: weights plus the KV cache of one micro-batch (the code's check). */
-    double ctx = p->input_len;
-    double kv_seq = c->kv_full * ctx + c->kv_local * isim__min(ctx, c->window);
-    double kv_cache = kv_seq * micro;
-    if (N * c->cap < kv_cache + c->weight_bytes)
-        return INFINITY;
-
-    /* Expert parallelism only once each expert sees two tokens (code: micro_bs < 2 s). */
-    double n_ep = 1, nt_ff = NT;
-    if (c->n_moe > 0) {
-        n_ep = isim__min(NT, c->E);
-        if (micro < 2 * c->s)
-            n_ep = 1;
-        nt_ff = isim__max(1.0, NT / isim__max(1.0, n_ep));
+    if (u->line.n == 0 || times <= 0 || bytes_per_b <= 0)
+        return;
+    isim__paper_coll *pc = &k->coll[k->n_coll++];
+    pc->times = times;
+    pc->line.n = u->line.n;
+    for (int i = 0; i < u->line.n; i++) {
+        pc->line.lat[i] = u->line.lat[i];
+        pc->line.slope[i] = u->line.slope[i] * bytes_per_b;
     }
-    double nt_attn = NT / a;
-    tp_layout la = layout(nt_attn, p->two_d, c->node);
-    tp_layout lf = layout(nt_ff, p->two_d, c->node);
-    tp_layout ld = layout(NT, p->two_d, c->node);
-
-    /* Network (Eq. 39 as coded): per layer, all-reduces of the attention and FFN outputs. */
-    const isim_hw *hw = c->hw;
-    double lat = 0, bw = 0, lat_l = 0, bw_l = 0;
-    double tok_bytes = micro * seq * c->ap;
-    if (p->two_d) {
-        coll(hw, la, c->d / la.par * tok_bytes, ISIM_ALL_REDUCE, &lat_l, &bw_l);
-        coll(hw, la, c->d_all / la.par * tok_bytes, ISIM_ALL_REDUCE, &lat_l, &bw_l);
-    } else {
-        coll(hw, la, c->d * tok_bytes, ISIM_ALL_REDUCE, &lat_l, &bw_l);
+    pc->env.n = u->env.n;
+    for (int i = 0; i < u->env.n; i++) {
+        pc->env.lat[i] = u->env.lat[i];
+        pc->env.slope[i] = u->env.slope[i] * bytes_per_b;
+        pc->env.x[i] = u->env.x[i] / bytes_per_b;
     }
-    lat += c->L * lat_l;
-    bw += c->L * bw_l;
+    k->lat_min += times * u->lat_min;
+    k->s_min += times * u->slope_min * bytes_per_b;
+}
+
+/* Activation part of matmul_rw per token: (tp1 k + tp2 m) ap. */
+static inline double matmul_act(double m, double k, double ap, double tp)
+{
+    double tp1 = isim__min(isim__max(sqrt(m * tp / k), 1.0), tp);
+    return (tp1 * k + tp / tp1 * m) * ap;
+}
+
+void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, double seq,
+                             double input_len, bool ep_on, int layouts, isim__paper_parts *s)
+{
+    memset(s, 0, offsetof(isim__paper_parts, dense));
+    const bool env = layouts & 4;
+    s->env = env;
+    s->dense[0].line.n = s->dense[1].line.n = s->moe[0].line.n = s->moe[1].line.n = 0;
+    s->ep.line.n = s->p2p.line.n = 0;
+    s->w_const = s->w_tok = s->e0 = s->e1 = 0;
+    const double NT = N / pp, wp = c->wp, ap = c->ap;
+    s->N = N;
+    s->pp = pp;
+    s->NT = NT;
+    s->seq = seq;
+    s->per_b = seq * ap / pp; /* bytes of one word over the micro-batch, per unit of b */
+    s->nbw = N * c->BW;
+    /* Expert parallelism over min(N_TP, n_experts) devices, the rest of the FFN as TP. */
+    s->n_ep = 1;
+    s->nt_ff = NT;
+    if (c->n_moe > 0 && ep_on) {
+        s->n_ep = isim__min(NT, c->E);
+        s->nt_ff = isim__max(1.0, NT / isim__max(1.0, s->n_ep));
+    }
+    for (int td = 0; td < 2; td++) {
+        if (!(layouts & (1 << td)))
+            continue;
+        tp_layout ld = layout(NT, td == 0, c->node), lf = layout(s->nt_ff, td == 0, c->node);
+        if (c->n_dense > 0)
+            unit_make(c, ld, ISIM_ALL_REDUCE, env, &s->dense[td]);
+        if (c->n_moe > 0)
+            unit_make(c, lf, ISIM_ALL_REDUCE, env, &s->moe[td]);
+        s->dense_split[td] = NT / ld.ranks;
+        s->moe_split[td] = NT / lf.ranks;
+    }
+    /* Two all-to-alls (dispatch, combine) over r = min(n_active, N_EP) ranks (§3.5). */
+    s->r_ep = isim__min(c->k, s->n_ep);
+    if (c->n_moe > 0)
+        unit_make(c, (tp_layout){s->r_ep, 1, ceil(s->r_ep / c->node)}, ISIM_ALL_TO_ALL, env,
+                  &s->ep);
+    /* N_PP - 1 sequential point-to-point hand-offs between stages (§3.5). */
+    if (pp > 1)
+        unit_make(c, (tp_layout){2, 1, 2}, ISIM_P2P, env, &s->p2p);
+
+    /* HBM (Eqs. 31-35 as coded), FFN part: weights read once per micro-batch, activations
+     * replicated over the FFN's tensor-parallel split (matmul_rw_bytes). */
+    double cc = c->c0 + c->c1;
+    s->w_const = c->unembed_bytes;
     if (c->n_dense > 0) {
-        double l = 0, w = 0, split = NT / ld.ranks;
-        if (p->two_d)
-            coll(hw, ld, c->c0 * c->dff / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
-        coll(hw, ld, c->c1 * c->d / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
-        lat += c->n_dense * l;
-        bw += c->n_dense * w;
+        s->w_const += c->n_dense * cc * c->d * c->dff * wp;
+        s->w_tok += c->n_dense * cc * matmul_act(c->d, c->dff, ap, NT);
     }
     if (c->n_moe > 0) {
-        double l = 0, w = 0, split = NT / lf.ranks;
+        /* Eq. 32: the expected fraction of experts touched, 1 - (1 - 1/s)^tokens, of
+         * matmul_rw(d, d_ff, tokens / s); shared experts see every token. */
+        s->e0 = pp * c->n_moe * c->E * cc * c->d * c->dff_e * wp / s->nbw;
+        s->e1 = c->n_moe * c->E * cc * matmul_act(c->d, c->dff_e, ap, s->nt_ff) * seq / c->s / s->nbw;
+        if (c->n_sh > 0) {
+            s->w_const += c->n_moe * c->n_sh * cc * c->d * c->dff_sh * wp;
+            s->w_tok += c->n_moe * c->n_sh * cc * matmul_act(c->d, c->dff_sh, ap, s->nt_ff);
+        }
+    }
+    s->kv_seq = c->kv_full * input_len + c->kv_local * isim__min(input_len, c->window);
+    /* Arithmetic (Eqs. 36-38): scores over the mean context input_len + (seq_len - 1)/2
+     * of arithmetic_cost_flop (docs/model.md lists where this departs from the code). */
+    double actx = input_len + (seq - 1) / 2;
+    s->attn_kv_flop = c->attn_flop_full * actx + c->attn_flop_local * isim__min(actx, c->window);
+    /* Capacity: weights plus one micro-batch's KV cache (the code's check). */
+    double room = N * c->cap - c->weight_bytes;
+    s->b_cap = room < 0 || !c->has_rate ? -1 : s->kv_seq > 0 ? pp * room / s->kv_seq : INFINITY;
+}
+
+void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_parts *s,
+                                 bool two_d, double a, isim__paper_cand *k)
+{
+    k->n_coll = 0;
+    k->lat_min = k->s_min = k->e0 = k->e1 = k->tok = k->log_keep = 0;
+    const int td = two_d ? 0 : 1;
+    const double wp = c->wp, ap = c->ap, per_b = s->per_b, nt_attn = s->NT / a;
+    k->N = s->N;
+    k->pp = s->pp;
+    k->b_cap = s->b_cap;
+
+    /* Network (Eq. 39 as coded): per layer, all-reduces of the attention and FFN outputs,
+     * each of words x micro-batch x seq_len x activation bytes (micro = b / N_PP). */
+    tp_layout la = layout(nt_attn, two_d, c->node);
+    isim__paper_unit ua;
+    unit_make(c, la, ISIM_ALL_REDUCE, s->env, &ua);
+    if (two_d) {
+        add_unit(k, &ua, c->d / la.par * per_b, c->L);
+        add_unit(k, &ua, c->d_all / la.par * per_b, c->L);
+    } else {
+        add_unit(k, &ua, c->d * per_b, c->L);
+    }
+    if (c->n_dense > 0) {
+        double split = s->dense_split[td];
+        if (two_d)
+            add_unit(k, &s->dense[td], c->c0 * c->dff / split * per_b, c->n_dense);
+        add_unit(k, &s->dense[td], c->c1 * c->d / split * per_b, c->n_dense);
+    }
+    if (c->n_moe > 0) {
+        double split = s->moe_split[td];
         double width = c->k * c->dff_e + c->n_sh * c->dff_sh, outs = c->k + c->n_sh;
-        if (p->two_d)
-            coll(hw, lf, c->c0 * width / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
-        coll(hw, lf, c->c1 * outs * c->d / split * tok_bytes, ISIM_ALL_REDUCE, &l, &w);
-        /* Two all-to-alls (dispatch, combine) over r = min(n_active, N_EP) ranks (§3.5). */
-        double r = isim__min(c->k, n_ep);
-        tp_layout le = {r, 1, ceil(r / c->node)};
-        double l2 = 0, w2 = 0;
-        coll(hw, le, c->d * micro * r * seq * c->ap / NT, ISIM_ALL_TO_ALL, &l2, &w2);
-        lat += c->n_moe * (l + 2 * l2);
-        bw += c->n_moe * (w + 2 * w2);
+        if (two_d)
+            add_unit(k, &s->moe[td], c->c0 * width / split * per_b, c->n_moe);
+        add_unit(k, &s->moe[td], c->c1 * outs * c->d / split * per_b, c->n_moe);
+        add_unit(k, &s->ep, c->d * s->r_ep * per_b / s->NT, 2 * c->n_moe);
     }
-    if (npp > 1) {
-        /* N_PP - 1 sequential point-to-point hand-offs between stages (§3.5). */
-        double l = 0, w = 0;
-        coll(hw, (tp_layout){2, 1, 2}, c->d * micro * seq * c->ap / NT, ISIM_P2P, &l, &w);
-        lat += (npp - 1) * l;
-        bw += (npp - 1) * w;
-    }
+    add_unit(k, &s->p2p, c->d * per_b / s->NT, s->pp - 1);
 
-    /* HBM (Eqs. 31-35 as coded): each micro-batch reads the weights and its KV cache. */
-    double bt = micro * seq, wp = c->wp, ap = c->ap;
-    double attn_rw;
-    if (c->mla)
-        attn_rw = matmul_rw(c->mla_in, c->d, bt, wp, ap, nt_attn) +
-                  matmul_rw(c->d_all, c->mla_in, bt, wp, ap, nt_attn) +
-                  matmul_rw(c->d, c->q_width, bt, wp, ap, nt_attn);
-    else
-        attn_rw = matmul_rw(c->d_all, c->d, bt, wp, ap, nt_attn) +
-                  matmul_rw(c->d, c->q_width, bt, wp, ap, nt_attn);
-    double ff_rw = 0;
-    if (c->n_dense > 0)
-        ff_rw += c->n_dense * (c->c0 + c->c1) * matmul_rw(c->d, c->dff, bt, wp, ap, NT);
+    /* HBM (Eqs. 31-35 as coded): every micro-batch reads the weights and its own KV cache
+     * and activations, attention at 1/a of the bandwidth. */
+    double attn_w, attn_act;
+    if (c->mla) {
+        attn_w = (c->mla_in * c->d + c->d_all * c->mla_in + c->d * c->q_width) * wp;
+        attn_act = matmul_act(c->mla_in, c->d, ap, nt_attn) +
+                   matmul_act(c->d_all, c->mla_in, ap, nt_attn) +
+                   matmul_act(c->d, c->q_width, ap, nt_attn);
+    } else {
+        attn_w = (c->d_all * c->d + c->d * c->q_width) * wp;
+        attn_act = matmul_act(c->d_all, c->d, ap, nt_attn) + matmul_act(c->d, c->q_width, ap, nt_attn);
+    }
+    k->m0 = s->pp * (s->w_const + c->L * a * attn_w) / s->nbw;
+    k->m1 = (s->kv_seq + (s->w_tok + c->L * a * attn_act) * s->seq) / s->nbw;
     if (c->n_moe > 0) {
-        /* Eq. 32: expected fraction of experts touched, 1 - (1 - 1/s)^tokens. */
-        double used = c->s > 1 ? -expm1(bt * c->log_keep) : 1.0;
-        double moe = used * c->E * (c->c0 + c->c1) *
-                     matmul_rw(c->d, c->dff_e, bt / c->s, wp, ap, nt_ff);
-        if (c->n_sh > 0)
-            moe += c->n_sh * (c->c0 + c->c1) * matmul_rw(c->d, c->dff_sh, bt, wp, ap, nt_ff);
-        ff_rw += c->n_moe * moe;
+        k->e0 = s->e0;
+        k->e1 = s->e1;
+        k->tok = s->seq / s->pp;
+        k->log_keep = c->log_keep;
     }
-    double nbw = N * c->BW;
-    double mem = npp * ((kv_cache + ff_rw + c->unembed_bytes) / nbw + c->L * attn_rw * a / nbw);
+    /* Arithmetic: the whole batch, attention projections on the scaled-down group. */
+    k->f1 = s->seq * (c->ff_flop_tok + s->attn_kv_flop + c->proj_flop_tok * a) / (s->N * c->F);
+    /* Eqs. 29-30: 4 serial kernel launches per layer. */
+    k->K = c->L * 4 * c->launch;
+    k->coll_seen = k->lat_min;
+}
 
-    /* Arithmetic (Eqs. 36-38): the whole batch, attention projections on the scaled-down
-     * attention group, scores over the mean context input_len + (seq_len - 1)/2 of
-     * arithmetic_cost_flop (docs/model.md lists where this departs from the code). */
-    double tok = b * seq, actx = ctx + (seq - 1) / 2;
-    double attn_kv = (c->attn_flop_full * actx + c->attn_flop_local * isim__min(actx, c->window)) * tok;
-    double nf = N * c->F;
-    double flop = (c->ff_flop_tok * tok + attn_kv) / nf + c->proj_flop_tok * tok * a / nf;
+void isim__paper_cand_build(const isim_paper_ctx *c, double N, double pp, bool two_d, double a,
+                            double seq, double input_len, bool ep_on, isim__paper_cand *k)
+{
+    isim__paper_parts s;
+    isim__paper_parts_build(c, N, pp, seq, input_len, ep_on, two_d ? 1 : 2, &s);
+    isim__paper_cand_from_parts(c, &s, two_d, a, k);
+}
 
-    /* Eq. 29-30: latency and network add; memory and arithmetic overlap. */
-    double fixed = c->L * 4 * c->launch + lat;
+double isim__paper_cand_eval(const isim__paper_cand *k, double b, isim_terms *terms)
+{
+    if (k->pp > isim__min(k->N, b) || b > k->b_cap)
+        return INFINITY;
+    double lat = 0, bw = 0;
+    for (int i = 0; i < k->n_coll; i++) {
+        double l, w;
+        isim__coll_line_eval(&k->coll[i].line, b, &l, &w);
+        lat += k->coll[i].times * l;
+        bw += k->coll[i].times * w;
+    }
+    double mem = k->m0 + k->m1 * b;
+    if (k->e0 > 0)
+        mem += -expm1(k->tok * b * k->log_keep) * (k->e0 + k->e1 * b);
+    double flop = k->f1 * b;
+    double fixed = k->K + lat;
+    /* Eqs. 29-30: latency and network add; memory and arithmetic overlap. */
     double total = fixed + bw + isim__max(mem, flop);
     if (terms) {
         terms->t[ISIM_TERM_ARITHMETIC] = flop;
@@ -256,6 +336,14 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
         terms->total_s = total;
     }
     return total;
+}
+
+double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_terms *terms)
+{
+    isim__paper_cand k;
+    isim__paper_cand_build(c, p->devices, p->pp, p->two_d, p->attn_scaledown, p->seq_len,
+                           p->input_len, isim__paper_ep_on(c, p->batch / p->pp), &k);
+    return isim__paper_cand_eval(&k, p->batch, terms);
 }
 
 double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, double pp,

@@ -345,6 +345,9 @@ typedef struct isim_paper_point {
 isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtype weights,
                                isim_dtype kv, isim_paper_ctx **out, isim_error *err);
 void isim_paper_ctx_free(isim_paper_ctx *c);
+/* Whether the profile has an arithmetic rate for the weights' width (else every point of
+ * the context is infeasible). */
+bool isim_paper_ctx_has_rate(const isim_paper_ctx *c);
 /* Seconds for one pass of the point, INFINITY when infeasible; terms may be NULL. No
  * allocation. */
 double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_terms *terms);
@@ -353,6 +356,30 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
 double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, double pp,
                        double seq_len, double input_len, isim_terms *terms,
                        isim_paper_point *best);
+
+/* The released code's pareto_fronts grid: the latency (seconds per token) at every
+ * devices[i] x batch[j], minimised as new_token_latency_seconds does (2-D or 1-D, the PP
+ * list when use_pp, six attention scale-downs) and, with a draft context, as
+ * spec_dec_token_latency_seconds (plain or gamma = 2..spec_gamma_max). latency[j n_devices
+ * + i]; INFINITY where infeasible; batches ascend. The values are isim_paper_best's (to
+ * rounding); branch and bound skips the candidates that cannot win. */
+typedef struct isim_paper_grid_query {
+    const double *devices;
+    size_t n_devices;
+    const double *batch;
+    size_t n_batch;
+    double input_len;
+    bool use_pp;
+    const isim_paper_ctx *draft; /* NULL: no speculative decoding */
+    double spec_alpha;
+    int spec_gamma_max;
+    int threads; /* rows computed in parallel; 0 = one per online CPU */
+} isim_paper_grid_query;
+
+#define ISIM_PAPER_GRID_MAX_THREADS 64
+
+isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query *q,
+                            double *latency, isim_error *err);
 
 /* ---- the toy model of Erdil 2025 §2.2 ------------------------------------------------ */
 

@@ -1,0 +1,33 @@
+/* Internals of the planner shared by its files. */
+#ifndef ISIM_PLANNER_INTERNAL_H
+#define ISIM_PLANNER_INTERNAL_H
+
+#include "planner/planner.h"
+
+/* Fills err with ISIM_ENOMEM-free messages: an out-of-memory or invalid-request error. */
+isim_status isim__plan_fail(isim_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+isim_status isim__plan_invalid(isim_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A growable array of points. */
+typedef struct {
+    isim_plan_point *v;
+    size_t n, cap;
+} isim__points;
+
+isim_status isim__points_push(isim__points *p, const isim_plan_point *x, isim_error *err);
+void isim__points_release(isim__points *p);
+
+/* Indices of the points on the frontier of (speed up, cost down[, TTFT down]), sorted by
+ * speed ascending; ties keep the first point. *idx is malloc'd. */
+isim_status isim__pareto(const isim_plan_point *v, size_t n, bool with_ttft, size_t **idx,
+                         size_t *n_idx, isim_error *err);
+
+/* The candidates of one fidelity: every point that may reach a frontier, constraints not
+ * yet applied; counters of the plan updated. */
+isim_status isim__paper_candidates(const isim_plan_request *r, isim__points *out, isim_plan *plan,
+                                   isim_error *err);
+isim_status isim__deploy_candidates(const isim_plan_request *r, isim__points *out,
+                                    isim_plan *plan, isim_error *err);
+
+#endif

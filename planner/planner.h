@@ -1,0 +1,111 @@
+/* infersim planner: the frontier of speed per user against cost per token for serving a
+ * model on candidate hardware, and the answers capacity planners ask of it: the cheapest
+ * configuration at a speed, the fastest at a price, the fewest devices for a demand, and
+ * the alpha-weighted customer choice of Erdil 2025 §4.
+ *   ISIM_PAPER  - the released code's pareto_fronts (a 400 x 400 grid of continuous device
+ *                 counts and batches, one cheapest point per latency budget);
+ *   ISIM_DEPLOY - whole devices x TP x PP x EP x batch x precisions x speculative
+ *                 decoding, feasible configurations only, infeasible ones counted by reason.
+ * Uses only sim/sim.h. Never prints. docs/planner.md describes the search. */
+#ifndef ISIM_PLANNER_H
+#define ISIM_PLANNER_H
+
+#include <stdint.h>
+
+#include "sim/sim.h"
+
+/* One configuration with its figures. */
+typedef struct isim_plan_point {
+    int hw;          /* index into the request's hardware */
+    double devices;  /* devices of one replica (continuous in paper fidelity) */
+    double batch;    /* sequences per replica */
+    int tp, pp, ep, dp; /* deploy layout; paper: pp is rounded pp_paper, the rest 0 */
+    double pp_paper; /* paper: pipeline degree chosen (may be fractional) */
+    isim_dtype weights, kv;
+    bool spec;       /* evaluated with the draft model loaded */
+    int spec_gamma;  /* draft tokens per step; 0 = plain decoding */
+    double tpot_s, ttft_s;
+    double tokens_per_s_per_user, tokens_per_s_per_device, tokens_per_s_total;
+    double cost_usd_per_mtok_output; /* with a demand (deploy): the fleet's, idle share included */
+    double cost_usd_per_mtok_input;
+    double replicas;                 /* with a demand (deploy): replicas serving it */
+    isim_terms terms;                /* per output token */
+    double memory_bytes_per_device;
+    bool detailed;                   /* terms, TTFT and memory filled in */
+} isim_plan_point;
+
+typedef enum {
+    ISIM_PLAN_MIN_SPEED,
+    ISIM_PLAN_MAX_COST,
+    ISIM_PLAN_TPOT_SLO,
+    ISIM_PLAN_TTFT_SLO,
+    ISIM_PLAN_CONSTRAINTS
+} isim_plan_constraint;
+const char *isim_plan_constraint_name(isim_plan_constraint c); /* "min_speed", ... */
+
+typedef struct isim_plan_request {
+    isim_fidelity fidelity;             /* ISIM_DEPLOY */
+    const isim_model *model;
+    const isim_hw *const *hw;
+    size_t n_hw;
+    double input_tokens, output_tokens; /* 1024, 1024 */
+    /* constraints, 0 = none */
+    double min_tokens_per_s_per_user;
+    double max_cost_usd_per_mtok;
+    double demand_tokens_per_s; /* paper: the code's cap batch / latency <= demand;
+                                   deploy: replicas to serve it, and the fewest devices */
+    double tpot_slo_s, ttft_slo_s;
+    /* search space */
+    const isim_dtype *weights; /* NULL: the model's release precision */
+    size_t n_weights;
+    const isim_dtype *kv;      /* NULL: bf16 */
+    size_t n_kv;
+    const isim_model *draft;   /* speculative decoding: NULL = none */
+    isim_dtype draft_weights;  /* bf16: the paper keeps 16-bit drafts */
+    double spec_alpha;         /* 0.8 */
+    int spec_gamma_max;        /* 5 */
+    int max_devices;           /* deploy: devices of one replica at most (64) */
+    bool allow_cross_domain_tp;
+    bool ttft_objective;       /* deploy: TTFT as a third objective of the frontier */
+    double customer_alpha;     /* speed^alpha / price; 3 */
+    bool use_pp;               /* paper: the code's PP list (true, as in the paper's plots) */
+    int grid_devices, grid_batch; /* paper: 400 x 400 */
+    bool details;              /* fill terms, TTFT and memory of the frontier points (true) */
+    int threads;               /* paper grid: 0 = one per CPU */
+} isim_plan_request;
+
+void isim_plan_request_init(isim_plan_request *r);
+
+/* An answer to one question; found = false when nothing qualifies. */
+typedef struct isim_plan_answer {
+    bool found;
+    isim_plan_point point;
+    double replicas, total_devices, usd_per_month; /* fewest-devices answer only */
+} isim_plan_answer;
+
+typedef struct isim_plan {
+    isim_plan_point *frontier; /* overall, by speed ascending (cost descending) */
+    size_t n_frontier;
+    isim_plan_point **hw_frontier; /* per hardware, same order; hw_n[i] points */
+    size_t *hw_n;
+    size_t n_hw;
+    long customer_choice;      /* index into frontier; -1 when empty */
+    double max_tokens_per_s_per_user, min_cost_usd_per_mtok_output;
+    isim_plan_answer cheapest_at_min_speed;  /* with min_tokens_per_s_per_user */
+    isim_plan_answer fastest_at_max_cost;    /* with max_cost_usd_per_mtok */
+    isim_plan_answer fewest_devices;         /* deploy with demand_tokens_per_s */
+    uint64_t evaluated;                      /* configurations predicted */
+    uint64_t infeasible_by_reason[ISIM_REASON_COUNT];
+    uint64_t rejected_by_constraint[ISIM_PLAN_CONSTRAINTS];
+    double elapsed_s;
+    /* When the frontier is empty: which constraint removed everything and by how much it
+     * was missed, in one line. */
+    char empty_reason[640];
+} isim_plan;
+
+/* Runs the search. ISIM_EINVAL for a request out of range (the message names the field).
+ * An empty frontier is not an error: empty_reason says why. */
+isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_error *err);
+void isim_plan_free(isim_plan *p); /* NULL is a no-op */
+
+#endif

@@ -1,0 +1,488 @@
+/* The released code's pareto_fronts grid (Erdil 2025, code c2c4fa9): the latency of every
+ * (devices, batch) point, minimised over new_token_latency_seconds's candidates, and over
+ * plain and speculative decoding. The values are those of isim_paper_best at each point;
+ * the speed comes from branch and bound, not from approximation:
+ *   - candidates are built once per device count where they do not depend on the batch
+ *     (the PP degrees for batch >= layers, the six attention scale-downs, 2-D and 1-D), so
+ *     evaluating one is a few multiply-adds (the candidate form of paper_internal.h);
+ *   - a candidate or a whole PP degree is skipped when a lower bound of its latency
+ *     (kernels + fastest-protocol latencies + max(memory, arithmetic)) cannot beat the
+ *     best found so far, starting from the previous batch's winner. */
+#include "sim/paper_internal.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#define N_SCALE 6 /* attention scale-downs */
+#define N_PP 10   /* 1 and min(b, L)^(k/9), k = 1..9 */
+#define GROUP (2 * N_SCALE)
+
+/* The candidates of one PP degree (2-D and 1-D x six scale-downs) and lower bounds over
+ * them: every term of the candidate form is at least the group's minimum. */
+typedef struct {
+    double pp;
+    isim__paper_cand cand[GROUP];
+    double K, lat_min, s_min, m0, m1, f1, b_cap;
+    double coll_seen; /* the least of the candidates' coll_seen */
+} group;
+
+static void group_build(const isim_paper_ctx *c, double N, double pp, double seq, double input,
+                        group *g)
+{
+    g->pp = pp;
+    g->lat_min = g->s_min = g->m0 = g->m1 = g->f1 = INFINITY;
+    double lt = log2(N / pp);
+    isim__paper_parts s;
+    isim__paper_parts_build(c, N, pp, seq, input, false, 7, &s);
+    for (int td = 0; td < 2; td++)
+        for (int j = 0; j < N_SCALE; j++) {
+            isim__paper_cand *k = &g->cand[td * N_SCALE + j];
+            isim__paper_cand_from_parts(c, &s, td == 0, exp2(lt * j / 5.0), k);
+            g->lat_min = isim__min(g->lat_min, k->lat_min);
+            g->s_min = isim__min(g->s_min, k->s_min);
+            g->m0 = isim__min(g->m0, k->m0);
+            g->m1 = isim__min(g->m1, k->m1);
+            g->f1 = isim__min(g->f1, k->f1);
+        }
+    g->K = g->cand[0].K;
+    g->b_cap = g->cand[0].b_cap;
+    g->coll_seen = g->lat_min;
+}
+
+
+static inline double group_bound(const group *g, double b)
+{
+    return g->K + isim__max(g->coll_seen, g->lat_min + g->s_min * b) +
+           isim__max(g->m0 + g->m1 * b, g->f1 * b);
+}
+
+/* Lowers *best with the group's candidates at batch b (batches ascend across calls);
+ * *win keeps the winner's index. */
+static void group_scan(group *g, double N, double b, double *best, int *win)
+{
+    if (g->pp > isim__min(N, b) || b > g->b_cap)
+        return;
+    if (group_bound(g, b) >= *best)
+        return;
+    bool seen = false;
+    for (int i = 0; i < GROUP; i++) {
+        isim__paper_cand *k = &g->cand[i];
+        if (isim__paper_cand_bound(k, b) >= *best)
+            continue;
+        double t = isim__paper_cand_total_seen(k, b);
+        seen = true;
+        if (t < *best) {
+            *best = t;
+            *win = i;
+        }
+    }
+    if (seen) {
+        double m = INFINITY;
+        for (int i = 0; i < GROUP; i++)
+            m = isim__min(m, g->cand[i].coll_seen);
+        g->coll_seen = m;
+    }
+}
+
+/* A lower bound of the FFN all-reduces' latency in one pass as a function of the stage
+ * size NT, tabulated over log2 NT in steps of 1/RES octave. Within a step, ranks and
+ * domains are bounded from both sides, so the bound holds across the ceil() breakpoints of
+ * the layouts; 1-D (one all-reduce per layer) and 2-D (two over sqrt(NT) ranks) both. */
+#define RES 64
+#define TABLE (RES * 24)
+
+static double ar_latency_bound(const isim_hw *hw, double r_lo, double r_hi, double n_lo,
+                               double n_hi)
+{
+    if (r_hi <= 1)
+        return 0;
+    if (hw->coll_model == ISIM_COLL_FLAT)
+        return 2 * isim__max(0.0, r_lo - 1) * hw->flat_per_rank_s;
+    double hops = isim__max(0.0, r_lo / n_hi - 1), lg = n_lo > 1 ? log2(n_lo) : 0, best = INFINITY;
+    for (int i = 0; i < hw->n_protocols; i++) {
+        const isim_protocol *p = &hw->protocols[i];
+        best = isim__min(best, p->base_s + 2 * (hops * p->per_rank_s + lg * p->per_node_log2_s));
+    }
+    return best;
+}
+
+/* t[0][i], t[1][i]: per all-reduce latency bounds of the 2-D and 1-D layouts of a group
+ * of 2^(i/RES) .. 2^((i+1)/RES) devices. */
+static void ar_tables(const isim_paper_ctx *c, double (*t)[TABLE])
+{
+    const double node = c->node;
+    for (int i = 0; i < TABLE; i++) {
+        double lo = exp2((double)i / RES), hi = exp2((double)(i + 1) / RES);
+        t[1][i] = ar_latency_bound(c->hw, lo, hi, ceil(lo / node), ceil(hi / node));
+        t[0][i] = ar_latency_bound(c->hw, sqrt(lo), sqrt(hi), sqrt(ceil(lo / node)),
+                                   sqrt(ceil(hi / node)));
+    }
+}
+
+/* Constants of a lower bound for a PP degree that is only known per batch (batch < layers):
+ * weights at scale-down 1 read N_PP times, the KV cache, the arithmetic, the kernels,
+ * N_PP - 1 point-to-point latencies and the FFN all-reduces' latency (ff_table); the
+ * attention's collectives are left out (a scale-down can remove them). */
+typedef struct {
+    double K, kv, p2p_lat, room, kv_seq, log2N;
+    double wc, wa; /* weights read per pass at PP 1: FFN and classifier; attention (x a) */
+    double fc, fa; /* arithmetic per unit batch: FFN and scores; projections (x a) */
+    double ff_mult[2], attn_mult[2]; /* all-reduces per pass: 2-D, 1-D */
+    const double (*ar)[TABLE];
+} loose_bound;
+
+static void loose_init(const isim_paper_ctx *c, double N, double seq, double input,
+                       const double (*ar)[TABLE], loose_bound *lb)
+{
+    isim__paper_cand k1, k2;
+    isim__paper_cand_build(c, N, 1, false, 1, seq, input, false, &k1);
+    isim__paper_cand_build(c, N, 1, false, 2, seq, input, false, &k2);
+    lb->K = k1.K;
+    /* m0 and f1 are affine in the scale-down a: split them at a = 1 and a = 2 */
+    lb->wa = k2.m0 - k1.m0;
+    lb->wc = k1.m0 - lb->wa;
+    lb->fa = k2.f1 - k1.f1;
+    lb->fc = k1.f1 - lb->fa;
+    double kv_seq = c->kv_full * input + c->kv_local * isim__min(input, c->window);
+    lb->kv = kv_seq / (N * c->BW);
+    isim__coll_line p2p;
+    isim__coll_line_make(c->hw, ISIM_PAPER, ISIM_P2P, 2, 2, 0, &p2p);
+    double lat = 0, bw = 0;
+    isim__coll_line_eval(&p2p, 0, &lat, &bw);
+    lb->p2p_lat = lat;
+    lb->room = N * c->cap - c->weight_bytes;
+    lb->kv_seq = kv_seq;
+    lb->log2N = log2(N);
+    lb->ff_mult[0] = 2 * c->n_dense;
+    lb->ff_mult[1] = c->n_dense;
+    lb->attn_mult[0] = 2 * c->L;
+    lb->attn_mult[1] = c->L;
+    lb->ar = ar;
+}
+
+static inline double ar_at(const loose_bound *lb, int td, double x)
+{
+    int i = (int)isim__min(isim__max(floor(x * RES), 0), TABLE - 1);
+    return lb->ar[td][i];
+}
+
+/* The bound for PP degree b^(k/9) at batch b (INFINITY when it does not apply): kernels,
+ * N_PP - 1 hand-offs and, for the better of 2-D and 1-D and of the six scale-downs, the
+ * FFN's and the attention's all-reduce latencies and max(memory, arithmetic) without
+ * activations. With `each` (GROUP entries) the bound of every candidate is kept too. */
+static inline double dyn_bound(const loose_bound *lb, double N, double b, double lb2, int k,
+                               double *each, double *pp_out)
+{
+    double x = lb->log2N - lb2 * k / 9.0; /* log2 of the stage size */
+    double pp = exp2(lb2 * k / 9.0);
+    *pp_out = pp;
+    if (pp > N)
+        return INFINITY;
+    if (lb->kv_seq > 0 ? b > pp * lb->room / lb->kv_seq : lb->room < 0)
+        return INFINITY;
+    double fixed = lb->K + (pp - 1) * lb->p2p_lat, best = INFINITY;
+    double a[N_SCALE], attn[2][N_SCALE];
+    if (each) {
+        double r = exp2(x / 5.0);
+        a[0] = 1;
+        for (int j = 1; j < N_SCALE; j++)
+            a[j] = a[j - 1] * r;
+    }
+    for (int td = 0; td < 2; td++) {
+        double ff = lb->ff_mult[td] * ar_at(lb, td, x);
+        if (!each) {
+            /* attention latency at its least (full scale-down), memory and arithmetic at a = 1 */
+            double t = fixed + ff + lb->attn_mult[td] * ar_at(lb, td, 0) +
+                       isim__max(pp * (lb->wc + lb->wa) + lb->kv * b, (lb->fc + lb->fa) * b);
+            best = isim__min(best, t);
+            continue;
+        }
+        for (int j = 0; j < N_SCALE; j++)
+            attn[td][j] = lb->attn_mult[td] * ar_at(lb, td, x * (1 - j / 5.0));
+        for (int j = 0; j < N_SCALE; j++) {
+            double t = fixed + ff + attn[td][j] +
+                       isim__max(pp * (lb->wc + a[j] * lb->wa) + lb->kv * b, (lb->fc + a[j] * lb->fa) * b);
+            each[td * N_SCALE + j] = t;
+            best = isim__min(best, t);
+        }
+    }
+    return best;
+}
+
+/* The dynamic PP degrees (batch < layers: min(b, L)^(k/9) depends on the batch) at one
+ * point: their candidates in the order of their bounds, each built only when its bound
+ * can still beat the best; best enters as an upper bound and leaves exact. */
+/* Bounds are compared with this relative slack: they are computed along another route
+ * than the candidates and may differ from them in the last bits. */
+#define SLACK (1 - 1e-12)
+
+static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double seq,
+                            double input, const loose_bound *lb, int *hint, double *best)
+{
+    double each[GROUP], pps[N_PP], lb2 = log2(b);
+    isim__paper_parts parts;
+    int parts_k = 0;
+    /* the previous batch's winning degree and candidate first: it usually wins again */
+    if (*hint > 0) {
+        int k = *hint / GROUP, i = *hint % GROUP;
+        double pp = exp2(lb2 * k / 9.0);
+        if (pp <= N) {
+            isim__paper_parts_build(c, N, pp, seq, input, false, 7, &parts);
+            parts_k = k;
+            isim__paper_cand cand;
+            isim__paper_cand_from_parts(c, &parts, i < N_SCALE,
+                                        exp2(log2(N / pp) * (i % N_SCALE) / 5.0), &cand);
+                double t = isim__paper_cand_total(&cand, b);
+            if (t < *best)
+                *best = t;
+        }
+    }
+    struct {
+        double bound;
+        int k, i;
+    } live[N_PP * GROUP];
+    int n = 0;
+    for (int k = 1; k < N_PP; k++) {
+        double pp, t = dyn_bound(lb, N, b, lb2, k, NULL, &pp);
+        if (pp > N)
+            break;
+        if (t * SLACK >= *best)
+            continue;
+        pps[k] = pp;
+        if (dyn_bound(lb, N, b, lb2, k, each, &pp) * SLACK >= *best)
+            continue;
+        for (int i = 0; i < GROUP; i++) {
+            if (each[i] * SLACK >= *best)
+                continue;
+            live[n].bound = each[i];
+            live[n].k = k;
+            live[n].i = i;
+            n++;
+        }
+    }
+    /* take the least bound each time: the first build usually settles the point */
+    while (n > 0) {
+        int m = 0;
+        for (int x = 1; x < n; x++)
+            if (live[x].bound < live[m].bound)
+                m = x;
+        if (live[m].bound * SLACK >= *best)
+            break;
+        int k = live[m].k, i = live[m].i;
+        live[m] = live[--n];
+        if (parts_k != k) {
+            isim__paper_parts_build(c, N, pps[k], seq, input, false, 7, &parts);
+            parts_k = k;
+        }
+        isim__paper_cand cand;
+        isim__paper_cand_from_parts(c, &parts, i < N_SCALE,
+                                    exp2(log2(N / pps[k]) * (i % N_SCALE) / 5.0), &cand);
+        double t = isim__paper_cand_total(&cand, b);
+        if (t < *best) {
+            *best = t;
+            *hint = k * GROUP + i;
+        }
+    }
+}
+
+/* The groups of one device count: PP 1 and, with use_pp, the fixed list L^(k/9) that
+ * applies from batch >= layers on; the dynamic degrees' bound and last winner. */
+typedef struct {
+    int n;
+    group g[N_PP];
+    loose_bound lb;
+    int hint; /* the last dynamic winner: k x GROUP + candidate, 0 for none */
+} row_groups;
+
+/* One latency grid: a context and seq_len, the values, and which points to compute. */
+typedef struct {
+    const isim_paper_ctx *c;
+    double seq;
+    double *t;
+    const unsigned char *need; /* NULL: every point */
+    double ar[2][TABLE];       /* ar_tables of the context */
+} subgrid;
+
+static void row_build(const subgrid *sg, const isim_paper_grid_query *q, double N, row_groups *r)
+{
+    const isim_paper_ctx *c = sg->c;
+    r->n = 0;
+    r->hint = 0;
+    group_build(c, N, 1, sg->seq, q->input_len, &r->g[r->n++]);
+    if (q->use_pp)
+        for (int k = 1; k < N_PP; k++)
+            group_build(c, N, exp2(log2(c->L) * k / 9.0), sg->seq, q->input_len, &r->g[r->n++]);
+    loose_init(c, N, sg->seq, q->input_len, (const double(*)[TABLE])sg->ar, &r->lb);
+}
+
+/* One row of a dense model's grid, batches ascending: the previous batch's winner first,
+ * then every applicable group under its bound, then (batch < layers) the dynamic PP
+ * degrees min(b, L)^(k/9). */
+static void row_dense(const isim_paper_grid_query *q, const subgrid *sg, size_t i, row_groups *r)
+{
+    const isim_paper_ctx *c = sg->c;
+    const double N = q->devices[i];
+    bool built = false;
+    int wg = 0, wc = 0;
+    for (size_t j = 0; j < q->n_batch; j++) {
+        size_t p = j * q->n_devices + i;
+        if (sg->need && !sg->need[p])
+            continue;
+        if (!built) {
+            row_build(sg, q, N, r);
+            built = true;
+        }
+        const double b = q->batch[j];
+        int n = q->use_pp && b >= c->L ? r->n : 1;
+        if (wg >= n)
+            wg = wc = 0;
+        double best = isim__paper_cand_total_seen(&r->g[wg].cand[wc], b);
+        for (int k = 0; k < n; k++) {
+            double before = best;
+            int w = wc;
+            group_scan(&r->g[k], N, b, &best, &w);
+            if (best < before) {
+                wg = k;
+                wc = w;
+            }
+        }
+        if (q->use_pp && b < c->L)
+            resolve_dynamic(c, N, b, sg->seq, q->input_len, &r->lb, &r->hint, &best);
+        sg->t[p] = best;
+    }
+}
+
+/* Any model (MoE included): isim_paper_best at every point of the row. */
+static void row_generic(const isim_paper_grid_query *q, const subgrid *sg, size_t i)
+{
+    for (size_t j = 0; j < q->n_batch; j++) {
+        size_t p = j * q->n_devices + i;
+        if (sg->need && !sg->need[p])
+            continue;
+        sg->t[p] = isim_paper_best(sg->c, q->devices[i], q->batch[j], q->use_pp ? 0 : 1, sg->seq,
+                                   q->input_len, NULL, NULL);
+    }
+}
+
+/* Rows are independent: threads take every n-th row, so the result does not depend on
+ * the number of threads. */
+typedef struct {
+    const isim_paper_grid_query *q;
+    const subgrid *sg;
+    size_t first, step;
+    row_groups *r;
+} row_job;
+
+static void *row_worker(void *arg)
+{
+    const row_job *jb = arg;
+    for (size_t i = jb->first; i < jb->q->n_devices; i += jb->step) {
+        if (jb->sg->c->dense)
+            row_dense(jb->q, jb->sg, i, jb->r);
+        else
+            row_generic(jb->q, jb->sg, i);
+    }
+    return NULL;
+}
+
+static isim_status run_rows(const isim_paper_grid_query *q, subgrid *sg, int threads,
+                            isim_error *err)
+{
+    if (sg->c->dense)
+        ar_tables(sg->c, sg->ar);
+    row_job jobs[ISIM_PAPER_GRID_MAX_THREADS];
+    pthread_t tid[ISIM_PAPER_GRID_MAX_THREADS];
+    row_groups *rows = malloc((size_t)threads * sizeof *rows);
+    if (!rows)
+        return isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    int started = 0;
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (row_job){q, sg, (size_t)t, (size_t)threads, &rows[t]};
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&tid[t], NULL, row_worker, &jobs[t]) != 0)
+            break;
+        started = t;
+    }
+    /* rows of threads that did not start are done here */
+    for (int t = started + 1; t < threads; t++)
+        row_worker(&jobs[t]);
+    row_worker(&jobs[0]);
+    for (int t = 1; t <= started; t++)
+        pthread_join(tid[t], NULL);
+    free(rows);
+    return ISIM_OK;
+}
+
+isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query *q,
+                            double *latency, isim_error *err)
+{
+    size_t n = q->n_devices * q->n_batch;
+    if (q->n_devices == 0 || q->n_batch == 0 || n / q->n_batch != q->n_devices)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "empty or oversized grid");
+    for (size_t j = 1; j < q->n_batch; j++)
+        if (!(q->batch[j] >= q->batch[j - 1]))
+            return isim__fail(err, ISIM_EINVAL, "", 0, 0, "grid batches must ascend");
+    if (q->draft && (q->spec_gamma_max < 2 || q->spec_gamma_max > 64 ||
+                     !(q->spec_alpha > 0 && q->spec_alpha < 1)))
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "speculative gamma or alpha out of range");
+    int threads = q->threads;
+    if (threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus > 0 ? (int)cpus : 1;
+    }
+    threads = threads > ISIM_PAPER_GRID_MAX_THREADS ? ISIM_PAPER_GRID_MAX_THREADS : threads;
+
+    subgrid *sg = malloc(sizeof *sg);
+    double *draft = NULL, *target = NULL;
+    unsigned char *need = NULL;
+    isim_status st = ISIM_OK;
+    if (!sg) {
+        st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+        goto cleanup;
+    }
+    *sg = (subgrid){.c = c, .seq = 1, .t = latency};
+    if ((st = run_rows(q, sg, threads, err)) || !q->draft)
+        goto cleanup;
+
+    /* spec_dec_token_latency_seconds: min(plain, (t_P(seq = g) + g t_Q) (1 - a)/(1 - a^g)).
+     * A target pass over g tokens takes at least the plain pass (every candidate's time
+     * grows with seq_len), so (plain + g t_Q)/tokens bounds step g from below: the target
+     * at seq_len g is computed only where that bound still beats the best so far. */
+    draft = malloc(2 * n * sizeof *draft);
+    need = malloc(n);
+    if (!draft || !need) {
+        st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+        goto cleanup;
+    }
+    target = draft + n;
+    *sg = (subgrid){.c = q->draft, .seq = 1, .t = draft};
+    if ((st = run_rows(q, sg, threads, err)))
+        goto cleanup;
+    const double *plain = latency;
+    double *best = target; /* reused below: best[p] first, then overwritten per gamma */
+    (void)best;
+    for (int g = 2; g <= q->spec_gamma_max; g++) {
+        double tokens = (1 - pow(q->spec_alpha, g)) / (1 - q->spec_alpha);
+        size_t count = 0;
+        for (size_t p = 0; p < n; p++) {
+            need[p] = (plain[p] + g * draft[p]) / tokens < latency[p];
+            count += need[p];
+        }
+        if (!count)
+            continue;
+        *sg = (subgrid){.c = c, .seq = g, .t = target, .need = need};
+        if ((st = run_rows(q, sg, threads, err)))
+            goto cleanup;
+        for (size_t p = 0; p < n; p++)
+            if (need[p])
+                latency[p] = isim__min(latency[p], (target[p] + g * draft[p]) / tokens);
+    }
+cleanup:
+    free(need);
+    free(draft);
+    free(sg);
+    return st;
+}
