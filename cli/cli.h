@@ -38,6 +38,7 @@ int cli_error(const isim_error *e);
  * directory compiled in. */
 const char *cli_data_dir(const cli_opt *data_opt);
 
+int cmd_plan(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);

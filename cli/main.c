@@ -11,6 +11,7 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"plan", cmd_plan, "the speed-cost frontier and the recommended configuration"},
     {"predict", cmd_predict, "time, cost and memory of one serving configuration"},
     {"list", cmd_list, "list the models or hardware profiles in the catalog"},
     {"show", cmd_show, "show a model or hardware profile with its derived numbers and sources"},

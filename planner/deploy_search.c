@@ -36,7 +36,10 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
         plan->evaluated++;
         if (!res.feasible) {
             plan->infeasible_by_reason[res.reason]++;
-            return ISIM_OK; /* memory grows with the batch; other reasons do not depend on it */
+            /* memory grows with the batch; other reasons do not depend on it */
+            if (!r->exhaustive)
+                return ISIM_OK;
+            continue;
         }
         isim_plan_point x = {
             .hw = h,
@@ -72,9 +75,9 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
         if ((st = isim__points_push(out, &x, err)))
             return st;
         /* TPOT only grows with the batch: once an SLO on it is missed, it stays missed */
-        if ((r->tpot_slo_s > 0 && res.tpot_s > r->tpot_slo_s) ||
-            (r->min_tokens_per_s_per_user > 0 &&
-             res.tokens_per_s_per_user < r->min_tokens_per_s_per_user))
+        if (!r->exhaustive && ((r->tpot_slo_s > 0 && res.tpot_s > r->tpot_slo_s) ||
+                               (r->min_tokens_per_s_per_user > 0 &&
+                                res.tokens_per_s_per_user < r->min_tokens_per_s_per_user)))
             return ISIM_OK;
     }
     return ISIM_OK;

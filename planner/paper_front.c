@@ -56,7 +56,8 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
         goto cleanup;
     }
     /* min_num_of_gpus = total params x weight bytes / HBM; s = n_experts // n_active */
-    double min_gpus = m->d.params_total * isim_dtype_bytes(w) / hw->mem_bytes;
+    double min_gpus = r->grid_min_devices > 0 ? r->grid_min_devices
+                                              : m->d.params_total * isim_dtype_bytes(w) / hw->mem_bytes;
     double s = m->has_moe ? (double)m->n_experts / (double)m->n_active_experts : 1;
     logspace2(log2(min_gpus), 18, gn, N);
     logspace2(0, 18 + log2(s), gb, B);

@@ -70,7 +70,10 @@ typedef struct isim_plan_request {
     double customer_alpha;     /* speed^alpha / price; 3 */
     bool use_pp;               /* paper: the code's PP list (true, as in the paper's plots) */
     int grid_devices, grid_batch; /* paper: 400 x 400 */
+    double grid_min_devices;      /* paper: first device count of the grid; 0 = the code's
+                                     weights / HBM */
     bool details;              /* fill terms, TTFT and memory of the frontier points (true) */
+    bool exhaustive;           /* deploy: no pruning (every batch of every layout); for tests */
     int threads;               /* paper grid: 0 = one per CPU */
 } isim_plan_request;
 

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 
+#include "planner/planner.h"
 #include "sim/sim.h"
 
 /* The prediction as a JSON document (a malloc'd string the caller frees), or NULL when
@@ -31,6 +32,15 @@ void isim_report_hw_table(FILE *out, const isim_hw *hw);
 /* One catalog line per entry, for `infersim list`. */
 void isim_report_model_line(FILE *out, const isim_model *m, bool header);
 void isim_report_hw_line(FILE *out, const isim_hw *hw, bool header);
+
+/* A plan: JSON (malloc'd; `timing` adds elapsed_ms, the only field that varies between
+ * runs), a table, CSV rows of every hardware's frontier, and a gnuplot plot of the
+ * frontiers (.png or .svg; the file appears only when complete). */
+char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing);
+void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p);
+void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan *p);
+isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p,
+                                  const char *path, isim_error *err);
 
 /* x rounded to 6 significant digits (0 and non-finite values unchanged). */
 double isim_report_round(double x);

@@ -76,6 +76,81 @@ static bool valid_id(const char *id)
     return true;
 }
 
+/* Levenshtein distance of two short strings (longer ones count as far apart). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[128];
+    if (lb >= 128 || la >= 128)
+        return 1000;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j], sub = prev + (a[i - 1] != b[j - 1]);
+            size_t ins = row[j - 1] + 1, del = row[j] + 1;
+            row[j] = sub < ins ? (sub < del ? sub : del) : (ins < del ? ins : del);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+/* Parts of an id separated by '-' or '.' that also occur in the other id. */
+static int shared_parts(const char *a, const char *b)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", a);
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, "-.", &save); t; t = strtok_r(NULL, "-.", &save))
+        n += strstr(b, t) != NULL;
+    return n;
+}
+
+/* "unknown model 'llama-70b' (did you mean 'llama-2-70b' or 'llama-3.1-70b'?)": up to three
+ * ids that share parts with the one given, nearest first. */
+static isim_status unknown(const char *dir, const char *sub, const char *what, const char *id,
+                           isim_error *err)
+{
+    char **ids = NULL;
+    char hint[400] = "";
+    if (isim_catalog_list(dir, sub, &ids, NULL) == ISIM_OK) {
+        const char *best[3] = {NULL, NULL, NULL};
+        long score[3] = {0, 0, 0};
+        for (char **p = ids; *p; p++) {
+            int parts = shared_parts(id, *p);
+            size_t d = distance(id, *p);
+            if (parts == 0 && d > 3)
+                continue;
+            long s = (long)parts * 1000 - (long)d;
+            for (int k = 0; k < 3; k++)
+                if (!best[k] || s > score[k]) {
+                    for (int j = 2; j > k; j--) {
+                        best[j] = best[j - 1];
+                        score[j] = score[j - 1];
+                    }
+                    best[k] = *p;
+                    score[k] = s;
+                    break;
+                }
+        }
+        if (best[0]) {
+            size_t used = (size_t)snprintf(hint, sizeof hint, " (did you mean '%s'", best[0]);
+            for (int k = 1; k < 3 && best[k] && used < sizeof hint; k++)
+                used += (size_t)snprintf(hint + used, sizeof hint - used, "%s'%s'",
+                                         k == 2 || !best[k + 1] ? " or " : ", ", best[k]);
+            if (used < sizeof hint)
+                snprintf(hint + used, sizeof hint - used, "?)");
+        }
+        isim_ids_free(ids);
+    }
+    if (!hint[0])
+        snprintf(hint, sizeof hint, " (see 'infersim list %s')",
+                 strcmp(sub, "models") == 0 ? "models" : "hardware");
+    return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "unknown %s '%s'%s", what, id, hint);
+}
+
 static isim_status find(const char *dir, const char *sub, const char *what, const char *id,
                         char *path, size_t n, isim_error *err)
 {
@@ -84,8 +159,7 @@ static isim_status find(const char *dir, const char *sub, const char *what, cons
     snprintf(path, n, "%s/%s/%s.yaml", dir, sub, id);
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "unknown %s '%s' (no %s/%s.yaml in %s)",
-                          what, id, sub, id, dir);
+        return unknown(dir, sub, what, id, err);
     return ISIM_OK;
 }
 

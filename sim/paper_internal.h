@@ -41,7 +41,7 @@ typedef struct isim__paper_cand {
     double N, pp;
     double K;
     int n_coll;
-    isim__paper_coll coll[6];
+    isim__paper_coll coll[8]; /* 2-D: attention 2, dense FFN 2, MoE FFN 2, EP 1, PP 1 */
     double lat_min; /* sum of times x the least latency of a protocol: a lower bound */
     double s_min;   /* sum of times x the least bandwidth slope: lat_min + s_min b bounds
                        the collectives from below */

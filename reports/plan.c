@@ -1,0 +1,389 @@
+/* Reports of a plan: JSON (cJSON), a table for people, CSV rows, and the frontier plotted
+ * by gnuplot (run as a program; the file appears atomically). */
+#include "reports/report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void num(cJSON *o, const char *key, double v)
+{
+    if (isfinite(v))
+        cJSON_AddNumberToObject(o, key, isim_report_round(v));
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *terms_ms(const isim_terms *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < ISIM_TERM_COUNT; i++)
+        num(o, isim_term_name((isim_term)i), t->t[i] * 1e3);
+    cJSON_AddStringToObject(o, "binding", isim_term_name(t->binding));
+    return o;
+}
+
+static cJSON *point_json(const isim_plan_request *r, const isim_plan_point *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool paper = r->fidelity == ISIM_PAPER;
+    cJSON_AddStringToObject(o, "hw", r->hw[p->hw]->id);
+    num(o, "devices", p->devices);
+    if (paper) {
+        cJSON_AddNullToObject(o, "tp");
+        num(o, "pp", p->detailed ? p->pp_paper : NAN);
+        cJSON_AddNullToObject(o, "ep");
+        cJSON_AddNullToObject(o, "dp");
+    } else {
+        num(o, "tp", p->tp);
+        num(o, "pp", p->pp);
+        num(o, "ep", p->ep);
+        num(o, "dp", p->dp);
+    }
+    num(o, "batch", p->batch);
+    cJSON_AddStringToObject(o, "weights", isim_dtype_name(p->weights));
+    cJSON_AddStringToObject(o, "kv", isim_dtype_name(p->kv));
+    if (p->spec)
+        num(o, "spec_gamma", p->spec_gamma);
+    else
+        cJSON_AddNullToObject(o, "spec_gamma");
+    num(o, "tokens_per_s_per_user", p->tokens_per_s_per_user);
+    num(o, "tokens_per_s_per_device", p->tokens_per_s_per_device);
+    num(o, "cost_usd_per_mtok_output", p->cost_usd_per_mtok_output);
+    num(o, "cost_usd_per_mtok_input", p->detailed ? p->cost_usd_per_mtok_input : NAN);
+    num(o, "ttft_ms", p->detailed ? p->ttft_s * 1e3 : NAN);
+    num(o, "tpot_ms", p->tpot_s * 1e3);
+    if (r->demand_tokens_per_s > 0 && !paper)
+        num(o, "replicas", p->replicas);
+    if (p->detailed) {
+        cJSON_AddItemToObject(o, "terms_ms", terms_ms(&p->terms));
+        num(o, "memory_bytes_per_device", p->memory_bytes_per_device);
+    } else {
+        cJSON_AddNullToObject(o, "terms_ms");
+        cJSON_AddNullToObject(o, "memory_bytes_per_device");
+    }
+    return o;
+}
+
+static cJSON *answer_json(const isim_plan_request *r, const isim_plan_answer *a, bool devices)
+{
+    if (!a->found)
+        return cJSON_CreateNull();
+    cJSON *o = point_json(r, &a->point);
+    if (devices) {
+        num(o, "replicas", a->replicas);
+        num(o, "total_devices", a->total_devices);
+        num(o, "usd_per_month", a->usd_per_month);
+    }
+    return o;
+}
+
+char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "model", r->model->id);
+    cJSON_AddStringToObject(o, "fidelity", isim_fidelity_name(r->fidelity));
+    num(o, "input_tokens", r->input_tokens);
+    num(o, "output_tokens", r->output_tokens);
+    cJSON *hw = cJSON_AddArrayToObject(o, "hw");
+    for (size_t i = 0; i < r->n_hw; i++)
+        cJSON_AddItemToArray(hw, cJSON_CreateString(r->hw[i]->id));
+    cJSON *f = cJSON_AddArrayToObject(o, "frontier");
+    for (size_t i = 0; i < p->n_frontier; i++)
+        cJSON_AddItemToArray(f, point_json(r, &p->frontier[i]));
+    cJSON *byhw = cJSON_AddObjectToObject(o, "frontier_by_hw");
+    for (size_t h = 0; h < p->n_hw; h++) {
+        cJSON *a = cJSON_AddArrayToObject(byhw, r->hw[h]->id);
+        for (size_t i = 0; i < p->hw_n[h]; i++)
+            cJSON_AddItemToArray(a, point_json(r, &p->hw_frontier[h][i]));
+    }
+    bool any = p->n_frontier > 0;
+    num(o, "max_tokens_per_s_per_user", any ? p->max_tokens_per_s_per_user : NAN);
+    num(o, "min_cost_usd_per_mtok_output", any ? p->min_cost_usd_per_mtok_output : NAN);
+    if (p->customer_choice >= 0) {
+        cJSON *c = point_json(r, &p->frontier[p->customer_choice]);
+        num(c, "alpha", r->customer_alpha);
+        cJSON_AddItemToObject(o, "customer_choice", c);
+    } else {
+        cJSON_AddNullToObject(o, "customer_choice");
+    }
+    cJSON_AddItemToObject(o, "cheapest_at_min_speed", answer_json(r, &p->cheapest_at_min_speed, false));
+    cJSON_AddItemToObject(o, "fastest_at_max_cost", answer_json(r, &p->fastest_at_max_cost, false));
+    cJSON_AddItemToObject(o, "fewest_devices_for_demand", answer_json(r, &p->fewest_devices, true));
+    num(o, "evaluated", (double)p->evaluated);
+    cJSON *inf = cJSON_AddObjectToObject(o, "infeasible_by_reason");
+    for (int i = 1; i < ISIM_REASON_COUNT; i++)
+        if (p->infeasible_by_reason[i])
+            num(inf, isim_reason_name((isim_reason)i), (double)p->infeasible_by_reason[i]);
+    cJSON *rej = cJSON_AddObjectToObject(o, "rejected_by_constraint");
+    for (int i = 0; i < ISIM_PLAN_CONSTRAINTS; i++)
+        if (p->rejected_by_constraint[i])
+            num(rej, isim_plan_constraint_name((isim_plan_constraint)i),
+                (double)p->rejected_by_constraint[i]);
+    cJSON_AddStringToObject(o, "empty_reason", p->empty_reason);
+    if (timing)
+        num(o, "elapsed_ms", p->elapsed_s * 1e3);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static void layout(const isim_plan_request *r, const isim_plan_point *p, char *buf, size_t n)
+{
+    if (r->fidelity == ISIM_PAPER)
+        snprintf(buf, n, "%.4g dev, pp %.3g", p->devices, p->detailed ? p->pp_paper : NAN);
+    else
+        snprintf(buf, n, "%g dev, tp%d pp%d ep%d dp%d", p->devices, p->tp, p->pp, p->ep, p->dp);
+}
+
+static void row(FILE *out, const isim_plan_request *r, const isim_plan_point *p, const char *mark)
+{
+    char lay[64], spec[16] = "-";
+    layout(r, p, lay, sizeof lay);
+    if (p->spec)
+        snprintf(spec, sizeof spec, "g=%d", p->spec_gamma);
+    fprintf(out, "%-2s %-14s %-26s %8.4g %-5s %-5s %-5s %10.4g %10.4g %9.4g %9.4g\n", mark,
+            r->hw[p->hw]->id, lay, p->batch, isim_dtype_name(p->weights), isim_dtype_name(p->kv),
+            spec, p->tokens_per_s_per_user, p->cost_usd_per_mtok_output, p->tpot_s * 1e3,
+            p->detailed ? p->ttft_s * 1e3 : NAN);
+}
+
+void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p)
+{
+    fprintf(out, "%s, %g input / %g output tokens, %s fidelity: %zu frontier points from %llu "
+                 "configurations\n",
+            r->model->name, r->input_tokens, r->output_tokens, isim_fidelity_name(r->fidelity),
+            p->n_frontier, (unsigned long long)p->evaluated);
+    if (p->n_frontier == 0) {
+        fprintf(out, "no frontier: %s\n", p->empty_reason);
+        return;
+    }
+    fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", "", "hw", "layout",
+            "batch", "w", "kv", "spec", "tok/s/user", "$/Mtok out", "TPOT ms", "TTFT ms");
+    /* at most 40 rows: every n-th point, always the ends and the recommended point */
+    size_t step = p->n_frontier > 40 ? (p->n_frontier + 39) / 40 : 1;
+    for (size_t i = 0; i < p->n_frontier; i++) {
+        bool rec = (long)i == p->customer_choice;
+        if (!rec && i % step != 0 && i != p->n_frontier - 1)
+            continue;
+        row(out, r, &p->frontier[i], rec ? "=>" : "");
+    }
+    if (p->customer_choice >= 0)
+        fprintf(out, "=> recommended: the most speed^%g per dollar (Erdil 2025's customer choice)\n",
+                r->customer_alpha);
+    if (p->cheapest_at_min_speed.found) {
+        fprintf(out, "cheapest at >= %g tokens/s per user:\n", r->min_tokens_per_s_per_user);
+        row(out, r, &p->cheapest_at_min_speed.point, "");
+    }
+    if (p->fastest_at_max_cost.found) {
+        fprintf(out, "fastest at <= $%g per M output tokens:\n", r->max_cost_usd_per_mtok);
+        row(out, r, &p->fastest_at_max_cost.point, "");
+    }
+    if (p->fewest_devices.found)
+        fprintf(out, "fewest devices for %g tokens/s: %g replicas x %g = %g devices, $%.0f per "
+                     "month (%s)\n",
+                r->demand_tokens_per_s, p->fewest_devices.replicas, p->fewest_devices.point.devices,
+                p->fewest_devices.total_devices, p->fewest_devices.usd_per_month,
+                r->hw[p->fewest_devices.point.hw]->id);
+}
+
+void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan *p)
+{
+    fputs("hw,on_overall_frontier,recommended,devices,tp,pp,ep,dp,batch,weights,kv,spec_gamma,"
+          "tokens_per_s_per_user,tokens_per_s_per_device,cost_usd_per_mtok_output,tpot_ms,ttft_ms\n",
+          out);
+    for (size_t h = 0; h < p->n_hw; h++)
+        for (size_t i = 0; i < p->hw_n[h]; i++) {
+            const isim_plan_point *x = &p->hw_frontier[h][i];
+            bool overall = false, rec = false;
+            for (size_t k = 0; k < p->n_frontier; k++)
+                if (memcmp(&p->frontier[k], x, sizeof *x) == 0) {
+                    overall = true;
+                    rec = (long)k == p->customer_choice;
+                }
+            fprintf(out, "%s,%s,%s,%.6g,%d,%.6g,%d,%d,%.6g,%s,%s,", r->hw[x->hw]->id,
+                    overall ? "true" : "false", rec ? "true" : "false", x->devices, x->tp,
+                    r->fidelity == ISIM_PAPER ? x->pp_paper : x->pp, x->ep, x->dp, x->batch,
+                    isim_dtype_name(x->weights), isim_dtype_name(x->kv));
+            if (x->spec)
+                fprintf(out, "%d", x->spec_gamma);
+            fprintf(out, ",%.6g,%.6g,%.6g,%.6g,", x->tokens_per_s_per_user,
+                    x->tokens_per_s_per_device, x->cost_usd_per_mtok_output, x->tpot_s * 1e3);
+            if (x->detailed)
+                fprintf(out, "%.6g", x->ttft_s * 1e3);
+            fputc('\n', out);
+        }
+}
+
+static isim_status plot_fail(isim_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static isim_status plot_fail(isim_error *err, const char *fmt, ...)
+{
+    if (err) {
+        memset(err, 0, sizeof *err);
+        err->code = ISIM_EIO;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return ISIM_EIO;
+}
+
+/* gnuplot string literal: single quotes, a quote doubled. */
+static void quoted(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputc('\'', f);
+        fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p,
+                                  const char *path, isim_error *err)
+{
+    const char *dot = strrchr(path, '.');
+    const char *term = NULL;
+    if (dot && strcmp(dot, ".png") == 0)
+        term = "pngcairo size 1100,750 font 'Sans,11'";
+    else if (dot && strcmp(dot, ".svg") == 0)
+        term = "svg size 1100,750 dynamic font 'Sans,11'";
+    else
+        return plot_fail(err, "%s: the plot must be a .png or .svg file", path);
+    if (p->n_frontier == 0)
+        return plot_fail(err, "%s: nothing to plot: %s", path, p->empty_reason);
+
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16), *script = NULL, *errlog = NULL;
+    char sdir[] = "/tmp/infersim-plot-XXXXXX";
+    isim_status st = ISIM_OK;
+    if (!tmp || !mkdtemp(sdir)) {
+        free(tmp);
+        return plot_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
+    }
+    /* the image is written beside its destination, then renamed over it */
+    snprintf(tmp, len + 16, "%s.tmp%s", path, dot);
+    size_t sl = strlen(sdir) + 16;
+    script = malloc(sl);
+    errlog = malloc(sl);
+    FILE *f = NULL;
+    if (!script || !errlog) {
+        st = plot_fail(err, "out of memory");
+        goto cleanup;
+    }
+    snprintf(script, sl, "%s/plot.gp", sdir);
+    snprintf(errlog, sl, "%s/err.txt", sdir);
+    if (!(f = fopen(script, "w"))) {
+        st = plot_fail(err, "%s: %s", script, strerror(errno));
+        goto cleanup;
+    }
+    fprintf(f, "set terminal %s\nset output ", term);
+    quoted(f, tmp);
+    fprintf(f, "\nset title ");
+    char title[256];
+    snprintf(title, sizeof title, "%s: speed against cost (%s fidelity, %g in / %g out tokens)",
+             r->model->name, isim_fidelity_name(r->fidelity), r->input_tokens, r->output_tokens);
+    quoted(f, title);
+    fprintf(f, "\nset xlabel 'tokens per second per user'\n"
+               "set ylabel 'US$ per million output tokens (log scale)'\n"
+               "set logscale y\nset grid xtics ytics mytics lc rgb '#dddddd'\n"
+               "set key top left box opaque\nset format y '%%g'\n"
+               "set offsets 0, graph 0.04, 0, 0\n");
+    for (size_t h = 0; h < p->n_hw; h++) {
+        fprintf(f, "$hw%zu << EOD\n", h);
+        for (size_t i = 0; i < p->hw_n[h]; i++)
+            fprintf(f, "%.6g %.6g\n", p->hw_frontier[h][i].tokens_per_s_per_user,
+                    p->hw_frontier[h][i].cost_usd_per_mtok_output);
+        fprintf(f, "EOD\n");
+    }
+    const isim_plan_point *rec = p->customer_choice >= 0 ? &p->frontier[p->customer_choice] : NULL;
+    if (rec) {
+        fprintf(f, "$rec << EOD\n%.6g %.6g\nEOD\n", rec->tokens_per_s_per_user,
+                rec->cost_usd_per_mtok_output);
+        char label[200];
+        if (r->fidelity == ISIM_PAPER)
+            snprintf(label, sizeof label, "recommended: %s, %.3g devices, batch %.3g",
+                     r->hw[rec->hw]->id, rec->devices, rec->batch);
+        else
+            snprintf(label, sizeof label, "recommended: %g x %s, tp%d pp%d, batch %g, %s",
+                     rec->devices, r->hw[rec->hw]->id, rec->tp, rec->pp, rec->batch,
+                     isim_dtype_name(rec->weights));
+        /* the label on the side of the point with more room */
+        double xmax = 0;
+        for (size_t i = 0; i < p->n_frontier; i++)
+            xmax = fmax(xmax, p->frontier[i].tokens_per_s_per_user);
+        bool left = rec->tokens_per_s_per_user > 0.5 * xmax;
+        fprintf(f, "set label 1 ");
+        quoted(f, label);
+        fprintf(f, " at %.6g,%.6g %s offset %s,1.2 front\n", rec->tokens_per_s_per_user,
+                rec->cost_usd_per_mtok_output, left ? "right" : "left", left ? "-1.5" : "1.5");
+    }
+    fprintf(f, "plot ");
+    bool first = true;
+    for (size_t h = 0; h < p->n_hw; h++) {
+        if (p->hw_n[h] == 0)
+            continue;
+        fprintf(f, "%s$hw%zu with linespoints pt 7 ps 0.5 lw 2 title ", first ? "" : ", ", h);
+        quoted(f, r->hw[h]->name);
+        first = false;
+    }
+    if (rec)
+        fprintf(f, ", $rec with points pt 6 ps 3 lw 3 lc rgb 'black' title 'recommended (speed^%g "
+                   "per dollar)'",
+                r->customer_alpha);
+    fprintf(f, "\nunset output\n");
+    if (fclose(f) != 0) {
+        f = NULL;
+        st = plot_fail(err, "%s: cannot write: %s", script, strerror(errno));
+        goto cleanup;
+    }
+    f = NULL;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s'", script, errlog);
+    int rc = system(cmd);
+    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+        char msg[300] = "";
+        FILE *e = fopen(errlog, "r");
+        if (e) {
+            size_t got = fread(msg, 1, sizeof msg - 1, e);
+            msg[got] = '\0';
+            fclose(e);
+            char *nl = strchr(msg, '\n');
+            if (nl)
+                *nl = '\0';
+        }
+        if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
+            st = plot_fail(err, "%s: gnuplot was not found (install gnuplot-nox)", path);
+        else
+            st = plot_fail(err, "%s: gnuplot failed: %s", path, msg[0] ? msg : "no message");
+        remove(tmp);
+        goto cleanup;
+    }
+    if (rename(tmp, path) != 0) {
+        st = plot_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+    }
+cleanup:
+    if (f)
+        fclose(f);
+    if (script)
+        remove(script);
+    if (errlog)
+        remove(errlog);
+    rmdir(sdir);
+    free(script);
+    free(errlog);
+    free(tmp);
+    return st;
+}
