@@ -26,6 +26,40 @@ static double rate_by_bits(const isim_hw *hw, isim_dtype w)
     return hw->peak_flops[w] > 0 ? hw->peak_flops[w] : hw->peak_flops[sibling[w]];
 }
 
+typedef struct {
+    double ranks, par, nodes;
+} tp_layout;
+
+/* _tp_layout of the code: 2-D all-reduces span sqrt(tp) ranks on sqrt(ceil(tp/node))
+ * nodes with sqrt(tp) of them in parallel; 1-D spans all tp ranks. */
+static inline tp_layout layout(double tp, bool two_d, double node)
+{
+    if (two_d) {
+        double r = sqrt(tp);
+        return (tp_layout){r, tp / r, sqrt(ceil(tp / node))};
+    }
+    return (tp_layout){tp, 1, ceil(tp / node)};
+}
+
+/* A collective over one layout, per byte: candidates scale it by their bytes per unit of
+ * batch, so one layout's protocol arithmetic serves every word reduced over it. */
+static void unit_make(const isim_paper_ctx *c, tp_layout lo, isim_coll kind, bool env,
+                      isim__paper_unit *u)
+{
+    u->line.n = u->env.n = 0;
+    u->lat_min = u->slope_min = 0;
+    if (lo.ranks <= 1)
+        return;
+    isim__coll_line_make(c->hw, ISIM_PAPER, kind, lo.ranks, lo.nodes, 1.0, &u->line);
+    if (env)
+        isim__coll_env_make(&u->line, &u->env);
+    u->lat_min = u->slope_min = INFINITY;
+    for (int i = 0; i < u->line.n; i++) {
+        u->lat_min = isim__min(u->lat_min, u->line.lat[i]);
+        u->slope_min = isim__min(u->slope_min, u->line.slope[i]);
+    }
+}
+
 isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtype weights,
                                isim_dtype kv, isim_paper_ctx **out, isim_error *err)
 {
@@ -87,6 +121,7 @@ isim_status isim_paper_ctx_new(const isim_model *m, const isim_hw *hw, isim_dtyp
     c->cap = hw->mem_bytes;
     c->node = (double)hw->domain_size;
     c->launch = hw->kernel_launch_s;
+    unit_make(c, (tp_layout){2, 1, 2}, ISIM_P2P, true, &c->p2p);
     *out = c;
     return ISIM_OK;
 }
@@ -99,40 +134,6 @@ void isim_paper_ctx_free(isim_paper_ctx *c)
 bool isim_paper_ctx_has_rate(const isim_paper_ctx *c)
 {
     return c->has_rate;
-}
-
-typedef struct {
-    double ranks, par, nodes;
-} tp_layout;
-
-/* _tp_layout of the code: 2-D all-reduces span sqrt(tp) ranks on sqrt(ceil(tp/node))
- * nodes with sqrt(tp) of them in parallel; 1-D spans all tp ranks. */
-static inline tp_layout layout(double tp, bool two_d, double node)
-{
-    if (two_d) {
-        double r = sqrt(tp);
-        return (tp_layout){r, tp / r, sqrt(ceil(tp / node))};
-    }
-    return (tp_layout){tp, 1, ceil(tp / node)};
-}
-
-/* A collective over one layout, per byte: candidates scale it by their bytes per unit of
- * batch, so one layout's protocol arithmetic serves every word reduced over it. */
-static void unit_make(const isim_paper_ctx *c, tp_layout lo, isim_coll kind, bool env,
-                      isim__paper_unit *u)
-{
-    u->line.n = u->env.n = 0;
-    u->lat_min = u->slope_min = 0;
-    if (lo.ranks <= 1)
-        return;
-    isim__coll_line_make(c->hw, ISIM_PAPER, kind, lo.ranks, lo.nodes, 1.0, &u->line);
-    if (env)
-        isim__coll_env_make(&u->line, &u->env);
-    u->lat_min = u->slope_min = INFINITY;
-    for (int i = 0; i < u->line.n; i++) {
-        u->lat_min = isim__min(u->lat_min, u->line.lat[i]);
-        u->slope_min = isim__min(u->slope_min, u->line.slope[i]);
-    }
 }
 
 /* Adds `times` of a unit collective carrying bytes_per_b x b bytes to the candidate. */
@@ -206,7 +207,7 @@ void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, doubl
                   &s->ep);
     /* N_PP - 1 sequential point-to-point hand-offs between stages (§3.5). */
     if (pp > 1)
-        unit_make(c, (tp_layout){2, 1, 2}, ISIM_P2P, env, &s->p2p);
+        s->p2p = c->p2p;
 
     /* HBM (Eqs. 31-35 as coded), FFN part: weights read once per micro-batch, activations
      * replicated over the FFN's tensor-parallel split (matmul_rw_bytes). */

@@ -27,6 +27,9 @@ typedef struct {
     isim__paper_cand cand[GROUP];
     double K, lat_min, s_min, m0, m1, f1, b_cap;
     double coll_seen; /* the least of the candidates' coll_seen */
+    /* lo[i]: candidate i's bound or total at an earlier batch of the row; every term grows
+     * with the batch, so it bounds later batches too; lo_min the least of them */
+    double lo[GROUP], lo_min;
 } group;
 
 static void group_build(const isim_paper_ctx *c, double N, double pp, double seq, double input,
@@ -50,6 +53,9 @@ static void group_build(const isim_paper_ctx *c, double N, double pp, double seq
     g->K = g->cand[0].K;
     g->b_cap = g->cand[0].b_cap;
     g->coll_seen = g->lat_min;
+    for (int i = 0; i < GROUP; i++)
+        g->lo[i] = 0;
+    g->lo_min = 0;
 }
 
 
@@ -65,20 +71,27 @@ static void group_scan(group *g, double N, double b, double *best, int *win)
 {
     if (g->pp > isim__min(N, b) || b > g->b_cap)
         return;
-    if (group_bound(g, b) >= *best)
+    if (g->lo_min >= *best || group_bound(g, b) >= *best)
         return;
     bool seen = false;
+    double lo_min = INFINITY;
     for (int i = 0; i < GROUP; i++) {
         isim__paper_cand *k = &g->cand[i];
-        if (isim__paper_cand_bound(k, b) >= *best)
-            continue;
-        double t = isim__paper_cand_total_seen(k, b);
-        seen = true;
-        if (t < *best) {
-            *best = t;
-            *win = i;
+        if (g->lo[i] < *best) {
+            double lo = isim__paper_cand_bound(k, b);
+            if (lo < *best) {
+                lo = isim__paper_cand_total_seen(k, b);
+                seen = true;
+                if (lo < *best) {
+                    *best = lo;
+                    *win = i;
+                }
+            }
+            g->lo[i] = lo;
         }
+        lo_min = isim__min(lo_min, g->lo[i]);
     }
+    g->lo_min = lo_min;
     if (seen) {
         double m = INFINITY;
         for (int i = 0; i < GROUP; i++)
@@ -114,11 +127,20 @@ static double ar_latency_bound(const isim_hw *hw, double r_lo, double r_hi, doub
 static void ar_tables(const isim_paper_ctx *c, double (*t)[TABLE])
 {
     const double node = c->node;
+    double raw[2][TABLE];
     for (int i = 0; i < TABLE; i++) {
         double lo = exp2((double)i / RES), hi = exp2((double)(i + 1) / RES);
-        t[1][i] = ar_latency_bound(c->hw, lo, hi, ceil(lo / node), ceil(hi / node));
-        t[0][i] = ar_latency_bound(c->hw, sqrt(lo), sqrt(hi), sqrt(ceil(lo / node)),
-                                   sqrt(ceil(hi / node)));
+        raw[1][i] = ar_latency_bound(c->hw, lo, hi, ceil(lo / node), ceil(hi / node));
+        raw[0][i] = ar_latency_bound(c->hw, sqrt(lo), sqrt(hi), sqrt(ceil(lo / node)),
+                                     sqrt(ceil(hi / node)));
+    }
+    /* The first step holds a group of one device, which has no all-reduce. A log2 computed
+     * along another route than the candidate's may land one step low: every entry is the
+     * lesser of its step and the one below, so a lookup stays a lower bound. */
+    for (int td = 0; td < 2; td++) {
+        t[td][0] = 0;
+        for (int i = 1; i < TABLE; i++)
+            t[td][i] = isim__min(raw[td][i], raw[td][i - 1]);
     }
 }
 
@@ -127,7 +149,7 @@ static void ar_tables(const isim_paper_ctx *c, double (*t)[TABLE])
  * N_PP - 1 point-to-point latencies and the FFN all-reduces' latency (ff_table); the
  * attention's collectives are left out (a scale-down can remove them). */
 typedef struct {
-    double K, kv, p2p_lat, room, kv_seq, log2N;
+    double K, kv, p2p_lat, room, kv_seq, log2N, rN; /* rN = N^(1/5) */
     double wc, wa; /* weights read per pass at PP 1: FFN and classifier; attention (x a) */
     double fc, fa; /* arithmetic per unit batch: FFN and scores; projections (x a) */
     double ff_mult[2], attn_mult[2]; /* all-reduces per pass: 2-D, 1-D */
@@ -156,6 +178,7 @@ static void loose_init(const isim_paper_ctx *c, double N, double seq, double inp
     lb->room = N * c->cap - c->weight_bytes;
     lb->kv_seq = kv_seq;
     lb->log2N = log2(N);
+    lb->rN = exp2(lb->log2N / 5);
     lb->ff_mult[0] = 2 * c->n_dense;
     lb->ff_mult[1] = c->n_dense;
     lb->attn_mult[0] = 2 * c->L;
@@ -169,42 +192,27 @@ static inline double ar_at(const loose_bound *lb, int td, double x)
     return lb->ar[td][i];
 }
 
-/* The bound for PP degree b^(k/9) at batch b (INFINITY when it does not apply): kernels,
- * N_PP - 1 hand-offs and, for the better of 2-D and 1-D and of the six scale-downs, the
- * FFN's and the attention's all-reduce latencies and max(memory, arithmetic) without
- * activations. With `each` (GROUP entries) the bound of every candidate is kept too. */
-static inline double dyn_bound(const loose_bound *lb, double N, double b, double lb2, int k,
-                               double *each, double *pp_out)
+/* The bounds of the GROUP candidates of PP degree pp at batch b (stage size 2^x, scale-down
+ * step r = 2^(x/5)) into each[], their least returned (INFINITY when the degree does not
+ * fit): kernels, N_PP - 1 hand-offs, the FFN's and the attention's all-reduce latencies and
+ * max(memory, arithmetic) without activations. */
+static inline double dyn_bound(const loose_bound *lb, double b, double pp, double x, double r,
+                               double *each)
 {
-    double x = lb->log2N - lb2 * k / 9.0; /* log2 of the stage size */
-    double pp = exp2(lb2 * k / 9.0);
-    *pp_out = pp;
-    if (pp > N)
-        return INFINITY;
     if (lb->kv_seq > 0 ? b > pp * lb->room / lb->kv_seq : lb->room < 0)
         return INFINITY;
     double fixed = lb->K + (pp - 1) * lb->p2p_lat, best = INFINITY;
-    double a[N_SCALE], attn[2][N_SCALE];
-    if (each) {
-        double r = exp2(x / 5.0);
-        a[0] = 1;
-        for (int j = 1; j < N_SCALE; j++)
-            a[j] = a[j - 1] * r;
+    double a = 1, mem[N_SCALE], flop[N_SCALE];
+    for (int j = 0; j < N_SCALE; j++) {
+        mem[j] = pp * (lb->wc + a * lb->wa) + lb->kv * b;
+        flop[j] = (lb->fc + a * lb->fa) * b;
+        a *= r;
     }
     for (int td = 0; td < 2; td++) {
-        double ff = lb->ff_mult[td] * ar_at(lb, td, x);
-        if (!each) {
-            /* attention latency at its least (full scale-down), memory and arithmetic at a = 1 */
-            double t = fixed + ff + lb->attn_mult[td] * ar_at(lb, td, 0) +
-                       isim__max(pp * (lb->wc + lb->wa) + lb->kv * b, (lb->fc + lb->fa) * b);
-            best = isim__min(best, t);
-            continue;
-        }
-        for (int j = 0; j < N_SCALE; j++)
-            attn[td][j] = lb->attn_mult[td] * ar_at(lb, td, x * (1 - j / 5.0));
+        double base = fixed + lb->ff_mult[td] * ar_at(lb, td, x);
         for (int j = 0; j < N_SCALE; j++) {
-            double t = fixed + ff + attn[td][j] +
-                       isim__max(pp * (lb->wc + a[j] * lb->wa) + lb->kv * b, (lb->fc + a[j] * lb->fa) * b);
+            double t = base + lb->attn_mult[td] * ar_at(lb, td, x * (1 - j / 5.0)) +
+                       isim__max(mem[j], flop[j]);
             each[td * N_SCALE + j] = t;
             best = isim__min(best, t);
         }
@@ -219,23 +227,45 @@ static inline double dyn_bound(const loose_bound *lb, double N, double b, double
  * than the candidates and may differ from them in the last bits. */
 #define SLACK (1 - 1e-12)
 
-static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double seq,
-                            double input, const loose_bound *lb, int *hint, double *best)
-{
-    double each[GROUP], pps[N_PP], lb2 = log2(b);
+/* Candidate i of PP degree pp at batch b, built for one evaluation: only its layout's
+ * collectives, no envelopes; *parts is reused while (k, layout) repeats. */
+typedef struct {
     isim__paper_parts parts;
-    int parts_k = 0;
+    int k, layouts;
+} parts_cache;
+
+static double dyn_eval(const isim_paper_ctx *c, double N, double pp, int k, int i, double b,
+                       double seq, double input, parts_cache *pc)
+{
+    int layout = i < N_SCALE ? 1 : 2;
+    if (pc->k != k || !(pc->layouts & layout)) {
+        isim__paper_parts_build(c, N, pp, seq, input, false, layout, &pc->parts);
+        pc->k = k;
+        pc->layouts = layout;
+    }
+    isim__paper_cand cand;
+    isim__paper_cand_from_parts(c, &pc->parts, i < N_SCALE,
+                                exp2(log2(N / pp) * (i % N_SCALE) / 5.0), &cand);
+    return isim__paper_cand_eval(&cand, b, NULL);
+}
+
+/* The dynamic degrees of the grid's batch j: pp[k] = exp2(log2(b) k / 9) as
+ * isim_paper_best computes them, log2(pp[k]) and 2^(-log2(pp[k]) / 5). */
+typedef struct {
+    double pp[N_PP], lpp[N_PP], rpp[N_PP];
+} dyn_batch;
+
+static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double seq,
+                            double input, const loose_bound *lb, const dyn_batch *db,
+                            int *hint, double *best)
+{
+    double each[GROUP];
+    parts_cache pc = {.k = 0};
     /* the previous batch's winning degree and candidate first: it usually wins again */
     if (*hint > 0) {
         int k = *hint / GROUP, i = *hint % GROUP;
-        double pp = exp2(lb2 * k / 9.0);
-        if (pp <= N) {
-            isim__paper_parts_build(c, N, pp, seq, input, false, 7, &parts);
-            parts_k = k;
-            isim__paper_cand cand;
-            isim__paper_cand_from_parts(c, &parts, i < N_SCALE,
-                                        exp2(log2(N / pp) * (i % N_SCALE) / 5.0), &cand);
-                double t = isim__paper_cand_total(&cand, b);
+        if (db->pp[k] <= N) {
+            double t = dyn_eval(c, N, db->pp[k], k, i, b, seq, input, &pc);
             if (t < *best)
                 *best = t;
         }
@@ -246,16 +276,15 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
     } live[N_PP * GROUP];
     int n = 0;
     for (int k = 1; k < N_PP; k++) {
-        double pp, t = dyn_bound(lb, N, b, lb2, k, NULL, &pp);
+        double pp = db->pp[k];
         if (pp > N)
             break;
-        if (t * SLACK >= *best)
-            continue;
-        pps[k] = pp;
-        if (dyn_bound(lb, N, b, lb2, k, each, &pp) * SLACK >= *best)
+        double x = lb->log2N - db->lpp[k];
+        if (dyn_bound(lb, b, pp, x, lb->rN * db->rpp[k], each) * SLACK >= *best)
             continue;
         for (int i = 0; i < GROUP; i++) {
-            if (each[i] * SLACK >= *best)
+            /* the hint was evaluated above: best is already at most its total */
+            if (each[i] * SLACK >= *best || k * GROUP + i == *hint)
                 continue;
             live[n].bound = each[i];
             live[n].k = k;
@@ -273,14 +302,7 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
             break;
         int k = live[m].k, i = live[m].i;
         live[m] = live[--n];
-        if (parts_k != k) {
-            isim__paper_parts_build(c, N, pps[k], seq, input, false, 7, &parts);
-            parts_k = k;
-        }
-        isim__paper_cand cand;
-        isim__paper_cand_from_parts(c, &parts, i < N_SCALE,
-                                    exp2(log2(N / pps[k]) * (i % N_SCALE) / 5.0), &cand);
-        double t = isim__paper_cand_total(&cand, b);
+        double t = dyn_eval(c, N, db->pp[k], k, i, b, seq, input, &pc);
         if (t < *best) {
             *best = t;
             *hint = k * GROUP + i;
@@ -303,6 +325,7 @@ typedef struct {
     double seq;
     double *t;
     const unsigned char *need; /* NULL: every point */
+    const dyn_batch *dyn;      /* per batch of the grid */
     double ar[2][TABLE];       /* ar_tables of the context */
 } subgrid;
 
@@ -350,7 +373,8 @@ static void row_dense(const isim_paper_grid_query *q, const subgrid *sg, size_t 
             }
         }
         if (q->use_pp && b < c->L)
-            resolve_dynamic(c, N, b, sg->seq, q->input_len, &r->lb, &r->hint, &best);
+            resolve_dynamic(c, N, b, sg->seq, q->input_len, &r->lb, &sg->dyn[j], &r->hint,
+                            &best);
         sg->t[p] = best;
     }
 }
@@ -436,21 +460,35 @@ isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query
     threads = threads > ISIM_PAPER_GRID_MAX_THREADS ? ISIM_PAPER_GRID_MAX_THREADS : threads;
 
     subgrid *sg = malloc(sizeof *sg);
+    dyn_batch *dyn = malloc(q->n_batch * sizeof *dyn);
     double *draft = NULL, *target = NULL;
     unsigned char *need = NULL;
     isim_status st = ISIM_OK;
-    if (!sg) {
+    if (!sg || !dyn) {
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
         goto cleanup;
     }
-    *sg = (subgrid){.c = c, .seq = 1, .t = latency};
+    for (size_t j = 0; j < q->n_batch; j++) {
+        double lb2 = log2(q->batch[j]);
+        for (int k = 0; k < N_PP; k++) {
+            dyn[j].lpp[k] = lb2 * k / 9.0;
+            dyn[j].pp[k] = exp2(lb2 * k / 9.0);
+            dyn[j].rpp[k] = exp2(-dyn[j].lpp[k] / 5);
+        }
+    }
+    *sg = (subgrid){.c = c, .seq = 1, .t = latency, .dyn = dyn};
     if ((st = run_rows(q, sg, threads, err)) || !q->draft)
         goto cleanup;
 
     /* spec_dec_token_latency_seconds: min(plain, (t_P(seq = g) + g t_Q) (1 - a)/(1 - a^g)).
      * A target pass over g tokens takes at least the plain pass (every candidate's time
-     * grows with seq_len), so (plain + g t_Q)/tokens bounds step g from below: the target
-     * at seq_len g is computed only where that bound still beats the best so far. */
+     * grows with seq_len) and at least the kernels plus g times the arithmetic of one token
+     * at scale-down 1 (Eq. 38 at the least context), so (floor + g t_Q)/tokens bounds step g
+     * from below: the target at seq_len g is computed only where that bound still beats
+     * the best so far. */
+    const double kernels = c->L * 4 * c->launch,
+                 flop_tok = (c->ff_flop_tok + c->proj_flop_tok + c->attn_flop_full * q->input_len +
+                             c->attn_flop_local * isim__min(q->input_len, c->window)) / c->F;
     draft = malloc(2 * n * sizeof *draft);
     need = malloc(n);
     if (!draft || !need) {
@@ -458,22 +496,22 @@ isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query
         goto cleanup;
     }
     target = draft + n;
-    *sg = (subgrid){.c = q->draft, .seq = 1, .t = draft};
+    *sg = (subgrid){.c = q->draft, .seq = 1, .t = draft, .dyn = dyn};
     if ((st = run_rows(q, sg, threads, err)))
         goto cleanup;
     const double *plain = latency;
-    double *best = target; /* reused below: best[p] first, then overwritten per gamma */
-    (void)best;
     for (int g = 2; g <= q->spec_gamma_max; g++) {
         double tokens = (1 - pow(q->spec_alpha, g)) / (1 - q->spec_alpha);
         size_t count = 0;
         for (size_t p = 0; p < n; p++) {
-            need[p] = (plain[p] + g * draft[p]) / tokens < latency[p];
+            double b = q->batch[p / q->n_devices], N = q->devices[p % q->n_devices];
+            double floor_g = isim__max(plain[p], kernels + g * flop_tok * b / N);
+            need[p] = (floor_g + g * draft[p]) / tokens * SLACK < latency[p];
             count += need[p];
         }
         if (!count)
             continue;
-        *sg = (subgrid){.c = c, .seq = g, .t = target, .need = need};
+        *sg = (subgrid){.c = c, .seq = g, .t = target, .need = need, .dyn = dyn};
         if ((st = run_rows(q, sg, threads, err)))
             goto cleanup;
         for (size_t p = 0; p < n; p++)
@@ -483,6 +521,7 @@ isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query
 cleanup:
     free(need);
     free(draft);
+    free(dyn);
     free(sg);
     return st;
 }

@@ -6,23 +6,6 @@
 
 #include "sim/internal.h"
 
-struct isim_paper_ctx {
-    bool dense;                      /* no MoE layer: the candidate form is affine in b */
-    const isim_hw *hw;
-    double L, d, nq, d_all, q_width; /* d_all = (n_q + 2 n_kv) d_head; q_width = n_q d_head */
-    bool mla;
-    double mla_in;                   /* kv_lora_rank + q_lora_rank */
-    double wp, ap, kvb;              /* bytes: weights, activations, KV cache */
-    double c0, c1;                   /* ff_matrix_count: (2, 1) SwiGLU, (1, 1) GELU */
-    double n_dense, dff;             /* dense FFN layers and their width */
-    double n_moe, E, k, s, dff_e, n_sh, dff_sh, log_keep; /* MoE layers; log(1 - 1/s) */
-    double kv_full, kv_local, window; /* KV bytes per token over full / sliding layers */
-    double attn_flop_full, attn_flop_local; /* attention-score FLOP per token per context token */
-    double ff_flop_tok, proj_flop_tok;      /* FFN and projection FLOP per token */
-    double unembed_bytes, weight_bytes;
-    double peak, F, BW, cap, node, launch;
-    bool has_rate;
-};
 
 /* One collective of a pass: `times` occurrences of a line in the batch b. */
 typedef struct {
@@ -58,6 +41,25 @@ typedef struct {
     isim__coll_env env;
     double lat_min, slope_min;
 } isim__paper_unit;
+
+struct isim_paper_ctx {
+    bool dense;                      /* no MoE layer: the candidate form is affine in b */
+    const isim_hw *hw;
+    double L, d, nq, d_all, q_width; /* d_all = (n_q + 2 n_kv) d_head; q_width = n_q d_head */
+    bool mla;
+    double mla_in;                   /* kv_lora_rank + q_lora_rank */
+    double wp, ap, kvb;              /* bytes: weights, activations, KV cache */
+    double c0, c1;                   /* ff_matrix_count: (2, 1) SwiGLU, (1, 1) GELU */
+    double n_dense, dff;             /* dense FFN layers and their width */
+    double n_moe, E, k, s, dff_e, n_sh, dff_sh, log_keep; /* MoE layers; log(1 - 1/s) */
+    double kv_full, kv_local, window; /* KV bytes per token over full / sliding layers */
+    double attn_flop_full, attn_flop_local; /* attention-score FLOP per token per context token */
+    double ff_flop_tok, proj_flop_tok;      /* FFN and projection FLOP per token */
+    double unembed_bytes, weight_bytes;
+    double peak, F, BW, cap, node, launch;
+    bool has_rate;
+    isim__paper_unit p2p; /* the pipeline hand-off: two ranks on two domains, per byte */
+};
 
 /* What the candidates of one (N, N_PP, seq_len, input_len, EP) share: the FFN, EP and
  * point-to-point collectives for 2-D ([0]) and 1-D ([1]) layouts and the FFN's memory. */

@@ -113,42 +113,65 @@ Test(planner, paper_frontier_reproduces_the_released_notebook_printout)
 }
 
 /* The grid engine's branch and bound returns what a plain search over every candidate
- * returns, with and without speculative decoding. */
-Test(planner, paper_grid_equals_brute_force)
+ * returns, with and without speculative decoding: dense models (SwiGLU and GELU, 32 to 96
+ * layers), hardware with NCCL's and the flat collective model and domains of 8 and 72,
+ * contexts 0 and 2000, and device counts on the powers of two and domain multiples where
+ * the layouts' ceil() steps fall. */
+static int cmp_double(const void *a, const void *b)
 {
-    isim_model *m = tu_model("llama-3.1-70b"), *d = tu_model("llama-3.1-8b");
-    isim_hw *h = tu_hw("epoch-h100");
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void expect_grid_is_brute_force(const char *model, const char *hw, double input, bool spec)
+{
+    isim_model *m = tu_model(model), *d = tu_model("llama-3.2-1b");
+    isim_hw *h = tu_hw(hw);
     isim_paper_ctx *c = NULL, *dc = NULL;
-    cr_assert_eq(isim_paper_ctx_new(m, h, ISIM_BF16, ISIM_BF16, &c, NULL), ISIM_OK);
+    cr_assert_eq(isim_paper_ctx_new(m, h, m->release_weights, ISIM_BF16, &c, NULL), ISIM_OK);
     cr_assert_eq(isim_paper_ctx_new(d, h, ISIM_BF16, ISIM_BF16, &dc, NULL), ISIM_OK);
-    enum { n = 36 };
-    double N[n], B[n], t[n * n];
+    enum { n = 30, nn = n + 8 };
+    double N[nn], B[n], t[nn * n];
     for (int i = 0; i < n; i++) {
         N[i] = exp2(0.8 + 12.0 * i / (n - 1));
         B[i] = exp2(14.0 * i / (n - 1));
     }
-    for (int spec = 0; spec < 2; spec++) {
-        isim_paper_grid_query q = {N, n, B, n, 2000, true, spec ? dc : NULL, 0.8, 5, 2};
-        cr_assert_eq(isim_paper_grid(c, &q, t, NULL), ISIM_OK);
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                double want = isim_paper_best(c, N[i], B[j], 0, 1, 2000, NULL, NULL);
-                if (spec) {
-                    double tq = isim_paper_best(dc, N[i], B[j], 0, 1, 2000, NULL, NULL);
-                    for (int g = 2; g <= 5; g++)
-                        want = fmin(want, (isim_paper_best(c, N[i], B[j], 0, g, 2000, NULL, NULL) +
-                                           g * tq) * 0.2 / (1 - pow(0.8, g)));
-                }
-                double got = t[j * n + i];
-                cr_assert(isinf(want) ? isinf(got) : fabs(got / want - 1) < 1e-12,
-                          "spec %d N %.3g b %.3g: %.9g vs %.9g", spec, N[i], B[j], got, want);
+    const double exact[8] = {1, 2, 8, 16, 64, 72, 144, 1024};
+    for (int i = 0; i < 8; i++)
+        N[n + i] = exact[i];
+    qsort(N, nn, sizeof N[0], cmp_double);
+    isim_paper_grid_query q = {N, nn, B, n, input, true, spec ? dc : NULL, 0.8, 4, 2};
+    cr_assert_eq(isim_paper_grid(c, &q, t, NULL), ISIM_OK);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < nn; i++) {
+            double want = isim_paper_best(c, N[i], B[j], 0, 1, input, NULL, NULL);
+            if (spec) {
+                double tq = isim_paper_best(dc, N[i], B[j], 0, 1, input, NULL, NULL);
+                for (int g = 2; g <= 4; g++)
+                    want = fmin(want, (isim_paper_best(c, N[i], B[j], 0, g, input, NULL, NULL) +
+                                       g * tq) * 0.2 / (1 - pow(0.8, g)));
             }
-    }
+            double got = t[j * nn + i];
+            cr_assert(isinf(want) ? isinf(got) : fabs(got / want - 1) < 1e-12,
+                      "%s on %s, input %g, spec %d, N %.6g b %.6g: %.12g vs %.12g", model, hw,
+                      input, spec, N[i], B[j], got, want);
+        }
     isim_paper_ctx_free(c);
     isim_paper_ctx_free(dc);
     isim_model_free(m);
     isim_model_free(d);
     isim_hw_free(h);
+}
+
+Test(planner, paper_grid_equals_brute_force)
+{
+    const char *models[] = {"llama-3.1-70b", "llama-3.1-8b", "mistral-large-2", "gpt-3-175b"};
+    const char *hws[] = {"epoch-h100", "gb200-nvl72", "epoch-tpu-v4"};
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
+        for (size_t k = 0; k < sizeof hws / sizeof *hws; k++)
+            for (int spec = 0; spec < 2; spec++)
+                expect_grid_is_brute_force(models[i], hws[k], spec ? 0 : 2000, spec);
+    expect_grid_is_brute_force("llama-3.1-70b", "epoch-h100", 2000, true);
 }
 
 /* §3.5: reading 80 GB at 3.3 TB/s takes ~24 ms, so above ~42 tokens/s the frontiers with
