@@ -5,7 +5,11 @@
  * the cheapest point within the budget (and the demand cap) joins the frontier. */
 #include "planner/internal.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +29,99 @@ typedef struct {
 static bool better(const pick *a, const pick *b)
 {
     return a->cost < b->cost || (a->cost == b->cost && a->t < b->t);
+}
+
+#define N_BUDGET 1000
+
+/* The first of the 1000 budgets t_min 10^(2k/999) that admits latency t (t_min <= t <=
+ * budget[999]): a guess from the binary exponent and a quadratic in the mantissa (within
+ * a bucket or two), then the exact comparisons settle it. */
+static int first_budget(double t, double t_min, const double *budget)
+{
+    double r = t / t_min;
+    uint64_t u;
+    memcpy(&u, &r, sizeof u);
+    int e = (int)((u >> 52) & 0x7ff) - 1023;
+    u = (u & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    double m;
+    memcpy(&m, &u, sizeof m);
+    double l2 = e + (m - 1) * (1.3465735903 - 0.3465735903 * (m - 1));
+    int k = (int)(l2 * (999 / 2.0 / 3.321928094887362));
+    k = k < 0 ? 0 : k > N_BUDGET - 1 ? N_BUDGET - 1 : k;
+    while (k > 0 && t <= budget[k - 1])
+        k--;
+    while (k < N_BUDGET - 1 && t > budget[k])
+        k++;
+    return k;
+}
+
+/* The cheapest point of each budget bucket over the points lo .. hi - 1. */
+typedef struct {
+    const double *t, *N, *B, *budget;
+    size_t gn, lo, hi;
+    double t_min, demand;
+    pick bucket[N_BUDGET];
+} bucket_job;
+
+static void *fill_buckets(void *arg)
+{
+    bucket_job *j = arg;
+    for (int k = 0; k < N_BUDGET; k++)
+        j->bucket[k] = (pick){INFINITY, INFINITY, 0};
+    const double top = j->budget[N_BUDGET - 1];
+    for (size_t p = j->lo; p < j->hi; p++) {
+        double tp = j->t[p];
+        if (!(tp <= top)) /* infinite or over the last budget */
+            continue;
+        double b = j->B[p / j->gn];
+        if (j->demand < INFINITY && b / tp > j->demand)
+            continue;
+        int k = first_budget(tp, j->t_min, j->budget);
+        pick x = {j->N[p % j->gn] * tp / b, tp, p};
+        if (better(&x, &j->bucket[k]))
+            j->bucket[k] = x;
+    }
+    return NULL;
+}
+
+/* fill_buckets over `threads` contiguous ranges, merged in range order: ties keep the
+ * lowest index, as one pass would. */
+static isim_status buckets(bucket_job *proto, size_t n, int threads, pick *out, isim_error *err)
+{
+    if (threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus > 0 ? (int)cpus : 1;
+    }
+    if ((size_t)threads > n / 4096 + 1)
+        threads = (int)(n / 4096 + 1);
+    if (threads > ISIM_PAPER_GRID_MAX_THREADS)
+        threads = ISIM_PAPER_GRID_MAX_THREADS;
+    bucket_job *jobs = malloc((size_t)threads * sizeof *jobs);
+    if (!jobs)
+        return isim__plan_fail(err, "out of memory");
+    pthread_t tid[ISIM_PAPER_GRID_MAX_THREADS];
+    bool started[ISIM_PAPER_GRID_MAX_THREADS] = {false};
+    for (int i = 0; i < threads; i++) {
+        jobs[i] = *proto;
+        jobs[i].lo = n * (size_t)i / (size_t)threads;
+        jobs[i].hi = n * (size_t)(i + 1) / (size_t)threads;
+        if (i > 0)
+            started[i] = pthread_create(&tid[i], NULL, fill_buckets, &jobs[i]) == 0;
+    }
+    for (int i = 0; i < threads; i++)
+        if (!started[i])
+            fill_buckets(&jobs[i]);
+    for (int i = 1; i < threads; i++)
+        if (started[i])
+            pthread_join(tid[i], NULL);
+    for (int k = 0; k < N_BUDGET; k++) {
+        out[k] = jobs[0].bucket[k];
+        for (int i = 1; i < threads; i++)
+            if (better(&jobs[i].bucket[k], &out[k]))
+                out[k] = jobs[i].bucket[k];
+    }
+    free(jobs);
+    return ISIM_OK;
 }
 
 static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, isim_dtype kv,
@@ -50,7 +147,7 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
     N = malloc((size_t)gn * sizeof *N);
     B = malloc((size_t)gb * sizeof *B);
     t = malloc(n * sizeof *t);
-    bucket = malloc(1000 * sizeof *bucket);
+    bucket = malloc(N_BUDGET * sizeof *bucket);
     if (!N || !B || !t || !bucket) {
         st = isim__plan_fail(err, "out of memory");
         goto cleanup;
@@ -72,7 +169,8 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
     double t_min = INFINITY;
     for (size_t p = 0; p < n; p++) {
         if (isfinite(t[p])) {
-            t_min = fmin(t_min, t[p]);
+            if (t[p] < t_min)
+                t_min = t[p];
         } else {
             double dev = N[p % (size_t)gn];
             plan->infeasible_by_reason[dev < 1 ? ISIM_REASON_PP_LAYERS : ISIM_REASON_MEMORY]++;
@@ -81,30 +179,24 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
     if (!isfinite(t_min))
         goto cleanup;
     /* token_latency_seconds_range = min latency x logspace(0, 2, 1000, base=10) */
-    double budget[1000];
-    for (int k = 0; k < 1000; k++) {
-        budget[k] = t_min * pow(10.0, k == 999 ? 2 : k * (2.0 / 999));
-        bucket[k] = (pick){INFINITY, INFINITY, 0};
+    double budget[N_BUDGET];
+    for (int k = 0; k < N_BUDGET; k++)
+        budget[k] = t_min * pow(10.0, k == N_BUDGET - 1 ? 2 : k * (2.0 / 999));
+    bucket_job *proto = malloc(sizeof *proto);
+    if (!proto) {
+        st = isim__plan_fail(err, "out of memory");
+        goto cleanup;
     }
-    const double demand = r->demand_tokens_per_s > 0 ? r->demand_tokens_per_s : INFINITY;
-    for (size_t p = 0; p < n; p++) {
-        double tp = t[p], b = B[p / (size_t)gn], dev = N[p % (size_t)gn];
-        if (!isfinite(tp) || tp > budget[999] || b / tp > demand)
-            continue;
-        /* the first budget that admits the point */
-        int k = (int)ceil(log10(tp / t_min) * (999 / 2.0));
-        k = k < 0 ? 0 : k > 999 ? 999 : k;
-        while (k > 0 && tp <= budget[k - 1])
-            k--;
-        while (k < 999 && tp > budget[k])
-            k++;
-        pick x = {dev * tp / b, tp, p};
-        if (better(&x, &bucket[k]))
-            bucket[k] = x;
-    }
+    *proto = (bucket_job){.t = t, .N = N, .B = B, .budget = budget, .gn = (size_t)gn,
+                          .t_min = t_min,
+                          .demand = r->demand_tokens_per_s > 0 ? r->demand_tokens_per_s : INFINITY};
+    st = buckets(proto, n, r->threads, bucket, err);
+    free(proto);
+    if (st)
+        goto cleanup;
     pick run = {INFINITY, INFINITY, 0};
     double last_t = -1;
-    for (int k = 0; k < 1000; k++) {
+    for (int k = 0; k < N_BUDGET; k++) {
         if (better(&bucket[k], &run))
             run = bucket[k];
         if (!isfinite(run.cost) || run.t == last_t)

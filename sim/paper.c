@@ -136,12 +136,20 @@ bool isim_paper_ctx_has_rate(const isim_paper_ctx *c)
     return c->has_rate;
 }
 
-/* Adds `times` of a unit collective carrying bytes_per_b x b bytes to the candidate. */
+/* Adds `times` of a unit collective carrying bytes_per_b x b bytes to the candidate; with
+ * at > 0 (one evaluation at batch at) only its time, into k->coll_seen. */
 static void add_unit(isim__paper_cand *k, const isim__paper_unit *u, double bytes_per_b,
-                     double times)
+                     double times, double at)
 {
     if (u->line.n == 0 || times <= 0 || bytes_per_b <= 0)
         return;
+    if (at > 0) {
+        double best = INFINITY;
+        for (int i = 0; i < u->line.n; i++)
+            best = isim__min(best, u->line.lat[i] + u->line.slope[i] * bytes_per_b * at);
+        k->coll_seen += times * best;
+        return;
+    }
     isim__paper_coll *pc = &k->coll[k->n_coll++];
     pc->times = times;
     pc->line.n = u->line.n;
@@ -237,11 +245,13 @@ void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, doubl
     s->b_cap = room < 0 || !c->has_rate ? -1 : s->kv_seq > 0 ? pp * room / s->kv_seq : INFINITY;
 }
 
-void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_parts *s,
-                                 bool two_d, double a, isim__paper_cand *k)
+/* The candidate form; with at > 0 only what its total at batch `at` needs, the
+ * collectives' time summed into coll_seen. */
+static void from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool two_d,
+                       double a, double at, isim__paper_cand *k)
 {
     k->n_coll = 0;
-    k->lat_min = k->s_min = k->e0 = k->e1 = k->tok = k->log_keep = 0;
+    k->lat_min = k->s_min = k->e0 = k->e1 = k->tok = k->log_keep = k->coll_seen = 0;
     const int td = two_d ? 0 : 1;
     const double wp = c->wp, ap = c->ap, per_b = s->per_b, nt_attn = s->NT / a;
     k->N = s->N;
@@ -254,26 +264,26 @@ void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_part
     isim__paper_unit ua;
     unit_make(c, la, ISIM_ALL_REDUCE, s->env, &ua);
     if (two_d) {
-        add_unit(k, &ua, c->d / la.par * per_b, c->L);
-        add_unit(k, &ua, c->d_all / la.par * per_b, c->L);
+        add_unit(k, &ua, c->d / la.par * per_b, c->L, at);
+        add_unit(k, &ua, c->d_all / la.par * per_b, c->L, at);
     } else {
-        add_unit(k, &ua, c->d * per_b, c->L);
+        add_unit(k, &ua, c->d * per_b, c->L, at);
     }
     if (c->n_dense > 0) {
         double split = s->dense_split[td];
         if (two_d)
-            add_unit(k, &s->dense[td], c->c0 * c->dff / split * per_b, c->n_dense);
-        add_unit(k, &s->dense[td], c->c1 * c->d / split * per_b, c->n_dense);
+            add_unit(k, &s->dense[td], c->c0 * c->dff / split * per_b, c->n_dense, at);
+        add_unit(k, &s->dense[td], c->c1 * c->d / split * per_b, c->n_dense, at);
     }
     if (c->n_moe > 0) {
         double split = s->moe_split[td];
         double width = c->k * c->dff_e + c->n_sh * c->dff_sh, outs = c->k + c->n_sh;
         if (two_d)
-            add_unit(k, &s->moe[td], c->c0 * width / split * per_b, c->n_moe);
-        add_unit(k, &s->moe[td], c->c1 * outs * c->d / split * per_b, c->n_moe);
-        add_unit(k, &s->ep, c->d * s->r_ep * per_b / s->NT, 2 * c->n_moe);
+            add_unit(k, &s->moe[td], c->c0 * width / split * per_b, c->n_moe, at);
+        add_unit(k, &s->moe[td], c->c1 * outs * c->d / split * per_b, c->n_moe, at);
+        add_unit(k, &s->ep, c->d * s->r_ep * per_b / s->NT, 2 * c->n_moe, at);
     }
-    add_unit(k, &s->p2p, c->d * per_b / s->NT, s->pp - 1);
+    add_unit(k, &s->p2p, c->d * per_b / s->NT, s->pp - 1, at);
 
     /* HBM (Eqs. 31-35 as coded): every micro-batch reads the weights and its own KV cache
      * and activations, attention at 1/a of the bandwidth. */
@@ -299,7 +309,27 @@ void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_part
     k->f1 = s->seq * (c->ff_flop_tok + s->attn_kv_flop + c->proj_flop_tok * a) / (s->N * c->F);
     /* Eqs. 29-30: 4 serial kernel launches per layer. */
     k->K = c->L * 4 * c->launch;
-    k->coll_seen = k->lat_min;
+    if (at <= 0)
+        k->coll_seen = k->lat_min;
+}
+
+void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_parts *s,
+                                 bool two_d, double a, isim__paper_cand *k)
+{
+    from_parts(c, s, two_d, a, 0, k);
+}
+
+double isim__paper_cand_at(const isim_paper_ctx *c, const isim__paper_parts *s, bool two_d,
+                           double a, double b)
+{
+    isim__paper_cand k;
+    from_parts(c, s, two_d, a, b, &k);
+    if (k.pp > isim__min(k.N, b) || b > k.b_cap)
+        return INFINITY;
+    double mem = k.m0 + k.m1 * b;
+    if (k.e0 > 0)
+        mem += -expm1(k.tok * b * k.log_keep) * (k.e0 + k.e1 * b);
+    return k.K + k.coll_seen + isim__max(mem, k.f1 * b);
 }
 
 void isim__paper_cand_build(const isim_paper_ctx *c, double N, double pp, bool two_d, double a,

@@ -21,48 +21,74 @@
 #define GROUP (2 * N_SCALE)
 
 /* The candidates of one PP degree (2-D and 1-D x six scale-downs) and lower bounds over
- * them: every term of the candidate form is at least the group's minimum. */
+ * them: every term of the candidate form is at least the group's minimum. The terms of
+ * the candidates' bounds sit here side by side; the candidates themselves, apart, are
+ * touched only to evaluate one. */
 typedef struct {
-    double pp;
-    isim__paper_cand cand[GROUP];
-    double K, lat_min, s_min, m0, m1, f1, b_cap;
+    double pp, K, b_cap;
+    double lat_min, s_min, m0, m1, f1;
     double coll_seen; /* the least of the candidates' coll_seen */
     /* lo[i]: candidate i's bound or total at an earlier batch of the row; every term grows
      * with the batch, so it bounds later batches too; lo_min the least of them */
-    double lo[GROUP], lo_min;
+    double lo_min, lo[GROUP];
+    double seen[GROUP], lat[GROUP], slope[GROUP], c0[GROUP], c1[GROUP], fl[GROUP];
+    isim__paper_cand *cand; /* GROUP of them */
 } group;
 
 static void group_build(const isim_paper_ctx *c, double N, double pp, double seq, double input,
-                        group *g)
+                        group *g, isim__paper_cand *cand)
 {
     g->pp = pp;
+    g->cand = cand;
     g->lat_min = g->s_min = g->m0 = g->m1 = g->f1 = INFINITY;
     double lt = log2(N / pp);
     isim__paper_parts s;
     isim__paper_parts_build(c, N, pp, seq, input, false, 7, &s);
     for (int td = 0; td < 2; td++)
         for (int j = 0; j < N_SCALE; j++) {
-            isim__paper_cand *k = &g->cand[td * N_SCALE + j];
+            int i = td * N_SCALE + j;
+            isim__paper_cand *k = &cand[i];
             isim__paper_cand_from_parts(c, &s, td == 0, exp2(lt * j / 5.0), k);
+            g->seen[i] = k->coll_seen;
+            g->lat[i] = k->lat_min;
+            g->slope[i] = k->s_min;
+            g->c0[i] = k->m0;
+            g->c1[i] = k->m1;
+            g->fl[i] = k->f1;
+            g->lo[i] = 0;
             g->lat_min = isim__min(g->lat_min, k->lat_min);
             g->s_min = isim__min(g->s_min, k->s_min);
             g->m0 = isim__min(g->m0, k->m0);
             g->m1 = isim__min(g->m1, k->m1);
             g->f1 = isim__min(g->f1, k->f1);
         }
-    g->K = g->cand[0].K;
-    g->b_cap = g->cand[0].b_cap;
+    g->K = cand[0].K;
+    g->b_cap = cand[0].b_cap;
     g->coll_seen = g->lat_min;
-    for (int i = 0; i < GROUP; i++)
-        g->lo[i] = 0;
     g->lo_min = 0;
 }
-
 
 static inline double group_bound(const group *g, double b)
 {
     return g->K + isim__max(g->coll_seen, g->lat_min + g->s_min * b) +
            isim__max(g->m0 + g->m1 * b, g->f1 * b);
+}
+
+/* isim__paper_cand_bound from the group's copy of the terms */
+static inline double member_bound(const group *g, int i, double b)
+{
+    return g->K + isim__max(g->seen[i], g->lat[i] + g->slope[i] * b) +
+           isim__max(g->c0[i] + g->c1[i] * b, g->fl[i] * b);
+}
+
+/* Candidate i's total at b; its collectives' time joins the bounds and the total is a lower
+ * bound for later batches. */
+static inline double member_total(group *g, int i, double b)
+{
+    double t = isim__paper_cand_total_seen(&g->cand[i], b);
+    g->seen[i] = g->cand[i].coll_seen;
+    g->lo[i] = t;
+    return t;
 }
 
 /* Lowers *best with the group's candidates at batch b (batches ascend across calls);
@@ -71,23 +97,27 @@ static void group_scan(group *g, double N, double b, double *best, int *win)
 {
     if (g->pp > isim__min(N, b) || b > g->b_cap)
         return;
-    if (g->lo_min >= *best || group_bound(g, b) >= *best)
+    if (g->lo_min >= *best)
         return;
+    double gb = group_bound(g, b);
+    if (gb >= *best) {
+        g->lo_min = gb; /* a lower bound for later batches too */
+        return;
+    }
+    /* every member's bound, branch-free (the compiler vectorizes it), then the rare few
+     * that can still win evaluated */
+    for (int i = 0; i < GROUP; i++)
+        g->lo[i] = isim__max(g->lo[i], member_bound(g, i, b));
     bool seen = false;
     double lo_min = INFINITY;
     for (int i = 0; i < GROUP; i++) {
-        isim__paper_cand *k = &g->cand[i];
         if (g->lo[i] < *best) {
-            double lo = isim__paper_cand_bound(k, b);
-            if (lo < *best) {
-                lo = isim__paper_cand_total_seen(k, b);
-                seen = true;
-                if (lo < *best) {
-                    *best = lo;
-                    *win = i;
-                }
+            double t = member_total(g, i, b);
+            seen = true;
+            if (t < *best) {
+                *best = t;
+                *win = i;
             }
-            g->lo[i] = lo;
         }
         lo_min = isim__min(lo_min, g->lo[i]);
     }
@@ -95,7 +125,7 @@ static void group_scan(group *g, double N, double b, double *best, int *win)
     if (seen) {
         double m = INFINITY;
         for (int i = 0; i < GROUP; i++)
-            m = isim__min(m, g->cand[i].coll_seen);
+            m = isim__min(m, g->seen[i]);
         g->coll_seen = m;
     }
 }
@@ -186,10 +216,13 @@ static void loose_init(const isim_paper_ctx *c, double N, double seq, double inp
     lb->ar = ar;
 }
 
-static inline double ar_at(const loose_bound *lb, int td, double x)
+/* The table step of log2 stage size x. x >= 0 up to rounding (the degree is at most the
+ * device count): truncation is floor, and a value a hair below 0 lands on step 0 all the
+ * same. */
+static inline int ar_step(double x)
 {
-    int i = (int)isim__min(isim__max(floor(x * RES), 0), TABLE - 1);
-    return lb->ar[td][i];
+    int i = x < TABLE / RES ? (int)(x * RES) : TABLE - 1;
+    return i < 0 ? 0 : i;
 }
 
 /* The bounds of the GROUP candidates of PP degree pp at batch b (stage size 2^x, scale-down
@@ -208,11 +241,15 @@ static inline double dyn_bound(const loose_bound *lb, double b, double pp, doubl
         flop[j] = (lb->fc + a * lb->fa) * b;
         a *= r;
     }
+    /* the attention of scale-down a spans 2^(x (1 - j/5)) devices; j = 0 is the FFN's */
+    int step[N_SCALE];
+    for (int j = 0; j < N_SCALE; j++)
+        step[j] = ar_step(x * (1 - j / 5.0));
     for (int td = 0; td < 2; td++) {
-        double base = fixed + lb->ff_mult[td] * ar_at(lb, td, x);
+        const double *ar = lb->ar[td];
+        double base = fixed + lb->ff_mult[td] * ar[step[0]];
         for (int j = 0; j < N_SCALE; j++) {
-            double t = base + lb->attn_mult[td] * ar_at(lb, td, x * (1 - j / 5.0)) +
-                       isim__max(mem[j], flop[j]);
+            double t = base + lb->attn_mult[td] * ar[step[j]] + isim__max(mem[j], flop[j]);
             each[td * N_SCALE + j] = t;
             best = isim__min(best, t);
         }
@@ -243,10 +280,8 @@ static double dyn_eval(const isim_paper_ctx *c, double N, double pp, int k, int 
         pc->k = k;
         pc->layouts = layout;
     }
-    isim__paper_cand cand;
-    isim__paper_cand_from_parts(c, &pc->parts, i < N_SCALE,
-                                exp2(log2(N / pp) * (i % N_SCALE) / 5.0), &cand);
-    return isim__paper_cand_eval(&cand, b, NULL);
+    return isim__paper_cand_at(c, &pc->parts, i < N_SCALE,
+                               exp2(log2(N / pp) * (i % N_SCALE) / 5.0), b);
 }
 
 /* The dynamic degrees of the grid's batch j: pp[k] = exp2(log2(b) k / 9) as
@@ -260,7 +295,9 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
                             int *hint, double *best)
 {
     double each[GROUP];
-    parts_cache pc = {.k = 0};
+    parts_cache pc; /* no initializer: zeroing the parts costs more than building them */
+    pc.k = 0;
+    pc.layouts = 0;
     /* the previous batch's winning degree and candidate first: it usually wins again */
     if (*hint > 0) {
         int k = *hint / GROUP, i = *hint % GROUP;
@@ -278,6 +315,11 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
     for (int k = 1; k < N_PP; k++) {
         double pp = db->pp[k];
         if (pp > N)
+            break;
+        /* without collectives and at scale-down 1 this degree and every larger one take
+         * at least this (hand-offs and weight reads grow with the degree) */
+        if ((lb->K + (pp - 1) * lb->p2p_lat +
+             isim__max(pp * (lb->wc + lb->wa) + lb->kv * b, (lb->fc + lb->fa) * b)) * SLACK >= *best)
             break;
         double x = lb->log2N - db->lpp[k];
         if (dyn_bound(lb, b, pp, x, lb->rN * db->rpp[k], each) * SLACK >= *best)
@@ -315,6 +357,7 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
 typedef struct {
     int n;
     group g[N_PP];
+    isim__paper_cand cand[N_PP][GROUP];
     loose_bound lb;
     int hint; /* the last dynamic winner: k x GROUP + candidate, 0 for none */
 } row_groups;
@@ -334,10 +377,16 @@ static void row_build(const subgrid *sg, const isim_paper_grid_query *q, double 
     const isim_paper_ctx *c = sg->c;
     r->n = 0;
     r->hint = 0;
-    group_build(c, N, 1, sg->seq, q->input_len, &r->g[r->n++]);
+    group_build(c, N, 1, sg->seq, q->input_len, &r->g[r->n], r->cand[r->n]);
+    r->n++;
     if (q->use_pp)
-        for (int k = 1; k < N_PP; k++)
-            group_build(c, N, exp2(log2(c->L) * k / 9.0), sg->seq, q->input_len, &r->g[r->n++]);
+        for (int k = 1; k < N_PP; k++) {
+            double pp = exp2(log2(c->L) * k / 9.0);
+            if (pp > N)
+                break; /* the degrees ascend: none of the rest applies to this row */
+            group_build(c, N, pp, sg->seq, q->input_len, &r->g[r->n], r->cand[r->n]);
+            r->n++;
+        }
     loose_init(c, N, sg->seq, q->input_len, (const double(*)[TABLE])sg->ar, &r->lb);
 }
 
@@ -362,7 +411,7 @@ static void row_dense(const isim_paper_grid_query *q, const subgrid *sg, size_t 
         int n = q->use_pp && b >= c->L ? r->n : 1;
         if (wg >= n)
             wg = wc = 0;
-        double best = isim__paper_cand_total_seen(&r->g[wg].cand[wc], b);
+        double best = member_total(&r->g[wg], wc, b);
         for (int k = 0; k < n; k++) {
             double before = best;
             int w = wc;

@@ -77,6 +77,10 @@ void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, doubl
                              double input_len, bool ep_on, int layouts, isim__paper_parts *s);
 void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_parts *s,
                                  bool two_d, double a, isim__paper_cand *k);
+/* isim__paper_cand_from_parts then isim__paper_cand_eval at batch b (> 0), without
+ * keeping the collectives: one evaluation. */
+double isim__paper_cand_at(const isim_paper_ctx *c, const isim__paper_parts *s, bool two_d,
+                           double a, double b);
 void isim__paper_cand_build(const isim_paper_ctx *c, double N, double pp, bool two_d, double a,
                             double seq, double input_len, bool ep_on, isim__paper_cand *out);
 /* Seconds for batch b, INFINITY when infeasible; terms may be NULL. */
