@@ -78,7 +78,7 @@ int main(int argc, char **argv)
             r.threads = threads;
             r.draft = spec ? m8 : NULL;
             isim_plan *p = NULL;
-            double t = timed(&r, spec ? 3 : 7, &p);
+            double t = timed(&r, spec ? 5 : 15, &p);
             double notebook = spec ? 60.0 : 15.0;
             printf("  %-28s %d thread%s: %8.2f ms (%zu frontier points; %.0fx faster than the "
                    "notebook's %g s)\n",

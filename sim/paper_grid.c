@@ -20,14 +20,11 @@
 #define N_PP 10   /* 1 and min(b, L)^(k/9), k = 1..9 */
 #define GROUP (2 * N_SCALE)
 
-/* The candidates of one PP degree (2-D and 1-D x six scale-downs) and lower bounds over
- * them: every term of the candidate form is at least the group's minimum. The terms of
- * the candidates' bounds sit here side by side; the candidates themselves, apart, are
- * touched only to evaluate one. */
+/* The candidates of one PP degree (2-D and 1-D x six scale-downs). The terms of their
+ * bounds (isim__paper_cand_bound) sit here side by side; the candidates themselves, apart,
+ * are touched only to evaluate one. */
 typedef struct {
     double pp, K, b_cap;
-    double lat_min, s_min, m0, m1, f1;
-    double coll_seen; /* the least of the candidates' coll_seen */
     /* lo[i]: candidate i's bound or total at an earlier batch of the row; every term grows
      * with the batch, so it bounds later batches too; lo_min the least of them */
     double lo_min, lo[GROUP];
@@ -40,7 +37,6 @@ static void group_build(const isim_paper_ctx *c, double N, double pp, double seq
 {
     g->pp = pp;
     g->cand = cand;
-    g->lat_min = g->s_min = g->m0 = g->m1 = g->f1 = INFINITY;
     double lt = log2(N / pp);
     isim__paper_parts s;
     isim__paper_parts_build(c, N, pp, seq, input, false, 7, &s);
@@ -56,22 +52,10 @@ static void group_build(const isim_paper_ctx *c, double N, double pp, double seq
             g->c1[i] = k->m1;
             g->fl[i] = k->f1;
             g->lo[i] = 0;
-            g->lat_min = isim__min(g->lat_min, k->lat_min);
-            g->s_min = isim__min(g->s_min, k->s_min);
-            g->m0 = isim__min(g->m0, k->m0);
-            g->m1 = isim__min(g->m1, k->m1);
-            g->f1 = isim__min(g->f1, k->f1);
         }
     g->K = cand[0].K;
     g->b_cap = cand[0].b_cap;
-    g->coll_seen = g->lat_min;
     g->lo_min = 0;
-}
-
-static inline double group_bound(const group *g, double b)
-{
-    return g->K + isim__max(g->coll_seen, g->lat_min + g->s_min * b) +
-           isim__max(g->m0 + g->m1 * b, g->f1 * b);
 }
 
 /* isim__paper_cand_bound from the group's copy of the terms */
@@ -81,8 +65,8 @@ static inline double member_bound(const group *g, int i, double b)
            isim__max(g->c0[i] + g->c1[i] * b, g->fl[i] * b);
 }
 
-/* Candidate i's total at b; its collectives' time joins the bounds and the total is a lower
- * bound for later batches. */
+/* Candidate i's total at b; its collectives' time joins its bound and the total bounds
+ * later batches. */
 static inline double member_total(group *g, int i, double b)
 {
     double t = isim__paper_cand_total_seen(&g->cand[i], b);
@@ -95,25 +79,16 @@ static inline double member_total(group *g, int i, double b)
  * *win keeps the winner's index. */
 static void group_scan(group *g, double N, double b, double *best, int *win)
 {
-    if (g->pp > isim__min(N, b) || b > g->b_cap)
+    if (g->pp > isim__min(N, b) || b > g->b_cap || g->lo_min >= *best)
         return;
-    if (g->lo_min >= *best)
-        return;
-    double gb = group_bound(g, b);
-    if (gb >= *best) {
-        g->lo_min = gb; /* a lower bound for later batches too */
-        return;
-    }
-    /* every member's bound, branch-free (the compiler vectorizes it), then the rare few
-     * that can still win evaluated */
+    /* every member's bound, branch-free (the compiler vectorizes it), then the few that
+     * can still win evaluated */
     for (int i = 0; i < GROUP; i++)
         g->lo[i] = isim__max(g->lo[i], member_bound(g, i, b));
-    bool seen = false;
     double lo_min = INFINITY;
     for (int i = 0; i < GROUP; i++) {
         if (g->lo[i] < *best) {
             double t = member_total(g, i, b);
-            seen = true;
             if (t < *best) {
                 *best = t;
                 *win = i;
@@ -122,72 +97,111 @@ static void group_scan(group *g, double N, double b, double *best, int *win)
         lo_min = isim__min(lo_min, g->lo[i]);
     }
     g->lo_min = lo_min;
-    if (seen) {
-        double m = INFINITY;
-        for (int i = 0; i < GROUP; i++)
-            m = isim__min(m, g->seen[i]);
-        g->coll_seen = m;
-    }
 }
 
-/* A lower bound of the FFN all-reduces' latency in one pass as a function of the stage
- * size NT, tabulated over log2 NT in steps of 1/RES octave. Within a step, ranks and
- * domains are bounded from both sides, so the bound holds across the ceil() breakpoints of
- * the layouts; 1-D (one all-reduce per layer) and 2-D (two over sqrt(NT) ranks) both. */
+/* Lower bounds of one all-reduce's latency and of its bandwidth time per byte of a rank's
+ * word, as functions of the group size NT (the stage, or the attention's scaled-down
+ * group), tabulated over log2 NT in steps of 1/RES octave, for the 2-D layout ([0]: over
+ * sqrt(NT) ranks, words split sqrt(NT) ways) and the 1-D one ([1]). */
 #define RES 64
 #define TABLE (RES * 24)
 
-static double ar_latency_bound(const isim_hw *hw, double r_lo, double r_hi, double n_lo,
-                               double n_hi)
+typedef struct {
+    double lat, bw;
+} ar_entry;
+
+typedef struct {
+    ar_entry e[2][TABLE];
+} ar_table;
+
+/* Over ranks r_lo .. r_hi on n_lo .. n_hi domains, words split at most par_hi ways:
+ * collective.c's all-reduce with every term at its least (hops and the log2 of domains at
+ * their least; the intra-domain share 1 - n/r and the cross-domain (n - 1)/r at theirs;
+ * the best protocol's latency and bandwidth factor, each on its own). */
+static void piece_bound(const isim_hw *hw, double r_lo, double r_hi, double n_lo, double n_hi,
+                        double par_hi, double *lat, double *bw)
 {
+    *lat = *bw = 0;
     if (r_hi <= 1)
-        return 0;
-    if (hw->coll_model == ISIM_COLL_FLAT)
-        return 2 * isim__max(0.0, r_lo - 1) * hw->flat_per_rank_s;
-    double hops = isim__max(0.0, r_lo / n_hi - 1), lg = n_lo > 1 ? log2(n_lo) : 0, best = INFINITY;
+        return;
+    if (hw->coll_model == ISIM_COLL_FLAT) {
+        *lat = 2 * isim__max(0.0, r_lo - 1) * hw->flat_per_rank_s;
+        *bw = 2 * isim__max(0.0, r_lo - 1) / (r_lo * hw->scale_up_bytes_per_s) / par_hi;
+        return;
+    }
+    double hops = isim__max(0.0, r_lo / n_hi - 1), lg = n_lo > 1 ? log2(n_lo) : 0;
+    double intra = isim__max(0.0, 1 - n_hi / r_lo) / hw->scale_up_bytes_per_s;
+    double inter = isim__max(0.0, n_lo - 1) / (r_hi * hw->scale_out_bytes_per_s);
+    double best = INFINITY, factor = 0;
     for (int i = 0; i < hw->n_protocols; i++) {
         const isim_protocol *p = &hw->protocols[i];
         best = isim__min(best, p->base_s + 2 * (hops * p->per_rank_s + lg * p->per_node_log2_s));
+        factor = isim__max(factor, p->bandwidth_factor);
     }
-    return best;
+    *lat = best;
+    *bw = 2 * isim__max(intra, inter) / factor / par_hi;
 }
 
-/* t[0][i], t[1][i]: per all-reduce latency bounds of the 2-D and 1-D layouts of a group
- * of 2^(i/RES) .. 2^((i+1)/RES) devices. */
-static void ar_tables(const isim_paper_ctx *c, double (*t)[TABLE])
+static void layout_bound(const isim_hw *hw, double a, double b, double v_lo, double v_hi,
+                         bool two_d, double *lat, double *bw)
 {
-    const double node = c->node;
-    double raw[2][TABLE];
+    if (two_d)
+        piece_bound(hw, sqrt(a), sqrt(b), sqrt(v_lo), sqrt(v_hi), sqrt(b), lat, bw);
+    else
+        piece_bound(hw, a, b, v_lo, v_hi, 1, lat, bw);
+}
+
+/* The bounds over a group of more than lo and at most hi devices (a group of exactly lo
+ * is the step below's: see tab_at): its domain count v = ceil(NT / node) takes few values
+ * over a table step, so each bound is the least over v of the bound with v fixed and NT
+ * within [(v - 1) node, v node] (the bound over the whole step where v takes many). */
+static void step_bound(const isim_hw *hw, double node, double lo, double hi, bool two_d,
+                       double *lat, double *bw)
+{
+    double v_lo = floor(lo / node) + 1, v_hi = ceil(hi / node);
+    if (v_hi - v_lo > 8) {
+        layout_bound(hw, lo, hi, v_lo, v_hi, two_d, lat, bw);
+        return;
+    }
+    *lat = *bw = INFINITY;
+    for (double v = v_lo; v <= v_hi; v++) {
+        double l, w;
+        layout_bound(hw, isim__max(lo, (v - 1) * node), isim__min(hi, v * node), v, v, two_d, &l, &w);
+        *lat = isim__min(*lat, l);
+        *bw = isim__min(*bw, w);
+    }
+}
+
+static void ar_tables(const isim_paper_ctx *c, ar_table *t)
+{
     for (int i = 0; i < TABLE; i++) {
         double lo = exp2((double)i / RES), hi = exp2((double)(i + 1) / RES);
-        raw[1][i] = ar_latency_bound(c->hw, lo, hi, ceil(lo / node), ceil(hi / node));
-        raw[0][i] = ar_latency_bound(c->hw, sqrt(lo), sqrt(hi), sqrt(ceil(lo / node)),
-                                     sqrt(ceil(hi / node)));
+        for (int td = 0; td < 2; td++)
+            step_bound(c->hw, c->node, lo, hi, td == 0, &t->e[td][i].lat, &t->e[td][i].bw);
     }
-    /* The first step holds a group of one device, which has no all-reduce. A log2 computed
-     * along another route than the candidate's may land one step low: every entry is the
-     * lesser of its step and the one below, so a lookup stays a lower bound. */
-    for (int td = 0; td < 2; td++) {
-        t[td][0] = 0;
-        for (int i = 1; i < TABLE; i++)
-            t[td][i] = isim__min(raw[td][i], raw[td][i - 1]);
-    }
+    /* The first step holds a group of one device, which has no all-reduce; the last
+     * stands for every larger group, with no bound. */
+    for (int td = 0; td < 2; td++)
+        t->e[td][0] = t->e[td][TABLE - 1] = (ar_entry){0, 0};
 }
 
-/* Constants of a lower bound for a PP degree that is only known per batch (batch < layers):
- * weights at scale-down 1 read N_PP times, the KV cache, the arithmetic, the kernels,
- * N_PP - 1 point-to-point latencies and the FFN all-reduces' latency (ff_table); the
- * attention's collectives are left out (a scale-down can remove them). */
+/* Constants of the bounds for the PP degrees that are only known per batch (batch <
+ * layers): kernels, hand-off latencies, weights read once per micro-batch (without
+ * activations), the KV cache, the arithmetic and the attention's and FFN's all-reduces
+ * (latency and bandwidth, from the tables). */
 typedef struct {
     double K, kv, p2p_lat, room, kv_seq, log2N, rN; /* rN = N^(1/5) */
     double wc, wa; /* weights read per pass at PP 1: FFN and classifier; attention (x a) */
     double fc, fa; /* arithmetic per unit batch: FFN and scores; projections (x a) */
     double ff_mult[2], attn_mult[2]; /* all-reduces per pass: 2-D, 1-D */
-    const double (*ar)[TABLE];
+    /* bytes per pass per unit of b / N_PP of a rank's words before the 2-D split, FFN and
+     * attention: from_parts's words x seq_len x activation bytes x layers */
+    double ff_bytes[2], attn_bytes[2];
+    const ar_table *ar;
 } loose_bound;
 
 static void loose_init(const isim_paper_ctx *c, double N, double seq, double input,
-                       const double (*ar)[TABLE], loose_bound *lb)
+                       const ar_table *ar, loose_bound *lb)
 {
     isim__paper_cand k1, k2;
     isim__paper_cand_build(c, N, 1, false, 1, seq, input, false, &k1);
@@ -213,28 +227,35 @@ static void loose_init(const isim_paper_ctx *c, double N, double seq, double inp
     lb->ff_mult[1] = c->n_dense;
     lb->attn_mult[0] = 2 * c->L;
     lb->attn_mult[1] = c->L;
+    double unit = seq * c->ap;
+    lb->ff_bytes[0] = c->n_dense * (c->c0 * c->dff + c->c1 * c->d) * unit;
+    lb->ff_bytes[1] = c->n_dense * c->c1 * c->d * unit;
+    lb->attn_bytes[0] = c->L * (c->d + c->d_all) * unit;
+    lb->attn_bytes[1] = c->L * c->d * unit;
     lb->ar = ar;
 }
 
-/* The table step of log2 stage size x. x >= 0 up to rounding (the degree is at most the
- * device count): truncation is floor, and a value a hair below 0 lands on step 0 all the
- * same. */
-static inline int ar_step(double x)
+/* A table's bounds at log2 group size x. x >= 0 up to rounding (the degree is at most the
+ * device count) and the conversion truncates: a value a hair below 0 lands on step 0. x
+ * comes along another route than the candidate's group size and may differ from it in the
+ * last bits: within a hair of a step's edge both steps count (the lesser bounds). */
+static inline ar_entry tab_at(const ar_entry *t, double x)
 {
-    int i = x < TABLE / RES ? (int)(x * RES) : TABLE - 1;
-    return i < 0 ? 0 : i;
+    double s = isim__min(x * RES, TABLE - 1);
+    const ar_entry *p = &t[(int)(s - 1e-9)], *q = &t[(int)(s + 1e-9)];
+    return (ar_entry){isim__min(p->lat, q->lat), isim__min(p->bw, q->bw)};
 }
 
 /* The bounds of the GROUP candidates of PP degree pp at batch b (stage size 2^x, scale-down
  * step r = 2^(x/5)) into each[], their least returned (INFINITY when the degree does not
- * fit): kernels, N_PP - 1 hand-offs, the FFN's and the attention's all-reduce latencies and
+ * fit): kernels, N_PP - 1 hand-offs, the FFN's and the attention's all-reduces and
  * max(memory, arithmetic) without activations. */
 static inline double dyn_bound(const loose_bound *lb, double b, double pp, double x, double r,
                                double *each)
 {
     if (lb->kv_seq > 0 ? b > pp * lb->room / lb->kv_seq : lb->room < 0)
         return INFINITY;
-    double fixed = lb->K + (pp - 1) * lb->p2p_lat, best = INFINITY;
+    double fixed = lb->K + (pp - 1) * lb->p2p_lat, best = INFINITY, micro = b / pp;
     double a = 1, mem[N_SCALE], flop[N_SCALE];
     for (int j = 0; j < N_SCALE; j++) {
         mem[j] = pp * (lb->wc + a * lb->wa) + lb->kv * b;
@@ -242,14 +263,14 @@ static inline double dyn_bound(const loose_bound *lb, double b, double pp, doubl
         a *= r;
     }
     /* the attention of scale-down a spans 2^(x (1 - j/5)) devices; j = 0 is the FFN's */
-    int step[N_SCALE];
-    for (int j = 0; j < N_SCALE; j++)
-        step[j] = ar_step(x * (1 - j / 5.0));
     for (int td = 0; td < 2; td++) {
-        const double *ar = lb->ar[td];
-        double base = fixed + lb->ff_mult[td] * ar[step[0]];
+        const ar_entry *tab = lb->ar->e[td];
+        ar_entry ff = tab_at(tab, x);
+        double base = fixed + lb->ff_mult[td] * ff.lat + lb->ff_bytes[td] * micro * ff.bw;
         for (int j = 0; j < N_SCALE; j++) {
-            double t = base + lb->attn_mult[td] * ar[step[j]] + isim__max(mem[j], flop[j]);
+            ar_entry at = j == 0 ? ff : tab_at(tab, x * (1 - j / 5.0));
+            double t = base + lb->attn_mult[td] * at.lat + lb->attn_bytes[td] * micro * at.bw +
+                       isim__max(mem[j], flop[j]);
             each[td * N_SCALE + j] = t;
             best = isim__min(best, t);
         }
@@ -316,6 +337,8 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
         double pp = db->pp[k];
         if (pp > N)
             break;
+        if (pp == 1)
+            continue; /* batch 1: the PP 1 group has these candidates */
         /* without collectives and at scale-down 1 this degree and every larger one take
          * at least this (hand-offs and weight reads grow with the degree) */
         if ((lb->K + (pp - 1) * lb->p2p_lat +
@@ -369,7 +392,7 @@ typedef struct {
     double *t;
     const unsigned char *need; /* NULL: every point */
     const dyn_batch *dyn;      /* per batch of the grid */
-    double ar[2][TABLE];       /* ar_tables of the context */
+    ar_table ar;               /* ar_tables of the context */
 } subgrid;
 
 static void row_build(const subgrid *sg, const isim_paper_grid_query *q, double N, row_groups *r)
@@ -387,7 +410,7 @@ static void row_build(const subgrid *sg, const isim_paper_grid_query *q, double 
             group_build(c, N, pp, sg->seq, q->input_len, &r->g[r->n], r->cand[r->n]);
             r->n++;
         }
-    loose_init(c, N, sg->seq, q->input_len, (const double(*)[TABLE])sg->ar, &r->lb);
+    loose_init(c, N, sg->seq, q->input_len, &sg->ar, &r->lb);
 }
 
 /* One row of a dense model's grid, batches ascending: the previous batch's winner first,
@@ -465,7 +488,7 @@ static isim_status run_rows(const isim_paper_grid_query *q, subgrid *sg, int thr
                             isim_error *err)
 {
     if (sg->c->dense)
-        ar_tables(sg->c, sg->ar);
+        ar_tables(sg->c, &sg->ar);
     row_job jobs[ISIM_PAPER_GRID_MAX_THREADS];
     pthread_t tid[ISIM_PAPER_GRID_MAX_THREADS];
     row_groups *rows = malloc((size_t)threads * sizeof *rows);
