@@ -69,17 +69,23 @@ static void *fill_buckets(void *arg)
     for (int k = 0; k < N_BUDGET; k++)
         j->bucket[k] = (pick){INFINITY, INFINITY, 0};
     const double top = j->budget[N_BUDGET - 1];
+    /* points p = row x gn + column: batch B[row], devices N[column] */
+    size_t row = j->lo / j->gn, col = j->lo % j->gn;
     for (size_t p = j->lo; p < j->hi; p++) {
         double tp = j->t[p];
-        if (!(tp <= top)) /* infinite or over the last budget */
-            continue;
-        double b = j->B[p / j->gn];
-        if (j->demand < INFINITY && b / tp > j->demand)
-            continue;
-        int k = first_budget(tp, j->t_min, j->budget);
-        pick x = {j->N[p % j->gn] * tp / b, tp, p};
-        if (better(&x, &j->bucket[k]))
-            j->bucket[k] = x;
+        if (tp <= top) { /* finite and within the last budget */
+            double b = j->B[row];
+            if (!(j->demand < INFINITY && b / tp > j->demand)) {
+                int k = first_budget(tp, j->t_min, j->budget);
+                pick x = {j->N[col] * tp / b, tp, p};
+                if (better(&x, &j->bucket[k]))
+                    j->bucket[k] = x;
+            }
+        }
+        if (++col == j->gn) {
+            col = 0;
+            row++;
+        }
     }
     return NULL;
 }

@@ -180,6 +180,7 @@ void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, doubl
     memset(s, 0, offsetof(isim__paper_parts, dense));
     const bool env = layouts & 4;
     s->env = env;
+    s->layouts = layouts & 3;
     s->dense[0].line.n = s->dense[1].line.n = s->moe[0].line.n = s->moe[1].line.n = 0;
     s->ep.line.n = s->p2p.line.n = 0;
     s->w_const = s->w_tok = s->e0 = s->e1 = 0;
@@ -261,13 +262,18 @@ static void from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool
     /* Network (Eq. 39 as coded): per layer, all-reduces of the attention and FFN outputs,
      * each of words x micro-batch x seq_len x activation bytes (micro = b / N_PP). */
     tp_layout la = layout(nt_attn, two_d, c->node);
-    isim__paper_unit ua;
-    unit_make(c, la, ISIM_ALL_REDUCE, s->env, &ua);
+    isim__paper_unit own;
+    const isim__paper_unit *pu = &own;
+    if (nt_attn == s->NT && c->n_dense > 0 && (s->layouts & (1 << td)))
+        pu = &s->dense[td]; /* scale-down 1: the dense FFN's group and layout */
+    else
+        unit_make(c, la, ISIM_ALL_REDUCE, s->env, &own);
+    const isim__paper_unit *ua = pu;
     if (two_d) {
-        add_unit(k, &ua, c->d / la.par * per_b, c->L, at);
-        add_unit(k, &ua, c->d_all / la.par * per_b, c->L, at);
+        add_unit(k, ua, c->d / la.par * per_b, c->L, at);
+        add_unit(k, ua, c->d_all / la.par * per_b, c->L, at);
     } else {
-        add_unit(k, &ua, c->d * per_b, c->L, at);
+        add_unit(k, ua, c->d * per_b, c->L, at);
     }
     if (c->n_dense > 0) {
         double split = s->dense_split[td];

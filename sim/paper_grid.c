@@ -179,6 +179,21 @@ static void ar_tables(const isim_paper_ctx *c, ar_table *t)
         for (int td = 0; td < 2; td++)
             step_bound(c->hw, c->node, lo, hi, td == 0, &t->e[td][i].lat, &t->e[td][i].bw);
     }
+    /* A log2 computed along another route than the candidate's group size may differ from
+     * it in the last bits and land in the next step. Across most edges that moves a bound
+     * by a rounding error (SLACK covers it); where an edge falls on a multiple of the
+     * domain (powers of two), the domain count itself steps there, so the two steps
+     * around such an edge take the lesser bounds. */
+    for (int i = 1; i < TABLE; i++) {
+        double v = exp2((double)i / RES) / c->node;
+        if (fabs(v - nearbyint(v)) > 1e-9 * v)
+            continue;
+        for (int td = 0; td < 2; td++) {
+            ar_entry *lo = &t->e[td][i - 1], *hi = &t->e[td][i];
+            lo->lat = hi->lat = isim__min(lo->lat, hi->lat);
+            lo->bw = hi->bw = isim__min(lo->bw, hi->bw);
+        }
+    }
     /* The first step holds a group of one device, which has no all-reduce; the last
      * stands for every larger group, with no bound. */
     for (int td = 0; td < 2; td++)
@@ -235,15 +250,11 @@ static void loose_init(const isim_paper_ctx *c, double N, double seq, double inp
     lb->ar = ar;
 }
 
-/* A table's bounds at log2 group size x. x >= 0 up to rounding (the degree is at most the
- * device count) and the conversion truncates: a value a hair below 0 lands on step 0. x
- * comes along another route than the candidate's group size and may differ from it in the
- * last bits: within a hair of a step's edge both steps count (the lesser bounds). */
+/* A table's bounds at log2 group size x: x >= 0 up to rounding (the degree is at most the
+ * device count) and the conversion truncates, so a value a hair below 0 lands on step 0. */
 static inline ar_entry tab_at(const ar_entry *t, double x)
 {
-    double s = isim__min(x * RES, TABLE - 1);
-    const ar_entry *p = &t[(int)(s - 1e-9)], *q = &t[(int)(s + 1e-9)];
-    return (ar_entry){isim__min(p->lat, q->lat), isim__min(p->bw, q->bw)};
+    return t[(int)isim__min(x * RES, TABLE - 1)];
 }
 
 /* The bounds of the GROUP candidates of PP degree pp at batch b (stage size 2^x, scale-down

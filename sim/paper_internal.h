@@ -66,6 +66,7 @@ struct isim_paper_ctx {
 typedef struct {
     double N, pp, NT, seq, per_b, nbw, n_ep, nt_ff, r_ep;
     bool env; /* the candidates get envelopes (for isim__paper_cand_total) */
+    int layouts; /* the layouts built (bits 0 and 1) */
     isim__paper_unit dense[2], moe[2], ep, p2p;
     double dense_split[2], moe_split[2];
     double w_const, w_tok, e0, e1, kv_seq, attn_kv_flop, b_cap;
