@@ -199,15 +199,21 @@ static void explain_empty(const isim_plan_request *r, const isim__points *all, i
             continue;
         double v = figure((isim_plan_constraint)c, best);
         double shown = c == ISIM_PLAN_MIN_SPEED ? -v : c >= ISIM_PLAN_TPOT_SLO ? v * 1e3 : v;
-        double miss = c == ISIM_PLAN_MIN_SPEED ? 100 * (1 - shown / limit[c])
-                                               : 100 * (shown / limit[c] - 1);
-        char cond[64], where[160];
+        /* the margin as a percentage, or as a factor once it passes 2x */
+        double ratio = c == ISIM_PLAN_MIN_SPEED ? limit[c] / shown : shown / limit[c];
+        char cond[64], where[160], margin[64];
+        if (ratio >= 2)
+            snprintf(margin, sizeof margin, "%.3g times %s", ratio,
+                     c == ISIM_PLAN_MIN_SPEED ? "too slow" : "the limit");
+        else
+            snprintf(margin, sizeof margin, "%s by %.1f%%",
+                     c == ISIM_PLAN_MIN_SPEED ? "short" : "over",
+                     c == ISIM_PLAN_MIN_SPEED ? 100 * (1 - shown / limit[c])
+                                              : 100 * (shown / limit[c] - 1));
         snprintf(cond, sizeof cond, "%s %g", what[c], limit[c]);
         describe_point(r, best, where, sizeof where);
-        used += (size_t)snprintf(out + used, cap - used, "%s%s: the best feasible is %.4g (%s), "
-                                 "%s by %.1f%%",
-                                 any ? "; " : "no configuration meets ", cond, shown, where,
-                                 c == ISIM_PLAN_MIN_SPEED ? "short" : "over", miss);
+        used += (size_t)snprintf(out + used, cap - used, "%s%s: the best feasible is %.4g (%s), %s",
+                                 any ? "; " : "no configuration meets ", cond, shown, where, margin);
         any = true;
     }
     if (!any)

@@ -144,16 +144,30 @@ static void layout(const isim_plan_request *r, const isim_plan_point *p, char *b
         snprintf(buf, n, "%g dev, tp%d pp%d ep%d dp%d", p->devices, p->tp, p->pp, p->ep, p->dp);
 }
 
+/* Four significant digits for people: whole numbers from 1000 up (no exponent below
+ * 10^9), '-' for no value. */
+static const char *fig(char *buf, size_t n, double v)
+{
+    if (!isfinite(v))
+        snprintf(buf, n, "-");
+    else if (fabs(v) >= 1000 && fabs(v) < 1e9)
+        snprintf(buf, n, "%.0f", v);
+    else
+        snprintf(buf, n, "%.4g", v);
+    return buf;
+}
+
 static void row(FILE *out, const isim_plan_request *r, const isim_plan_point *p, const char *mark)
 {
-    char lay[64], spec[16] = "-";
+    char lay[64], spec[16] = "-", f[5][32];
     layout(r, p, lay, sizeof lay);
     if (p->spec)
         snprintf(spec, sizeof spec, "g=%d", p->spec_gamma);
-    fprintf(out, "%-2s %-14s %-26s %8.4g %-5s %-5s %-5s %10.4g %10.4g %9.4g %9.4g\n", mark,
-            r->hw[p->hw]->id, lay, p->batch, isim_dtype_name(p->weights), isim_dtype_name(p->kv),
-            spec, p->tokens_per_s_per_user, p->cost_usd_per_mtok_output, p->tpot_s * 1e3,
-            p->detailed ? p->ttft_s * 1e3 : NAN);
+    fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", mark,
+            r->hw[p->hw]->id, lay, fig(f[0], 32, p->batch), isim_dtype_name(p->weights),
+            isim_dtype_name(p->kv), spec, fig(f[1], 32, p->tokens_per_s_per_user),
+            fig(f[2], 32, p->cost_usd_per_mtok_output), fig(f[3], 32, p->tpot_s * 1e3),
+            fig(f[4], 32, p->detailed ? p->ttft_s * 1e3 : NAN));
 }
 
 void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p)
@@ -166,10 +180,13 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
         fprintf(out, "no frontier: %s\n", p->empty_reason);
         return;
     }
-    fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", "", "hw", "layout",
-            "batch", "w", "kv", "spec", "tok/s/user", "$/Mtok out", "TPOT ms", "TTFT ms");
     /* at most 40 rows: every n-th point, always the ends and the recommended point */
     size_t step = p->n_frontier > 40 ? (p->n_frontier + 39) / 40 : 1;
+    if (step > 1)
+        fprintf(out, "(every %zu%s point shown; --csv or --json list them all)\n", step,
+                step == 2 ? "nd" : step == 3 ? "rd" : "th");
+    fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", "", "hw", "layout",
+            "batch", "w", "kv", "spec", "tok/s/user", "$/Mtok out", "TPOT ms", "TTFT ms");
     for (size_t i = 0; i < p->n_frontier; i++) {
         bool rec = (long)i == p->customer_choice;
         if (!rec && i % step != 0 && i != p->n_frontier - 1)
@@ -292,13 +309,18 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
     quoted(f, tmp);
     fprintf(f, "\nset title ");
     char title[256];
-    snprintf(title, sizeof title, "%s: speed against cost (%s fidelity, %g in / %g out tokens)",
-             r->model->name, isim_fidelity_name(r->fidelity), r->input_tokens, r->output_tokens);
+    if (r->fidelity == ISIM_PAPER)
+        snprintf(title, sizeof title, "%s: speed against cost (paper fidelity, %g-token context)",
+                 r->model->name, r->input_tokens);
+    else
+        snprintf(title, sizeof title, "%s: speed against cost (deploy fidelity, %g in / %g out "
+                 "tokens)", r->model->name, r->input_tokens, r->output_tokens);
     quoted(f, title);
     fprintf(f, "\nset xlabel 'tokens per second per user'\n"
                "set ylabel 'US$ per million output tokens (log scale)'\n"
                "set logscale y\nset grid xtics ytics mytics lc rgb '#dddddd'\n"
                "set key top left box opaque\nset format y '%%g'\n"
+               "set style textbox opaque noborder margins 1,1\n"
                "set offsets 0, graph 0.04, 0, 0\n");
     for (size_t h = 0; h < p->n_hw; h++) {
         fprintf(f, "$hw%zu << EOD\n", h);
@@ -326,7 +348,7 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
         bool left = rec->tokens_per_s_per_user > 0.5 * xmax;
         fprintf(f, "set label 1 ");
         quoted(f, label);
-        fprintf(f, " at %.6g,%.6g %s offset %s,1.2 front\n", rec->tokens_per_s_per_user,
+        fprintf(f, " at %.6g,%.6g %s offset %s,1.2 front boxed\n", rec->tokens_per_s_per_user,
                 rec->cost_usd_per_mtok_output, left ? "right" : "left", left ? "-1.5" : "1.5");
     }
     fprintf(f, "plot ");

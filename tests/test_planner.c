@@ -496,7 +496,20 @@ Test(planner, an_empty_result_says_which_constraint_removed_everything)
     cr_expect_eq(p->n_frontier, 0u);
     cr_expect(strstr(p->empty_reason, "tokens/s per user >= 1000: the best feasible is") != NULL,
               "%s", p->empty_reason);
-    cr_expect(strstr(p->empty_reason, "short by") != NULL, "%s", p->empty_reason);
+    /* the margin: a factor past 2x, else a percentage, from the best figure it names */
+    double best = 0, factor = 0;
+    const char *at = strstr(p->empty_reason, "the best feasible is ");
+    cr_assert(at && sscanf(at, "the best feasible is %lf", &best) == 1, "%s", p->empty_reason);
+    at = strstr(at, "), ");
+    cr_assert(at && sscanf(at, "), %lf times too slow", &factor) == 1, "%s", p->empty_reason);
+    cr_expect(tu_close(factor, 1000 / best, 2e-3), "%g vs 1000/%g", factor, best);
+    isim_plan_free(p);
+    r.min_tokens_per_s_per_user = 1.5 * best;
+    p = deploy_plan(&r, &e);
+    double pct = 0;
+    at = strstr(p->empty_reason, "short by ");
+    cr_assert(at && sscanf(at, "short by %lf%%", &pct) == 1, "%s", p->empty_reason);
+    cr_expect(tu_close(pct, 100.0 / 3, 2e-3), "%g%%", pct);
     isim_plan_free(p);
     /* nothing fits at all */
     r.min_tokens_per_s_per_user = 0;
