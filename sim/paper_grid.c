@@ -396,14 +396,39 @@ typedef struct {
     int hint; /* the last dynamic winner: k x GROUP + candidate, 0 for none */
 } row_groups;
 
-/* One latency grid: a context and seq_len, the values, and which points to compute. */
+/* One speculative step g of spec_dec_token_latency_seconds: the target at seq_len g where
+ * the step can still beat the best so far, folded into it. */
+typedef struct {
+    const double *plain, *draft; /* the plain target's and the draft's latencies */
+    double *latency;             /* the best so far, lowered in place */
+    double g, tokens;            /* tokens = (1 - a^g)/(1 - a) */
+    double kernels, flop_tok;    /* the step's floor: kernels + g flop_tok b / N */
+} spec_step;
+
+/* A target pass over g tokens takes at least the plain pass (every candidate's time grows
+ * with seq_len) and at least the kernels plus g times the arithmetic of one token at
+ * scale-down 1 (Eq. 38 at the least context), so (floor + g t_Q)/tokens bounds step g from
+ * below: the point is computed only where that bound still beats the best so far. */
+static inline bool spec_needed(const spec_step *s, size_t p, double b, double N)
+{
+    double floor_g = isim__max(s->plain[p], s->kernels + s->g * s->flop_tok * b / N);
+    return (floor_g + s->g * s->draft[p]) / s->tokens * SLACK < s->latency[p];
+}
+
+static inline void spec_fold(const spec_step *s, size_t p, double target)
+{
+    s->latency[p] = isim__min(s->latency[p], (target + s->g * s->draft[p]) / s->tokens);
+}
+
+/* One latency grid: a context and seq_len, where the values go (t, or with spec the
+ * speculative step they feed). */
 typedef struct {
     const isim_paper_ctx *c;
     double seq;
     double *t;
-    const unsigned char *need; /* NULL: every point */
-    const dyn_batch *dyn;      /* per batch of the grid */
-    ar_table ar;               /* ar_tables of the context */
+    const spec_step *spec;
+    const dyn_batch *dyn; /* per batch of the grid */
+    ar_table ar;          /* ar_tables of the context */
 } subgrid;
 
 static void row_build(const subgrid *sg, const isim_paper_grid_query *q, double N, row_groups *r)
@@ -435,7 +460,7 @@ static void row_dense(const isim_paper_grid_query *q, const subgrid *sg, size_t 
     int wg = 0, wc = 0;
     for (size_t j = 0; j < q->n_batch; j++) {
         size_t p = j * q->n_devices + i;
-        if (sg->need && !sg->need[p])
+        if (sg->spec && !spec_needed(sg->spec, p, q->batch[j], N))
             continue;
         if (!built) {
             row_build(sg, q, N, r);
@@ -458,7 +483,10 @@ static void row_dense(const isim_paper_grid_query *q, const subgrid *sg, size_t 
         if (q->use_pp && b < c->L)
             resolve_dynamic(c, N, b, sg->seq, q->input_len, &r->lb, &sg->dyn[j], &r->hint,
                             &best);
-        sg->t[p] = best;
+        if (sg->spec)
+            spec_fold(sg->spec, p, best);
+        else
+            sg->t[p] = best;
     }
 }
 
@@ -467,10 +495,14 @@ static void row_generic(const isim_paper_grid_query *q, const subgrid *sg, size_
 {
     for (size_t j = 0; j < q->n_batch; j++) {
         size_t p = j * q->n_devices + i;
-        if (sg->need && !sg->need[p])
+        if (sg->spec && !spec_needed(sg->spec, p, q->batch[j], q->devices[i]))
             continue;
-        sg->t[p] = isim_paper_best(sg->c, q->devices[i], q->batch[j], q->use_pp ? 0 : 1, sg->seq,
+        double t = isim_paper_best(sg->c, q->devices[i], q->batch[j], q->use_pp ? 0 : 1, sg->seq,
                                    q->input_len, NULL, NULL);
+        if (sg->spec)
+            spec_fold(sg->spec, p, t);
+        else
+            sg->t[p] = t;
     }
 }
 
@@ -544,8 +576,7 @@ isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query
 
     subgrid *sg = malloc(sizeof *sg);
     dyn_batch *dyn = malloc(q->n_batch * sizeof *dyn);
-    double *draft = NULL, *target = NULL;
-    unsigned char *need = NULL;
+    double *draft = NULL, *plain = NULL;
     isim_status st = ISIM_OK;
     if (!sg || !dyn) {
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
@@ -563,46 +594,30 @@ isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query
     if ((st = run_rows(q, sg, threads, err)) || !q->draft)
         goto cleanup;
 
-    /* spec_dec_token_latency_seconds: min(plain, (t_P(seq = g) + g t_Q) (1 - a)/(1 - a^g)).
-     * A target pass over g tokens takes at least the plain pass (every candidate's time
-     * grows with seq_len) and at least the kernels plus g times the arithmetic of one token
-     * at scale-down 1 (Eq. 38 at the least context), so (floor + g t_Q)/tokens bounds step g
-     * from below: the target at seq_len g is computed only where that bound still beats
-     * the best so far. */
-    const double kernels = c->L * 4 * c->launch,
-                 flop_tok = (c->ff_flop_tok + c->proj_flop_tok + c->attn_flop_full * q->input_len +
-                             c->attn_flop_local * isim__min(q->input_len, c->window)) / c->F;
+    /* spec_dec_token_latency_seconds: min(plain, (t_P(seq = g) + g t_Q) (1 - a)/(1 - a^g)) */
     draft = malloc(2 * n * sizeof *draft);
-    need = malloc(n);
-    if (!draft || !need) {
+    if (!draft) {
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
         goto cleanup;
     }
-    target = draft + n;
+    plain = draft + n;
+    memcpy(plain, latency, n * sizeof *plain);
     *sg = (subgrid){.c = q->draft, .seq = 1, .t = draft, .dyn = dyn};
     if ((st = run_rows(q, sg, threads, err)))
         goto cleanup;
-    const double *plain = latency;
+    spec_step step = {.plain = plain, .draft = draft, .latency = latency,
+                      .kernels = c->L * 4 * c->launch,
+                      .flop_tok = (c->ff_flop_tok + c->proj_flop_tok +
+                                   c->attn_flop_full * q->input_len +
+                                   c->attn_flop_local * isim__min(q->input_len, c->window)) / c->F};
     for (int g = 2; g <= q->spec_gamma_max; g++) {
-        double tokens = (1 - pow(q->spec_alpha, g)) / (1 - q->spec_alpha);
-        size_t count = 0;
-        for (size_t p = 0; p < n; p++) {
-            double b = q->batch[p / q->n_devices], N = q->devices[p % q->n_devices];
-            double floor_g = isim__max(plain[p], kernels + g * flop_tok * b / N);
-            need[p] = (floor_g + g * draft[p]) / tokens * SLACK < latency[p];
-            count += need[p];
-        }
-        if (!count)
-            continue;
-        *sg = (subgrid){.c = c, .seq = g, .t = target, .need = need, .dyn = dyn};
+        step.g = g;
+        step.tokens = (1 - pow(q->spec_alpha, g)) / (1 - q->spec_alpha);
+        *sg = (subgrid){.c = c, .seq = g, .spec = &step, .dyn = dyn};
         if ((st = run_rows(q, sg, threads, err)))
             goto cleanup;
-        for (size_t p = 0; p < n; p++)
-            if (need[p])
-                latency[p] = isim__min(latency[p], (target[p] + g * draft[p]) / tokens);
     }
 cleanup:
-    free(need);
     free(draft);
     free(dyn);
     free(sg);
