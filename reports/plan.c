@@ -371,20 +371,32 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
         goto cleanup;
     }
     f = NULL;
+    /* the destination's directory must take a file: say so plainly rather than through
+     * gnuplot */
+    FILE *probe = fopen(tmp, "wb");
+    if (!probe) {
+        st = plot_fail(err, "%s: cannot write: %s", path, strerror(errno));
+        goto cleanup;
+    }
+    fclose(probe);
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s'", script, errlog);
     int rc = system(cmd);
     if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-        char msg[300] = "";
+        /* gnuplot's message is the last line it printed that says something */
+        char msg[300] = "", line[300];
         FILE *e = fopen(errlog, "r");
-        if (e) {
-            size_t got = fread(msg, 1, sizeof msg - 1, e);
-            msg[got] = '\0';
-            fclose(e);
-            char *nl = strchr(msg, '\n');
-            if (nl)
-                *nl = '\0';
+        while (e && fgets(line, sizeof line, e)) {
+            char *a = line, *z = line + strlen(line);
+            while (*a == ' ' || *a == '\t' || *a == '"')
+                a++;
+            while (z > a && (z[-1] == '\n' || z[-1] == ' ' || z[-1] == '\r'))
+                *--z = '\0';
+            if (*a && strcmp(a, "^") != 0)
+                snprintf(msg, sizeof msg, "%s", a);
         }
+        if (e)
+            fclose(e);
         if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
             st = plot_fail(err, "%s: gnuplot was not found (install gnuplot-nox)", path);
         else

@@ -199,6 +199,11 @@ Test(cli_plan, plot_png_and_svg)
     cr_expect(strstr(err, "must be a .png or .svg file") != NULL, "%s", err);
     free(out);
     free(err);
+    snprintf(cmd, sizeof cmd, SMALL " --plot '%s/no/such/dir/frontier.png'", dir);
+    cr_expect_eq(tu_run(cmd, &out, &err), 1);
+    cr_expect(strstr(err, "cannot write: No such file or directory") != NULL, "%s", err);
+    free(out);
+    free(err);
     tu_discard(dirfile);
 }
 

@@ -204,6 +204,8 @@ Test(planner, memory_limit_binds_only_below_42_tokens_per_s)
         isim_model_free(m);
     }
     cr_expect_gt(highest, 5, "the memory limit should bind at low speed somewhere");
+    cr_log_info("memory limit binds up to %.2f tokens/s per user (paper: not above about 42)",
+                highest);
     isim_hw_free(h);
 }
 
@@ -223,6 +225,7 @@ Test(planner, fastest_speed_scales_as_parameters_to_the_minus_one_half)
     }
     double e = log_slope(n, s, 3);
     cr_expect(fabs(e + 0.5) <= 0.1, "exponent %.3f", e);
+    cr_log_info("fastest speed ~ parameters^%.3f (paper: -1/2)", e);
     isim_hw_free(h);
 }
 
@@ -242,6 +245,7 @@ Test(planner, fastest_speed_scales_as_bandwidth_to_one_third)
     }
     double e = log_slope(bw, s, 4);
     cr_expect(fabs(e - 1.0 / 3) <= 0.1, "exponent %.3f", e);
+    cr_log_info("fastest speed ~ HBM bandwidth^%.3f (paper: 1/3)", e);
     isim_model_free(m);
     isim_hw_free(h);
 }
@@ -270,6 +274,8 @@ Test(planner, without_latency_speed_grows_4x_per_2x_cost)
     }
     double e = log_slope(cost, speed, k);
     cr_expect(fabs(e - 2) <= 0.25, "speed ~ cost^%.3f", e);
+    cr_log_info("without latency: speed ~ cost^%.3f, x%.2f speed per 2x cost (paper: 4x)", e,
+                exp2(e));
     isim_plan_free(pz);
     isim_plan_free(ph);
     isim_plan_free(pn);
@@ -298,6 +304,8 @@ Test(planner, speculative_decoding_raises_speed_at_fixed_cost)
         isim_model_free(m);
     }
     cr_expect(gain[1] > 1.7 && gain[1] < 2.3, "405B fastest x%.3f", gain[1]);
+    cr_log_info("speculative decoding: fastest x%.3f for 405B (paper: x2), x%.3f for 70B "
+                "(paper: +66%%)", gain[1], gain[0]);
     cr_expect(gain[0] > 1.2 && gain[0] < 1.66, "70B fastest x%.3f", gain[0]);
     isim_model_free(d);
     isim_hw_free(h);
@@ -318,6 +326,8 @@ Test(planner, halving_weight_precision_gives_20_to_26_percent_more_speed)
     for (int i = 1; i < 3; i++)
         cr_expect(s[i] / s[i - 1] >= 1.195 && s[i] / s[i - 1] <= 1.265, "%s: x%.4f",
                   isim_dtype_name(w[i]), s[i] / s[i - 1]);
+    cr_log_info("fastest speed per halving of weight precision: x%.3f (fp8), x%.3f (int4) "
+                "(paper: +20-26%%)", s[1] / s[0], s[2] / s[1]);
     isim_model_free(m);
     isim_hw_free(h);
 }
@@ -344,6 +354,10 @@ Test(planner, newer_gpus_are_faster_at_fixed_cost)
         n[i] = p[i]->frontier[p[i]->customer_choice].devices;
     cr_expect(n[2] < n[1] && n[1] < n[0], "%g %g %g devices", n[0], n[1], n[2]);
     cr_expect(n[2] / n[1] > 0.35 && n[2] / n[1] < 0.7, "H100 / A100 instance x%.2f", n[2] / n[1]);
+    cr_log_info("at $1/M tokens: A100 x%.3f over V100, H100 x%.3f over A100 (paper: about "
+                "+25%%); preferred instance %.3g / %.3g / %.3g devices",
+                speed_at_cost(p[1], 1) / speed_at_cost(p[0], 1),
+                speed_at_cost(p[2], 1) / speed_at_cost(p[1], 1), n[0], n[1], n[2]);
     for (int i = 0; i < 3; i++)
         isim_plan_free(p[i]);
     isim_model_free(m);
@@ -362,6 +376,8 @@ Test(planner, long_context_cost_floor_of_mla_is_several_times_lower)
     double fa = a->min_cost_usd_per_mtok_output, fb = b->min_cost_usd_per_mtok_output;
     cr_expect(fa > 3, "Mistral Large 2 floor $%.3g", fa);
     cr_expect(fa / fb > 4 && fa / fb < 8, "ratio %.2f", fa / fb);
+    cr_log_info("100K context cost floor: Mistral Large 2 $%.3g, DeepSeek-V3 $%.3g per M "
+                "tokens, x%.2f (paper: about 6x)", fa, fb, fa / fb);
     isim_plan_free(a);
     isim_plan_free(b);
     isim_model_free(mi);
