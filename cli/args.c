@@ -34,28 +34,6 @@ cli_opt *cli_find(cli_opt *opts, const char *name)
     return NULL;
 }
 
-/* Levenshtein distance, for "did you mean" on a mistyped option. */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[64];
-    if (lb >= 64)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            size_t sub = prev + (a[i - 1] != b[j - 1]);
-            size_t best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
-            row[j] = sub < best ? sub : best;
-            prev = cur;
-        }
-    }
-    return row[lb];
-}
-
 int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
               const char **pos, int max_pos, int *n_pos)
 {
@@ -84,7 +62,7 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
             const char *near = NULL;
             size_t best = 3;
             for (cli_opt *c = opts; c->name; c++) {
-                size_t d = distance(name, c->name);
+                size_t d = isim_edit_distance(name, c->name);
                 if (d < best) {
                     best = d;
                     near = c->name;
@@ -164,4 +142,19 @@ const char *cli_data_dir(const cli_opt *data_opt)
         return data_opt->value;
     const char *env = getenv("INFERSIM_DATA");
     return env && env[0] ? env : ISIM_DATA_DIR;
+}
+
+bool cli_fidelity(const char *cmd, const cli_opt *o, isim_fidelity *out)
+{
+    if (!o->value)
+        return true;
+    if (strcmp(o->value, "paper") == 0)
+        *out = ISIM_PAPER;
+    else if (strcmp(o->value, "deploy") == 0)
+        *out = ISIM_DEPLOY;
+    else {
+        cli_usage_error(cmd, "--fidelity: expected paper or deploy, got '%s'", o->value);
+        return false;
+    }
+    return true;
 }

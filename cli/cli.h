@@ -29,6 +29,8 @@ void cli_print_options(const cli_opt *opts);
 /* Strict conversions of an option's value; print the usage error and return false. */
 bool cli_number(const char *cmd, const cli_opt *o, double min, double max, double *out);
 bool cli_int(const char *cmd, const cli_opt *o, long min, long max, int *out);
+/* --fidelity paper|deploy, when given (out unchanged otherwise). */
+bool cli_fidelity(const char *cmd, const cli_opt *o, isim_fidelity *out);
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints an isim_error; returns CLI_USAGE for an unknown id, CLI_FAIL otherwise. */

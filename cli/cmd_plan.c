@@ -109,12 +109,8 @@ int cmd_plan(int argc, char **argv)
     isim_plan_request r;
     isim_plan_request_init(&r);
     const cli_opt *o;
-    if ((o = cli_find(opts, "fidelity"))->value) {
-        if (strcmp(o->value, "paper") == 0)
-            r.fidelity = ISIM_PAPER;
-        else if (strcmp(o->value, "deploy") != 0)
-            return cli_usage_error(cmd, "--fidelity: expected paper or deploy, got '%s'", o->value);
-    }
+    if (!cli_fidelity(cmd, cli_find(opts, "fidelity"), &r.fidelity))
+        return CLI_USAGE;
     struct {
         const char *name;
         double min, max, scale, *dst;

@@ -63,14 +63,8 @@ int cmd_predict(int argc, char **argv)
     isim_query q;
     isim_query_init(&q);
     const cli_opt *o;
-    if ((o = cli_find(opts, "fidelity"))->value) {
-        if (strcmp(o->value, "paper") == 0)
-            q.fidelity = ISIM_PAPER;
-        else if (strcmp(o->value, "deploy") == 0)
-            q.fidelity = ISIM_DEPLOY;
-        else
-            return cli_usage_error(cmd, "--fidelity: expected paper or deploy, got '%s'", o->value);
-    }
+    if (!cli_fidelity(cmd, cli_find(opts, "fidelity"), &q.fidelity))
+        return CLI_USAGE;
     if (!cli_number(cmd, cli_find(opts, "devices"), 1, 1e7, &q.devices) ||
         !cli_number(cmd, cli_find(opts, "batch"), 1, 1e9, &q.batch) ||
         !cli_number(cmd, cli_find(opts, "input-tokens"), 0, 1e9, &q.input_tokens) ||

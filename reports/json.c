@@ -2,6 +2,7 @@
  * (docs/output.md); fields that do not apply are null rather than absent so that the shape
  * of a document never changes. */
 #include "reports/report.h"
+#include "reports/internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -18,12 +19,17 @@ double isim_report_round(double x)
 }
 
 /* Adds a rounded number, or null for a value that is not finite. */
-static void num(cJSON *o, const char *key, double v)
+void isim__json_num(cJSON *o, const char *key, double v)
 {
     if (isfinite(v))
         cJSON_AddNumberToObject(o, key, isim_report_round(v));
     else
         cJSON_AddNullToObject(o, key);
+}
+
+static void num(cJSON *o, const char *key, double v)
+{
+    isim__json_num(o, key, v);
 }
 
 static void num_or_null(cJSON *o, const char *key, double v, bool present)
@@ -34,7 +40,7 @@ static void num_or_null(cJSON *o, const char *key, double v, bool present)
         cJSON_AddNullToObject(o, key);
 }
 
-static cJSON *terms_ms(const isim_terms *t)
+cJSON *isim__json_terms_ms(const isim_terms *t)
 {
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; i < ISIM_TERM_COUNT; i++)
@@ -87,8 +93,8 @@ char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isi
     num(o, "price_usd_per_device_hour", hw->cloud_usd_per_h);
     if (ok) {
         cJSON_AddStringToObject(o, "binding", isim_term_name(r->decode.binding));
-        cJSON_AddItemToObject(o, "terms_ms", terms_ms(&r->decode));
-        cJSON_AddItemToObject(o, "prefill_terms_ms", terms_ms(&r->prefill));
+        cJSON_AddItemToObject(o, "terms_ms", isim__json_terms_ms(&r->decode));
+        cJSON_AddItemToObject(o, "prefill_terms_ms", isim__json_terms_ms(&r->prefill));
     } else {
         cJSON_AddNullToObject(o, "binding");
         cJSON_AddNullToObject(o, "terms_ms");
@@ -119,8 +125,8 @@ char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isi
         num(s, "gamma", r->spec_gamma);
         num(s, "tokens_per_step", r->spec_gamma ? r->spec_tokens_per_step : 1);
         if (r->spec_gamma) {
-            cJSON_AddItemToObject(s, "target_pass_terms_ms", terms_ms(&r->spec_target));
-            cJSON_AddItemToObject(s, "draft_pass_terms_ms", terms_ms(&r->spec_draft));
+            cJSON_AddItemToObject(s, "target_pass_terms_ms", isim__json_terms_ms(&r->spec_target));
+            cJSON_AddItemToObject(s, "draft_pass_terms_ms", isim__json_terms_ms(&r->spec_draft));
         } else {
             cJSON_AddNullToObject(s, "target_pass_terms_ms");
             cJSON_AddNullToObject(s, "draft_pass_terms_ms");

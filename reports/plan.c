@@ -1,6 +1,7 @@
 /* Reports of a plan: JSON (cJSON), a table for people, CSV rows, and the frontier plotted
  * by gnuplot (run as a program; the file appears atomically). */
 #include "reports/report.h"
+#include "reports/internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -14,19 +15,7 @@
 
 static void num(cJSON *o, const char *key, double v)
 {
-    if (isfinite(v))
-        cJSON_AddNumberToObject(o, key, isim_report_round(v));
-    else
-        cJSON_AddNullToObject(o, key);
-}
-
-static cJSON *terms_ms(const isim_terms *t)
-{
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < ISIM_TERM_COUNT; i++)
-        num(o, isim_term_name((isim_term)i), t->t[i] * 1e3);
-    cJSON_AddStringToObject(o, "binding", isim_term_name(t->binding));
-    return o;
+    isim__json_num(o, key, v);
 }
 
 static cJSON *point_json(const isim_plan_request *r, const isim_plan_point *p)
@@ -62,7 +51,7 @@ static cJSON *point_json(const isim_plan_request *r, const isim_plan_point *p)
     if (r->demand_tokens_per_s > 0 && !paper)
         num(o, "replicas", p->replicas);
     if (p->detailed) {
-        cJSON_AddItemToObject(o, "terms_ms", terms_ms(&p->terms));
+        cJSON_AddItemToObject(o, "terms_ms", isim__json_terms_ms(&p->terms));
         num(o, "memory_bytes_per_device", p->memory_bytes_per_device);
     } else {
         cJSON_AddNullToObject(o, "terms_ms");

@@ -76,8 +76,7 @@ static bool valid_id(const char *id)
     return true;
 }
 
-/* Levenshtein distance of two short strings (longer ones count as far apart). */
-static size_t distance(const char *a, const char *b)
+size_t isim_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), row[128];
     if (lb >= 128 || la >= 128)
@@ -120,7 +119,7 @@ static isim_status unknown(const char *dir, const char *sub, const char *what, c
         long score[3] = {0, 0, 0};
         for (char **p = ids; *p; p++) {
             int parts = shared_parts(id, *p);
-            size_t d = distance(id, *p);
+            size_t d = isim_edit_distance(id, *p);
             if (parts == 0 && d > 3)
                 continue;
             long s = (long)parts * 1000 - (long)d;

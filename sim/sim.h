@@ -208,6 +208,9 @@ void isim_ids_free(char **ids);
 isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out,
                                isim_error *err);
 isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim_error *err);
+/* Levenshtein distance of two strings, for "did you mean"; strings of 128 characters or
+ * more count as far apart (1000). */
+size_t isim_edit_distance(const char *a, const char *b);
 
 typedef enum { ISIM_PAPER, ISIM_DEPLOY } isim_fidelity;
 const char *isim_fidelity_name(isim_fidelity f);

@@ -12,23 +12,14 @@
 
 static cJSON *predict_json(const char *args)
 {
-    char *out = NULL, *err = NULL;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "predict %s --json", args);
-    int rc = tu_run(cmd, &out, &err);
-    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
-    cJSON *j = cJSON_Parse(out);
-    cr_assert_not_null(j, "not JSON: %s", out);
-    free(out);
-    free(err);
-    return j;
+    return tu_run_json(cmd);
 }
 
 static double field(const cJSON *j, const char *key)
 {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, key);
-    cr_assert(cJSON_IsNumber(x), "no number '%s'", key);
-    return x->valuedouble;
+    return tu_num(j, key);
 }
 
 /* paper-model.md §5 through the CLI: Llama 3 70B on the paper's H100, 8 devices, no PP. */
@@ -108,14 +99,7 @@ Test(cli, the_same_command_prints_the_same_bytes)
 
 static void expect_error(const char *args, int code, const char *needle)
 {
-    char *out = NULL, *err = NULL;
-    int rc = tu_run(args, &out, &err);
-    cr_expect_eq(rc, code, "'%s': exit %d, expected %d (%s)", args, rc, code, err);
-    cr_expect(strncmp(err, "infersim: error: ", 17) == 0, "'%s': stderr '%s'", args, err);
-    cr_expect(strstr(err, needle) != NULL, "'%s': '%s' not in '%s'", args, needle, err);
-    cr_expect_str_eq(out, "", "'%s' printed to stdout", args);
-    free(out);
-    free(err);
+    tu_expect_error(args, code, needle, true);
 }
 
 #define BASE "predict --model llama-3.1-8b --hw h100-sxm --devices 1 --input-tokens 8 --output-tokens 8"

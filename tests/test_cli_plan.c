@@ -16,23 +16,14 @@
 
 static cJSON *plan_json(const char *args)
 {
-    char *out = NULL, *err = NULL;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s --json", args);
-    int rc = tu_run(cmd, &out, &err);
-    cr_assert_eq(rc, 0, "'%s': exit %d: %s", cmd, rc, err);
-    cJSON *j = cJSON_Parse(out);
-    cr_assert_not_null(j, "not JSON: %s", out);
-    free(out);
-    free(err);
-    return j;
+    return tu_run_json(cmd);
 }
 
 static double num(const cJSON *j, const char *key)
 {
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, key);
-    cr_assert(cJSON_IsNumber(x), "no number '%s'", key);
-    return x->valuedouble;
+    return tu_num(j, key);
 }
 
 static const char *str(const cJSON *j, const char *key)
@@ -209,13 +200,7 @@ Test(cli_plan, plot_png_and_svg)
 
 static void expect_error(const char *args, int code, const char *needle)
 {
-    char *out = NULL, *err = NULL;
-    int rc = tu_run(args, &out, &err);
-    cr_expect_eq(rc, code, "'%s': exit %d, expected %d (%s)", args, rc, code, err);
-    cr_expect(strncmp(err, "infersim: error: ", 17) == 0, "'%s': stderr '%s'", args, err);
-    cr_expect(strstr(err, needle) != NULL, "'%s': '%s' not in '%s'", args, needle, err);
-    free(out);
-    free(err);
+    tu_expect_error(args, code, needle, false);
 }
 
 Test(cli_plan, bad_requests_say_what_is_wrong)

@@ -105,3 +105,35 @@ int tu_close(double got, double want, double rel)
 {
     return fabs(got - want) <= rel * fabs(want);
 }
+
+cJSON *tu_run_json(const char *args)
+{
+    char *out = NULL, *err = NULL;
+    int rc = tu_run(args, &out, &err);
+    cr_assert_eq(rc, 0, "'%s': exit %d: %s", args, rc, err);
+    cJSON *j = cJSON_Parse(out);
+    cr_assert_not_null(j, "'%s' printed no JSON: %s", args, out);
+    free(out);
+    free(err);
+    return j;
+}
+
+double tu_num(const cJSON *j, const char *key)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, key);
+    cr_assert(cJSON_IsNumber(x), "no number '%s'", key);
+    return x->valuedouble;
+}
+
+void tu_expect_error(const char *args, int code, const char *needle, bool quiet)
+{
+    char *out = NULL, *err = NULL;
+    int rc = tu_run(args, &out, &err);
+    cr_expect_eq(rc, code, "'%s': exit %d, expected %d (%s)", args, rc, code, err);
+    cr_expect(strncmp(err, "infersim: error: ", 17) == 0, "'%s': stderr '%s'", args, err);
+    cr_expect(strstr(err, needle) != NULL, "'%s': '%s' not in '%s'", args, needle, err);
+    if (quiet)
+        cr_expect_str_eq(out, "", "'%s' printed to stdout", args);
+    free(out);
+    free(err);
+}

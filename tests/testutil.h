@@ -4,6 +4,7 @@
 #define ISIM_TESTUTIL_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 
 #include "sim/sim.h"
 
@@ -17,6 +18,13 @@ char *tu_replace(const char *text, const char *from, const char *to);
 /* Runs `infersim ARGS` through the shell; returns the exit status, stdout and stderr
  * (malloc'd; NULL pointers are allowed). */
 int tu_run(const char *args, char **out, char **err);
+/* Runs `infersim ARGS`, which must exit 0 and print JSON; the parsed document. */
+cJSON *tu_run_json(const char *args);
+/* Runs `infersim ARGS` and expects exit `code` with one `infersim: error: ` line holding
+ * `needle`; with quiet, nothing on stdout. */
+void tu_expect_error(const char *args, int code, const char *needle, bool quiet);
+/* The number at key (asserts there is one). */
+double tu_num(const cJSON *j, const char *key);
 isim_model *tu_model(const char *id);
 isim_hw *tu_hw(const char *id);
 /* |got - want| <= rel * |want| */
