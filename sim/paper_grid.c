@@ -1,13 +1,14 @@
 /* The released code's pareto_fronts grid (Erdil 2025, code c2c4fa9): the latency of every
  * (devices, batch) point, minimised over new_token_latency_seconds's candidates, and over
  * plain and speculative decoding. The values are those of isim_paper_best at each point;
- * the speed comes from branch and bound, not from approximation:
+ * the speed comes from branch and bound, not from approximation (docs/planner.md):
  *   - candidates are built once per device count where they do not depend on the batch
  *     (the PP degrees for batch >= layers, the six attention scale-downs, 2-D and 1-D), so
  *     evaluating one is a few multiply-adds (the candidate form of paper_internal.h);
- *   - a candidate or a whole PP degree is skipped when a lower bound of its latency
- *     (kernels + fastest-protocol latencies + max(memory, arithmetic)) cannot beat the
- *     best found so far, starting from the previous batch's winner. */
+ *   - a candidate or a whole PP degree is skipped when a lower bound of its latency cannot
+ *     beat the best found so far, starting from the previous batch's winner: the
+ *     candidate's terms at an earlier batch for the fixed degrees, tables of all-reduce
+ *     latency and bandwidth bounds for the degrees that change with the batch. */
 #include "sim/paper_internal.h"
 
 #include <pthread.h>
@@ -289,9 +290,6 @@ static inline double dyn_bound(const loose_bound *lb, double b, double pp, doubl
     return best;
 }
 
-/* The dynamic PP degrees (batch < layers: min(b, L)^(k/9) depends on the batch) at one
- * point: their candidates in the order of their bounds, each built only when its bound
- * can still beat the best; best enters as an upper bound and leaves exact. */
 /* Bounds are compared with this relative slack: they are computed along another route
  * than the candidates and may differ from them in the last bits. */
 #define SLACK (1 - 1e-12)
@@ -322,6 +320,9 @@ typedef struct {
     double pp[N_PP], lpp[N_PP], rpp[N_PP];
 } dyn_batch;
 
+/* The dynamic PP degrees (batch < layers: min(b, L)^(k/9) depends on the batch) at one
+ * point: their candidates in the order of their bounds, each built only when its bound
+ * can still beat the best; best enters as an upper bound and leaves exact. */
 static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double seq,
                             double input, const loose_bound *lb, const dyn_batch *db,
                             int *hint, double *best)
