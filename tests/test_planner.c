@@ -448,6 +448,49 @@ Test(planner, deploy_pruning_equals_brute_force)
     isim_hw_free(hw[1]);
 }
 
+/* TTFT as a third objective: no kept point is dominated in (speed, cost, TTFT) by another,
+ * the two-objective frontier is contained in it, and it keeps more (points that are
+ * slower or dearer but answer sooner). */
+Test(planner, ttft_as_a_third_objective)
+{
+    isim_model *m = tu_model("llama-3.1-8b");
+    isim_hw *hw[2] = {tu_hw("l4"), tu_hw("h100-sxm")};
+    isim_plan_request r;
+    small_request(&r, (const isim_hw *const *)hw, 2, m);
+    r.exhaustive = true;
+    isim_error e = {0};
+    isim_plan *two = deploy_plan(&r, &e);
+    r.ttft_objective = true;
+    isim_plan *three = deploy_plan(&r, &e);
+    cr_expect_gt(three->n_frontier, two->n_frontier);
+    for (size_t i = 0; i < two->n_frontier; i++) {
+        bool found = false;
+        for (size_t k = 0; k < three->n_frontier; k++)
+            found |= memcmp(&two->frontier[i], &three->frontier[k], sizeof two->frontier[i]) == 0;
+        cr_expect(found, "2-D frontier point %zu missing from the 3-D frontier", i);
+    }
+    for (size_t i = 0; i < three->n_frontier; i++)
+        for (size_t k = 0; k < three->n_frontier; k++) {
+            const isim_plan_point *a = &three->frontier[k], *b = &three->frontier[i];
+            if (k == i)
+                continue;
+            bool dom = a->tokens_per_s_per_user >= b->tokens_per_s_per_user &&
+                       a->cost_usd_per_mtok_output <= b->cost_usd_per_mtok_output &&
+                       a->ttft_s <= b->ttft_s &&
+                       (a->tokens_per_s_per_user > b->tokens_per_s_per_user ||
+                        a->cost_usd_per_mtok_output < b->cost_usd_per_mtok_output ||
+                        a->ttft_s < b->ttft_s);
+            cr_expect(!dom, "frontier point %zu dominated by %zu", i, k);
+        }
+    for (size_t i = 0; i < three->n_frontier; i++)
+        cr_expect(three->frontier[i].detailed && three->frontier[i].ttft_s > 0);
+    isim_plan_free(two);
+    isim_plan_free(three);
+    isim_model_free(m);
+    isim_hw_free(hw[0]);
+    isim_hw_free(hw[1]);
+}
+
 Test(planner, deploy_answers_the_questions)
 {
     isim_model *m = tu_model("llama-3.1-70b");
