@@ -385,6 +385,47 @@ Test(planner, long_context_cost_floor_of_mla_is_several_times_lower)
     isim_hw_free(h);
 }
 
+/* The code's demand cap: a point serving more than the demand (batch / latency tokens/s)
+ * leaves the paper frontier; a cap above every point's throughput changes nothing. */
+Test(planner, paper_demand_caps_the_throughput_of_a_point)
+{
+    isim_model *m = tu_model("llama-3.1-70b");
+    isim_hw *hw = tu_hw("epoch-h100");
+    const isim_hw *h = hw;
+    isim_plan_request r;
+    isim_plan_request_init(&r);
+    r.fidelity = ISIM_PAPER;
+    r.model = m;
+    r.hw = &h;
+    r.n_hw = 1;
+    r.input_tokens = 0;
+    r.details = false;
+    r.grid_devices = r.grid_batch = 120;
+    isim_error e = {0};
+    isim_plan *free_ = NULL, *capped = NULL, *loose = NULL;
+    cr_assert_eq(isim_plan_run(&r, &free_, &e), ISIM_OK, "%s", e.message);
+    double top = 0;
+    for (size_t i = 0; i < free_->n_frontier; i++)
+        top = fmax(top, free_->frontier[i].tokens_per_s_total);
+    r.demand_tokens_per_s = 2000;
+    cr_assert_eq(isim_plan_run(&r, &capped, &e), ISIM_OK, "%s", e.message);
+    cr_assert_gt(capped->n_frontier, 3u);
+    for (size_t i = 0; i < capped->n_frontier; i++)
+        cr_expect_leq(capped->frontier[i].tokens_per_s_total, 2000 * (1 + 1e-12));
+    cr_expect_gt(capped->min_cost_usd_per_mtok_output, free_->min_cost_usd_per_mtok_output);
+    r.demand_tokens_per_s = 2 * top;
+    cr_assert_eq(isim_plan_run(&r, &loose, &e), ISIM_OK, "%s", e.message);
+    cr_assert_eq(loose->n_frontier, free_->n_frontier);
+    for (size_t i = 0; i < loose->n_frontier; i++)
+        cr_expect_eq(loose->frontier[i].cost_usd_per_mtok_output,
+                     free_->frontier[i].cost_usd_per_mtok_output);
+    isim_plan_free(free_);
+    isim_plan_free(capped);
+    isim_plan_free(loose);
+    isim_model_free(m);
+    isim_hw_free(hw);
+}
+
 static isim_plan *deploy_plan(isim_plan_request *r, isim_error *e)
 {
     isim_plan *p = NULL;
