@@ -108,6 +108,11 @@ typedef struct isim_plan {
 
 /* Runs the search. ISIM_EINVAL for a request out of range (the message names the field).
  * An empty frontier is not an error: empty_reason says why. */
+/* Whether two points are the same configuration (hardware, devices, batch, layout,
+ * precisions, speculative setting); structures are not compared byte for byte, their
+ * padding being undefined. */
+bool isim_plan_point_same(const isim_plan_point *a, const isim_plan_point *b);
+
 isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_error *err);
 void isim_plan_free(isim_plan *p); /* NULL is a no-op */
 

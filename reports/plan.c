@@ -211,7 +211,7 @@ void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan
             const isim_plan_point *x = &p->hw_frontier[h][i];
             bool overall = false, rec = false;
             for (size_t k = 0; k < p->n_frontier; k++)
-                if (memcmp(&p->frontier[k], x, sizeof *x) == 0) {
+                if (isim_plan_point_same(&p->frontier[k], x)) {
                     overall = true;
                     rec = (long)k == p->customer_choice;
                 }

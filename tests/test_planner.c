@@ -507,7 +507,7 @@ Test(planner, ttft_as_a_third_objective)
     for (size_t i = 0; i < two->n_frontier; i++) {
         bool found = false;
         for (size_t k = 0; k < three->n_frontier; k++)
-            found |= memcmp(&two->frontier[i], &three->frontier[k], sizeof two->frontier[i]) == 0;
+            found |= isim_plan_point_same(&two->frontier[i], &three->frontier[k]);
         cr_expect(found, "2-D frontier point %zu missing from the 3-D frontier", i);
     }
     for (size_t i = 0; i < three->n_frontier; i++)
