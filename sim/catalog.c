@@ -178,3 +178,13 @@ isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim
     isim_status st = find(dir, "hw-profiles", "hardware", id, path, sizeof path, err);
     return st ? st : isim_hw_load(path, out, err);
 }
+
+isim_status isim_catalog_path(const char *dir, const char *kind, const char *id, char *path,
+                              size_t size, isim_error *err)
+{
+    if (strcmp(kind, "model") == 0)
+        return find(dir, "models", "model", id, path, size, err);
+    if (strcmp(kind, "hw") == 0)
+        return find(dir, "hw-profiles", "hardware", id, path, size, err);
+    return isim__fail(err, ISIM_EINVAL, "", 0, 0, "unknown catalog kind '%s'", kind);
+}

@@ -192,11 +192,17 @@ void isim_hw_free(isim_hw *h)
 
 isim_status isim_hw_load(const char *path, isim_hw **out, isim_error *err)
 {
+    return isim_hw_load_with(path, NULL, 0, out, err);
+}
+
+isim_status isim_hw_load_with(const char *path, const isim_override *ov, size_t n, isim_hw **out,
+                              isim_error *err)
+{
     *out = NULL;
     isim_hw *h = calloc(1, sizeof *h);
     if (!h)
         return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-    isim_status st = isim__spec_read(path, read_hw, h, &h->facts, &h->n_facts, err);
+    isim_status st = isim__spec_read(path, ov, n, read_hw, h, &h->facts, &h->n_facts, err);
     if (!st && (!(h->id = isim__file_stem(path)) || !(h->path = strdup(path))))
         st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
     if (st) {

@@ -21,6 +21,8 @@ typedef struct isim__ynode {
     int line, column; /* 1-based */
     char *text;       /* scalar text */
     bool quoted;      /* scalar was quoted: always a string */
+    const char *file; /* where the node was written when not in the document's own file
+                         (an override); NULL otherwise. Borrowed. */
     size_t n;         /* map entries or sequence items */
     struct isim__ynode **keys;  /* map: key scalars (n) */
     struct isim__ynode **items; /* map: values (n); sequence: items (n) */
@@ -80,8 +82,14 @@ void isim__facts_free(isim_fact *facts, size_t n);
 /* Reads one specification file: parses it and runs `read` over its root, which fills obj.
  * On success *facts (n_facts) receive every number read with its source. */
 typedef isim_status (*isim__read_fn)(isim__reader *r, const isim__ynode *root, void *obj);
-isim_status isim__spec_read(const char *path, isim__read_fn read, void *obj, isim_fact **facts,
-                            size_t *n_facts, isim_error *err);
+isim_status isim__spec_read(const char *path, const isim_override *ov, size_t n_ov,
+                            isim__read_fn read, void *obj, isim_fact **facts, size_t *n_facts,
+                            isim_error *err);
+/* Applies overrides to the tree of the document at `file` (override.c). */
+isim_status isim__overrides_apply(isim__ynode *root, const char *file, const isim_override *ov,
+                                  size_t n, isim_error *err);
+/* A plain scalar that reads as a finite decimal number. */
+bool isim__ynode_number(const isim__ynode *n, double *out);
 
 /* Fills m->d from the architecture (model.c). */
 void isim__model_derive(isim_model *m);

@@ -221,11 +221,17 @@ void isim_model_free(isim_model *m)
 
 isim_status isim_model_load(const char *path, isim_model **out, isim_error *err)
 {
+    return isim_model_load_with(path, NULL, 0, out, err);
+}
+
+isim_status isim_model_load_with(const char *path, const isim_override *ov, size_t n, isim_model **out,
+                                 isim_error *err)
+{
     *out = NULL;
     isim_model *m = calloc(1, sizeof *m);
     if (!m)
         return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-    isim_status st = isim__spec_read(path, read_model, m, &m->facts, &m->n_facts, err);
+    isim_status st = isim__spec_read(path, ov, n, read_model, m, &m->facts, &m->n_facts, err);
     if (!st && (!(m->id = isim__file_stem(path)) || !(m->path = strdup(path))))
         st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
     if (st) {

@@ -19,6 +19,16 @@ static void full_path(const isim__map *m, const char *key, char *buf, size_t n)
         snprintf(buf, n, "%s", key);
 }
 
+/* The error at node n: in the specification file, or where an override wrote it (then
+ * naming the file it changes). */
+static isim_status fail_node(const isim__map *m, const isim__ynode *n, const char *msg)
+{
+    if (n->file)
+        return isim__fail(m->r->err, ISIM_ESCHEMA, n->file, n->line, n->column, "%s (in %s)",
+                          msg, m->r->file);
+    return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column, "%s", msg);
+}
+
 isim_status isim__map_error(const isim__map *m, const char *key, const char *fmt, ...)
 {
     const isim__ynode *n = key ? isim__map_get(m, key) : NULL;
@@ -31,7 +41,7 @@ isim_status isim__map_error(const isim__map *m, const char *key, const char *fmt
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column, "%s", msg);
+    return fail_node(m, n, msg);
 }
 
 static isim_status fail_at(const isim__map *m, const isim__ynode *n, const char *fmt, ...)
@@ -45,7 +55,7 @@ static isim_status fail_at(const isim__map *m, const isim__ynode *n, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column, "%s", msg);
+    return fail_node(m, n, msg);
 }
 
 const isim__ynode *isim__map_get(const isim__map *m, const char *key)
@@ -198,8 +208,7 @@ void isim__facts_free(isim_fact *facts, size_t n)
     free(facts);
 }
 
-/* Parses a plain scalar as a finite decimal number. */
-static bool parse_number(const isim__ynode *n, double *out)
+bool isim__ynode_number(const isim__ynode *n, double *out)
 {
     if (n->kind != ISIM__YSCALAR || n->quoted || !n->text[0])
         return false;
@@ -253,7 +262,7 @@ isim_status isim__map_number(isim__map *m, const char *key, bool required, doubl
         source = sub.source;
     }
     double v;
-    if (!parse_number(vn, &v)) {
+    if (!isim__ynode_number(vn, &v)) {
         if (vn->kind == ISIM__YSCALAR && looks_like_unit(vn->text))
             return fail_at(m, vn, "'%s' must be a number, got '%s' (the unit is in the key name)",
                            path, vn->text);
@@ -358,13 +367,18 @@ isim_status isim__map_enum(isim__map *m, const char *key, bool required,
     return isim__map_error(m, key, "'%s' must be one of %s; got '%s'", path, list, s);
 }
 
-isim_status isim__spec_read(const char *path, isim__read_fn read, void *obj, isim_fact **facts,
-                            size_t *n_facts, isim_error *err)
+isim_status isim__spec_read(const char *path, const isim_override *ov, size_t n_ov,
+                            isim__read_fn read, void *obj, isim_fact **facts, size_t *n_facts,
+                            isim_error *err)
 {
     isim__ynode *root = NULL;
     isim_status st = isim__yaml_load(path, &root, err);
-    if (st)
+    if (!st && n_ov)
+        st = isim__overrides_apply(root, path, ov, n_ov, err);
+    if (st) {
+        isim__ynode_free(root);
         return st;
+    }
     isim__reader r = {.file = path, .err = err};
     st = read(&r, root, obj);
     isim__ynode_free(root);

@@ -82,6 +82,25 @@ typedef struct isim_fact {
     int line, column;
 } isim_fact;
 
+/* ---- what-if overrides ------------------------------------------------------------ */
+
+/* A change to one value of a specification file, applied before it is validated, so a
+ * what-if value meets the same checks as a written one. path is a key path into the file
+ * ("scale_up.bandwidth_gbps", "collectives.protocols.LL.base_us"; for a value written in
+ * the long form {value, source} the path names the key, not 'value'). With scale > 0 the
+ * number there is multiplied by it; otherwise it becomes `value` (text as YAML would hold
+ * it). A number that changes is recorded with `source` as its source. Missing keys are
+ * created (the schema then refuses the ones it does not know). file/line/column say where
+ * the change was written: every error about it points there. Strings are borrowed. */
+typedef struct isim_override {
+    const char *path;
+    const char *value;
+    double scale;
+    const char *source;
+    const char *file;
+    int line, column;
+} isim_override;
+
 /* ---- models ----------------------------------------------------------------------- */
 
 typedef enum { ISIM_FFN_SWIGLU, ISIM_FFN_GELU } isim_ffn;
@@ -147,6 +166,9 @@ typedef struct isim_model {
 /* Loads and validates one model file; the id is the file stem. On success *out owns
  * everything and is released with isim_model_free(). */
 isim_status isim_model_load(const char *path, isim_model **out, isim_error *err);
+/* The same with n overrides applied first (docs/scenarios.md). */
+isim_status isim_model_load_with(const char *path, const isim_override *ov, size_t n,
+                                 isim_model **out, isim_error *err);
 void isim_model_free(isim_model *m); /* NULL is a no-op */
 
 /* Bytes of KV cache one sequence of `context` tokens holds (sliding layers hold at most
@@ -196,6 +218,8 @@ typedef struct isim_hw {
 } isim_hw;
 
 isim_status isim_hw_load(const char *path, isim_hw **out, isim_error *err);
+isim_status isim_hw_load_with(const char *path, const isim_override *ov, size_t n,
+                              isim_hw **out, isim_error *err);
 void isim_hw_free(isim_hw *h);
 
 /* ---- catalog: files under a data directory ----------------------------------------- */
@@ -208,6 +232,10 @@ void isim_ids_free(char **ids);
 isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out,
                                isim_error *err);
 isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim_error *err);
+/* Where dir/models/<id>.yaml (kind "model") or dir/hw-profiles/<id>.yaml (kind "hw") is;
+ * ISIM_ENOTFOUND with close matches suggested if absent. */
+isim_status isim_catalog_path(const char *dir, const char *kind, const char *id, char *path,
+                              size_t size, isim_error *err);
 /* Levenshtein distance of two strings, for "did you mean"; strings of 128 characters or
  * more count as far apart (1000). */
 size_t isim_edit_distance(const char *a, const char *b);
