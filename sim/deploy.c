@@ -415,7 +415,9 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
 
     const double B = q->batch, I = q->input_tokens, O = q->output_tokens;
     const double b_dp = ceil(B / (double)c.dp);
-    const double prompt = fmax(I, 1.0); /* an empty prompt still needs one pass (BOS) */
+    /* A prefix-cache hit skips the cached share of each prompt; an empty prompt still
+     * needs one pass (BOS). */
+    const double cached = floor(I * q->prefix_hit_rate), fresh = fmax(I - cached, 1.0);
 
     /* Speculative decoding: the draft runs on the same devices with the same TP. */
     dctx dc = {0};
@@ -437,7 +439,7 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     }
 
     /* Memory of the most loaded stage: every sequence holds its full context. */
-    double chunk = fmin(hw->prefill_chunk_tokens, b_dp * prompt);
+    double chunk = fmin(hw->prefill_chunk_tokens, b_dp * fresh);
     double reserve = hw->mem_bytes * (1 - hw->mem_utilization) + hw->runtime_reserve_bytes;
     for (int64_t s = 0; s < c.pp; s++) {
         stage_info si;
@@ -445,7 +447,7 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
         isim_memory mem = {
             .weights = stage_weight_bytes(&c, &si),
             .kv_cache = stage_kv_bytes(&c, &si, I + O, b_dp),
-            .activations = activation_bytes(&c, chunk, fmax(1, chunk / prompt)),
+            .activations = activation_bytes(&c, chunk, fmax(1, chunk / fresh)),
             .reserve = reserve,
             .capacity = hw->mem_bytes};
         if (q->draft) {
@@ -504,11 +506,12 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     res->mfu = isim_model_flops_per_token(m, dec.ctx) * B / ((double)c.N * peak * tpot);
 
     /* Prefill: the data-parallel group's prompts in chunks; request i finishes with chunk
-     * ceil(i I / C). TTFT is the mean over the requests of one arrival burst. */
-    double total_tok = b_dp * prompt, C = fmin(hw->prefill_chunk_tokens, total_tok);
+     * ceil(i I / C). TTFT is the mean over the requests of one arrival burst. With a
+     * prefix-cache hit the new tokens attend over the cached prefix and themselves. */
+    double total_tok = b_dp * fresh, C = fmin(hw->prefill_chunk_tokens, total_tok);
     double n_chunks = ceil(total_tok / C);
-    pass pre = {.seqs = fmax(C / prompt, 1.0), .q = fmin(C, prompt), .ctx = prompt / 2,
-                .logit_seqs = C / prompt, .prefill = true};
+    pass pre = {.seqs = fmax(C / fresh, 1.0), .q = fmin(C, fresh), .ctx = cached + fresh / 2,
+                .logit_seqs = C / fresh, .prefill = true};
     pass_result fr;
     run_pass(&c, &pre, &fr);
     if (q->draft) {
@@ -520,7 +523,7 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
         fr.sum_s += dfr.sum_s;
         fr.max_s += dfr.sum_s;
     }
-    double mean_chunk = mean_finishing_chunk(b_dp, prompt, C);
+    double mean_chunk = mean_finishing_chunk(b_dp, fresh, C);
     memset(&res->prefill, 0, sizeof res->prefill);
     isim__terms_add(&res->prefill, &fr.sum, 1.0);
     isim__terms_add(&res->prefill, &fr.slowest, mean_chunk - 1);

@@ -504,9 +504,9 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
         }
     }
     res->tpot_s = t;
-    double ttft = 0;
-    if (I > 0)
-        ttft = isim_paper_best(c, N, b, q->pp, I, 0, &res->prefill, NULL);
+    double ttft = 0, cached = floor(I * q->prefix_hit_rate);
+    if (I > 0) /* the prompt's uncached tokens in one pass over the cached prefix */
+        ttft = isim_paper_best(c, N, b, q->pp, I - cached, cached, &res->prefill, NULL);
     res->ttft_s = isfinite(ttft) ? ttft : 0;
     res->mfu = isim_model_flops_per_token(m, I) * b / (N * c->peak * res->tpot_s);
     isim__result_economics(hw, q, res->ttft_s, res);

@@ -94,7 +94,8 @@ void isim__result_economics(const isim_hw *hw, const isim_query *q, double prefi
                             isim_result *res)
 {
     double n = res->devices, b = q->batch;
-    double usd_per_s = n * hw->cloud_usd_per_h / 3600.0;
+    double price = q->usd_per_device_h > 0 ? q->usd_per_device_h : hw->cloud_usd_per_h;
+    double usd_per_s = n * price / 3600.0;
     res->tokens_per_s_per_user = 1.0 / res->tpot_s;
     res->tokens_per_s_total = b / res->tpot_s;
     res->tokens_per_s_per_device = res->tokens_per_s_total / n;
@@ -125,6 +126,12 @@ static isim_status check_query(const isim_model *m, const isim_query *q, isim_er
     if (!(q->output_tokens >= 1) || !isfinite(q->output_tokens) || q->output_tokens > 1e9)
         return isim__fail(err, ISIM_EINVAL, "", 0, 0,
                           "output tokens must be in [1, 1e9], got %g", q->output_tokens);
+    if (!(q->prefix_hit_rate >= 0 && q->prefix_hit_rate < 1))
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "the prefix-cache hit rate must be in [0, 1), got %g", q->prefix_hit_rate);
+    if (!(q->usd_per_device_h >= 0) || !isfinite(q->usd_per_device_h))
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "the device-hour price must be >= 0, got %g",
+                          q->usd_per_device_h);
     if (q->tp < 0 || q->pp < 0 || q->ep < 0)
         return isim__fail(err, ISIM_EINVAL, "", 0, 0, "tp, pp and ep must be positive");
     if ((unsigned)q->weights > ISIM_DTYPE_COUNT || (unsigned)q->kv >= ISIM_DTYPE_COUNT ||

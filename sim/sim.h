@@ -292,6 +292,10 @@ typedef struct isim_query {
                                  (deploy) up to spec_gamma_max, or plain decoding */
     int spec_gamma_max;       /* 5, as in the released code's pareto_fronts */
     bool allow_cross_domain_tp; /* deploy: TP may span scale-up domains */
+    double prefix_hit_rate;   /* share of each prompt already in the prefix cache, [0, 1):
+                                 its KV is held but not computed again; 0 */
+    double usd_per_device_h;  /* price of a device-hour for the cost figures; 0 = the
+                                 profile's cloud price (a scenario's cost model sets it) */
 } isim_query;
 
 void isim_query_init(isim_query *q);

@@ -79,6 +79,45 @@ Test(deploy, prefill_is_compute_bound_and_gives_ttft)
     release(&f);
 }
 
+/* A prefix-cache hit of 75% on a 4000-token prompt: 1000 new tokens, each attending over
+ * the 3000 cached ones and half of its own (mean context 3500); the KV cache still holds
+ * the whole context and decoding is unchanged. */
+Test(deploy, a_prefix_cache_hit_computes_only_the_new_tokens)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 1, 4000, 16);
+    run(&f);
+    isim_result full = f.r;
+    f.q.prefix_hit_rate = 0.75;
+    run(&f);
+    double layers = 32 * (4096.0 * 48 * 128 + 4096.0 * 4096 + 3 * 4096.0 * 14336);
+    double gemm = 2 * 1000 * layers + 2 * 128256.0 * 4096;
+    double attn = 2 * 1000 * 32 * 256 * 3500.0 * 32;
+    double want = 32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16;
+    cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
+    cr_expect_lt(f.r.ttft_s, 0.3 * full.ttft_s);
+    cr_expect(tu_close(f.r.memory.kv_cache, full.memory.kv_cache, 1e-12));
+    cr_expect(tu_close(f.r.tpot_s, full.tpot_s, 1e-12));
+    /* the same input tokens cost less to take in */
+    cr_expect_lt(f.r.cost_usd_per_mtok_input, 0.3 * full.cost_usd_per_mtok_input);
+    f.q.prefix_hit_rate = 1;
+    isim_error e = {0};
+    cr_expect_eq(isim_predict(f.m, f.h, &f.q, &f.r, &e), ISIM_EINVAL);
+    release(&f);
+}
+
+/* A cost model's device-hour price replaces the profile's: $ per M output tokens =
+ * devices x price / 3600 x TPOT / batch x 1e6. */
+Test(deploy, the_device_hour_price_can_be_set)
+{
+    fixture f;
+    setup(&f, "llama-3.1-70b", "h100-sxm", 8, 32, 1024, 256);
+    f.q.usd_per_device_h = 1.25;
+    run(&f);
+    cr_expect(tu_close(f.r.cost_usd_per_mtok_output, 8 * 1.25 / 3600 * f.r.tpot_s / 32 * 1e6, 1e-12));
+    release(&f);
+}
+
 /* KV cache for every sequence at full context: 64 x (1024 + 1024) tokens x 327,680 B,
  * split over 8 KV heads by tp 8; weights split 8 ways. */
 Test(deploy, memory_per_device_is_exact)

@@ -295,3 +295,28 @@ Test(paper, fewer_than_one_device_is_infeasible_with_its_reason)
     isim_model_free(m);
     isim_hw_free(h);
 }
+
+/* The paper fidelity's TTFT with a prefix-cache hit: one pass over the uncached tokens at
+ * the cached context (new_token_latency_seconds with seq_len = I - cached, input_len =
+ * cached). */
+Test(paper, a_prefix_cache_hit_prefills_the_new_tokens_only)
+{
+    isim_model *m = tu_model("llama-3.1-70b");
+    isim_hw *h = tu_hw("epoch-h100");
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_PAPER;
+    q.devices = 8;
+    q.batch = 4;
+    q.input_tokens = 8000;
+    q.prefix_hit_rate = 0.5;
+    isim_result r;
+    cr_assert_eq(isim_predict(m, h, &q, &r, NULL), ISIM_OK);
+    isim_paper_ctx *c = NULL;
+    cr_assert_eq(isim_paper_ctx_new(m, h, ISIM_BF16, ISIM_BF16, &c, NULL), ISIM_OK);
+    double want = isim_paper_best(c, 8, 4, 0, 4000, 4000, NULL, NULL);
+    cr_expect(tu_close(r.ttft_s, want, 1e-12), "%g vs %g", r.ttft_s, want);
+    isim_paper_ctx_free(c);
+    isim_model_free(m);
+    isim_hw_free(h);
+}
