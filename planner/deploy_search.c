@@ -66,11 +66,18 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
             .memory_bytes_per_device = res.memory.total,
             .detailed = true,
         };
-        if (r->demand_tokens_per_s > 0) {
-            /* whole replicas serve the demand; idle capacity is paid for */
-            x.replicas = ceil(r->demand_tokens_per_s / res.tokens_per_s_total);
-            x.cost_usd_per_mtok_output = 1e6 * x.replicas * res.devices * hw->cloud_usd_per_h /
-                                         3600 / r->demand_tokens_per_s;
+        if (r->demand_tokens_per_s > 0 || r->demand_sequences > 0) {
+            /* whole replicas serve the demand (its tokens/s and its concurrent sequences);
+             * idle capacity is paid for, over the tokens the fleet produces */
+            double by_rate = r->demand_tokens_per_s > 0
+                                 ? ceil(r->demand_tokens_per_s / res.tokens_per_s_total) : 0;
+            double by_seqs = r->demand_sequences > 0 ? ceil(r->demand_sequences / q->batch) : 0;
+            x.replicas = fmax(by_rate, by_seqs);
+            double served = r->demand_tokens_per_s > 0
+                                ? r->demand_tokens_per_s
+                                : fmin(r->demand_sequences, x.replicas * q->batch) / res.tpot_s;
+            x.cost_usd_per_mtok_output =
+                1e6 * x.replicas * res.devices * isim__plan_price(r, h) / 3600 / served;
         }
         if ((st = isim__points_push(out, &x, err)))
             return st;
@@ -135,6 +142,8 @@ isim_status isim__deploy_candidates(const isim_plan_request *r, isim__points *ou
                                     q.weights = ws[iw];
                                     q.kv = kvs[ik];
                                     q.allow_cross_domain_tp = r->allow_cross_domain_tp;
+                                    q.prefix_hit_rate = r->prefix_hit_rate;
+                                    q.usd_per_device_h = isim__plan_price(r, (int)h);
                                     if (spec) {
                                         q.draft = r->draft;
                                         q.draft_weights = r->draft_weights;

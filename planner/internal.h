@@ -15,6 +15,9 @@ typedef struct {
     size_t n, cap;
 } isim__points;
 
+/* The device-hour price of hardware h under the request's cost model. */
+double isim__plan_price(const isim_plan_request *r, int h);
+
 isim_status isim__points_push(isim__points *p, const isim_plan_point *x, isim_error *err);
 void isim__points_release(isim__points *p);
 

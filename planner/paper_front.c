@@ -209,7 +209,7 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
             continue;
         last_t = run.t;
         size_t p = run.p;
-        double b = B[p / (size_t)gn], dev = N[p % (size_t)gn], price = hw->cloud_usd_per_h;
+        double b = B[p / (size_t)gn], dev = N[p % (size_t)gn], price = isim__plan_price(r, h);
         isim_plan_point x = {.hw = h, .devices = dev, .batch = b, .weights = w, .kv = kv,
                              .spec = r->draft != NULL, .tpot_s = run.t};
         x.tokens_per_s_per_user = 1 / run.t;

@@ -73,6 +73,11 @@ void isim_plan_free(isim_plan *p)
     free(p);
 }
 
+double isim__plan_price(const isim_plan_request *r, int h)
+{
+    return r->usd_per_device_h ? r->usd_per_device_h[h] : r->hw[h]->cloud_usd_per_h;
+}
+
 static isim_status validate(const isim_plan_request *r, isim_error *err)
 {
     if (!r->model || !r->hw || r->n_hw == 0)
@@ -81,8 +86,19 @@ static isim_status validate(const isim_plan_request *r, isim_error *err)
         !(r->output_tokens >= 1 && r->output_tokens <= 1e9))
         return isim__plan_invalid(err, "input tokens must be in [0, 1e9] and output tokens in "
                                        "[1, 1e9]");
+    if (!(r->prefix_hit_rate >= 0 && r->prefix_hit_rate < 1))
+        return isim__plan_invalid(err, "the prefix-cache hit rate must be in [0, 1), got %g",
+                                  r->prefix_hit_rate);
+    for (size_t h = 0; r->usd_per_device_h && h < r->n_hw; h++)
+        if (!(r->usd_per_device_h[h] > 0) || !isfinite(r->usd_per_device_h[h]))
+            return isim__plan_invalid(err, "the device-hour price of %s must be positive, got %g",
+                                      r->hw[h]->id, r->usd_per_device_h[h]);
+    if (r->fidelity == ISIM_PAPER && r->demand_sequences > 0)
+        return isim__plan_invalid(err, "a demand in concurrent sequences needs the deploy "
+                                       "fidelity");
     const double limits[] = {r->min_tokens_per_s_per_user, r->max_cost_usd_per_mtok,
-                             r->demand_tokens_per_s, r->tpot_slo_s, r->ttft_slo_s};
+                             r->demand_tokens_per_s, r->demand_sequences, r->tpot_slo_s,
+                             r->ttft_slo_s};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
         if (!(limits[i] >= 0) || !isfinite(limits[i]))
             return isim__plan_invalid(err, "constraints must be positive numbers (0 for none)");
@@ -230,6 +246,8 @@ static isim_status fill_details(const isim_plan_request *r, isim_plan_point *p, 
     q.batch = p->batch;
     q.input_tokens = r->input_tokens;
     q.output_tokens = r->output_tokens;
+    q.prefix_hit_rate = r->prefix_hit_rate;
+    q.usd_per_device_h = isim__plan_price(r, p->hw);
     q.pp = r->use_pp ? 0 : 1;
     q.weights = p->weights;
     q.kv = p->kv;
@@ -364,7 +382,8 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
             a->point = *p;
         }
         a = &plan->fewest_devices;
-        if (r->fidelity == ISIM_DEPLOY && r->demand_tokens_per_s > 0) {
+        if (r->fidelity == ISIM_DEPLOY &&
+            (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)) {
             double total = p->replicas * p->devices;
             if (!a->found || total < a->total_devices ||
                 (total == a->total_devices &&
@@ -374,7 +393,7 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
                 a->replicas = p->replicas;
                 a->total_devices = total;
                 /* 730 hours in a month (8760 / 12) */
-                a->usd_per_month = total * r->hw[p->hw]->cloud_usd_per_h * 730;
+                a->usd_per_month = total * isim__plan_price(r, p->hw) * 730;
             }
         }
     }

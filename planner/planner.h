@@ -49,11 +49,16 @@ typedef struct isim_plan_request {
     const isim_hw *const *hw;
     size_t n_hw;
     double input_tokens, output_tokens; /* 1024, 1024 */
+    double prefix_hit_rate;             /* share of each prompt in the prefix cache; 0 */
+    const double *usd_per_device_h;     /* per hardware (n_hw): the cost model's device-hour
+                                           price; NULL = each profile's cloud price */
     /* constraints, 0 = none */
     double min_tokens_per_s_per_user;
     double max_cost_usd_per_mtok;
     double demand_tokens_per_s; /* paper: the code's cap batch / latency <= demand;
                                    deploy: replicas to serve it, and the fewest devices */
+    double demand_sequences;    /* deploy: concurrent sequences to hold (replicas of `batch`
+                                   each); with a tokens/s demand too, the replicas meet both */
     double tpot_slo_s, ttft_slo_s;
     /* search space */
     const isim_dtype *weights; /* NULL: the model's release precision */

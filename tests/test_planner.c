@@ -533,6 +533,75 @@ Test(planner, ttft_as_a_third_objective)
     isim_hw_free(hw[1]);
 }
 
+/* A cost model's device-hour prices scale every cost by the price ratio and keep the
+ * configurations (both fidelities); a demand in concurrent sequences takes replicas of
+ * `batch` sequences; the prefix-cache hit rate reaches the predictions. */
+Test(planner, cost_models_concurrency_and_prefix_caching)
+{
+    isim_model *m = tu_model("llama-3.1-8b");
+    isim_hw *hw[2] = {tu_hw("l4"), tu_hw("h100-sxm")};
+    isim_plan_request r;
+    small_request(&r, (const isim_hw *const *)hw, 2, m);
+    isim_error e = {0};
+    isim_plan *base = deploy_plan(&r, &e);
+    const double price[2] = {3 * hw[0]->cloud_usd_per_h, 3 * hw[1]->cloud_usd_per_h};
+    r.usd_per_device_h = price;
+    isim_plan *tripled = deploy_plan(&r, &e);
+    cr_assert_eq(tripled->n_frontier, base->n_frontier);
+    for (size_t i = 0; i < base->n_frontier; i++) {
+        cr_expect(isim_plan_point_same(&base->frontier[i], &tripled->frontier[i]));
+        cr_expect(tu_close(tripled->frontier[i].cost_usd_per_mtok_output,
+                           3 * base->frontier[i].cost_usd_per_mtok_output, 1e-12));
+    }
+    isim_plan_free(tripled);
+
+    r.fidelity = ISIM_PAPER;
+    r.grid_devices = r.grid_batch = 40;
+    r.details = false;
+    r.usd_per_device_h = NULL;
+    isim_plan *pa = deploy_plan(&r, &e);
+    r.usd_per_device_h = price;
+    isim_plan *pb = deploy_plan(&r, &e);
+    cr_assert_eq(pa->n_frontier, pb->n_frontier);
+    for (size_t i = 0; i < pa->n_frontier; i++)
+        cr_expect(tu_close(pb->frontier[i].cost_usd_per_mtok_output,
+                           3 * pa->frontier[i].cost_usd_per_mtok_output, 1e-12));
+    isim_plan_free(pa);
+    isim_plan_free(pb);
+
+    /* 1000 concurrent users at a TPOT of at most 30 ms */
+    r.fidelity = ISIM_DEPLOY;
+    r.usd_per_device_h = NULL;
+    r.demand_sequences = 1000;
+    r.tpot_slo_s = 0.03;
+    isim_plan *c = deploy_plan(&r, &e);
+    const isim_plan_answer *a = &c->fewest_devices;
+    cr_assert(a->found);
+    cr_expect(tu_close(a->replicas, ceil(1000 / a->point.batch), 1e-12));
+    cr_expect_leq(a->point.tpot_s, 0.03);
+    for (size_t i = 0; i < c->n_frontier; i++)
+        cr_expect_geq(c->frontier[i].replicas * c->frontier[i].devices, a->total_devices);
+    isim_plan_free(c);
+
+    r.demand_sequences = 0;
+    r.tpot_slo_s = 0;
+    r.prefix_hit_rate = 0.9;
+    isim_plan *cached = deploy_plan(&r, &e);
+    size_t same = 0;
+    for (size_t i = 0; i < cached->n_frontier; i++)
+        for (size_t k = 0; k < base->n_frontier; k++)
+            if (isim_plan_point_same(&cached->frontier[i], &base->frontier[k])) {
+                cr_expect_lt(cached->frontier[i].ttft_s, base->frontier[k].ttft_s);
+                same++;
+            }
+    cr_expect_gt(same, 3u);
+    isim_plan_free(cached);
+    isim_plan_free(base);
+    isim_model_free(m);
+    isim_hw_free(hw[0]);
+    isim_hw_free(hw[1]);
+}
+
 Test(planner, deploy_answers_the_questions)
 {
     isim_model *m = tu_model("llama-3.1-70b");
