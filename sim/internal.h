@@ -38,6 +38,8 @@ void isim__ynode_free(isim__ynode *n);
 
 typedef struct isim__reader {
     const char *file; /* path used in messages */
+    const char *default_source; /* the source of numbers written without one; NULL: they
+                                   are refused */
     isim_error *err;
     isim_fact *facts;
     size_t n_facts, cap_facts;
@@ -72,6 +74,10 @@ isim_status isim__map_string(isim__map *m, const char *key, bool required, const
 /* names is NULL-terminated; *out gets the index. */
 isim_status isim__map_enum(isim__map *m, const char *key, bool required,
                            const char *const *names, int *out, bool *present);
+/* Records a number read outside isim__map_number (key's node n) as a fact with `source`,
+ * or (NULL) the mapping's source or the reader's default. */
+isim_status isim__map_fact(isim__map *m, const char *key, double value, const char *source,
+                           const isim__ynode *n);
 /* The node of a key (NULL if absent), for cross-field messages. */
 const isim__ynode *isim__map_get(const isim__map *m, const char *key);
 /* Error at a key's place: "file:line:col: <message>". */

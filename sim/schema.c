@@ -197,6 +197,18 @@ static isim_status add_fact(isim__map *m, const char *path, double value, const 
     return ISIM_OK;
 }
 
+isim_status isim__map_fact(isim__map *m, const char *key, double value, const char *source,
+                           const isim__ynode *n)
+{
+    char path[200];
+    full_path(m, key, path, sizeof path);
+    if (!source)
+        source = m->source ? m->source : m->r->default_source;
+    if (!source)
+        return fail_at(m, n, "no source for '%s'", path);
+    return add_fact(m, path, value, source, n);
+}
+
 void isim__facts_free(isim_fact *facts, size_t n)
 {
     if (!facts)
@@ -272,6 +284,8 @@ isim_status isim__map_number(isim__map *m, const char *key, bool required, doubl
     }
     if (v < min || v > max)
         return fail_at(m, vn, "'%s' = %g is out of range [%g, %g]", path, v, min, max);
+    if (!source)
+        source = m->r->default_source;
     if (!source)
         return fail_at(m, vn,
                        "no source for '%s' (add 'source:' to its section or write "

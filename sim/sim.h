@@ -416,6 +416,97 @@ typedef struct isim_paper_grid_query {
 isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query *q,
                             double *latency, isim_error *err);
 
+/* ---- scenarios (docs/scenarios.md) ------------------------------------------------ */
+
+/* How a device-hour is priced: rented at the profile's cloud price, or owned (purchase
+ * over its life, power x PUE x electricity, hosting). */
+typedef enum { ISIM_COST_CLOUD, ISIM_COST_OWNED } isim_cost_model;
+const char *isim_cost_model_name(isim_cost_model m); /* "cloud", "owned" */
+
+/* Every setting of a scenario that is a single value; each can be swept by its path
+ * (isim_scenario_set). Units as in the names; 0 for an optional setting means none. */
+typedef struct isim_scenario_settings {
+    double input_tokens, output_tokens;  /* workload.input_tokens, workload.output_tokens */
+    double request_rate_per_s;           /* workload.request_rate_per_s */
+    double concurrency;                  /* workload.concurrency (sequences at once) */
+    double prefix_cache_hit_rate;        /* workload.prefix_cache_hit_rate, [0, 1) */
+    double ttft_ms, tpot_ms;             /* slo.ttft_ms, slo.tpot_ms */
+    double min_tokens_per_s_per_user;    /* slo.min_tokens_per_s_per_user */
+    double max_cost_usd_per_mtok;        /* slo.max_cost_usd_per_mtok */
+    double percentile;                   /* slo.percentile the SLOs are stated at; 50 */
+    double max_devices;                  /* search.max_devices; 64 */
+    double spec_alpha, spec_gamma_max;   /* search.spec_alpha 0.8, search.spec_gamma_max 5 */
+    double grid;                         /* search.grid (paper fidelity); 400 */
+    double customer_alpha;               /* recommend.alpha; 3 */
+    /* owned devices (docs/scenarios.md, "Cost models"): a device's IT load is its TDP x
+     * server_power_factor (the server around it); it draws power_fraction_of_tdp of that
+     * on average, times PUE, at the electricity price, and pays colocation on the load */
+    isim_cost_model cost_model;          /* cost.model; cloud */
+    double pue;                          /* cost.pue; 1 */
+    double electricity_usd_per_kwh;      /* cost.electricity_usd_per_kwh; 0 */
+    double colocation_usd_per_kw_month;  /* cost.colocation_usd_per_kw_month; 0 */
+    double server_power_factor;          /* cost.server_power_factor; 1 */
+    double power_fraction_of_tdp;        /* cost.power_fraction_of_tdp; 1 */
+} isim_scenario_settings;
+
+/* A value as written, and where. */
+typedef struct isim_scenario_value {
+    char *text;
+    int line, column;
+} isim_scenario_value;
+
+/* A sweep: the values one path takes ("workload.input_tokens", "cost.model",
+ * "hw.h100-sxm.memory.bandwidth_gbps", "hw.*.kernel.launch_us", "model.<id>.<key path>");
+ * a value "xF" multiplies the base. Sweeps with the same lockstep name advance together;
+ * the others are crossed. */
+typedef struct isim_scenario_sweep {
+    char *path;
+    char *lockstep; /* NULL: crossed */
+    size_t n;
+    isim_scenario_value *values;
+    int line, column;
+} isim_scenario_sweep;
+
+/* One input of the sensitivity (tornado) chart: its path and the low and high values. */
+typedef struct isim_scenario_range {
+    char *path;
+    isim_scenario_value low, high;
+    int line, column;
+} isim_scenario_range;
+
+typedef struct isim_scenario {
+    char *id, *path; /* file stem, path */
+    char *name, *description;
+    isim_fidelity fidelity;
+    size_t n_models, n_hw;
+    char **models, **hw; /* catalog ids */
+    size_t n_weights, n_kv;
+    isim_dtype *weights, *kv; /* n = 0: the release precision; bf16 */
+    char *spec_draft;         /* NULL: no speculative decoding */
+    isim_dtype spec_draft_weights;
+    bool ttft_objective;
+    size_t max_points; /* search.max_points; 10000 */
+    isim_scenario_settings settings;
+    size_t n_sweeps, n_sensitivity;
+    isim_scenario_sweep *sweeps;
+    isim_scenario_range *sensitivity; /* none given: the runner's default list */
+    size_t n_facts;
+    isim_fact *facts; /* every number with its source (the file's line where none) */
+} isim_scenario;
+
+/* Loads scenarios/<id>.yaml: checks its shape, its settings and the form of its sweeps
+ * (the paths into models and hardware are checked by the runner, which loads them). */
+isim_status isim_scenario_load(const char *path, isim_scenario **out, isim_error *err);
+void isim_scenario_free(isim_scenario *s); /* NULL is a no-op */
+/* Sets the setting at `path` from text as the file would hold it ("8k", "x0.5" to scale
+ * the current value, "owned"), with the file's checks; errors at file:line:column. */
+isim_status isim_scenario_set(isim_scenario_settings *s, const char *path, const char *text,
+                              const char *file, int line, int column, isim_error *err);
+/* Whether path names a setting (rather than a model or hardware value). */
+bool isim_scenario_is_setting(const char *path);
+/* The value of a setting, for reports (NAN for an unknown path). */
+double isim_scenario_get(const isim_scenario_settings *s, const char *path);
+
 /* ---- the toy model of Erdil 2025 §2.2 ------------------------------------------------ */
 
 /* Eq. 3 with t_reduce = 2 (sqrt(N) - 1) t_hop (Eq. 5): seconds per token. */
