@@ -70,6 +70,7 @@ void isim_plan_free(isim_plan *p)
             free(p->hw_frontier[i]);
     free(p->hw_frontier);
     free(p->hw_n);
+    free(p->hw_answers);
     free(p);
 }
 
@@ -279,6 +280,57 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The answers over the points of hardware `hw` (-1: all) that met the constraints, and
+ * the recommended point of their frontier: Erdil 2025 §4, customers pick the point
+ * maximising speed^alpha / price. */
+static void answer(const isim_plan_request *r, const isim_plan_point *pts, size_t n,
+                   const isim_plan_point *front, size_t n_front, int hw, isim_plan_answers *out)
+{
+    memset(out, 0, sizeof *out);
+    out->customer_choice = -1;
+    double best = -1;
+    for (size_t i = 0; i < n_front; i++) {
+        const isim_plan_point *p = &front[i];
+        double u = pow(p->tokens_per_s_per_user, r->customer_alpha) / p->cost_usd_per_mtok_output;
+        if (u > best) {
+            best = u;
+            out->customer_choice = (long)i;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const isim_plan_point *p = &pts[i];
+        if (hw >= 0 && p->hw != hw)
+            continue;
+        isim_plan_answer *a = &out->cheapest_at_min_speed;
+        if (r->min_tokens_per_s_per_user > 0 &&
+            (!a->found || p->cost_usd_per_mtok_output < a->point.cost_usd_per_mtok_output)) {
+            a->found = true;
+            a->point = *p;
+        }
+        a = &out->fastest_at_max_cost;
+        if (r->max_cost_usd_per_mtok > 0 &&
+            (!a->found || p->tokens_per_s_per_user > a->point.tokens_per_s_per_user)) {
+            a->found = true;
+            a->point = *p;
+        }
+        a = &out->fewest_devices;
+        if (r->fidelity == ISIM_DEPLOY &&
+            (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)) {
+            double total = p->replicas * p->devices;
+            if (!a->found || total < a->total_devices ||
+                (total == a->total_devices &&
+                 p->cost_usd_per_mtok_output < a->point.cost_usd_per_mtok_output)) {
+                a->found = true;
+                a->point = *p;
+                a->replicas = p->replicas;
+                a->total_devices = total;
+                /* 730 hours in a month (8760 / 12) */
+                a->usd_per_month = total * isim__plan_price(r, p->hw) * 730;
+            }
+        }
+    }
+}
+
 isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_error *err)
 {
     *out = NULL;
@@ -289,13 +341,17 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
     isim_plan *plan = calloc(1, sizeof *plan);
     isim__points all = {0}, ok = {0};
     size_t *idx = NULL, n_idx = 0;
+    isim_plan_answers overall;
     if (!plan)
         return isim__plan_fail(err, "out of memory");
     plan->customer_choice = -1;
     plan->n_hw = r->n_hw;
     plan->hw_frontier = calloc(r->n_hw, sizeof *plan->hw_frontier);
     plan->hw_n = calloc(r->n_hw, sizeof *plan->hw_n);
-    if (!plan->hw_frontier || !plan->hw_n) {
+    plan->hw_answers = calloc(r->n_hw, sizeof *plan->hw_answers);
+    for (size_t h = 0; plan->hw_answers && h < r->n_hw; h++)
+        plan->hw_answers[h].customer_choice = -1;
+    if (!plan->hw_frontier || !plan->hw_n || !plan->hw_answers) {
         st = isim__plan_fail(err, "out of memory");
         goto cleanup;
     }
@@ -351,51 +407,21 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
         if (st)
             goto cleanup;
     }
-    /* Erdil 2025 §4: customers pick the point maximising speed^alpha / price */
-    double best = -1;
+    /* over all hardware, then each profile alone */
+    answer(r, ok.v, ok.n, plan->frontier, plan->n_frontier, -1, &overall);
+    plan->customer_choice = overall.customer_choice;
+    plan->cheapest_at_min_speed = overall.cheapest_at_min_speed;
+    plan->fastest_at_max_cost = overall.fastest_at_max_cost;
+    plan->fewest_devices = overall.fewest_devices;
+    for (size_t h = 0; h < r->n_hw; h++)
+        answer(r, ok.v, ok.n, plan->hw_frontier[h], plan->hw_n[h], (int)h, &plan->hw_answers[h]);
     plan->min_cost_usd_per_mtok_output = INFINITY;
     for (size_t i = 0; i < plan->n_frontier; i++) {
         const isim_plan_point *p = &plan->frontier[i];
-        double u = pow(p->tokens_per_s_per_user, r->customer_alpha) / p->cost_usd_per_mtok_output;
-        if (u > best) {
-            best = u;
-            plan->customer_choice = (long)i;
-        }
         plan->max_tokens_per_s_per_user = fmax(plan->max_tokens_per_s_per_user,
                                                p->tokens_per_s_per_user);
         plan->min_cost_usd_per_mtok_output = fmin(plan->min_cost_usd_per_mtok_output,
                                                   p->cost_usd_per_mtok_output);
-    }
-    /* the questions, over every point that meets the constraints */
-    for (size_t i = 0; i < ok.n; i++) {
-        const isim_plan_point *p = &ok.v[i];
-        isim_plan_answer *a = &plan->cheapest_at_min_speed;
-        if (r->min_tokens_per_s_per_user > 0 &&
-            (!a->found || p->cost_usd_per_mtok_output < a->point.cost_usd_per_mtok_output)) {
-            a->found = true;
-            a->point = *p;
-        }
-        a = &plan->fastest_at_max_cost;
-        if (r->max_cost_usd_per_mtok > 0 &&
-            (!a->found || p->tokens_per_s_per_user > a->point.tokens_per_s_per_user)) {
-            a->found = true;
-            a->point = *p;
-        }
-        a = &plan->fewest_devices;
-        if (r->fidelity == ISIM_DEPLOY &&
-            (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)) {
-            double total = p->replicas * p->devices;
-            if (!a->found || total < a->total_devices ||
-                (total == a->total_devices &&
-                 p->cost_usd_per_mtok_output < a->point.cost_usd_per_mtok_output)) {
-                a->found = true;
-                a->point = *p;
-                a->replicas = p->replicas;
-                a->total_devices = total;
-                /* 730 hours in a month (8760 / 12) */
-                a->usd_per_month = total * isim__plan_price(r, p->hw) * 730;
-            }
-        }
     }
 done:
     plan->elapsed_s = now_s() - t0;

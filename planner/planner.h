@@ -91,6 +91,12 @@ typedef struct isim_plan_answer {
     double replicas, total_devices, usd_per_month; /* fewest-devices answer only */
 } isim_plan_answer;
 
+/* The answers for one hardware profile alone. */
+typedef struct isim_plan_answers {
+    long customer_choice; /* index into that profile's frontier; -1 when it has none */
+    isim_plan_answer cheapest_at_min_speed, fastest_at_max_cost, fewest_devices;
+} isim_plan_answers;
+
 typedef struct isim_plan {
     isim_plan_point *frontier; /* overall, by speed ascending (cost descending) */
     size_t n_frontier;
@@ -102,6 +108,7 @@ typedef struct isim_plan {
     isim_plan_answer cheapest_at_min_speed;  /* with min_tokens_per_s_per_user */
     isim_plan_answer fastest_at_max_cost;    /* with max_cost_usd_per_mtok */
     isim_plan_answer fewest_devices;         /* deploy with demand_tokens_per_s */
+    isim_plan_answers *hw_answers;           /* n_hw: the same, per hardware profile */
     uint64_t evaluated;                      /* configurations predicted */
     uint64_t infeasible_by_reason[ISIM_REASON_COUNT];
     uint64_t rejected_by_constraint[ISIM_PLAN_CONSTRAINTS];

@@ -581,6 +581,16 @@ Test(planner, cost_models_concurrency_and_prefix_caching)
     cr_expect_leq(a->point.tpot_s, 0.03);
     for (size_t i = 0; i < c->n_frontier; i++)
         cr_expect_geq(c->frontier[i].replicas * c->frontier[i].devices, a->total_devices);
+    /* each profile alone: its own answer, the overall one the least of them */
+    double least = INFINITY;
+    for (size_t h = 0; h < 2; h++) {
+        const isim_plan_answers *ha = &c->hw_answers[h];
+        cr_assert(ha->fewest_devices.found);
+        cr_expect_eq(ha->fewest_devices.point.hw, (int)h);
+        least = fmin(least, ha->fewest_devices.total_devices);
+        cr_assert(ha->customer_choice >= 0 && (size_t)ha->customer_choice < c->hw_n[h]);
+    }
+    cr_expect(tu_close(least, a->total_devices, 1e-15));
     isim_plan_free(c);
 
     r.demand_sequences = 0;
