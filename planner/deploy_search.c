@@ -66,19 +66,11 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
             .memory_bytes_per_device = res.memory.total,
             .detailed = true,
         };
-        if (r->demand_tokens_per_s > 0 || r->demand_sequences > 0) {
-            /* whole replicas serve the demand (its tokens/s and its concurrent sequences);
-             * idle capacity is paid for, over the tokens the fleet produces */
-            double by_rate = r->demand_tokens_per_s > 0
-                                 ? ceil(r->demand_tokens_per_s / res.tokens_per_s_total) : 0;
-            double by_seqs = r->demand_sequences > 0 ? ceil(r->demand_sequences / q->batch) : 0;
-            x.replicas = fmax(by_rate, by_seqs);
-            double served = r->demand_tokens_per_s > 0
-                                ? r->demand_tokens_per_s
-                                : fmin(r->demand_sequences, x.replicas * q->batch) / res.tpot_s;
+        if (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)
+            /* whole replicas serve the demand; idle capacity is paid for */
             x.cost_usd_per_mtok_output =
-                1e6 * x.replicas * res.devices * isim__plan_price(r, h) / 3600 / served;
-        }
+                isim__fleet_cost(r->demand_tokens_per_s, r->demand_sequences, q->batch,
+                                 res.tpot_s, res.devices, isim__plan_price(r, h), &x.replicas);
         if ((st = isim__points_push(out, &x, err)))
             return st;
         /* TPOT only grows with the batch: once an SLO on it is missed, it stays missed */

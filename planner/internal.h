@@ -9,6 +9,17 @@ isim_status isim__plan_fail(isim_error *err, const char *fmt, ...) __attribute__
 isim_status isim__plan_invalid(isim_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A specification error at file:line:col (line 0: the file alone). */
+isim_status isim__fail_at(isim_error *err, const char *file, int line, int column,
+                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Whole replicas of `devices` at `usd_per_device_h` serving a demand of tokens/s and/or
+ * concurrent sequences with a configuration of `batch` sequences at `tpot_s`: *replicas
+ * and the fleet's $ per M output tokens, idle capacity included. */
+double isim__fleet_cost(double demand_tokens_per_s, double demand_sequences, double batch,
+                        double tpot_s, double devices, double usd_per_device_h,
+                        double *replicas);
+
 /* A growable array of points. */
 typedef struct {
     isim_plan_point *v;

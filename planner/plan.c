@@ -37,6 +37,36 @@ isim_status isim__plan_invalid(isim_error *err, const char *fmt, ...)
     return st;
 }
 
+double isim__fleet_cost(double demand_tokens_per_s, double demand_sequences, double batch,
+                        double tpot_s, double devices, double usd_per_device_h,
+                        double *replicas)
+{
+    double total = batch / tpot_s;
+    double by_rate = demand_tokens_per_s > 0 ? ceil(demand_tokens_per_s / total) : 0;
+    double by_seqs = demand_sequences > 0 ? ceil(demand_sequences / batch) : 0;
+    *replicas = fmax(by_rate, by_seqs);
+    double served = demand_tokens_per_s > 0 ? demand_tokens_per_s
+                                            : fmin(demand_sequences, *replicas * batch) / tpot_s;
+    return 1e6 * *replicas * devices * usd_per_device_h / 3600 / served;
+}
+
+isim_status isim__fail_at(isim_error *err, const char *file, int line, int column,
+                          const char *fmt, ...)
+{
+    if (err) {
+        memset(err, 0, sizeof *err);
+        err->code = ISIM_ESCHEMA;
+        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+        err->line = line;
+        err->column = column;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return ISIM_ESCHEMA;
+}
+
 const char *isim_plan_constraint_name(isim_plan_constraint c)
 {
     static const char *const names[] = {"min_speed", "max_cost", "tpot_slo", "ttft_slo"};

@@ -128,4 +128,72 @@ bool isim_plan_point_same(const isim_plan_point *a, const isim_plan_point *b);
 isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_error *err);
 void isim_plan_free(isim_plan *p); /* NULL is a no-op */
 
+/* ---- scenarios: sweeps, cost models, sensitivity (docs/scenarios.md) ---------------- */
+
+/* A device-hour of h under the settings' cost model: the cloud price, or when owned the
+ * purchase over its life plus power (TDP x server factor x average fraction x PUE) at
+ * the electricity price plus colocation on the IT load. False, with the reason in `why`,
+ * when the profile lacks what the cost model needs. */
+bool isim_scenario_price(const isim_hw *h, const isim_scenario_settings *s, double *usd_per_h,
+                         char *why, size_t n);
+
+/* One point of a scenario: the settings in force and, per model, the plan over the
+ * hardware that could be priced. */
+typedef struct isim_scenario_point {
+    const char **values;     /* per sweep: the value in force (text); NULL for the base */
+    isim_scenario_settings settings;
+    double *usd_per_device_h; /* per scenario hardware; NAN where it could not be priced */
+    char (*unpriced)[200];   /* per scenario hardware: why not, "" when priced */
+    size_t n_priced;
+    size_t *hw_index;        /* plan hardware k is scenario hardware hw_index[k] */
+    isim_plan **plans;       /* per model; NULL when nothing could be priced */
+} isim_scenario_point;
+
+/* One input of the sensitivity chart, at the recommended configuration held fixed; costs
+ * are the configuration's own per token at its batch (not a fleet's whole replicas). */
+typedef struct isim_sensitivity_bar {
+    char path[160];                 /* the input ("hw.b200.memory.bandwidth_gbps") */
+    char low_text[48], high_text[48];
+    double cost_low, cost_high;     /* $ per M output tokens; NAN when infeasible */
+    double tpot_low_s, tpot_high_s; /* NAN when infeasible */
+} isim_sensitivity_bar;
+
+/* The sensitivity of one model's recommended configuration. */
+typedef struct isim_sensitivity {
+    bool found;              /* false: the base plan recommends nothing */
+    isim_plan_point point;   /* the configuration (point.hw: scenario hardware index) */
+    double cost_base, tpot_base_s;
+    size_t n_bars;
+    isim_sensitivity_bar *bars; /* largest swing first */
+} isim_sensitivity;
+
+typedef struct isim_scenario_result {
+    const isim_scenario *scenario; /* borrowed */
+    size_t n_models, n_hw;
+    isim_model **models;     /* the scenario's models and hardware as written */
+    isim_hw **hw;
+    isim_model *draft;       /* NULL without speculative decoding */
+    isim_scenario_point base;     /* the scenario as written */
+    size_t n_points;
+    isim_scenario_point *points;  /* the sweeps' points (none without sweeps) */
+    isim_sensitivity *sensitivity; /* per model, around the base point */
+    uint64_t evaluated;      /* configurations predicted, all points and plans */
+    double elapsed_s;
+} isim_scenario_result;
+
+typedef struct isim_scenario_run_opts {
+    const char *data_dir;    /* holding models/ and hw-profiles/ */
+    int threads;             /* points run in parallel; 0 = one per CPU */
+    void (*progress)(void *ctx, size_t done, size_t total); /* may be NULL; called from the
+                                                               workers, one at a time */
+    void *progress_ctx;
+} isim_scenario_run_opts;
+
+/* Checks every sweep and sensitivity value against the specifications it changes
+ * (file:line:col of the value on error), then runs the base point, the sweeps' points
+ * and the sensitivity. */
+isim_status isim_scenario_run(const isim_scenario *s, const isim_scenario_run_opts *o,
+                              isim_scenario_result **out, isim_error *err);
+void isim_scenario_result_free(isim_scenario_result *r); /* NULL is a no-op */
+
 #endif

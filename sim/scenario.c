@@ -285,9 +285,10 @@ static isim_status open_section(isim__map *top, const char *section, const char 
     return isim__map_sub(top, section, keys, required, out, present);
 }
 
-/* A list of non-empty plain words (ids, precisions); a single word is a list of one. */
-static isim_status read_words(isim__map *m, const char *key, bool required, char ***out,
-                              size_t *n)
+/* A list of non-empty plain words (ids, precisions) with their places; a single word is
+ * a list of one. */
+static isim_status read_words(isim__map *m, const char *key, bool required,
+                              isim_scenario_value **out, size_t *n)
 {
     const isim__ynode *node = isim__map_get(m, key);
     *out = NULL;
@@ -305,44 +306,42 @@ static isim_status read_words(isim__map *m, const char *key, bool required, char
     }
     if (count == 0)
         return isim__map_error(m, key, "'%s' must list at least one entry", key);
-    char **words = calloc(count, sizeof *words);
+    isim_scenario_value *words = calloc(count, sizeof *words);
     if (!words)
         return oom(m->r);
     for (size_t i = 0; i < count; i++) {
         const isim__ynode *it = items[i];
-        if (it->kind != ISIM__YSCALAR || !it->text[0]) {
+        if (it->kind != ISIM__YSCALAR || !it->text[0] || !(words[i].text = strdup(it->text))) {
             for (size_t k = 0; k < i; k++)
-                free(words[k]);
+                free(words[k].text);
             free(words);
+            if (it->kind == ISIM__YSCALAR && it->text[0])
+                return oom(m->r);
             return isim__map_error(m, key, "'%s' must be a word or a list of words", key);
         }
-        if (!(words[i] = strdup(it->text))) {
-            for (size_t k = 0; k < i; k++)
-                free(words[k]);
-            free(words);
-            return oom(m->r);
-        }
+        words[i].line = it->line;
+        words[i].column = it->column;
     }
     *out = words;
     *n = count;
     return ISIM_OK;
 }
 
-static void free_words(char **w, size_t n)
+static void free_words(isim_scenario_value *w, size_t n)
 {
     for (size_t i = 0; w && i < n; i++)
-        free(w[i]);
+        free(w[i].text);
     free(w);
 }
 
 static isim_status read_dtypes(isim__map *m, const char *key, isim_dtype **out, size_t *n)
 {
-    char **words = NULL;
+    isim_scenario_value *words = NULL;
     size_t count = 0;
     isim_status st = read_words(m, key, false, &words, &count);
     if (st || !count)
         return st;
-    bool all = count == 1 && strcmp(words[0], "all") == 0;
+    bool all = count == 1 && strcmp(words[0].text, "all") == 0;
     static const isim_dtype every[] = {ISIM_BF16, ISIM_FP8, ISIM_INT8, ISIM_INT4, ISIM_FP4};
     size_t total = all ? sizeof every / sizeof every[0] : count;
     isim_dtype *v = calloc(total, sizeof *v);
@@ -353,10 +352,11 @@ static isim_status read_dtypes(isim__map *m, const char *key, isim_dtype **out, 
     for (size_t i = 0; i < total && !st; i++) {
         if (all)
             v[i] = every[i];
-        else if (isim_dtype_parse(words[i], &v[i]))
-            st = isim__map_error(m, key, "'search.%s': unknown precision '%s' (expected fp32 "
-                                         "bf16 fp16 fp8 int8 int4 fp4, or all)",
-                                 key, words[i]);
+        else if (isim_dtype_parse(words[i].text, &v[i]))
+            st = isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, words[i].line, words[i].column,
+                            "'search.%s': unknown precision '%s' (expected fp32 bf16 fp16 fp8 "
+                            "int8 int4 fp4, or all)",
+                            key, words[i].text);
     }
     free_words(words, count);
     if (st) {

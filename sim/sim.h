@@ -479,7 +479,8 @@ typedef struct isim_scenario {
     char *name, *description;
     isim_fidelity fidelity;
     size_t n_models, n_hw;
-    char **models, **hw; /* catalog ids */
+    isim_scenario_value *models, *hw; /* catalog ids, where written; hw "all" for every
+                                         profile */
     size_t n_weights, n_kv;
     isim_dtype *weights, *kv; /* n = 0: the release precision; bf16 */
     char *spec_draft;         /* NULL: no speculative decoding */

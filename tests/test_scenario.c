@@ -50,9 +50,11 @@ Test(scenario, settings_sweeps_and_sources_load)
     cr_expect_str_eq(s->name, "Test scenario");
     cr_expect_eq(s->fidelity, ISIM_DEPLOY);
     cr_assert_eq(s->n_models, 1u);
-    cr_expect_str_eq(s->models[0], "llama-3.1-8b");
+    cr_expect_str_eq(s->models[0].text, "llama-3.1-8b");
+    cr_expect_eq(s->models[0].line, 2);
     cr_assert_eq(s->n_hw, 2u);
-    cr_expect_str_eq(s->hw[1], "l4");
+    cr_expect_str_eq(s->hw[1].text, "l4");
+    cr_expect_eq(s->hw[1].column, 22);
     const isim_scenario_settings *v = &s->settings;
     cr_expect(tu_close(v->input_tokens, 32768, 1e-15));
     cr_expect(tu_close(v->output_tokens, 1500, 1e-15));

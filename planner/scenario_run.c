@@ -1,0 +1,745 @@
+/* Running a scenario (docs/scenarios.md): the base point as written, every point of its
+ * sweeps (settings set by path, model and hardware values changed by overrides before
+ * validation), each planned per model under its cost model, and the sensitivity of each
+ * model's recommended configuration to its inputs. Everything a sweep or a sensitivity
+ * range will change is checked before the first plan runs. Points are independent and
+ * run in parallel; the result does not depend on the number of threads. */
+#include "planner/internal.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+bool isim_scenario_price(const isim_hw *h, const isim_scenario_settings *s, double *usd_per_h,
+                         char *why, size_t n)
+{
+    if (s->cost_model == ISIM_COST_CLOUD) {
+        *usd_per_h = h->cloud_usd_per_h;
+        return true;
+    }
+    if (!h->has_purchase) {
+        snprintf(why, n, "%s has no purchase price (price.purchase_usd and life_years)", h->id);
+        return false;
+    }
+    if (!h->has_power) {
+        snprintf(why, n, "%s has no power rating (power.tdp_w)", h->id);
+        return false;
+    }
+    /* the IT load of the device and its share of the server, in kW */
+    double it_kw = h->tdp_w / 1000 * s->server_power_factor;
+    double capex = h->purchase_usd / (h->life_years * 8760);
+    double energy = it_kw * s->power_fraction_of_tdp * s->pue * s->electricity_usd_per_kwh;
+    double space = it_kw * s->colocation_usd_per_kw_month * 12 / 8760;
+    *usd_per_h = capex + energy + space;
+    return true;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* What a run shares between its workers (read-only once they start). */
+typedef struct {
+    const isim_scenario *s;
+    const isim_scenario_run_opts *o;
+    isim_scenario_result *res;
+    char (*hw_path)[1024];
+    char (*model_path)[1024];
+    size_t n_groups;
+    size_t *group_of;   /* per sweep */
+    size_t *group_size; /* per group */
+    int plan_threads;
+    pthread_mutex_t lock; /* progress and the first error */
+    size_t done, total;
+    isim_status st;
+    isim_error err;
+} run;
+
+/* ---- overrides from sweep values --------------------------------------------------- */
+
+typedef struct {
+    isim_override ov[64];
+    char source[64][200];
+    size_t n;
+} overrides;
+
+/* "hw.<id>.<key path>" or "model.<id>.<key path>" naming the spec `kind` `id` (or "*"):
+ * the key path, else NULL. */
+static const char *key_path(const char *path, const char *kind, const char *id)
+{
+    size_t k = strlen(kind);
+    if (strncmp(path, kind, k) != 0 || path[k] != '.')
+        return NULL;
+    const char *sid = path + k + 1, *dot = strchr(sid, '.');
+    if (!dot)
+        return NULL;
+    size_t n = (size_t)(dot - sid);
+    if ((n == 1 && sid[0] == '*') || (strlen(id) == n && strncmp(sid, id, n) == 0))
+        return dot + 1;
+    return NULL;
+}
+
+static bool add_override(overrides *o, const isim_scenario *s, const char *sweep_path,
+                         const char *key, const isim_scenario_value *v)
+{
+    if (o->n == sizeof o->ov / sizeof o->ov[0])
+        return false;
+    isim_override *x = &o->ov[o->n];
+    memset(x, 0, sizeof *x);
+    x->path = key;
+    char *end = NULL;
+    double f = v->text[0] == 'x' ? strtod(v->text + 1, &end) : 0;
+    if (end && *end == '\0' && f > 0)
+        x->scale = f;
+    else
+        x->value = v->text;
+    snprintf(o->source[o->n], sizeof o->source[o->n], "what-if: %s = %s (scenario %s)",
+             sweep_path, v->text, s->id);
+    x->source = o->source[o->n];
+    x->file = s->path;
+    x->line = v->line;
+    x->column = v->column;
+    o->n++;
+    return true;
+}
+
+/* The overrides the sweeps (at value index idx[i], -1 for none) make to spec kind/id. */
+static bool sweep_overrides(const isim_scenario *s, const long *idx, const char *kind,
+                            const char *id, overrides *o)
+{
+    o->n = 0;
+    for (size_t i = 0; idx && i < s->n_sweeps; i++) {
+        const isim_scenario_sweep *w = &s->sweeps[i];
+        const char *key = idx[i] >= 0 ? key_path(w->path, kind, id) : NULL;
+        if (key && !add_override(o, s, w->path, key, &w->values[idx[i]]))
+            return false;
+    }
+    return true;
+}
+
+static isim_status too_many(const isim_scenario *s, isim_error *err)
+{
+    return isim__fail_at(err, s->path, 0, 0, "more than 64 sweeps change one specification");
+}
+
+/* ---- one point ---------------------------------------------------------------------- */
+
+static void request_from(const run *c, const isim_scenario_settings *v, const isim_model *m,
+                         isim_plan_request *r)
+{
+    const isim_scenario *s = c->s;
+    isim_plan_request_init(r);
+    r->fidelity = s->fidelity;
+    r->model = m;
+    r->input_tokens = v->input_tokens;
+    r->output_tokens = v->output_tokens;
+    r->prefix_hit_rate = v->prefix_cache_hit_rate;
+    r->min_tokens_per_s_per_user = v->min_tokens_per_s_per_user;
+    r->max_cost_usd_per_mtok = v->max_cost_usd_per_mtok;
+    r->demand_tokens_per_s = v->request_rate_per_s * v->output_tokens;
+    r->demand_sequences = v->concurrency;
+    r->tpot_slo_s = v->tpot_ms / 1e3;
+    r->ttft_slo_s = v->ttft_ms / 1e3;
+    r->weights = s->n_weights ? s->weights : NULL;
+    r->n_weights = s->n_weights;
+    r->kv = s->n_kv ? s->kv : NULL;
+    r->n_kv = s->n_kv;
+    r->draft = c->res->draft;
+    r->draft_weights = s->spec_draft_weights;
+    r->spec_alpha = v->spec_alpha;
+    r->spec_gamma_max = (int)v->spec_gamma_max;
+    r->max_devices = (int)v->max_devices;
+    r->customer_alpha = v->customer_alpha;
+    r->ttft_objective = s->ttft_objective;
+    r->grid_devices = r->grid_batch = (int)v->grid;
+    r->threads = c->plan_threads;
+}
+
+static void point_release(isim_scenario_point *p, size_t n_models)
+{
+    for (size_t m = 0; p->plans && m < n_models; m++)
+        isim_plan_free(p->plans[m]);
+    free(p->plans);
+    free(p->values);
+    free(p->usd_per_device_h);
+    free(p->unpriced);
+    free(p->hw_index);
+    memset(p, 0, sizeof *p);
+}
+
+/* Runs the point whose sweep values are idx (NULL: the base). */
+static isim_status run_point(run *c, const long *idx, isim_scenario_point *p, isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    isim_scenario_result *res = c->res;
+    const size_t nh = res->n_hw, nm = res->n_models;
+    isim_status st = ISIM_OK;
+    isim_hw **hw = calloc(nh, sizeof *hw);
+    const isim_hw **priced = calloc(nh, sizeof *priced);
+    double *price = calloc(nh, sizeof *price);
+    p->values = calloc(s->n_sweeps ? s->n_sweeps : 1, sizeof *p->values);
+    p->usd_per_device_h = calloc(nh, sizeof *p->usd_per_device_h);
+    p->unpriced = calloc(nh, sizeof *p->unpriced);
+    p->hw_index = calloc(nh, sizeof *p->hw_index);
+    p->plans = calloc(nm, sizeof *p->plans);
+    if (!hw || !priced || !price || !p->values || !p->usd_per_device_h || !p->unpriced ||
+        !p->hw_index || !p->plans) {
+        st = isim__plan_fail(err, "out of memory");
+        goto cleanup;
+    }
+    p->settings = s->settings;
+    for (size_t i = 0; idx && i < s->n_sweeps; i++) {
+        const isim_scenario_value *v = &s->sweeps[i].values[idx[i]];
+        p->values[i] = v->text;
+        if (isim_scenario_is_setting(s->sweeps[i].path) &&
+            (st = isim_scenario_set(&p->settings, s->sweeps[i].path, v->text, s->path, v->line,
+                                    v->column, err)))
+            goto cleanup;
+    }
+    overrides ov;
+    for (size_t h = 0; h < nh; h++) {
+        if (!sweep_overrides(s, idx, "hw", res->hw[h]->id, &ov)) {
+            st = too_many(s, err);
+            goto cleanup;
+        }
+        if (ov.n && (st = isim_hw_load_with(c->hw_path[h], ov.ov, ov.n, &hw[h], err)))
+            goto cleanup;
+        const isim_hw *use = hw[h] ? hw[h] : res->hw[h];
+        if (isim_scenario_price(use, &p->settings, &p->usd_per_device_h[h], p->unpriced[h],
+                                sizeof p->unpriced[h])) {
+            priced[p->n_priced] = use;
+            price[p->n_priced] = p->usd_per_device_h[h];
+            p->hw_index[p->n_priced++] = h;
+        } else {
+            p->usd_per_device_h[h] = NAN;
+        }
+    }
+    for (size_t m = 0; m < nm && p->n_priced; m++) {
+        if (!sweep_overrides(s, idx, "model", res->models[m]->id, &ov)) {
+            st = too_many(s, err);
+            goto cleanup;
+        }
+        isim_model *variant = NULL;
+        if (ov.n && (st = isim_model_load_with(c->model_path[m], ov.ov, ov.n, &variant, err)))
+            goto cleanup;
+        isim_plan_request r;
+        request_from(c, &p->settings, variant ? variant : res->models[m], &r);
+        r.hw = priced;
+        r.n_hw = p->n_priced;
+        r.usd_per_device_h = price;
+        st = isim_plan_run(&r, &p->plans[m], err);
+        isim_model_free(variant);
+        if (st)
+            goto cleanup;
+    }
+cleanup:
+    for (size_t h = 0; hw && h < nh; h++)
+        isim_hw_free(hw[h]);
+    free(hw);
+    free(priced);
+    free(price);
+    return st;
+}
+
+/* The sweep value indices of point k: groups in order, the last moving fastest. */
+static void point_indices(const run *c, size_t k, long *idx)
+{
+    size_t digit[64];
+    for (size_t g = c->n_groups; g-- > 0;) {
+        digit[g] = k % c->group_size[g];
+        k /= c->group_size[g];
+    }
+    for (size_t i = 0; i < c->s->n_sweeps; i++)
+        idx[i] = (long)digit[c->group_of[i]];
+}
+
+typedef struct {
+    run *c;
+    size_t first, step;
+} worker_job;
+
+static void *worker(void *arg)
+{
+    worker_job *j = arg;
+    run *c = j->c;
+    long idx[64];
+    for (size_t k = j->first; k < c->res->n_points; k += j->step) {
+        pthread_mutex_lock(&c->lock);
+        bool stop = c->st != ISIM_OK;
+        pthread_mutex_unlock(&c->lock);
+        if (stop)
+            break;
+        point_indices(c, k, idx);
+        isim_error e = {0};
+        isim_status st = run_point(c, idx, &c->res->points[k], &e);
+        pthread_mutex_lock(&c->lock);
+        if (st && !c->st) {
+            c->st = st;
+            c->err = e;
+        }
+        c->done++;
+        if (c->o->progress)
+            c->o->progress(c->o->progress_ctx, c->done, c->total);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return NULL;
+}
+
+/* ---- checks before any work ---------------------------------------------------------- */
+
+/* Loads the spec of kind/id with one override from value v (to check it); none written. */
+static isim_status check_value(const run *c, const char *path, const isim_scenario_value *v,
+                               isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    const isim_scenario_result *res = c->res;
+    if (isim_scenario_is_setting(path)) {
+        isim_scenario_settings probe = s->settings;
+        return isim_scenario_set(&probe, path, v->text, s->path, v->line, v->column, err);
+    }
+    bool hw = strncmp(path, "hw.", 3) == 0;
+    size_t n = hw ? res->n_hw : res->n_models;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = hw ? res->hw[i]->id : res->models[i]->id;
+        const char *key = key_path(path, hw ? "hw" : "model", id);
+        if (!key)
+            continue;
+        any = true;
+        overrides o = {.n = 0};
+        add_override(&o, s, path, key, v);
+        isim_status st;
+        if (hw) {
+            isim_hw *x = NULL;
+            st = isim_hw_load_with(c->hw_path[i], o.ov, 1, &x, err);
+            isim_hw_free(x);
+        } else {
+            isim_model *x = NULL;
+            st = isim_model_load_with(c->model_path[i], o.ov, 1, &x, err);
+            isim_model_free(x);
+        }
+        if (st)
+            return st;
+    }
+    if (!any)
+        return isim__fail_at(err, s->path, v->line, v->column,
+                             "'%s' names no %s of the scenario (its %s: see '%s')", path,
+                             hw ? "hardware" : "model", hw ? "hardware" : "models",
+                             hw ? "hardware" : "models");
+    return ISIM_OK;
+}
+
+static isim_status load_specs(run *c, isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    isim_scenario_result *res = c->res;
+    const char *dir = c->o->data_dir;
+    char **all = NULL;
+    isim_status st = ISIM_OK;
+    bool every = s->n_hw == 1 && strcmp(s->hw[0].text, "all") == 0;
+    size_t n_ids = s->n_hw;
+    if (every) {
+        if ((st = isim_catalog_list(dir, "hw-profiles", &all, err)))
+            return st;
+        for (n_ids = 0; all[n_ids]; n_ids++)
+            ;
+    }
+    res->hw = calloc(n_ids ? n_ids : 1, sizeof *res->hw);
+    c->hw_path = calloc(n_ids ? n_ids : 1, sizeof *c->hw_path);
+    res->models = calloc(s->n_models, sizeof *res->models);
+    c->model_path = calloc(s->n_models, sizeof *c->model_path);
+    if (!res->hw || !c->hw_path || !res->models || !c->model_path) {
+        st = isim__plan_fail(err, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n_ids && !st; i++) {
+        const char *id = every ? all[i] : s->hw[i].text;
+        isim_error e = {0};
+        isim_hw *h = NULL;
+        st = isim_catalog_path(dir, "hw", id, c->hw_path[res->n_hw], sizeof c->hw_path[0], &e);
+        if (!st)
+            st = isim_hw_load(c->hw_path[res->n_hw], &h, &e);
+        if (st) {
+            if (every || e.line)
+                *err = e;
+            else
+                isim__fail_at(err, s->path, s->hw[i].line, s->hw[i].column, "%s", e.message);
+            break;
+        }
+        for (size_t k = 0; k < res->n_hw; k++)
+            if (strcmp(res->hw[k]->id, h->id) == 0) {
+                st = isim__fail_at(err, s->path, s->hw[i].line, s->hw[i].column,
+                                   "hardware '%s' is listed twice", id);
+                isim_hw_free(h);
+                h = NULL;
+                break;
+            }
+        /* 'all' in the deploy fidelity: the profiles a deployment can use */
+        if (h && every && s->fidelity == ISIM_DEPLOY && !h->has_serving) {
+            isim_hw_free(h);
+            continue;
+        }
+        if (h)
+            res->hw[res->n_hw++] = h;
+    }
+    for (size_t i = 0; i < s->n_models && !st; i++) {
+        isim_error e = {0};
+        st = isim_catalog_path(dir, "model", s->models[i].text, c->model_path[i],
+                               sizeof c->model_path[0], &e);
+        if (!st)
+            st = isim_model_load(c->model_path[i], &res->models[res->n_models], &e);
+        if (st) {
+            if (e.line)
+                *err = e;
+            else
+                isim__fail_at(err, s->path, s->models[i].line, s->models[i].column, "%s",
+                              e.message);
+            break;
+        }
+        res->n_models++;
+    }
+    if (!st && s->spec_draft) {
+        isim_error e = {0};
+        if ((st = isim_catalog_model(dir, s->spec_draft, &res->draft, &e)))
+            isim__fail_at(err, s->path, 0, 0, "search.spec_draft: %s", e.message);
+    }
+cleanup:
+    isim_ids_free(all);
+    return st;
+}
+
+static isim_status check_scenario(run *c, isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    const isim_scenario_settings *v = &s->settings;
+    if (s->fidelity == ISIM_PAPER && (v->ttft_ms > 0 || v->concurrency > 0 || s->ttft_objective))
+        return isim__fail_at(err, s->path, 0, 0,
+                             "the paper fidelity has no TTFT and no concurrency: drop "
+                             "slo.ttft_ms, workload.concurrency and search.ttft_objective, or "
+                             "use the deploy fidelity");
+    for (size_t i = 0; i < s->n_sweeps; i++) {
+        const isim_scenario_sweep *w = &s->sweeps[i];
+        if (s->fidelity == ISIM_PAPER &&
+            (strcmp(w->path, "slo.ttft_ms") == 0 || strcmp(w->path, "workload.concurrency") == 0))
+            return isim__fail_at(err, s->path, w->line, w->column,
+                                 "the paper fidelity has no TTFT and no concurrency to sweep");
+        for (size_t k = 0; k < w->n; k++) {
+            isim_status st = check_value(c, w->path, &w->values[k], err);
+            if (st)
+                return st;
+        }
+    }
+    for (size_t i = 0; i < s->n_sensitivity; i++) {
+        const isim_scenario_range *g = &s->sensitivity[i];
+        isim_status st = check_value(c, g->path, &g->low, err);
+        if (!st)
+            st = check_value(c, g->path, &g->high, err);
+        if (st)
+            return st;
+    }
+    return ISIM_OK;
+}
+
+/* Lockstep sweeps share a group; every other sweep is a group of its own. */
+static isim_status make_groups(run *c, isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    size_t n = s->n_sweeps;
+    if (n > 64)
+        return isim__fail_at(err, s->path, 0, 0, "more than 64 sweeps");
+    c->group_of = calloc(n ? n : 1, sizeof *c->group_of);
+    c->group_size = calloc(n ? n : 1, sizeof *c->group_size);
+    if (!c->group_of || !c->group_size)
+        return isim__plan_fail(err, "out of memory");
+    size_t points = n ? 1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        const isim_scenario_sweep *w = &s->sweeps[i];
+        size_t g = c->n_groups;
+        for (size_t k = 0; w->lockstep && k < i; k++)
+            if (s->sweeps[k].lockstep && strcmp(s->sweeps[k].lockstep, w->lockstep) == 0) {
+                g = c->group_of[k];
+                break;
+            }
+        c->group_of[i] = g;
+        if (g == c->n_groups) {
+            c->group_size[c->n_groups++] = w->n;
+            points *= w->n;
+        }
+    }
+    c->res->n_points = points;
+    return ISIM_OK;
+}
+
+/* ---- sensitivity --------------------------------------------------------------------- */
+
+typedef struct {
+    const char *key; /* hw key path, or a setting */
+    const char *low, *high;
+    int cost; /* 0 any, 1 cloud only, 2 owned only */
+} default_range;
+
+static const default_range DEFAULT_RANGES[] = {
+    {"price.cloud_usd_per_h", "x0.8", "x1.2", 1},
+    {"price.purchase_usd", "x0.8", "x1.2", 2},
+    {"price.life_years", "x0.6", "x1.4", 2},
+    {"cost.electricity_usd_per_kwh", "x0.5", "x2", 2},
+    {"cost.pue", "x0.9", "x1.2", 2},
+    {"memory.bandwidth_gbps", "x0.8", "x1.2", 0},
+    {"efficiency.hbm", "x0.9", "x1.1", 0},
+    {"efficiency.flops", "x0.9", "x1.1", 0},
+    {"serving.step_overhead_us", "x0.5", "x2", 0},
+    {"kernel.launch_us", "x0.5", "x2", 0},
+    {"scale_up.bandwidth_gbps", "x0.5", "x2", 0},
+    {"workload.input_tokens", "x0.5", "x2", 0},
+    {"workload.output_tokens", "x0.5", "x2", 0},
+};
+
+/* The recommended configuration predicted with one input at `text`: its cost and TPOT,
+ * NAN when it no longer fits or cannot be priced. */
+static void evaluate(const run *c, size_t m, const isim_sensitivity *sv, const char *path,
+                     const char *text, double *cost, double *tpot)
+{
+    const isim_scenario *s = c->s;
+    const isim_scenario_result *res = c->res;
+    const isim_plan_point *pt = &sv->point;
+    const size_t h = (size_t)pt->hw;
+    *cost = *tpot = NAN;
+    isim_scenario_settings v = s->settings;
+    isim_hw *hv = NULL;
+    isim_model *mv = NULL;
+    isim_scenario_value val = {.text = (char *)text};
+    overrides o = {.n = 0};
+    isim_error e = {0};
+    if (path && isim_scenario_is_setting(path)) {
+        if (isim_scenario_set(&v, path, text, s->path, 0, 0, &e))
+            return;
+    } else if (path) {
+        const char *key = key_path(path, "hw", res->hw[h]->id);
+        if (key) {
+            add_override(&o, s, path, key, &val);
+            if (isim_hw_load_with(c->hw_path[h], o.ov, 1, &hv, &e))
+                return;
+        } else if ((key = key_path(path, "model", res->models[m]->id))) {
+            add_override(&o, s, path, key, &val);
+            if (isim_model_load_with(c->model_path[m], o.ov, 1, &mv, &e))
+                return;
+        }
+    }
+    const isim_hw *hw = hv ? hv : res->hw[h];
+    double price;
+    char why[200];
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = s->fidelity;
+    q.devices = pt->devices;
+    q.batch = pt->batch;
+    q.input_tokens = v.input_tokens;
+    q.output_tokens = v.output_tokens;
+    q.prefix_hit_rate = v.prefix_cache_hit_rate;
+    if (s->fidelity == ISIM_DEPLOY) {
+        q.tp = pt->tp;
+        q.pp = pt->pp;
+        q.ep = pt->ep;
+    }
+    q.weights = pt->weights;
+    q.kv = pt->kv;
+    if (pt->spec) {
+        q.draft = res->draft;
+        q.draft_weights = s->spec_draft_weights;
+        q.spec_alpha = v.spec_alpha;
+        q.spec_gamma = pt->spec_gamma;
+        q.spec_gamma_max = (int)v.spec_gamma_max;
+    }
+    isim_result r;
+    if (isim_scenario_price(hw, &v, &price, why, sizeof why)) {
+        q.usd_per_device_h = price;
+        /* the configuration's own cost per token, at its batch: continuous in every input
+         * (a fleet's whole replicas would turn small changes into steps) */
+        if (!isim_predict(mv ? mv : res->models[m], hw, &q, &r, &e) && r.feasible) {
+            *cost = r.cost_usd_per_mtok_output;
+            *tpot = r.tpot_s;
+        }
+    }
+    isim_hw_free(hv);
+    isim_model_free(mv);
+}
+
+static int by_swing(const void *a, const void *b)
+{
+    const isim_sensitivity_bar *x = a, *y = b;
+    double sx = fabs(x->cost_high - x->cost_low), sy = fabs(y->cost_high - y->cost_low);
+    sx = isnan(sx) ? INFINITY : sx;
+    sy = isnan(sy) ? INFINITY : sy;
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static isim_status sensitivity(run *c, isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    isim_scenario_result *res = c->res;
+    res->sensitivity = calloc(res->n_models, sizeof *res->sensitivity);
+    if (!res->sensitivity)
+        return isim__plan_fail(err, "out of memory");
+    for (size_t m = 0; m < res->n_models; m++) {
+        isim_sensitivity *sv = &res->sensitivity[m];
+        const isim_plan *plan = res->base.plans ? res->base.plans[m] : NULL;
+        if (!plan || plan->customer_choice < 0)
+            continue;
+        sv->found = true;
+        sv->point = plan->frontier[plan->customer_choice];
+        sv->point.hw = (int)res->base.hw_index[sv->point.hw];
+        evaluate(c, m, sv, NULL, NULL, &sv->cost_base, &sv->tpot_base_s);
+        size_t cap = s->n_sensitivity ? s->n_sensitivity
+                                      : sizeof DEFAULT_RANGES / sizeof DEFAULT_RANGES[0];
+        if (!(sv->bars = calloc(cap, sizeof *sv->bars)))
+            return isim__plan_fail(err, "out of memory");
+        const char *hw_id = res->hw[sv->point.hw]->id;
+        for (size_t i = 0; i < cap; i++) {
+            isim_sensitivity_bar *b = &sv->bars[sv->n_bars];
+            if (s->n_sensitivity) {
+                const isim_scenario_range *g = &s->sensitivity[i];
+                /* a range on another model or hardware does not move this configuration */
+                if (!isim_scenario_is_setting(g->path) && !key_path(g->path, "hw", hw_id) &&
+                    !key_path(g->path, "model", res->models[m]->id))
+                    continue;
+                snprintf(b->path, sizeof b->path, "%s", g->path);
+                snprintf(b->low_text, sizeof b->low_text, "%s", g->low.text);
+                snprintf(b->high_text, sizeof b->high_text, "%s", g->high.text);
+            } else {
+                const default_range *d = &DEFAULT_RANGES[i];
+                if ((d->cost == 1 && s->settings.cost_model != ISIM_COST_CLOUD) ||
+                    (d->cost == 2 && s->settings.cost_model != ISIM_COST_OWNED))
+                    continue;
+                if (isim_scenario_is_setting(d->key))
+                    snprintf(b->path, sizeof b->path, "%s", d->key);
+                else
+                    snprintf(b->path, sizeof b->path, "hw.%s.%s", hw_id, d->key);
+                snprintf(b->low_text, sizeof b->low_text, "%s", d->low);
+                snprintf(b->high_text, sizeof b->high_text, "%s", d->high);
+            }
+            evaluate(c, m, sv, b->path, b->low_text, &b->cost_low, &b->tpot_low_s);
+            evaluate(c, m, sv, b->path, b->high_text, &b->cost_high, &b->tpot_high_s);
+            sv->n_bars++;
+        }
+        qsort(sv->bars, sv->n_bars, sizeof *sv->bars, by_swing);
+    }
+    return ISIM_OK;
+}
+
+/* ---- the run ------------------------------------------------------------------------- */
+
+static void count_evaluated(isim_scenario_result *res, const isim_scenario_point *p)
+{
+    for (size_t m = 0; p->plans && m < res->n_models; m++)
+        if (p->plans[m])
+            res->evaluated += p->plans[m]->evaluated;
+}
+
+isim_status isim_scenario_run(const isim_scenario *s, const isim_scenario_run_opts *o,
+                              isim_scenario_result **out, isim_error *err)
+{
+    *out = NULL;
+    double t0 = now_s();
+    isim_scenario_result *res = calloc(1, sizeof *res);
+    if (!res)
+        return isim__plan_fail(err, "out of memory");
+    res->scenario = s;
+    run c = {.s = s, .o = o, .res = res};
+    isim_status st = load_specs(&c, err);
+    if (!st)
+        st = check_scenario(&c, err);
+    if (!st)
+        st = make_groups(&c, err);
+    if (st)
+        goto cleanup;
+    int threads = o->threads;
+    if (threads <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cpus > 0 ? (int)cpus : 1;
+    }
+    if (threads > 64)
+        threads = 64;
+    /* the base point alone uses the threads inside its plans; sweep points use them
+     * across points */
+    c.plan_threads = threads;
+    if ((st = run_point(&c, NULL, &res->base, err)))
+        goto cleanup;
+    count_evaluated(res, &res->base);
+    if ((st = sensitivity(&c, err)))
+        goto cleanup;
+    if (res->n_points) {
+        res->points = calloc(res->n_points, sizeof *res->points);
+        if (!res->points) {
+            st = isim__plan_fail(err, "out of memory");
+            goto cleanup;
+        }
+        c.plan_threads = 1;
+        c.total = res->n_points;
+        pthread_mutex_init(&c.lock, NULL);
+        size_t n_workers = (size_t)threads < res->n_points ? (size_t)threads : res->n_points;
+        worker_job jobs[64];
+        pthread_t tid[64];
+        bool started[64] = {false};
+        for (size_t t = 0; t < n_workers; t++) {
+            jobs[t] = (worker_job){&c, t, n_workers};
+            if (t > 0)
+                started[t] = pthread_create(&tid[t], NULL, worker, &jobs[t]) == 0;
+        }
+        for (size_t t = 0; t < n_workers; t++)
+            if (!started[t])
+                worker(&jobs[t]);
+        for (size_t t = 1; t < n_workers; t++)
+            if (started[t])
+                pthread_join(tid[t], NULL);
+        pthread_mutex_destroy(&c.lock);
+        if ((st = c.st)) {
+            if (err)
+                *err = c.err;
+            goto cleanup;
+        }
+        for (size_t k = 0; k < res->n_points; k++)
+            count_evaluated(res, &res->points[k]);
+    }
+    res->elapsed_s = now_s() - t0;
+    *out = res;
+    res = NULL;
+cleanup:
+    free(c.hw_path);
+    free(c.model_path);
+    free(c.group_of);
+    free(c.group_size);
+    isim_scenario_result_free(res);
+    return st;
+}
+
+void isim_scenario_result_free(isim_scenario_result *r)
+{
+    if (!r)
+        return;
+    point_release(&r->base, r->n_models);
+    for (size_t k = 0; r->points && k < r->n_points; k++)
+        point_release(&r->points[k], r->n_models);
+    free(r->points);
+    for (size_t m = 0; r->sensitivity && m < r->n_models; m++)
+        free(r->sensitivity[m].bars);
+    free(r->sensitivity);
+    for (size_t h = 0; r->hw && h < r->n_hw; h++)
+        isim_hw_free(r->hw[h]);
+    free(r->hw);
+    for (size_t m = 0; r->models && m < r->n_models; m++)
+        isim_model_free(r->models[m]);
+    free(r->models);
+    isim_model_free(r->draft);
+    free(r);
+}
