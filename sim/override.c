@@ -102,10 +102,20 @@ static isim_status apply_one(isim__ynode *root, const char *file, const isim_ove
                               "'%s' in %s: '%s' is not a section", o->path, file, prev);
         slot = entry(map, key);
         if (!slot) {
-            if (o->scale > 0)
+            if (o->scale > 0) {
+                char has[400] = "";
+                size_t used = 0;
+                for (size_t i = 0; i < map->n && used < sizeof has; i++) {
+                    int w = snprintf(has + used, sizeof has - used, "%s%s", i ? ", " : "",
+                                     map->keys[i]->text);
+                    if (w < 0)
+                        break;
+                    used += (size_t)w;
+                }
                 return isim__fail(err, ISIM_ESCHEMA, o->file, o->line, o->column,
-                                  "'%s' in %s: nothing to scale, %s has no '%s'", o->path, file,
-                                  file, key);
+                                  "'%s' in %s: nothing to scale, '%s' has no '%s' (it has: %s)",
+                                  o->path, file, prev ? prev : "the file", key, has);
+            }
             isim__ynode *k = new_node(o, ISIM__YSCALAR, key);
             isim__ynode *v = next ? new_node(o, ISIM__YMAP, NULL) : NULL;
             if (!k || (next && !v) || !add_entry(map, k, v)) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "planner/planner.h"
 #include "tests/testutil.h"
 
 /* clang-format off */
@@ -194,4 +195,192 @@ Test(scenario, shipped_scenarios_load)
     }
     cr_expect_geq(n, 1u);
     isim_ids_free(ids);
+}
+
+/* ---- running scenarios ---------------------------------------------------------------- */
+
+static isim_scenario_result *run_text(const char *text, int threads, isim_error *e,
+                                      isim_scenario **sc)
+{
+    char *path = tu_write("run.yaml", text);
+    *sc = NULL;
+    isim_scenario_result *r = NULL;
+    if (isim_scenario_load(path, sc, e) == ISIM_OK) {
+        isim_scenario_run_opts o = {.data_dir = ISIM_DATA_DIR, .threads = threads};
+        if (isim_scenario_run(*sc, &o, &r, e) != ISIM_OK)
+            r = NULL;
+    }
+    tu_discard(path);
+    return r;
+}
+
+/* Owned: purchase over the life, power at the IT load with PUE, colocation on the load.
+ * H100 SXM: $33,750 over 5 years; 0.7 kW x 1.82 = 1.274 kW; x 1.3 PUE x $0.0806/kWh;
+ * $184.06 per kW-month. */
+Test(scenario, owned_devices_are_priced_from_capex_power_and_space)
+{
+    isim_hw *h = tu_hw("h100-sxm");
+    isim_scenario_settings v = {.cost_model = ISIM_COST_OWNED, .pue = 1.3,
+                                .electricity_usd_per_kwh = 0.0806,
+                                .colocation_usd_per_kw_month = 184.06,
+                                .server_power_factor = 1.82, .power_fraction_of_tdp = 1};
+    double usd = 0;
+    char why[200] = "";
+    cr_assert(isim_scenario_price(h, &v, &usd, why, sizeof why), "%s", why);
+    double want = 33750 / (5 * 8760.0) + 1.274 * 1.3 * 0.0806 + 1.274 * 184.06 * 12 / 8760;
+    cr_expect(tu_close(usd, want, 1e-12), "%.6f vs %.6f", usd, want);
+    v.cost_model = ISIM_COST_CLOUD;
+    cr_assert(isim_scenario_price(h, &v, &usd, why, sizeof why));
+    cr_expect(tu_close(usd, 3.99, 1e-15));
+    isim_hw_free(h);
+    isim_hw *m = tu_hw("mi300x");
+    v.cost_model = ISIM_COST_OWNED;
+    cr_expect(!isim_scenario_price(m, &v, &usd, why, sizeof why));
+    cr_expect_str_eq(why, "mi300x has no purchase price (price.purchase_usd and life_years)");
+    isim_hw_free(m);
+}
+
+/* The default scenario: a base point, its two cost models, per-hardware answers for the
+ * demand, and the sensitivity of the recommended configuration. */
+Test(scenario, the_default_scenario_runs)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/scenarios/default.yaml", ISIM_DATA_DIR);
+    isim_scenario *s = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_scenario_load(path, &s, &e), ISIM_OK, "%s", e.message);
+    isim_scenario_run_opts o = {.data_dir = ISIM_DATA_DIR, .threads = 2};
+    isim_scenario_result *r = NULL;
+    cr_assert_eq(isim_scenario_run(s, &o, &r, &e), ISIM_OK, "%s", e.message);
+    cr_assert_eq(r->n_hw, 4u);
+    cr_assert_eq(r->n_points, 2u);
+    const isim_scenario_point *owned = &r->points[1];
+    cr_expect_str_eq(owned->values[0], "owned");
+    cr_expect_eq(owned->settings.cost_model, ISIM_COST_OWNED);
+    cr_expect_eq(owned->n_priced, 2u, "H100 SXM and B200 have purchase prices");
+    cr_expect(isnan(owned->usd_per_device_h[1]));
+    cr_expect(strstr(owned->unpriced[1], "h200 has no purchase price") != NULL);
+    const isim_plan *base = r->base.plans[0];
+    cr_assert(base && base->customer_choice >= 0);
+    for (size_t h = 0; h < r->base.n_priced; h++) {
+        const isim_plan_answer *a = &base->hw_answers[h].fewest_devices;
+        cr_assert(a->found, "%s", r->hw[r->base.hw_index[h]]->id);
+        /* 20 requests/s x 1000 output tokens */
+        cr_expect_geq(a->replicas * a->point.tokens_per_s_total, 20000 * (1 - 1e-12));
+        cr_expect_leq(a->point.ttft_s, 2.0);
+        cr_expect_geq(a->point.tokens_per_s_per_user, 20);
+    }
+    /* owning costs less per token than renting the same configuration here */
+    cr_expect_lt(r->points[1].plans[0]->min_cost_usd_per_mtok_output,
+                 r->points[0].plans[0]->min_cost_usd_per_mtok_output);
+    const isim_sensitivity *sv = &r->sensitivity[0];
+    cr_assert(sv->found);
+    cr_expect(tu_close(sv->cost_base, base->frontier[base->customer_choice].cost_usd_per_mtok_output,
+                       0.05),
+              "fleet cost within 5%% of the configuration's");
+    cr_assert_geq(sv->n_bars, 5u);
+    for (size_t i = 1; i < sv->n_bars; i++)
+        cr_expect_geq(fabs(sv->bars[i - 1].cost_high - sv->bars[i - 1].cost_low),
+                      fabs(sv->bars[i].cost_high - sv->bars[i].cost_low));
+    /* the price moves the cost in proportion: x0.8 .. x1.2 */
+    for (size_t i = 0; i < sv->n_bars; i++)
+        if (strstr(sv->bars[i].path, "price.cloud_usd_per_h")) {
+            cr_expect(tu_close(sv->bars[i].cost_low, 0.8 * sv->cost_base, 1e-9));
+            cr_expect(tu_close(sv->bars[i].cost_high, 1.2 * sv->cost_base, 1e-9));
+        }
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+/* clang-format off */
+static const char *const SWEEP =
+    "name: bandwidth what-if\n"                 /* 1 */
+    "models: [llama-3.1-8b]\n"                  /* 2 */
+    "hardware: [h100-sxm, l4]\n"                /* 3 */
+    "workload: {input_tokens: 512, output_tokens: 256}\n" /* 4 */
+    "search: {max_devices: 8}\n"                /* 5 */
+    "sweeps:\n"                                 /* 6 */
+    "  - path: hw.*.memory.bandwidth_gbps\n"    /* 7 */
+    "    values: [x0.5, x1, x2]\n"              /* 8 */
+    "    lockstep: mem\n"                       /* 9 */
+    "  - path: hw.h100-sxm.price.cloud_usd_per_h\n" /* 10 */
+    "    values: [2, 3, 4]\n"                   /* 11 */
+    "    lockstep: mem\n"                       /* 12 */
+    "  - path: workload.output_tokens\n"        /* 13 */
+    "    values: [128, 256]\n";                 /* 14 */
+/* clang-format on */
+
+/* Model and hardware values swept by path: more bandwidth, more speed; lockstep sweeps
+ * move together (3 x 2 points, not 3 x 3 x 2); the same answer on any number of threads. */
+Test(scenario, sweeps_change_hardware_values_and_combine)
+{
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r = run_text(SWEEP, 2, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    cr_assert_eq(r->n_points, 6u);
+    /* point k: (bandwidth, price) index k / 2, output tokens k % 2 */
+    cr_expect_str_eq(r->points[5].values[0], "x2");
+    cr_expect_str_eq(r->points[5].values[1], "4");
+    cr_expect_str_eq(r->points[5].values[2], "256");
+    cr_expect(tu_close(r->points[2].usd_per_device_h[0], 3, 1e-15));
+    cr_expect(tu_close(r->points[2].usd_per_device_h[1], r->hw[1]->cloud_usd_per_h, 1e-15));
+    double s0 = r->points[1].plans[0]->max_tokens_per_s_per_user,
+           s1 = r->points[3].plans[0]->max_tokens_per_s_per_user,
+           s2 = r->points[5].plans[0]->max_tokens_per_s_per_user;
+    cr_expect(s0 < s1 && s1 < s2, "%g %g %g", s0, s1, s2);
+    isim_scenario *s1c = NULL;
+    isim_scenario_result *one = run_text(SWEEP, 1, &e, &s1c);
+    cr_assert_not_null(one, "%s", e.message);
+    for (size_t k = 0; k < 6; k++) {
+        const isim_plan *a = r->points[k].plans[0], *b = one->points[k].plans[0];
+        cr_assert_eq(a->n_frontier, b->n_frontier);
+        for (size_t i = 0; i < a->n_frontier; i++)
+            cr_expect(isim_plan_point_same(&a->frontier[i], &b->frontier[i]));
+    }
+    isim_scenario_result_free(one);
+    isim_scenario_free(s1c);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+static void expect_run_refused(const char *from, const char *to, const char *want)
+{
+    char *text = tu_replace(SWEEP, from, to);
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r = run_text(text, 1, &e, &s);
+    cr_expect_null(r, "accepted: %s", to);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+    char buf[1600];
+    isim_error_format(&e, buf, sizeof buf);
+    const char *msg = strstr(buf, "run.yaml:");
+    cr_expect(msg && strncmp(msg, want, strlen(want)) == 0, "\n got: %s\nwant: %s", buf, want);
+    free(text);
+}
+
+/* Refused before any work, at the value that is wrong. */
+Test(scenario, bad_sweeps_are_refused_before_the_run)
+{
+    expect_run_refused("    values: [x0.5, x1, x2]\n", "    values: [x0.5, x1, 2e9]\n",
+                       "run.yaml:8:24: 'memory.bandwidth_gbps' = 2e+09 is out of range [0.1, "
+                       "1e+06] (in ");
+    expect_run_refused("  - path: hw.*.memory.bandwidth_gbps\n",
+                       "  - path: hw.*.memory.bandwith_gbps\n",
+                       "run.yaml:8:14: 'memory.bandwith_gbps' in ");
+    expect_run_refused("  - path: workload.output_tokens\n",
+                       "  - path: hw.l4.memory.bandwith_gbps\n",
+                       "run.yaml:14:14: unknown key 'bandwith_gbps' in 'memory' (expected: "
+                       "capacity_gb, bandwidth_gbps) (in ");
+    expect_run_refused("  - path: hw.*.memory.bandwidth_gbps\n", "  - path: hw.*.kind\n",
+                       "run.yaml:8:14: 'kind' in ");
+    expect_run_refused("  - path: hw.h100-sxm.price.cloud_usd_per_h\n",
+                       "  - path: hw.b200.price.cloud_usd_per_h\n",
+                       "run.yaml:11:14: 'hw.b200.price.cloud_usd_per_h' names no hardware of the "
+                       "scenario");
+    expect_run_refused("hardware: [h100-sxm, l4]\n", "hardware: [h100-sxm, h100]\n",
+                       "run.yaml:3:22: unknown hardware 'h100' (did you mean");
+    expect_run_refused("models: [llama-3.1-8b]\n", "models: [llama-8b]\n",
+                       "run.yaml:2:10: unknown model 'llama-8b' (did you mean");
 }
