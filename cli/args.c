@@ -42,6 +42,8 @@ int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
             return -1;
+        if (strcmp(a, "-o") == 0 && cli_find(opts, "out"))
+            a = "--out"; /* the one short option: -o DIR */
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (a[0] == '-' && a[1] != '\0')
                 return cli_usage_error(cmd, "unknown option '%s'", a);

@@ -5,6 +5,7 @@
 #define ISIM_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "sim/sim.h"
 
@@ -40,7 +41,19 @@ int cli_error(const isim_error *e);
  * directory compiled in. */
 const char *cli_data_dir(const cli_opt *data_opt);
 
+/* Loads the scenario FILE (or the shipped scenario of that id) and runs it, with a
+ * progress bar when stderr is a terminal; prints the error and returns its exit code. */
+typedef struct isim_scenario_result isim_scenario_result;
+int cli_run_scenario(const char *file, const char *data_dir, int threads, isim_scenario **sc,
+                     isim_scenario_result **res);
+/* mkdir -p; prints the error. */
+int cli_mkdirs(const char *dir);
+/* Writes path through `write` into a temporary file beside it, then renames it over path:
+ * a failure leaves the previous file. Prints the error. */
+int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *ctx);
+
 int cmd_plan(int argc, char **argv);
+int cmd_scenario(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);

@@ -13,6 +13,7 @@ static const struct {
 } commands[] = {
     {"plan", cmd_plan, "the speed-cost frontier and the recommended configuration"},
     {"predict", cmd_predict, "time, cost and memory of one serving configuration"},
+    {"scenario", cmd_scenario, "run a what-if scenario: sweeps, cost models, sensitivity"},
     {"list", cmd_list, "list the models or hardware profiles in the catalog"},
     {"show", cmd_show, "show a model or hardware profile with its derived numbers and sources"},
 };

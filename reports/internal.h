@@ -4,11 +4,30 @@
 #define ISIM_REPORTS_INTERNAL_H
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
+#include "planner/planner.h"
 #include "sim/sim.h"
 
 void isim__json_num(cJSON *o, const char *key, double v);
 /* {arithmetic, hbm, network, fixed, total, binding} */
 cJSON *isim__json_terms_ms(const isim_terms *t);
+/* The plan document of isim_report_plan_json as a cJSON object (NULL when out of
+ * memory). */
+cJSON *isim__plan_json_object(const isim_plan_request *r, const isim_plan *p, bool timing);
+/* Runs gnuplot (a program, Debian's gnuplot-nox) on `body` to draw path, a .png or .svg
+ * of width x height pixels: the terminal and output are set here, the image is written
+ * beside path and renamed over it only when complete. */
+isim_status isim__gnuplot(const char *path, int width, int height, const char *body,
+                          isim_error *err);
+/* Fills err with an I/O error; returns ISIM_EIO. */
+isim_status isim__gnuplot_fail(isim_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A gnuplot string literal: single quotes, a quote doubled. */
+void isim__gp_quoted(FILE *f, const char *s);
+
+/* Four significant digits for people: whole numbers from 1000 up (no exponent below
+ * 10^9), '-' for no value. Returns buf. */
+const char *isim__fig(char *buf, size_t n, double v);
 
 #endif

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static void num(cJSON *o, const char *key, double v)
@@ -73,7 +72,7 @@ static cJSON *answer_json(const isim_plan_request *r, const isim_plan_answer *a,
     return o;
 }
 
-char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing)
+cJSON *isim__plan_json_object(const isim_plan_request *r, const isim_plan *p, bool timing)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -118,9 +117,28 @@ char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool
             num(rej, isim_plan_constraint_name((isim_plan_constraint)i),
                 (double)p->rejected_by_constraint[i]);
     cJSON_AddStringToObject(o, "empty_reason", p->empty_reason);
+    /* each profile alone */
+    cJSON *each = cJSON_AddObjectToObject(o, "answers_by_hw");
+    for (size_t h = 0; p->hw_answers && h < p->n_hw; h++) {
+        const isim_plan_answers *a = &p->hw_answers[h];
+        cJSON *x = cJSON_AddObjectToObject(each, r->hw[h]->id);
+        if (a->customer_choice >= 0)
+            cJSON_AddItemToObject(x, "recommended", point_json(r, &p->hw_frontier[h][a->customer_choice]));
+        else
+            cJSON_AddNullToObject(x, "recommended");
+        cJSON_AddItemToObject(x, "cheapest_at_min_speed", answer_json(r, &a->cheapest_at_min_speed, false));
+        cJSON_AddItemToObject(x, "fastest_at_max_cost", answer_json(r, &a->fastest_at_max_cost, false));
+        cJSON_AddItemToObject(x, "fewest_devices_for_demand", answer_json(r, &a->fewest_devices, true));
+    }
     if (timing)
         num(o, "elapsed_ms", p->elapsed_s * 1e3);
-    char *s = cJSON_Print(o);
+    return o;
+}
+
+char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing)
+{
+    cJSON *o = isim__plan_json_object(r, p, timing);
+    char *s = o ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     return s;
 }
@@ -133,9 +151,7 @@ static void layout(const isim_plan_request *r, const isim_plan_point *p, char *b
         snprintf(buf, n, "%g dev, tp%d pp%d ep%d dp%d", p->devices, p->tp, p->pp, p->ep, p->dp);
 }
 
-/* Four significant digits for people: whole numbers from 1000 up (no exponent below
- * 10^9), '-' for no value. */
-static const char *fig(char *buf, size_t n, double v)
+const char *isim__fig(char *buf, size_t n, double v)
 {
     if (!isfinite(v))
         snprintf(buf, n, "-");
@@ -153,10 +169,10 @@ static void row(FILE *out, const isim_plan_request *r, const isim_plan_point *p,
     if (p->spec)
         snprintf(spec, sizeof spec, "g=%d", p->spec_gamma);
     fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", mark,
-            r->hw[p->hw]->id, lay, fig(f[0], 32, p->batch), isim_dtype_name(p->weights),
-            isim_dtype_name(p->kv), spec, fig(f[1], 32, p->tokens_per_s_per_user),
-            fig(f[2], 32, p->cost_usd_per_mtok_output), fig(f[3], 32, p->tpot_s * 1e3),
-            fig(f[4], 32, p->detailed ? p->ttft_s * 1e3 : NAN));
+            r->hw[p->hw]->id, lay, isim__fig(f[0], 32, p->batch), isim_dtype_name(p->weights),
+            isim_dtype_name(p->kv), spec, isim__fig(f[1], 32, p->tokens_per_s_per_user),
+            isim__fig(f[2], 32, p->cost_usd_per_mtok_output), isim__fig(f[3], 32, p->tpot_s * 1e3),
+            isim__fig(f[4], 32, p->detailed ? p->ttft_s * 1e3 : NAN));
 }
 
 void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p)
@@ -229,74 +245,17 @@ void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan
         }
 }
 
-static isim_status plot_fail(isim_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static isim_status plot_fail(isim_error *err, const char *fmt, ...)
-{
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = ISIM_EIO;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return ISIM_EIO;
-}
-
-/* gnuplot string literal: single quotes, a quote doubled. */
-static void quoted(FILE *f, const char *s)
-{
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputc('\'', f);
-        fputc(*s, f);
-    }
-    fputc('\'', f);
-}
-
 isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p,
                                   const char *path, isim_error *err)
 {
-    const char *dot = strrchr(path, '.');
-    const char *term = NULL;
-    if (dot && strcmp(dot, ".png") == 0)
-        term = "pngcairo size 1100,750 font 'Sans,11'";
-    else if (dot && strcmp(dot, ".svg") == 0)
-        term = "svg size 1100,750 dynamic font 'Sans,11'";
-    else
-        return plot_fail(err, "%s: the plot must be a .png or .svg file", path);
     if (p->n_frontier == 0)
-        return plot_fail(err, "%s: nothing to plot: %s", path, p->empty_reason);
-
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16), *script = NULL, *errlog = NULL;
-    char sdir[] = "/tmp/infersim-plot-XXXXXX";
-    isim_status st = ISIM_OK;
-    if (!tmp || !mkdtemp(sdir)) {
-        free(tmp);
-        return plot_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
-    }
-    /* the image is written beside its destination, then renamed over it */
-    snprintf(tmp, len + 16, "%s.tmp%s", path, dot);
-    size_t sl = strlen(sdir) + 16;
-    script = malloc(sl);
-    errlog = malloc(sl);
-    FILE *f = NULL;
-    if (!script || !errlog) {
-        st = plot_fail(err, "out of memory");
-        goto cleanup;
-    }
-    snprintf(script, sl, "%s/plot.gp", sdir);
-    snprintf(errlog, sl, "%s/err.txt", sdir);
-    if (!(f = fopen(script, "w"))) {
-        st = plot_fail(err, "%s: %s", script, strerror(errno));
-        goto cleanup;
-    }
-    fprintf(f, "set terminal %s\nset output ", term);
-    quoted(f, tmp);
-    fprintf(f, "\nset title ");
+        return isim__gnuplot_fail(err, "%s: nothing to plot: %s", path, p->empty_reason);
+    char *body = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&body, &size);
+    if (!f)
+        return isim__gnuplot_fail(err, "out of memory");
+    fprintf(f, "set title ");
     char title[256];
     if (r->fidelity == ISIM_PAPER)
         snprintf(title, sizeof title, "%s: speed against cost (paper fidelity, %g-token context)",
@@ -304,7 +263,7 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
     else
         snprintf(title, sizeof title, "%s: speed against cost (deploy fidelity, %g in / %g out "
                  "tokens)", r->model->name, r->input_tokens, r->output_tokens);
-    quoted(f, title);
+    isim__gp_quoted(f, title);
     fprintf(f, "\nset xlabel 'tokens per second per user'\n"
                "set ylabel 'US$ per million output tokens (log scale)'\n"
                "set logscale y\nset grid xtics ytics mytics lc rgb '#dddddd'\n"
@@ -336,7 +295,7 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
             xmax = fmax(xmax, p->frontier[i].tokens_per_s_per_user);
         bool left = rec->tokens_per_s_per_user > 0.5 * xmax;
         fprintf(f, "set label 1 ");
-        quoted(f, label);
+        isim__gp_quoted(f, label);
         fprintf(f, " at %.6g,%.6g %s offset %s,1.2 front boxed\n", rec->tokens_per_s_per_user,
                 rec->cost_usd_per_mtok_output, left ? "right" : "left", left ? "-1.5" : "1.5");
     }
@@ -346,67 +305,19 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
         if (p->hw_n[h] == 0)
             continue;
         fprintf(f, "%s$hw%zu with linespoints pt 7 ps 0.5 lw 2 title ", first ? "" : ", ", h);
-        quoted(f, r->hw[h]->name);
+        isim__gp_quoted(f, r->hw[h]->name);
         first = false;
     }
     if (rec)
         fprintf(f, ", $rec with points pt 6 ps 3 lw 3 lc rgb 'black' title 'recommended (speed^%g "
                    "per dollar)'",
                 r->customer_alpha);
-    fprintf(f, "\nunset output\n");
+    fputc('\n', f);
     if (fclose(f) != 0) {
-        f = NULL;
-        st = plot_fail(err, "%s: cannot write: %s", script, strerror(errno));
-        goto cleanup;
+        free(body);
+        return isim__gnuplot_fail(err, "out of memory");
     }
-    f = NULL;
-    /* the destination's directory must take a file: say so plainly rather than through
-     * gnuplot */
-    FILE *probe = fopen(tmp, "wb");
-    if (!probe) {
-        st = plot_fail(err, "%s: cannot write: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    fclose(probe);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s'", script, errlog);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
-        /* gnuplot's message is the last line it printed that says something */
-        char msg[300] = "", line[300];
-        FILE *e = fopen(errlog, "r");
-        while (e && fgets(line, sizeof line, e)) {
-            char *a = line, *z = line + strlen(line);
-            while (*a == ' ' || *a == '\t' || *a == '"')
-                a++;
-            while (z > a && (z[-1] == '\n' || z[-1] == ' ' || z[-1] == '\r'))
-                *--z = '\0';
-            if (*a && strcmp(a, "^") != 0)
-                snprintf(msg, sizeof msg, "%s", a);
-        }
-        if (e)
-            fclose(e);
-        if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
-            st = plot_fail(err, "%s: gnuplot was not found (install gnuplot-nox)", path);
-        else
-            st = plot_fail(err, "%s: gnuplot failed: %s", path, msg[0] ? msg : "no message");
-        remove(tmp);
-        goto cleanup;
-    }
-    if (rename(tmp, path) != 0) {
-        st = plot_fail(err, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-    }
-cleanup:
-    if (f)
-        fclose(f);
-    if (script)
-        remove(script);
-    if (errlog)
-        remove(errlog);
-    rmdir(sdir);
-    free(script);
-    free(errlog);
-    free(tmp);
+    isim_status st = isim__gnuplot(path, 1100, 750, body, err);
+    free(body);
     return st;
 }

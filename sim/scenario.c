@@ -64,6 +64,11 @@ static const setting *find_setting(const char *path)
     return NULL;
 }
 
+const char *isim_scenario_setting_path(size_t i)
+{
+    return i < N_SETTINGS ? SETTINGS[i].path : NULL;
+}
+
 bool isim_scenario_is_setting(const char *path)
 {
     return find_setting(path) != NULL;
@@ -574,6 +579,10 @@ static isim_status read_scenario(isim__reader *r, const isim__ynode *root, void 
     if (!st && !(sc->name = strdup(s))) return oom(r);
     if (!st) st = isim__map_string(&top, "description", false, &s, &here);
     if (!st && here && !(sc->description = strdup(s))) return oom(r);
+    /* a folded block ends in a line break */
+    for (size_t n = sc->description ? strlen(sc->description) : 0;
+         n > 0 && (sc->description[n - 1] == '\n' || sc->description[n - 1] == ' '); n--)
+        sc->description[n - 1] = '\0';
     if (!st) st = isim__map_enum(&top, "fidelity", false, fidelities, &fid, NULL);
     sc->fidelity = (isim_fidelity)fid;
     if (!st) st = read_words(&top, "models", true, &sc->models, &sc->n_models);

@@ -503,6 +503,8 @@ void isim_scenario_free(isim_scenario *s); /* NULL is a no-op */
  * the current value, "owned"), with the file's checks; errors at file:line:column. */
 isim_status isim_scenario_set(isim_scenario_settings *s, const char *path, const char *text,
                               const char *file, int line, int column, isim_error *err);
+/* The path of setting i ("workload.input_tokens", ...); NULL past the last. */
+const char *isim_scenario_setting_path(size_t i);
 /* Whether path names a setting (rather than a model or hardware value). */
 bool isim_scenario_is_setting(const char *path);
 /* The value of a setting, for reports (NAN for an unknown path). */

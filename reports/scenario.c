@@ -1,0 +1,324 @@
+/* Results of a scenario: JSON with everything, CSV with one row per point x hardware x
+ * frontier point (the swept values as columns), and a summary for people. Points are the
+ * base (the scenario as written) then the sweeps' points in order. */
+#include "reports/report.h"
+#include "reports/internal.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void num(cJSON *o, const char *key, double v)
+{
+    isim__json_num(o, key, v);
+}
+
+void isim_report_scenario_request(const isim_scenario_result *res, const isim_scenario_point *p,
+                                  size_t m, const isim_hw **hw, isim_plan_request *r)
+{
+    const isim_scenario *s = res->scenario;
+    const isim_scenario_settings *v = &p->settings;
+    for (size_t k = 0; k < p->n_priced; k++)
+        hw[k] = res->hw[p->hw_index[k]];
+    isim_plan_request_init(r);
+    r->fidelity = s->fidelity;
+    r->model = res->models[m];
+    r->hw = hw;
+    r->n_hw = p->n_priced;
+    r->input_tokens = v->input_tokens;
+    r->output_tokens = v->output_tokens;
+    r->prefix_hit_rate = v->prefix_cache_hit_rate;
+    r->min_tokens_per_s_per_user = v->min_tokens_per_s_per_user;
+    r->max_cost_usd_per_mtok = v->max_cost_usd_per_mtok;
+    r->demand_tokens_per_s = v->request_rate_per_s * v->output_tokens;
+    r->demand_sequences = v->concurrency;
+    r->tpot_slo_s = v->tpot_ms / 1e3;
+    r->ttft_slo_s = v->ttft_ms / 1e3;
+    r->customer_alpha = v->customer_alpha;
+    r->draft = res->draft;
+}
+
+static cJSON *settings_json(const isim_scenario_settings *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; isim_scenario_setting_path(i); i++) {
+        const char *path = isim_scenario_setting_path(i);
+        if (strcmp(path, "cost.model") == 0)
+            cJSON_AddStringToObject(o, path, isim_cost_model_name(v->cost_model));
+        else
+            num(o, path, isim_scenario_get(v, path));
+    }
+    return o;
+}
+
+static cJSON *point_json(const isim_scenario_result *res, const isim_scenario_point *p)
+{
+    const isim_scenario *s = res->scenario;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *vals = cJSON_AddObjectToObject(o, "values");
+    for (size_t i = 0; i < s->n_sweeps && p->values && p->values[0]; i++)
+        cJSON_AddStringToObject(vals, s->sweeps[i].path, p->values[i]);
+    cJSON_AddItemToObject(o, "settings", settings_json(&p->settings));
+    cJSON_AddStringToObject(o, "cost_model", isim_cost_model_name(p->settings.cost_model));
+    cJSON *price = cJSON_AddObjectToObject(o, "usd_per_device_h");
+    cJSON *why = cJSON_AddObjectToObject(o, "unpriced");
+    for (size_t h = 0; h < res->n_hw; h++) {
+        num(price, res->hw[h]->id, p->usd_per_device_h[h]);
+        if (p->unpriced[h][0])
+            cJSON_AddStringToObject(why, res->hw[h]->id, p->unpriced[h]);
+    }
+    cJSON *plans = cJSON_AddObjectToObject(o, "plans");
+    const isim_hw **hw = calloc(res->n_hw ? res->n_hw : 1, sizeof *hw);
+    for (size_t m = 0; m < res->n_models; m++) {
+        if (!hw || !p->plans || !p->plans[m]) {
+            cJSON_AddNullToObject(plans, res->models[m]->id);
+            continue;
+        }
+        isim_plan_request r;
+        isim_report_scenario_request(res, p, m, hw, &r);
+        cJSON_AddItemToObject(plans, res->models[m]->id,
+                              isim__plan_json_object(&r, p->plans[m], false));
+    }
+    free(hw);
+    return o;
+}
+
+static cJSON *config_json(const isim_scenario_result *res, const isim_plan_point *x)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "hw", res->hw[x->hw]->id);
+    num(o, "devices", x->devices);
+    if (res->scenario->fidelity == ISIM_DEPLOY) {
+        num(o, "tp", x->tp);
+        num(o, "pp", x->pp);
+        num(o, "ep", x->ep);
+        num(o, "dp", x->dp);
+    }
+    num(o, "batch", x->batch);
+    cJSON_AddStringToObject(o, "weights", isim_dtype_name(x->weights));
+    cJSON_AddStringToObject(o, "kv", isim_dtype_name(x->kv));
+    return o;
+}
+
+char *isim_report_scenario_json(const isim_scenario_result *res, bool timing)
+{
+    const isim_scenario *s = res->scenario;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON *sc = cJSON_AddObjectToObject(o, "scenario");
+    cJSON_AddStringToObject(sc, "id", s->id);
+    cJSON_AddStringToObject(sc, "name", s->name);
+    if (s->description)
+        cJSON_AddStringToObject(sc, "description", s->description);
+    cJSON_AddStringToObject(sc, "fidelity", isim_fidelity_name(s->fidelity));
+    cJSON *ms = cJSON_AddArrayToObject(sc, "models");
+    for (size_t m = 0; m < res->n_models; m++)
+        cJSON_AddItemToArray(ms, cJSON_CreateString(res->models[m]->id));
+    cJSON *hs = cJSON_AddArrayToObject(sc, "hardware");
+    for (size_t h = 0; h < res->n_hw; h++)
+        cJSON_AddItemToArray(hs, cJSON_CreateString(res->hw[h]->id));
+    cJSON *sw = cJSON_AddArrayToObject(sc, "sweeps");
+    for (size_t i = 0; i < s->n_sweeps; i++) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "path", s->sweeps[i].path);
+        cJSON *vals = cJSON_AddArrayToObject(w, "values");
+        for (size_t k = 0; k < s->sweeps[i].n; k++)
+            cJSON_AddItemToArray(vals, cJSON_CreateString(s->sweeps[i].values[k].text));
+        if (s->sweeps[i].lockstep)
+            cJSON_AddStringToObject(w, "lockstep", s->sweeps[i].lockstep);
+        cJSON_AddItemToArray(sw, w);
+    }
+    cJSON_AddItemToObject(o, "base", point_json(res, &res->base));
+    cJSON *pts = cJSON_AddArrayToObject(o, "points");
+    for (size_t k = 0; k < res->n_points; k++)
+        cJSON_AddItemToArray(pts, point_json(res, &res->points[k]));
+    cJSON *sens = cJSON_AddArrayToObject(o, "sensitivity");
+    for (size_t m = 0; m < res->n_models; m++) {
+        const isim_sensitivity *sv = &res->sensitivity[m];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "model", res->models[m]->id);
+        if (!sv->found) {
+            cJSON_AddNullToObject(x, "recommended");
+            cJSON_AddItemToArray(sens, x);
+            continue;
+        }
+        cJSON_AddItemToObject(x, "recommended", config_json(res, &sv->point));
+        num(x, "cost_usd_per_mtok_output", sv->cost_base);
+        num(x, "tpot_ms", sv->tpot_base_s * 1e3);
+        cJSON *bars = cJSON_AddArrayToObject(x, "inputs");
+        for (size_t i = 0; i < sv->n_bars; i++) {
+            const isim_sensitivity_bar *b = &sv->bars[i];
+            cJSON *y = cJSON_CreateObject();
+            cJSON_AddStringToObject(y, "path", b->path);
+            cJSON_AddStringToObject(y, "low", b->low_text);
+            cJSON_AddStringToObject(y, "high", b->high_text);
+            num(y, "cost_low", b->cost_low);
+            num(y, "cost_high", b->cost_high);
+            num(y, "tpot_low_ms", b->tpot_low_s * 1e3);
+            num(y, "tpot_high_ms", b->tpot_high_s * 1e3);
+            cJSON_AddItemToArray(bars, y);
+        }
+        cJSON_AddItemToArray(sens, x);
+    }
+    num(o, "evaluated", (double)res->evaluated);
+    if (timing)
+        num(o, "elapsed_ms", res->elapsed_s * 1e3);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+static void field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static void csv_number(FILE *out, double v)
+{
+    if (isfinite(v))
+        fprintf(out, ",%.6g", v);
+    else
+        fputc(',', out);
+}
+
+static void csv_point(FILE *out, const isim_scenario_result *res, const char *label,
+                      const isim_scenario_point *p)
+{
+    const isim_scenario *s = res->scenario;
+    for (size_t m = 0; m < res->n_models; m++) {
+        const isim_plan *plan = p->plans ? p->plans[m] : NULL;
+        for (size_t k = 0; plan && k < plan->n_hw; k++) {
+            size_t h = p->hw_index[k];
+            for (size_t i = 0; i < plan->hw_n[k]; i++) {
+                const isim_plan_point *x = &plan->hw_frontier[k][i];
+                bool overall = false, rec = false;
+                for (size_t j = 0; j < plan->n_frontier; j++)
+                    if (isim_plan_point_same(&plan->frontier[j], x)) {
+                        overall = true;
+                        rec = (long)j == plan->customer_choice;
+                    }
+                fputs(label, out);
+                for (size_t w = 0; w < s->n_sweeps; w++) {
+                    fputc(',', out);
+                    field(out, p->values && p->values[w] ? p->values[w] : "");
+                }
+                fprintf(out, ",%s,%s,%s", isim_cost_model_name(p->settings.cost_model),
+                        res->models[m]->id, res->hw[h]->id);
+                csv_number(out, p->usd_per_device_h[h]);
+                fprintf(out, ",%s,%s", overall ? "true" : "false", rec ? "true" : "false");
+                csv_number(out, x->devices);
+                if (s->fidelity == ISIM_DEPLOY)
+                    fprintf(out, ",%d,%d,%d,%d", x->tp, x->pp, x->ep, x->dp);
+                else
+                    fprintf(out, ",,%.6g,,", x->pp_paper);
+                csv_number(out, x->batch);
+                fprintf(out, ",%s,%s,", isim_dtype_name(x->weights), isim_dtype_name(x->kv));
+                if (x->spec)
+                    fprintf(out, "%d", x->spec_gamma);
+                csv_number(out, x->tokens_per_s_per_user);
+                csv_number(out, x->tokens_per_s_per_device);
+                csv_number(out, x->cost_usd_per_mtok_output);
+                csv_number(out, x->tpot_s * 1e3);
+                csv_number(out, x->detailed ? x->ttft_s * 1e3 : NAN);
+                csv_number(out, x->replicas);
+                fputc('\n', out);
+            }
+        }
+    }
+}
+
+void isim_report_scenario_csv(FILE *out, const isim_scenario_result *res)
+{
+    const isim_scenario *s = res->scenario;
+    fputs("point", out);
+    for (size_t w = 0; w < s->n_sweeps; w++) {
+        fputc(',', out);
+        field(out, s->sweeps[w].path);
+    }
+    fputs(",cost_model,model,hw,usd_per_device_h,on_overall_frontier,recommended,devices,tp,pp,"
+          "ep,dp,batch,weights,kv,spec_gamma,tokens_per_s_per_user,tokens_per_s_per_device,"
+          "cost_usd_per_mtok_output,tpot_ms,ttft_ms,replicas\n",
+          out);
+    csv_point(out, res, "base", &res->base);
+    for (size_t k = 0; k < res->n_points; k++) {
+        char label[32];
+        snprintf(label, sizeof label, "%zu", k + 1);
+        csv_point(out, res, label, &res->points[k]);
+    }
+}
+
+/* The summary of one point: per model, each hardware's recommended configuration and, for
+ * a demand, its fewest devices. */
+static void table_point(FILE *out, const isim_scenario_result *res, const isim_scenario_point *p)
+{
+    char f[6][32];
+    for (size_t m = 0; m < res->n_models; m++) {
+        const isim_plan *plan = p->plans ? p->plans[m] : NULL;
+        fprintf(out, "  %s (%s cost):\n", res->models[m]->name,
+                isim_cost_model_name(p->settings.cost_model));
+        for (size_t h = 0; h < res->n_hw; h++)
+            if (p->unpriced[h][0])
+                fprintf(out, "     %-12s not priced: %s\n", res->hw[h]->id, p->unpriced[h]);
+        if (!plan) {
+            fprintf(out, "    nothing could be priced\n");
+            continue;
+        }
+        if (!plan->n_frontier) {
+            fprintf(out, "    no frontier: %s\n", plan->empty_reason);
+            continue;
+        }
+        for (size_t k = 0; k < plan->n_hw; k++) {
+            const isim_plan_answers *a = &plan->hw_answers[k];
+            const char *id = res->hw[p->hw_index[k]]->id;
+            if (a->customer_choice < 0) {
+                fprintf(out, "     %-12s nothing meets the constraints\n", id);
+                continue;
+            }
+            const isim_plan_point *x = &plan->hw_frontier[k][a->customer_choice];
+            bool best = plan->customer_choice >= 0 &&
+                        isim_plan_point_same(&plan->frontier[plan->customer_choice], x);
+            fprintf(out, "  %s %-12s %s dev, batch %s, %s: %s tok/s/user, $%s/Mtok", best ? "=>" : "  ",
+                    id, isim__fig(f[0], 32, x->devices), isim__fig(f[1], 32, x->batch),
+                    isim_dtype_name(x->weights), isim__fig(f[2], 32, x->tokens_per_s_per_user),
+                    isim__fig(f[3], 32, x->cost_usd_per_mtok_output));
+            if (a->fewest_devices.found)
+                fprintf(out, "; demand: %s devices, $%s/month",
+                        isim__fig(f[4], 32, a->fewest_devices.total_devices),
+                        isim__fig(f[5], 32, a->fewest_devices.usd_per_month));
+            fputc('\n', out);
+        }
+    }
+}
+
+void isim_report_scenario_table(FILE *out, const isim_scenario_result *res)
+{
+    const isim_scenario *s = res->scenario;
+    fprintf(out, "%s (%s fidelity): %zu point%s after the base, %llu configurations\n", s->name,
+            isim_fidelity_name(s->fidelity), res->n_points, res->n_points == 1 ? "" : "s",
+            (unsigned long long)res->evaluated);
+    fprintf(out, "base (as written):\n");
+    table_point(out, res, &res->base);
+    for (size_t k = 0; k < res->n_points; k++) {
+        fprintf(out, "point %zu:", k + 1);
+        for (size_t w = 0; w < s->n_sweeps; w++)
+            fprintf(out, " %s=%s", s->sweeps[w].path, res->points[k].values[w]);
+        fputc('\n', out);
+        table_point(out, res, &res->points[k]);
+    }
+    fprintf(out, "=> recommended overall: the most speed^%g per dollar\n",
+            s->settings.customer_alpha);
+}
