@@ -54,6 +54,7 @@ int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *
 
 int cmd_plan(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);

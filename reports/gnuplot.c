@@ -84,7 +84,8 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
         st = isim__gnuplot_fail(err, "%s: %s", script, strerror(errno));
         goto cleanup;
     }
-    fprintf(f, "set terminal %s\nset output ", term);
+    /* labels are literal text: no sub- and superscripts from underscores and carets */
+    fprintf(f, "set terminal %s noenhanced\nset output ", term);
     isim__gp_quoted(f, tmp);
     fprintf(f, "\n%s\nunset output\n", body);
     if (fclose(f) != 0) {

@@ -53,6 +53,13 @@ void isim_report_scenario_table(FILE *out, const isim_scenario_result *res);
 void isim_report_scenario_request(const isim_scenario_result *res, const isim_scenario_point *p,
                                   size_t m, const isim_hw **hw, isim_plan_request *r);
 
+/* The report of a scenario's results into the existing directory dir: index.html
+ * (self-contained, figures beside it), report.md, figures/ (gnuplot, PNG and SVG),
+ * results.csv and results.json (docs/scenarios.md, "Reports"). The same results give
+ * the same files. */
+isim_status isim_report_scenario_write(const isim_scenario_result *res, const char *dir,
+                                       isim_error *err);
+
 /* x rounded to 6 significant digits (0 and non-finite values unchanged). */
 double isim_report_round(double x);
 
