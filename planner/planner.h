@@ -16,22 +16,22 @@
 
 /* One configuration with its figures. */
 typedef struct isim_plan_point {
-    int hw;          /* index into the request's hardware */
-    double devices;  /* devices of one replica (continuous in paper fidelity) */
-    double batch;    /* sequences per replica */
+    int hw;             /* index into the request's hardware */
+    double devices;     /* devices of one replica (continuous in paper fidelity) */
+    double batch;       /* sequences per replica */
     int tp, pp, ep, dp; /* deploy layout; paper: pp is rounded pp_paper, the rest 0 */
-    double pp_paper; /* paper: pipeline degree chosen (may be fractional) */
+    double pp_paper;    /* paper: pipeline degree chosen (may be fractional) */
     isim_dtype weights, kv;
-    bool spec;       /* evaluated with the draft model loaded */
-    int spec_gamma;  /* draft tokens per step; 0 = plain decoding */
+    bool spec;      /* evaluated with the draft model loaded */
+    int spec_gamma; /* draft tokens per step; 0 = plain decoding */
     double tpot_s, ttft_s;
     double tokens_per_s_per_user, tokens_per_s_per_device, tokens_per_s_total;
     double cost_usd_per_mtok_output; /* with a demand (deploy): the fleet's, idle share included */
     double cost_usd_per_mtok_input;
-    double replicas;                 /* with a demand (deploy): replicas serving it */
-    isim_terms terms;                /* per output token */
+    double replicas;  /* with a demand (deploy): replicas serving it */
+    isim_terms terms; /* per output token */
     double memory_bytes_per_device;
-    bool detailed;                   /* terms, TTFT and memory filled in */
+    bool detailed; /* terms, TTFT and memory filled in */
 } isim_plan_point;
 
 typedef enum {
@@ -44,7 +44,7 @@ typedef enum {
 const char *isim_plan_constraint_name(isim_plan_constraint c); /* "min_speed", ... */
 
 typedef struct isim_plan_request {
-    isim_fidelity fidelity;             /* ISIM_DEPLOY */
+    isim_fidelity fidelity; /* ISIM_DEPLOY */
     const isim_model *model;
     const isim_hw *const *hw;
     size_t n_hw;
@@ -63,23 +63,23 @@ typedef struct isim_plan_request {
     /* search space */
     const isim_dtype *weights; /* NULL: the model's release precision */
     size_t n_weights;
-    const isim_dtype *kv;      /* NULL: bf16 */
+    const isim_dtype *kv; /* NULL: bf16 */
     size_t n_kv;
-    const isim_model *draft;   /* speculative decoding: NULL = none */
-    isim_dtype draft_weights;  /* bf16: the paper keeps 16-bit drafts */
-    double spec_alpha;         /* 0.8 */
-    int spec_gamma_max;        /* 5 */
-    int max_devices;           /* deploy: devices of one replica at most (64) */
+    const isim_model *draft;  /* speculative decoding: NULL = none */
+    isim_dtype draft_weights; /* bf16: the paper keeps 16-bit drafts */
+    double spec_alpha;        /* 0.8 */
+    int spec_gamma_max;       /* 5 */
+    int max_devices;          /* deploy: devices of one replica at most (64) */
     bool allow_cross_domain_tp;
-    bool ttft_objective;       /* deploy: TTFT as a third objective of the frontier */
-    double customer_alpha;     /* speed^alpha / price; 3 */
-    bool use_pp;               /* paper: the code's PP list (true, as in the paper's plots) */
+    bool ttft_objective;          /* deploy: TTFT as a third objective of the frontier */
+    double customer_alpha;        /* speed^alpha / price; 3 */
+    bool use_pp;                  /* paper: the code's PP list (true, as in the paper's plots) */
     int grid_devices, grid_batch; /* paper: 400 x 400 */
     double grid_min_devices;      /* paper: first device count of the grid; 0 = the code's
                                      weights / HBM */
-    bool details;              /* fill terms, TTFT and memory of the frontier points (true) */
-    bool exhaustive;           /* deploy: no pruning (every batch of every layout); for tests */
-    int threads;               /* paper grid: 0 = one per CPU */
+    bool details;                 /* fill terms, TTFT and memory of the frontier points (true) */
+    bool exhaustive;              /* deploy: no pruning (every batch of every layout); for tests */
+    int threads;                  /* paper grid: 0 = one per CPU */
 } isim_plan_request;
 
 void isim_plan_request_init(isim_plan_request *r);
@@ -103,13 +103,13 @@ typedef struct isim_plan {
     isim_plan_point **hw_frontier; /* per hardware, same order; hw_n[i] points */
     size_t *hw_n;
     size_t n_hw;
-    long customer_choice;      /* index into frontier; -1 when empty */
+    long customer_choice; /* index into frontier; -1 when empty */
     double max_tokens_per_s_per_user, min_cost_usd_per_mtok_output;
-    isim_plan_answer cheapest_at_min_speed;  /* with min_tokens_per_s_per_user */
-    isim_plan_answer fastest_at_max_cost;    /* with max_cost_usd_per_mtok */
-    isim_plan_answer fewest_devices;         /* deploy with demand_tokens_per_s */
-    isim_plan_answers *hw_answers;           /* n_hw: the same, per hardware profile */
-    uint64_t evaluated;                      /* configurations predicted */
+    isim_plan_answer cheapest_at_min_speed; /* with min_tokens_per_s_per_user */
+    isim_plan_answer fastest_at_max_cost;   /* with max_cost_usd_per_mtok */
+    isim_plan_answer fewest_devices;        /* deploy with demand_tokens_per_s */
+    isim_plan_answers *hw_answers;          /* n_hw: the same, per hardware profile */
+    uint64_t evaluated;                     /* configurations predicted */
     uint64_t infeasible_by_reason[ISIM_REASON_COUNT];
     uint64_t rejected_by_constraint[ISIM_PLAN_CONSTRAINTS];
     double elapsed_s;
@@ -140,19 +140,28 @@ bool isim_scenario_price(const isim_hw *h, const isim_scenario_settings *s, doub
 /* One point of a scenario: the settings in force and, per model, the plan over the
  * hardware that could be priced. */
 typedef struct isim_scenario_point {
-    const char **values;     /* per sweep: the value in force (text); NULL for the base */
+    const char **values; /* per sweep: the value in force (text); NULL for the base */
     isim_scenario_settings settings;
     double *usd_per_device_h; /* per scenario hardware; NAN where it could not be priced */
-    char (*unpriced)[200];   /* per scenario hardware: why not, "" when priced */
+    double *device_w;         /* per scenario hardware: average power drawn by one device
+                                 (TDP x cost.power_fraction_of_tdp); NAN without a rating */
+    char (*unpriced)[200];    /* per scenario hardware: why not, "" when priced */
     size_t n_priced;
-    size_t *hw_index;        /* plan hardware k is scenario hardware hw_index[k] */
-    isim_plan **plans;       /* per model; NULL when nothing could be priced */
+    size_t *hw_index;  /* plan hardware k is scenario hardware hw_index[k] */
+    isim_plan **plans; /* per model; NULL when nothing could be priced */
 } isim_scenario_point;
+
+/* Energy of one output token of configuration x (x->hw: scenario hardware index) at
+ * point p: the decode step's device energy, devices x average power x time per output
+ * token / sequences in the batch, and the facility's, that times the server factor and the
+ * PUE. False (both NAN) when the hardware has no power rating. */
+bool isim_scenario_energy(const isim_scenario_point *p, const isim_plan_point *x, double *device_j,
+                          double *facility_j);
 
 /* One input of the sensitivity chart, at the recommended configuration held fixed; costs
  * are the configuration's own per token at its batch (not a fleet's whole replicas). */
 typedef struct isim_sensitivity_bar {
-    char path[160];                 /* the input ("hw.b200.memory.bandwidth_gbps") */
+    char path[160]; /* the input ("hw.b200.memory.bandwidth_gbps") */
     char low_text[48], high_text[48];
     double cost_low, cost_high;     /* $ per M output tokens; NAN when infeasible */
     double tpot_low_s, tpot_high_s; /* NAN when infeasible */
@@ -160,8 +169,8 @@ typedef struct isim_sensitivity_bar {
 
 /* The sensitivity of one model's recommended configuration. */
 typedef struct isim_sensitivity {
-    bool found;              /* false: the base plan recommends nothing */
-    isim_plan_point point;   /* the configuration (point.hw: scenario hardware index) */
+    bool found;            /* false: the base plan recommends nothing */
+    isim_plan_point point; /* the configuration (point.hw: scenario hardware index) */
     double cost_base, tpot_base_s;
     size_t n_bars;
     isim_sensitivity_bar *bars; /* largest swing first */
@@ -170,20 +179,20 @@ typedef struct isim_sensitivity {
 typedef struct isim_scenario_result {
     const isim_scenario *scenario; /* borrowed */
     size_t n_models, n_hw;
-    isim_model **models;     /* the scenario's models and hardware as written */
+    isim_model **models; /* the scenario's models and hardware as written */
     isim_hw **hw;
-    isim_model *draft;       /* NULL without speculative decoding */
-    isim_scenario_point base;     /* the scenario as written */
+    isim_model *draft;        /* NULL without speculative decoding */
+    isim_scenario_point base; /* the scenario as written */
     size_t n_points;
-    isim_scenario_point *points;  /* the sweeps' points (none without sweeps) */
+    isim_scenario_point *points;   /* the sweeps' points (none without sweeps) */
     isim_sensitivity *sensitivity; /* per model, around the base point */
-    uint64_t evaluated;      /* configurations predicted, all points and plans */
+    uint64_t evaluated;            /* configurations predicted, all points and plans */
     double elapsed_s;
 } isim_scenario_result;
 
 typedef struct isim_scenario_run_opts {
-    const char *data_dir;    /* holding models/ and hw-profiles/ */
-    int threads;             /* points run in parallel; 0 = one per CPU */
+    const char *data_dir; /* holding models/ and hw-profiles/ */
+    int threads;          /* points run in parallel; 0 = one per CPU */
     void (*progress)(void *ctx, size_t done, size_t total); /* may be NULL; called from the
                                                                workers, one at a time */
     void *progress_ctx;

@@ -40,6 +40,20 @@ bool isim_scenario_price(const isim_hw *h, const isim_scenario_settings *s, doub
     return true;
 }
 
+bool isim_scenario_energy(const isim_scenario_point *p, const isim_plan_point *x, double *device_j,
+                          double *facility_j)
+{
+    double w = p->device_w ? p->device_w[x->hw] : NAN;
+    if (!(w > 0) || !(x->batch > 0)) {
+        *device_j = *facility_j = NAN;
+        return false;
+    }
+    /* energy = power x time; one decode step of tpot makes `batch` tokens per replica */
+    *device_j = x->devices * w * x->tpot_s / x->batch;
+    *facility_j = *device_j * p->settings.server_power_factor * p->settings.pue;
+    return true;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -102,8 +116,8 @@ static bool add_override(overrides *o, const isim_scenario *s, const char *sweep
         x->scale = f;
     else
         x->value = v->text;
-    snprintf(o->source[o->n], sizeof o->source[o->n], "what-if: %s = %s (scenario %s)",
-             sweep_path, v->text, s->id);
+    snprintf(o->source[o->n], sizeof o->source[o->n], "what-if: %s = %s (scenario %s)", sweep_path,
+             v->text, s->id);
     x->source = o->source[o->n];
     x->file = s->path;
     x->line = v->line;
@@ -171,6 +185,7 @@ static void point_release(isim_scenario_point *p, size_t n_models)
     free(p->plans);
     free(p->values);
     free(p->usd_per_device_h);
+    free(p->device_w);
     free(p->unpriced);
     free(p->hw_index);
     memset(p, 0, sizeof *p);
@@ -188,11 +203,12 @@ static isim_status run_point(run *c, const long *idx, isim_scenario_point *p, is
     double *price = calloc(nh, sizeof *price);
     p->values = calloc(s->n_sweeps ? s->n_sweeps : 1, sizeof *p->values);
     p->usd_per_device_h = calloc(nh, sizeof *p->usd_per_device_h);
+    p->device_w = calloc(nh, sizeof *p->device_w);
     p->unpriced = calloc(nh, sizeof *p->unpriced);
     p->hw_index = calloc(nh, sizeof *p->hw_index);
     p->plans = calloc(nm, sizeof *p->plans);
-    if (!hw || !priced || !price || !p->values || !p->usd_per_device_h || !p->unpriced ||
-        !p->hw_index || !p->plans) {
+    if (!hw || !priced || !price || !p->values || !p->usd_per_device_h || !p->device_w ||
+        !p->unpriced || !p->hw_index || !p->plans) {
         st = isim__plan_fail(err, "out of memory");
         goto cleanup;
     }
@@ -214,6 +230,7 @@ static isim_status run_point(run *c, const long *idx, isim_scenario_point *p, is
         if (ov.n && (st = isim_hw_load_with(c->hw_path[h], ov.ov, ov.n, &hw[h], err)))
             goto cleanup;
         const isim_hw *use = hw[h] ? hw[h] : res->hw[h];
+        p->device_w[h] = use->has_power ? use->tdp_w * p->settings.power_fraction_of_tdp : NAN;
         if (isim_scenario_price(use, &p->settings, &p->usd_per_device_h[h], p->unpriced[h],
                                 sizeof p->unpriced[h])) {
             priced[p->n_priced] = use;
@@ -600,8 +617,8 @@ static isim_status sensitivity(run *c, isim_error *err)
         sv->point = plan->frontier[plan->customer_choice];
         sv->point.hw = (int)res->base.hw_index[sv->point.hw];
         evaluate(c, m, sv, NULL, NULL, &sv->cost_base, &sv->tpot_base_s);
-        size_t cap = s->n_sensitivity ? s->n_sensitivity
-                                      : sizeof DEFAULT_RANGES / sizeof DEFAULT_RANGES[0];
+        size_t cap =
+            s->n_sensitivity ? s->n_sensitivity : sizeof DEFAULT_RANGES / sizeof DEFAULT_RANGES[0];
         if (!(sv->bars = calloc(cap, sizeof *sv->bars)))
             return isim__plan_fail(err, "out of memory");
         const char *hw_id = res->hw[sv->point.hw]->id;

@@ -127,7 +127,7 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
 /* The sweep groups: lockstep sweeps together, the others alone. */
 typedef struct {
     size_t n_groups;
-    size_t first[64];   /* a sweep of each group */
+    size_t first[64]; /* a sweep of each group */
     size_t size[64];
     size_t group_of[64];
 } groups;
@@ -138,7 +138,8 @@ static void make_groups(const isim_scenario *s, groups *g)
     for (size_t i = 0; i < s->n_sweeps && i < 64; i++) {
         size_t k = g->n_groups;
         for (size_t j = 0; s->sweeps[i].lockstep && j < i; j++)
-            if (s->sweeps[j].lockstep && strcmp(s->sweeps[j].lockstep, s->sweeps[i].lockstep) == 0) {
+            if (s->sweeps[j].lockstep &&
+                strcmp(s->sweeps[j].lockstep, s->sweeps[i].lockstep) == 0) {
                 k = g->group_of[j];
                 break;
             }
@@ -285,14 +286,15 @@ static bool tornado_figure(figs *g, const isim_scenario_result *res, size_t m, c
              res->models[m]->name, res->hw[sv->point.hw]->id);
     fputs("set title ", f);
     isim__gp_quoted(f, title);
-    fprintf(f, "\nset xlabel 'US$ per million output tokens (base %.4g)'\n"
-               "set grid xtics lc rgb '#dddddd'\nset key outside bottom center horizontal\n"
-               "set bmargin 6\n"
-               "set ytics nomirror\nset yrange [-0.7:%zu.7]\nset style fill solid 0.8 border -1\n"
-               "set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 2 lw 1.5\n"
-               "set lmargin %d\n$d << EOD\n",
-               sv->cost_base, sv->n_bars ? sv->n_bars - 1 : 0, sv->cost_base, sv->cost_base,
-               tornado_margin(sv));
+    fprintf(f,
+            "\nset xlabel 'US$ per million output tokens (base %.4g)'\n"
+            "set grid xtics lc rgb '#dddddd'\nset key outside bottom center horizontal\n"
+            "set bmargin 6\n"
+            "set ytics nomirror\nset yrange [-0.7:%zu.7]\nset style fill solid 0.8 border -1\n"
+            "set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 2 lw 1.5\n"
+            "set lmargin %d\n$d << EOD\n",
+            sv->cost_base, sv->n_bars ? sv->n_bars - 1 : 0, sv->cost_base, sv->cost_base,
+            tornado_margin(sv));
     bool any = false;
     for (size_t i = 0; i < sv->n_bars; i++) {
         const isim_sensitivity_bar *b = &sv->bars[i];
@@ -376,10 +378,21 @@ static void cost_text(const isim_scenario_settings *v, char *buf, size_t n)
     if (v->cost_model == ISIM_COST_CLOUD)
         snprintf(buf, n, "rented by the hour at each profile's cloud price");
     else
-        snprintf(buf, n, "owned: purchase over its life, power at %.3g x TDP x server factor "
+        snprintf(buf, n,
+                 "owned: purchase over its life, power at %.3g x TDP x server factor "
                  "%.3g x PUE %.3g at $%.4g/kWh, colocation at $%.4g per kW-month",
                  v->power_fraction_of_tdp, v->server_power_factor, v->pue,
                  v->electricity_usd_per_kwh, v->colocation_usd_per_kw_month);
+}
+
+/* The binding term in words. */
+static const char *binds_text(const isim_plan_point *x)
+{
+    static const char *const words[ISIM_TERM_COUNT] = {"arithmetic", "HBM traffic", "network",
+                                                       "fixed latency"};
+    if (!x->detailed || (unsigned)x->terms.binding >= ISIM_TERM_COUNT)
+        return "-";
+    return words[x->terms.binding];
 }
 
 static void summary(isim_doc *d, const isim_scenario_result *res, size_t m)
@@ -388,45 +401,62 @@ static void summary(isim_doc *d, const isim_scenario_result *res, size_t m)
     const isim_plan *plan = p->plans ? p->plans[m] : NULL;
     char buf[600], a[32], b[32], c[32], e[32];
     if (!plan || plan->customer_choice < 0) {
-        isim_doc_p(d, "%s: no configuration meets the scenario's targets. %s",
-                   res->models[m]->name, plan ? plan->empty_reason : "No hardware could be priced.");
+        isim_doc_p(d, "%s: no configuration meets the scenario's targets. %s", res->models[m]->name,
+                   plan ? plan->empty_reason : "No hardware could be priced.");
         return;
     }
     isim_plan_point x = plan->frontier[plan->customer_choice];
     x.hw = (int)p->hw_index[x.hw];
     layout_text(res, &x, buf, sizeof buf);
-    isim_doc_p(d, "%s: the recommended configuration is %s, serving each user at %s tokens/s "
-                  "for $%s per million output tokens (%s TTFT %s ms, time per output token "
-                  "%s ms, bound by %s).",
+    char energy[200] = "";
+    double dj, fj;
+    if (isim_scenario_energy(p, &x, &dj, &fj)) {
+        char g[32], h[32];
+        snprintf(energy, sizeof energy,
+                 " Each output token takes %s J at the devices, %s J with the server around "
+                 "them and the facility's overhead.",
+                 FIG(g, dj), FIG(h, fj));
+    }
+    isim_doc_p(d,
+               "%s: the recommended configuration is %s, serving each user at %s tokens/s "
+               "for $%s per million output tokens (%s TTFT %s ms, time per output token "
+               "%s ms, bound by %s).%s",
                res->models[m]->name, buf, FIG(a, x.tokens_per_s_per_user),
                FIG(b, x.cost_usd_per_mtok_output), res->hw[x.hw]->id,
-               x.detailed ? FIG(c, x.ttft_s * 1e3) : "-", FIG(e, x.tpot_s * 1e3),
-               x.detailed ? isim_term_name(x.terms.binding) : "-");
+               x.detailed ? FIG(c, x.ttft_s * 1e3) : "-", FIG(e, x.tpot_s * 1e3), binds_text(&x),
+               energy);
     const isim_plan_answer *f = &plan->fewest_devices;
     if (f->found) {
         isim_plan_point y = f->point;
         y.hw = (int)p->hw_index[y.hw];
         layout_text(res, &y, buf, sizeof buf);
-        isim_doc_p(d, "Serving the stated demand takes the fewest devices on %s: %s replicas of "
-                      "%s, %s devices in all, about $%s per month.",
+        isim_doc_p(d,
+                   "Serving the stated demand takes the fewest devices on %s: %s replicas of "
+                   "%s, %s devices in all, about $%s per month.",
                    res->hw[y.hw]->name, FIG(a, f->replicas), buf, FIG(b, f->total_devices),
                    FIG(c, f->usd_per_month));
     }
-    static const char *const head[] = {"Hardware", "Recommended configuration", "Tokens/s per user",
-                                       "$ per M output tokens", "TTFT ms", "Binds",
-                                       "Devices for the demand", "$ per month"};
-    isim_doc_table(d, 8, head);
+    static const char *const head[] = {"Hardware",
+                                       "Recommended configuration",
+                                       "Tokens/s per user",
+                                       "$ per M output tokens",
+                                       "TTFT ms",
+                                       "Binds",
+                                       "Devices for the demand",
+                                       "$ per month",
+                                       "J per output token"};
+    isim_doc_table(d, 9, head);
     for (size_t h = 0; h < res->n_hw; h++) {
         const isim_plan_answers *ans = NULL;
         const isim_plan_point *r = recommended(p, m, h, &ans);
-        char c1[300], c2[32], c3[32], c4[32], c6[48], c7[32], name[200];
-        const char *row[8];
+        char c1[300], c2[32], c3[32], c4[32], c6[48], c7[32], c8[32], name[200];
+        const char *row[9];
         bool best = r && isim_plan_point_same(r, &plan->frontier[plan->customer_choice]);
         snprintf(name, sizeof name, "%s%s", best ? "=> " : "", res->hw[h]->name);
         row[0] = name;
         if (!r) {
             row[1] = p->unpriced[h][0] ? p->unpriced[h] : "nothing meets the targets";
-            for (int i = 2; i < 8; i++)
+            for (int i = 2; i < 9; i++)
                 row[i] = "-";
             isim_doc_row(d, row);
             continue;
@@ -438,10 +468,13 @@ static void summary(isim_doc *d, const isim_scenario_result *res, size_t m)
         row[2] = FIG(c2, r->tokens_per_s_per_user);
         row[3] = FIG(c3, r->cost_usd_per_mtok_output);
         row[4] = r->detailed ? FIG(c4, r->ttft_s * 1e3) : "-";
-        row[5] = r->detailed ? isim_term_name(r->terms.binding) : "-";
+        row[5] = binds_text(r);
+        double device_j, facility_j;
+        row[8] = isim_scenario_energy(p, &y, &device_j, &facility_j) ? FIG(c8, device_j) : "-";
         if (ans && ans->fewest_devices.found) {
             snprintf(c6, sizeof c6, "%s (%s x %s)", FIG(a, ans->fewest_devices.total_devices),
-                     FIG(b, ans->fewest_devices.replicas), FIG(c, ans->fewest_devices.point.devices));
+                     FIG(b, ans->fewest_devices.replicas),
+                     FIG(c, ans->fewest_devices.point.devices));
             row[6] = c6;
             row[7] = FIG(c7, ans->fewest_devices.usd_per_month);
         } else {
@@ -495,27 +528,28 @@ static void rent_or_buy(isim_doc *d, const isim_scenario_result *res, const grou
     }
 }
 
-static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res,
-                           const groups *gr)
+static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res, const groups *gr)
 {
     const isim_scenario *s = res->scenario;
     if (!res->n_points)
         return;
     isim_doc_h2(d, "What if");
-    isim_doc_p(d, "Each chart changes one input (or inputs swept together) with the others at "
-                  "their first value; every point is planned again, so the configuration adapts. "
-                  "%zu points in all.",
+    isim_doc_p(d,
+               "Each chart changes one input (or inputs swept together) with the others at "
+               "their first value; every point is planned again, so the configuration adapts. "
+               "%zu points in all.",
                res->n_points);
     for (size_t m = 0; m < res->n_models; m++)
         for (size_t gi = 0; gi < gr->n_groups; gi++) {
             char label[400], name[64];
             group_label(s, gr, gi, label, sizeof label);
-            bool demand = res->base.settings.request_rate_per_s > 0 ||
-                          res->base.settings.concurrency > 0;
+            bool demand =
+                res->base.settings.request_rate_per_s > 0 || res->base.settings.concurrency > 0;
             snprintf(name, sizeof name, "whatif-%zu-%zu-cost", m, gi);
             if (whatif_figure(g, res, gr, gi, m, COST, name)) {
                 char cap[600];
-                snprintf(cap, sizeof cap, "%s: the recommended configuration's $ per M output "
+                snprintf(cap, sizeof cap,
+                         "%s: the recommended configuration's $ per M output "
                          "tokens on each hardware as %s changes",
                          res->models[m]->name, label);
                 isim_doc_figure(d, name, cap);
@@ -523,15 +557,19 @@ static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res
             snprintf(name, sizeof name, "whatif-%zu-%zu-speed", m, gi);
             if (whatif_figure(g, res, gr, gi, m, SPEED, name)) {
                 char cap[600];
-                snprintf(cap, sizeof cap, "%s: the recommended configuration's tokens/s per user "
-                         "as %s changes", res->models[m]->name, label);
+                snprintf(cap, sizeof cap,
+                         "%s: the recommended configuration's tokens/s per user "
+                         "as %s changes",
+                         res->models[m]->name, label);
                 isim_doc_figure(d, name, cap);
             }
             snprintf(name, sizeof name, "whatif-%zu-%zu-fleet", m, gi);
             if (demand && whatif_figure(g, res, gr, gi, m, FLEET, name)) {
                 char cap[600];
-                snprintf(cap, sizeof cap, "%s: $ per month of the fewest devices that serve the "
-                         "demand as %s changes", res->models[m]->name, label);
+                snprintf(cap, sizeof cap,
+                         "%s: $ per month of the fewest devices that serve the "
+                         "demand as %s changes",
+                         res->models[m]->name, label);
                 isim_doc_figure(d, name, cap);
             }
             /* the same numbers as a table */
@@ -540,8 +578,8 @@ static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res
             for (size_t h = 0; h < res->n_hw && h < 64; h++)
                 head[1 + h] = res->hw[h]->id;
             size_t cols = 1 + (res->n_hw < 64 ? res->n_hw : 64);
-            isim_doc_fold(d, "%s: the numbers ($/M output tokens; tokens/s per user%s)",
-                          label, demand ? "; $/month for the demand" : "");
+            isim_doc_fold(d, "%s: the numbers ($/M output tokens; tokens/s per user%s)", label,
+                          demand ? "; $/month for the demand" : "");
             isim_doc_table(d, cols, head);
             for (size_t v = 0; v < gr->size[gi]; v++) {
                 const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
@@ -583,7 +621,8 @@ static void sensitivity_section(isim_doc *d, figs *g, const isim_scenario_result
         snprintf(name, sizeof name, "tornado-%zu", m);
         if (tornado_figure(g, res, m, name)) {
             char cap[300];
-            snprintf(cap, sizeof cap, "%s: cost per M output tokens of the recommended "
+            snprintf(cap, sizeof cap,
+                     "%s: cost per M output tokens of the recommended "
                      "configuration with each input at its low and high value",
                      res->models[m]->name);
             isim_doc_figure(d, name, cap);
@@ -595,10 +634,9 @@ static void sensitivity_section(isim_doc *d, figs *g, const isim_scenario_result
             const isim_sensitivity_bar *b = &sv->bars[i];
             char lh[100], lo[32], hi[32], sw[32];
             snprintf(lh, sizeof lh, "%s / %s", b->low_text, b->high_text);
-            const char *row[5] = {b->path, lh,
-                                  isfinite(b->cost_low) ? FIG(lo, b->cost_low) : "infeasible",
-                                  isfinite(b->cost_high) ? FIG(hi, b->cost_high) : "infeasible",
-                                  "-"};
+            const char *row[5] = {
+                b->path, lh, isfinite(b->cost_low) ? FIG(lo, b->cost_low) : "infeasible",
+                isfinite(b->cost_high) ? FIG(hi, b->cost_high) : "infeasible", "-"};
             if (isfinite(b->cost_low) && isfinite(b->cost_high)) {
                 snprintf(sw, sizeof sw, "%.1f%%",
                          100 * fabs(b->cost_high - b->cost_low) / sv->cost_base);
@@ -640,13 +678,15 @@ static void assumptions(isim_doc *d, const isim_scenario_result *res)
                      hw->purchase_usd, hw->life_years, hw->tdp_w / 1000 * v->server_power_factor);
         const char *row[3] = {hw->name,
                               isfinite(res->base.usd_per_device_h[h])
-                                  ? FIG(price, res->base.usd_per_device_h[h]) : "-",
+                                  ? FIG(price, res->base.usd_per_device_h[h])
+                                  : "-",
                               res->base.unpriced[h][0] ? res->base.unpriced[h] : from};
         isim_doc_row(d, row);
     }
     if (fabs(v->percentile - 50) > 1e-9)
-        isim_doc_note(d, "The SLOs are stated at the %gth percentile; the model predicts mean "
-                         "times, so they are compared with means. Leave headroom for the tail.",
+        isim_doc_note(d,
+                      "The SLOs are stated at the %gth percentile; the model predicts mean "
+                      "times, so they are compared with means. Leave headroom for the tail.",
                       v->percentile);
     isim_doc_h3(d, "Scenario");
     isim_doc_p(d, "Settings written in %s; the others take their defaults (docs/scenarios.md).",
@@ -733,8 +773,9 @@ static isim_status build(isim_doc *d, figs *g, const isim_scenario_result *res)
         if (res->n_points)
             rent_or_buy(d, res, &gr, m);
     }
-    isim_doc_p(d, "The recommended configuration is the one with the most (tokens/s per user)^%g "
-                  "per dollar (Erdil 2025 §4); the marked row is the best over all hardware.",
+    isim_doc_p(d,
+               "The recommended configuration is the one with the most (tokens/s per user)^%g "
+               "per dollar (Erdil 2025 §4); the marked row is the best over all hardware.",
                res->base.settings.customer_alpha);
     isim_doc_h2(d, "Speed against cost");
     for (size_t m = 0; m < res->n_models; m++) {
@@ -742,15 +783,19 @@ static isim_status build(isim_doc *d, figs *g, const isim_scenario_result *res)
         char name[64], cap[300];
         snprintf(name, sizeof name, "frontier-%zu", m);
         if (p && p->n_frontier && frontier_figure(g, res, m, name)) {
-            snprintf(cap, sizeof cap, "%s: each hardware's frontier of speed per user against "
-                     "cost per token, the recommended point circled", res->models[m]->name);
+            snprintf(cap, sizeof cap,
+                     "%s: each hardware's frontier of speed per user against "
+                     "cost per token, the recommended point circled",
+                     res->models[m]->name);
             isim_doc_figure(d, name, cap);
         }
         snprintf(name, sizeof name, "terms-%zu", m);
         if (p && p->n_frontier && terms_figure(g, res, m, name)) {
-            snprintf(cap, sizeof cap, "%s: the four terms of the time per output token of each "
+            snprintf(cap, sizeof cap,
+                     "%s: the four terms of the time per output token of each "
                      "hardware's recommended configuration (HBM and arithmetic overlap: the "
-                     "larger counts)", res->models[m]->name);
+                     "larger counts)",
+                     res->models[m]->name);
             isim_doc_figure(d, name, cap);
         }
     }
@@ -774,9 +819,15 @@ static isim_status write_file(const char *dir, const char *name, isim_doc *d,
         return isim__gnuplot_fail(err, "%s: %s", path, strerror(errno));
     char *json = NULL;
     switch (what) {
-    case 0: isim_doc_html(d, f, res->scenario->name); break;
-    case 1: isim_doc_markdown(d, f); break;
-    case 2: isim_report_scenario_csv(f, res); break;
+    case 0:
+        isim_doc_html(d, f, res->scenario->name);
+        break;
+    case 1:
+        isim_doc_markdown(d, f);
+        break;
+    case 2:
+        isim_report_scenario_csv(f, res);
+        break;
     default:
         json = isim_report_scenario_json(res, false);
         if (json)

@@ -1,8 +1,8 @@
 /* Results of a scenario: JSON with everything, CSV with one row per point x hardware x
  * frontier point (the swept values as columns), and a summary for people. Points are the
  * base (the scenario as written) then the sweeps' points in order. */
-#include "reports/report.h"
 #include "reports/internal.h"
+#include "reports/report.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -53,6 +53,34 @@ static cJSON *settings_json(const isim_scenario_settings *v)
     return o;
 }
 
+/* Adds the energy per output token to a plan point's JSON object (x->hw: plan index). */
+static void energy_json(cJSON *o, const isim_scenario_point *p, const isim_plan_point *x)
+{
+    isim_plan_point y = *x;
+    y.hw = (int)p->hw_index[x->hw];
+    double dj, fj;
+    isim_scenario_energy(p, &y, &dj, &fj);
+    num(o, "j_per_output_token", dj);
+    num(o, "facility_j_per_output_token", fj);
+}
+
+/* The plan's JSON with the energy of each frontier point, under this point's cost model. */
+static cJSON *plan_json(const isim_plan_request *r, const isim_scenario_point *p,
+                        const isim_plan *plan)
+{
+    cJSON *o = isim__plan_json_object(r, plan, false);
+    cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "frontier");
+    for (size_t i = 0; i < plan->n_frontier; i++)
+        energy_json(cJSON_GetArrayItem(f, (int)i), p, &plan->frontier[i]);
+    cJSON *byhw = cJSON_GetObjectItemCaseSensitive(o, "frontier_by_hw");
+    for (size_t k = 0; k < plan->n_hw; k++) {
+        cJSON *a = cJSON_GetObjectItemCaseSensitive(byhw, r->hw[k]->id);
+        for (size_t i = 0; i < plan->hw_n[k]; i++)
+            energy_json(cJSON_GetArrayItem(a, (int)i), p, &plan->hw_frontier[k][i]);
+    }
+    return o;
+}
+
 static cJSON *point_json(const isim_scenario_result *res, const isim_scenario_point *p)
 {
     const isim_scenario *s = res->scenario;
@@ -64,8 +92,10 @@ static cJSON *point_json(const isim_scenario_result *res, const isim_scenario_po
     cJSON_AddStringToObject(o, "cost_model", isim_cost_model_name(p->settings.cost_model));
     cJSON *price = cJSON_AddObjectToObject(o, "usd_per_device_h");
     cJSON *why = cJSON_AddObjectToObject(o, "unpriced");
+    cJSON *watts = cJSON_AddObjectToObject(o, "device_w");
     for (size_t h = 0; h < res->n_hw; h++) {
         num(price, res->hw[h]->id, p->usd_per_device_h[h]);
+        num(watts, res->hw[h]->id, p->device_w[h]);
         if (p->unpriced[h][0])
             cJSON_AddStringToObject(why, res->hw[h]->id, p->unpriced[h]);
     }
@@ -78,8 +108,7 @@ static cJSON *point_json(const isim_scenario_result *res, const isim_scenario_po
         }
         isim_plan_request r;
         isim_report_scenario_request(res, p, m, hw, &r);
-        cJSON_AddItemToObject(plans, res->models[m]->id,
-                              isim__plan_json_object(&r, p->plans[m], false));
+        cJSON_AddItemToObject(plans, res->models[m]->id, plan_json(&r, p, p->plans[m]));
     }
     free(hw);
     return o;
@@ -235,6 +264,12 @@ static void csv_point(FILE *out, const isim_scenario_result *res, const char *la
                 csv_number(out, x->tpot_s * 1e3);
                 csv_number(out, x->detailed ? x->ttft_s * 1e3 : NAN);
                 csv_number(out, x->replicas);
+                isim_plan_point y = *x;
+                y.hw = (int)h;
+                double dj, fj;
+                isim_scenario_energy(p, &y, &dj, &fj);
+                csv_number(out, dj);
+                csv_number(out, fj);
                 fputc('\n', out);
             }
         }
@@ -251,7 +286,8 @@ void isim_report_scenario_csv(FILE *out, const isim_scenario_result *res)
     }
     fputs(",cost_model,model,hw,usd_per_device_h,on_overall_frontier,recommended,devices,tp,pp,"
           "ep,dp,batch,weights,kv,spec_gamma,tokens_per_s_per_user,tokens_per_s_per_device,"
-          "cost_usd_per_mtok_output,tpot_ms,ttft_ms,replicas\n",
+          "cost_usd_per_mtok_output,tpot_ms,ttft_ms,replicas,j_per_output_token,"
+          "facility_j_per_output_token\n",
           out);
     csv_point(out, res, "base", &res->base);
     for (size_t k = 0; k < res->n_points; k++) {
@@ -291,9 +327,10 @@ static void table_point(FILE *out, const isim_scenario_result *res, const isim_s
             const isim_plan_point *x = &plan->hw_frontier[k][a->customer_choice];
             bool best = plan->customer_choice >= 0 &&
                         isim_plan_point_same(&plan->frontier[plan->customer_choice], x);
-            fprintf(out, "  %s %-12s %s dev, batch %s, %s: %s tok/s/user, $%s/Mtok", best ? "=>" : "  ",
-                    id, isim__fig(f[0], 32, x->devices), isim__fig(f[1], 32, x->batch),
-                    isim_dtype_name(x->weights), isim__fig(f[2], 32, x->tokens_per_s_per_user),
+            fprintf(out, "  %s %-12s %s dev, batch %s, %s: %s tok/s/user, $%s/Mtok",
+                    best ? "=>" : "  ", id, isim__fig(f[0], 32, x->devices),
+                    isim__fig(f[1], 32, x->batch), isim_dtype_name(x->weights),
+                    isim__fig(f[2], 32, x->tokens_per_s_per_user),
                     isim__fig(f[3], 32, x->cost_usd_per_mtok_output));
             if (a->fewest_devices.found)
                 fprintf(out, "; demand: %s devices, $%s/month",

@@ -166,13 +166,13 @@ Test(scenario, bad_scenarios_are_refused_where_they_are_wrong)
                    "scn.yaml:20:22: 'slo.tpot_ms' = 9e+09 is out of range [0, 1e+09]");
     expect_refused("  model: owned\n", "  model: owned\n  pue: 1.1\n",
                    "scn.yaml:13:3: duplicate key 'pue' (first at line 12)");
-    expect_refused("name: Test scenario\n",
-                   "name: Test scenario\nsearch: {max_points: 8}\n",
+    expect_refused("name: Test scenario\n", "name: Test scenario\nsearch: {max_points: 8}\n",
                    "scn.yaml:15:3: the sweeps make 9 points, more than search.max_points (8)");
     expect_refused("  - path: slo.tpot_ms\n", "  - path: workload.input_tokens\n",
                    "scn.yaml:19:11: 'workload.input_tokens' is swept twice (first at line 14)");
-    expect_refused("    values: [1k, 8k, x4]\n", "    values: [1k, 8k, x4]\n  - path: cost.model\n"
-                                                  "    values: [x2]\n",
+    expect_refused("    values: [1k, 8k, x4]\n",
+                   "    values: [1k, 8k, x4]\n  - path: cost.model\n"
+                   "    values: [x2]\n",
                    "scn.yaml:17:14: 'cost.model' is a choice (cloud or owned), a multiplier "
                    "cannot scale it");
 }
@@ -220,10 +220,12 @@ static isim_scenario_result *run_text(const char *text, int threads, isim_error 
 Test(scenario, owned_devices_are_priced_from_capex_power_and_space)
 {
     isim_hw *h = tu_hw("h100-sxm");
-    isim_scenario_settings v = {.cost_model = ISIM_COST_OWNED, .pue = 1.3,
+    isim_scenario_settings v = {.cost_model = ISIM_COST_OWNED,
+                                .pue = 1.3,
                                 .electricity_usd_per_kwh = 0.0806,
                                 .colocation_usd_per_kw_month = 184.06,
-                                .server_power_factor = 1.82, .power_fraction_of_tdp = 1};
+                                .server_power_factor = 1.82,
+                                .power_fraction_of_tdp = 1};
     double usd = 0;
     char why[200] = "";
     cr_assert(isim_scenario_price(h, &v, &usd, why, sizeof why), "%s", why);
@@ -275,8 +277,8 @@ Test(scenario, the_default_scenario_runs)
                  r->points[0].plans[0]->min_cost_usd_per_mtok_output);
     const isim_sensitivity *sv = &r->sensitivity[0];
     cr_assert(sv->found);
-    cr_expect(tu_close(sv->cost_base, base->frontier[base->customer_choice].cost_usd_per_mtok_output,
-                       0.05),
+    cr_expect(tu_close(sv->cost_base,
+                       base->frontier[base->customer_choice].cost_usd_per_mtok_output, 0.05),
               "fleet cost within 5%% of the configuration's");
     cr_assert_geq(sv->n_bars, 5u);
     for (size_t i = 1; i < sv->n_bars; i++)
@@ -288,6 +290,47 @@ Test(scenario, the_default_scenario_runs)
             cr_expect(tu_close(sv->bars[i].cost_low, 0.8 * sv->cost_base, 1e-9));
             cr_expect(tu_close(sv->bars[i].cost_high, 1.2 * sv->cost_base, 1e-9));
         }
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+/* Energy per output token: devices x average power x time per token / batch at the
+ * devices (H100 SXM: 700 W TDP, NVIDIA datasheet; half of it on average here), then x the
+ * server factor and the PUE. A profile without a power rating has none. */
+Test(scenario, energy_per_token_is_device_power_times_step_time)
+{
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r =
+        run_text("name: energy\nmodels: [llama-3.1-8b]\nhardware: [h100-sxm, tpu-v5e]\n"
+                 "workload: {input_tokens: 512, output_tokens: 256}\nsearch: {max_devices: 4}\n"
+                 "cost: {power_fraction_of_tdp: 0.5, server_power_factor: 2, pue: 1.5}\n",
+                 1, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    const isim_scenario_point *p = &r->base;
+    cr_expect(tu_close(p->device_w[0], 350, 1e-15));
+    cr_expect(isnan(p->device_w[1]));
+    const isim_plan *plan = p->plans[0];
+    size_t seen = 0;
+    for (size_t k = 0; k < plan->n_hw; k++)
+        for (size_t i = 0; i < plan->hw_n[k]; i++) {
+            isim_plan_point x = plan->hw_frontier[k][i];
+            x.hw = (int)p->hw_index[k];
+            double dj = 0, fj = 0;
+            bool has = isim_scenario_energy(p, &x, &dj, &fj);
+            if (x.hw == 1) {
+                cr_expect(!has && isnan(dj) && isnan(fj));
+                continue;
+            }
+            cr_assert(has);
+            double want = x.devices * 350 * x.tpot_s / x.batch;
+            cr_expect(tu_close(dj, want, 1e-12), "%g vs %g J", dj, want);
+            cr_expect(tu_close(fj, want * 3, 1e-12));
+            /* and so per device-second: batch x tokens/s per user tokens at 350 W */
+            cr_expect(tu_close(dj * x.tokens_per_s_per_device, 350, 1e-9));
+            seen++;
+        }
+    cr_expect_gt(seen, 0u);
     isim_scenario_result_free(r);
     isim_scenario_free(s);
 }
