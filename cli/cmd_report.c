@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "reports/report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -37,6 +38,39 @@ static void remove_tree(const char *dir)
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Whether dir holds nothing but what a report writes (or nothing at all), so that replacing
+ * it loses nothing of the user's. */
+static bool only_a_report(const char *dir, bool figures)
+{
+    static const char *const top[] = {"index.html",   "report.md", "results.csv",
+                                      "results.json", "figures",   NULL};
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool ok = true;
+    struct dirent *e;
+    while (ok && (e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        if (figures) {
+            const char *dot = strrchr(n, '.');
+            ok = dot && (strcmp(dot, ".png") == 0 || strcmp(dot, ".svg") == 0);
+            continue;
+        }
+        ok = false;
+        for (size_t i = 0; top[i] && !ok; i++)
+            ok = strcmp(n, top[i]) == 0;
+        if (ok && strcmp(n, "figures") == 0) {
+            char sub[1200];
+            snprintf(sub, sizeof sub, "%s/figures", dir);
+            ok = only_a_report(sub, true);
+        }
+    }
+    closedir(d);
+    return ok;
+}
+
 int cmd_report(int argc, char **argv)
 {
     const char *cmd = "report";
@@ -66,6 +100,20 @@ int cmd_report(int argc, char **argv)
     snprintf(clean, sizeof clean, "%s", dir);
     for (size_t n = strlen(clean); n > 1 && clean[n - 1] == '/'; n--)
         clean[n - 1] = '\0';
+    /* refuse to replace anything but a previous report, before the work */
+    struct stat sb;
+    bool had = stat(clean, &sb) == 0;
+    if (had && !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "infersim: error: %s: exists and is not a directory\n", clean);
+        return CLI_FAIL;
+    }
+    if (had && !only_a_report(clean, false)) {
+        fprintf(stderr,
+                "infersim: error: %s: holds files that are not a report's; the report "
+                "replaces its directory, so name a new or empty one\n",
+                clean);
+        return CLI_FAIL;
+    }
     isim_scenario *sc = NULL;
     isim_scenario_result *res = NULL;
     if ((rc = cli_run_scenario(pos[0], cli_data_dir(cli_find(opts, "data")), threads, &sc, &res)))
@@ -93,8 +141,6 @@ int cmd_report(int argc, char **argv)
         rc = cli_error(&err);
         goto cleanup;
     }
-    struct stat sb;
-    bool had = stat(clean, &sb) == 0;
     if (had && rename(clean, old) != 0) {
         fprintf(stderr, "infersim: error: %s: cannot replace: %s\n", clean, strerror(errno));
         remove_tree(tmp);

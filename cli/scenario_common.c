@@ -33,8 +33,8 @@ static void draw(void *ctx, size_t done, size_t total)
     b->last = t;
     const int width = 30;
     int fill = total ? (int)((double)width * (double)done / (double)total) : width;
-    fprintf(stderr, "\r  [%.*s%*s] %zu/%zu points, %.1f s", fill,
-            "##############################", width - fill, "", done, total, t - b->t0);
+    fprintf(stderr, "\r  [%.*s%*s] %zu/%zu points, %.1f s", fill, "##############################",
+            width - fill, "", done, total, t - b->t0);
     if (done == total)
         fputc('\n', stderr);
     fflush(stderr);
@@ -44,14 +44,16 @@ int cli_run_scenario(const char *file, const char *data_dir, int threads, isim_s
                      isim_scenario_result **res)
 {
     char path[1200];
-    /* a bare id names a shipped scenario */
-    if (!strchr(file, '/') && !strstr(file, ".yaml"))
-        snprintf(path, sizeof path, "%s/scenarios/%s.yaml", data_dir, file);
-    else
-        snprintf(path, sizeof path, "%s", file);
     isim_error err = {0};
     *sc = NULL;
     *res = NULL;
+    /* a bare id names a shipped scenario */
+    if (!strchr(file, '/') && !strstr(file, ".yaml")) {
+        if (isim_catalog_path(data_dir, "scenario", file, path, sizeof path, &err))
+            return cli_error(&err);
+    } else {
+        snprintf(path, sizeof path, "%s", file);
+    }
     if (isim_scenario_load(path, sc, &err))
         return cli_error(&err);
     bar b = {now_s(), 0};

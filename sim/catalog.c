@@ -29,8 +29,7 @@ isim_status isim_catalog_list(const char *dir, const char *sub, char ***out, isi
     snprintf(path, sizeof path, "%s/%s", dir, sub);
     DIR *d = opendir(path);
     if (!d)
-        return isim__fail(err, ISIM_EIO, path, 0, 0, "cannot open directory: %s",
-                          strerror(errno));
+        return isim__fail(err, ISIM_EIO, path, 0, 0, "cannot open directory: %s", strerror(errno));
     size_t n = 0, cap = 16;
     char **ids = calloc(cap + 1, sizeof *ids);
     isim_status st = ids ? ISIM_OK : ISIM_ENOMEM;
@@ -70,8 +69,8 @@ static bool valid_id(const char *id)
     if (!id[0] || id[0] == '.')
         return false;
     for (const char *c = id; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-              (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
             return false;
     return true;
 }
@@ -146,7 +145,7 @@ static isim_status unknown(const char *dir, const char *sub, const char *what, c
     }
     if (!hint[0])
         snprintf(hint, sizeof hint, " (see 'infersim list %s')",
-                 strcmp(sub, "models") == 0 ? "models" : "hardware");
+                 strcmp(sub, "hw-profiles") == 0 ? "hardware" : sub);
     return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "unknown %s '%s'%s", what, id, hint);
 }
 
@@ -162,8 +161,7 @@ static isim_status find(const char *dir, const char *sub, const char *what, cons
     return ISIM_OK;
 }
 
-isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out,
-                               isim_error *err)
+isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out, isim_error *err)
 {
     char path[1024];
     *out = NULL;
@@ -186,5 +184,7 @@ isim_status isim_catalog_path(const char *dir, const char *kind, const char *id,
         return find(dir, "models", "model", id, path, size, err);
     if (strcmp(kind, "hw") == 0)
         return find(dir, "hw-profiles", "hardware", id, path, size, err);
+    if (strcmp(kind, "scenario") == 0)
+        return find(dir, "scenarios", "scenario", id, path, size, err);
     return isim__fail(err, ISIM_EINVAL, "", 0, 0, "unknown catalog kind '%s'", kind);
 }

@@ -232,8 +232,9 @@ void isim_ids_free(char **ids);
 isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out,
                                isim_error *err);
 isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim_error *err);
-/* Where dir/models/<id>.yaml (kind "model") or dir/hw-profiles/<id>.yaml (kind "hw") is;
- * ISIM_ENOTFOUND with close matches suggested if absent. */
+/* Where dir/models/<id>.yaml (kind "model"), dir/hw-profiles/<id>.yaml (kind "hw") or
+ * dir/scenarios/<id>.yaml (kind "scenario") is; ISIM_ENOTFOUND with close matches suggested
+ * if absent. */
 isim_status isim_catalog_path(const char *dir, const char *kind, const char *id, char *path,
                               size_t size, isim_error *err);
 /* Levenshtein distance of two strings, for "did you mean"; strings of 128 characters or

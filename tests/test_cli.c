@@ -28,9 +28,10 @@ Test(cli, paper_reference_values_through_json)
     static const struct {
         const char *args;
         double ms;
-    } ref[] = {
-        {"--batch 1", 10.76}, {"--batch 64", 12.22}, {"--batch 256", 16.69},
-        {"--batch 1 --weights fp8", 7.25}};
+    } ref[] = {{"--batch 1", 10.76},
+               {"--batch 64", 12.22},
+               {"--batch 256", 16.69},
+               {"--batch 1 --weights fp8", 7.25}};
     for (size_t i = 0; i < 4; i++) {
         char args[512];
         snprintf(args, sizeof args,
@@ -55,15 +56,22 @@ Test(cli, deploy_json_has_every_field_with_units)
 {
     cJSON *j = predict_json("--model llama-3.1-70b --hw h100-sxm --devices 8 --batch 32 "
                             "--input-tokens 1024 --output-tokens 1024");
-    static const char *const keys[] = {"tpot_ms", "ttft_ms", "tokens_per_s_per_user",
-                                       "tokens_per_s_per_device", "cost_usd_per_mtok_output",
-                                       "cost_usd_per_mtok_input", "energy_j_per_token_output",
-                                       "tp", "pp", "ep", "devices"};
+    static const char *const keys[] = {"tpot_ms",
+                                       "ttft_ms",
+                                       "tokens_per_s_per_user",
+                                       "tokens_per_s_per_device",
+                                       "cost_usd_per_mtok_output",
+                                       "cost_usd_per_mtok_input",
+                                       "energy_j_per_token_output",
+                                       "tp",
+                                       "pp",
+                                       "ep",
+                                       "devices"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         field(j, keys[i]);
     const cJSON *mem = cJSON_GetObjectItem(j, "memory_bytes_per_device");
-    static const char *const mkeys[] = {"weights", "kv_cache", "activations", "reserve", "total",
-                                        "capacity"};
+    static const char *const mkeys[] = {"weights", "kv_cache", "activations",
+                                        "reserve", "total",    "capacity"};
     for (size_t i = 0; i < 6; i++)
         field(mem, mkeys[i]);
     const cJSON *terms = cJSON_GetObjectItem(j, "terms_ms");
@@ -102,12 +110,14 @@ static void expect_error(const char *args, int code, const char *needle)
     tu_expect_error(args, code, needle, true);
 }
 
-#define BASE "predict --model llama-3.1-8b --hw h100-sxm --devices 1 --input-tokens 8 --output-tokens 8"
+#define BASE                                                                                       \
+    "predict --model llama-3.1-8b --hw h100-sxm --devices 1 --input-tokens 8 --output-tokens 8"
 
 Test(cli, bad_flags_are_usage_errors)
 {
     expect_error(BASE, 2, "missing --batch");
-    expect_error(BASE " --batch 1 --batchs 2", 2, "unknown option '--batchs' (did you mean '--batch'?)");
+    expect_error(BASE " --batch 1 --batchs 2", 2,
+                 "unknown option '--batchs' (did you mean '--batch'?)");
     expect_error(BASE " --batch one", 2, "--batch: expected a number, got 'one'");
     expect_error(BASE " --batch 0", 2, "--batch: 0 is out of range");
     expect_error(BASE " --batch 1 --batch 2", 2, "given twice");
@@ -117,14 +127,17 @@ Test(cli, bad_flags_are_usage_errors)
     expect_error(BASE " --batch 1 --spec-alpha 0.8", 2, "--spec-alpha needs --spec-draft");
     expect_error(BASE " --batch 1 --json --csv", 2, "exclusive");
     expect_error("predict --model llama-9 --hw h100-sxm --devices 1 --batch 1 --input-tokens 8 "
-                 "--output-tokens 8", 2, "unknown model 'llama-9'");
+                 "--output-tokens 8",
+                 2, "unknown model 'llama-9'");
     expect_error("predict --model ../x --hw h100-sxm --devices 1 --batch 1 --input-tokens 8 "
-                 "--output-tokens 8", 2, "invalid model id");
+                 "--output-tokens 8",
+                 2, "invalid model id");
     expect_error(BASE " --batch 1 --devices 1.5", 2, "given twice");
     expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1.5 --batch 1 "
-                 "--input-tokens 8 --output-tokens 8", 2, "whole devices");
+                 "--input-tokens 8 --output-tokens 8",
+                 2, "whole devices");
     expect_error("frobnicate", 2, "unknown command 'frobnicate'");
-    expect_error("list gpus", 2, "expected 'models' or 'hardware'");
+    expect_error("list gpus", 2, "expected 'models', 'hardware' or 'scenarios'");
     expect_error("show model", 2, "expected 'model ID' or 'hw ID'");
 }
 
@@ -160,8 +173,10 @@ Test(cli, help_version_list_and_show)
     cr_expect_eq(tu_run("--version", &out, NULL), 0);
     cr_expect(strncmp(out, "infersim ", 9) == 0);
     free(out);
-    static const char *const helps[] = {"--help", "predict --help", "list -h", "show --help"};
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const helps[] = {"--help",       "predict --help", "list -h",
+                                        "show --help",  "plan --help",    "scenario --help",
+                                        "report --help"};
+    for (size_t i = 0; i < sizeof helps / sizeof *helps; i++) {
         cr_expect_eq(tu_run(helps[i], &out, &err), 0, "%s", helps[i]);
         cr_expect(strstr(out, "usage: infersim") != NULL, "%s", helps[i]);
         free(out);
@@ -172,6 +187,9 @@ Test(cli, help_version_list_and_show)
     free(out);
     cr_expect_eq(tu_run("list hardware", &out, NULL), 0);
     cr_expect(strstr(out, "h100-sxm") && strstr(out, "epoch-h100-zl"));
+    free(out);
+    cr_expect_eq(tu_run("list scenarios", &out, NULL), 0);
+    cr_expect(strstr(out, "\ndefault ") != NULL, "%s", out);
     free(out);
     cr_expect_eq(tu_run("show model deepseek-v3 --json", &out, NULL), 0);
     cJSON *j = cJSON_Parse(out);
