@@ -137,6 +137,11 @@ void isim_plan_free(isim_plan *p); /* NULL is a no-op */
 bool isim_scenario_price(const isim_hw *h, const isim_scenario_settings *s, double *usd_per_h,
                          char *why, size_t n);
 
+/* The plan request of model m (draft: its speculative draft, or NULL) under scenario s's
+ * settings v; the hardware and its prices are the caller's to set. */
+void isim_scenario_request(const isim_scenario *s, const isim_scenario_settings *v,
+                           const isim_model *m, const isim_model *draft, isim_plan_request *r);
+
 /* One point of a scenario: the settings in force and, per model, the plan over the
  * hardware that could be priced. */
 typedef struct isim_scenario_point {

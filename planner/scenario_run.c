@@ -147,10 +147,9 @@ static isim_status too_many(const isim_scenario *s, isim_error *err)
 
 /* ---- one point ---------------------------------------------------------------------- */
 
-static void request_from(const run *c, const isim_scenario_settings *v, const isim_model *m,
-                         isim_plan_request *r)
+void isim_scenario_request(const isim_scenario *s, const isim_scenario_settings *v,
+                           const isim_model *m, const isim_model *draft, isim_plan_request *r)
 {
-    const isim_scenario *s = c->s;
     isim_plan_request_init(r);
     r->fidelity = s->fidelity;
     r->model = m;
@@ -167,7 +166,16 @@ static void request_from(const run *c, const isim_scenario_settings *v, const is
     r->n_weights = s->n_weights;
     r->kv = s->n_kv ? s->kv : NULL;
     r->n_kv = s->n_kv;
-    r->draft = c->res->draft;
+    /* a sweep's single precision in place of the lists */
+    if (v->weights < ISIM_DTYPE_COUNT) {
+        r->weights = &v->weights;
+        r->n_weights = 1;
+    }
+    if (v->kv < ISIM_DTYPE_COUNT) {
+        r->kv = &v->kv;
+        r->n_kv = 1;
+    }
+    r->draft = draft;
     r->draft_weights = s->spec_draft_weights;
     r->spec_alpha = v->spec_alpha;
     r->spec_gamma_max = (int)v->spec_gamma_max;
@@ -175,7 +183,6 @@ static void request_from(const run *c, const isim_scenario_settings *v, const is
     r->customer_alpha = v->customer_alpha;
     r->ttft_objective = s->ttft_objective;
     r->grid_devices = r->grid_batch = (int)v->grid;
-    r->threads = c->plan_threads;
 }
 
 static void point_release(isim_scenario_point *p, size_t n_models)
@@ -249,7 +256,8 @@ static isim_status run_point(run *c, const long *idx, isim_scenario_point *p, is
         if (ov.n && (st = isim_model_load_with(c->model_path[m], ov.ov, ov.n, &variant, err)))
             goto cleanup;
         isim_plan_request r;
-        request_from(c, &p->settings, variant ? variant : res->models[m], &r);
+        isim_scenario_request(s, &p->settings, variant ? variant : res->models[m], res->draft, &r);
+        r.threads = c->plan_threads;
         r.hw = priced;
         r.n_hw = p->n_priced;
         r.usd_per_device_h = price;

@@ -18,26 +18,12 @@ static void num(cJSON *o, const char *key, double v)
 void isim_report_scenario_request(const isim_scenario_result *res, const isim_scenario_point *p,
                                   size_t m, const isim_hw **hw, isim_plan_request *r)
 {
-    const isim_scenario *s = res->scenario;
-    const isim_scenario_settings *v = &p->settings;
     for (size_t k = 0; k < p->n_priced; k++)
         hw[k] = res->hw[p->hw_index[k]];
-    isim_plan_request_init(r);
-    r->fidelity = s->fidelity;
-    r->model = res->models[m];
+    isim_scenario_request(res->scenario, &p->settings, res->models[m], res->draft, r);
     r->hw = hw;
     r->n_hw = p->n_priced;
-    r->input_tokens = v->input_tokens;
-    r->output_tokens = v->output_tokens;
-    r->prefix_hit_rate = v->prefix_cache_hit_rate;
-    r->min_tokens_per_s_per_user = v->min_tokens_per_s_per_user;
-    r->max_cost_usd_per_mtok = v->max_cost_usd_per_mtok;
-    r->demand_tokens_per_s = v->request_rate_per_s * v->output_tokens;
-    r->demand_sequences = v->concurrency;
-    r->tpot_slo_s = v->tpot_ms / 1e3;
-    r->ttft_slo_s = v->ttft_ms / 1e3;
-    r->customer_alpha = v->customer_alpha;
-    r->draft = res->draft;
+    r->usd_per_device_h = NULL;
 }
 
 static cJSON *settings_json(const isim_scenario_settings *v)
@@ -45,10 +31,13 @@ static cJSON *settings_json(const isim_scenario_settings *v)
     cJSON *o = cJSON_CreateObject();
     for (size_t i = 0; isim_scenario_setting_path(i); i++) {
         const char *path = isim_scenario_setting_path(i);
-        if (strcmp(path, "cost.model") == 0)
-            cJSON_AddStringToObject(o, path, isim_cost_model_name(v->cost_model));
-        else
+        const char *text = isim_scenario_setting_text(v, path);
+        if (isim_scenario_setting_is_number(path))
             num(o, path, isim_scenario_get(v, path));
+        else if (text)
+            cJSON_AddStringToObject(o, path, text);
+        else
+            cJSON_AddNullToObject(o, path); /* a precision: the scenario's lists */
     }
     return o;
 }

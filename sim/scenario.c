@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { NUMBER, WHOLE, TOKENS, COST } kind;
+typedef enum { NUMBER, WHOLE, TOKENS, COST, DTYPE } kind;
 
 typedef struct {
     const char *path; /* section.key */
@@ -39,6 +39,9 @@ static const setting SETTINGS[] = {
     {"search.spec_alpha", NUMBER, 0.01, 0.99, 0.8, AT(spec_alpha)},
     {"search.spec_gamma_max", WHOLE, 1, 64, 5, AT(spec_gamma_max)},
     {"search.grid", WHOLE, 2, 4000, 400, AT(grid)},
+    /* precisions: lists in the file (read apart), one precision per point in a sweep */
+    {"search.weights", DTYPE, 0, 0, ISIM_DTYPE_COUNT, AT(weights)},
+    {"search.kv", DTYPE, 0, 0, ISIM_DTYPE_COUNT, AT(kv)},
     {"recommend.alpha", NUMBER, 0.1, 100, 3, AT(customer_alpha)},
     {"cost.model", COST, 0, 0, ISIM_COST_CLOUD, AT(cost_model)},
     {"cost.pue", NUMBER, 1, 5, 1, AT(pue)},
@@ -74,19 +77,50 @@ bool isim_scenario_is_setting(const char *path)
     return find_setting(path) != NULL;
 }
 
-static double *slot(isim_scenario_settings *s, const setting *e)
+/* A setting's value as a number (a choice or precision as its enum value). */
+static double get_value(const isim_scenario_settings *s, const setting *e)
 {
-    return (double *)((char *)s + e->offset);
+    const char *at = (const char *)s + e->offset;
+    if (e->k == COST)
+        return (double)*(const isim_cost_model *)(const void *)at;
+    if (e->k == DTYPE)
+        return (double)*(const isim_dtype *)(const void *)at;
+    return *(const double *)(const void *)at;
+}
+
+static void set_value(isim_scenario_settings *s, const setting *e, double v)
+{
+    char *at = (char *)s + e->offset;
+    if (e->k == COST)
+        *(isim_cost_model *)(void *)at = (isim_cost_model)(int)v;
+    else if (e->k == DTYPE)
+        *(isim_dtype *)(void *)at = (isim_dtype)(int)v;
+    else
+        *(double *)(void *)at = v;
 }
 
 double isim_scenario_get(const isim_scenario_settings *s, const char *path)
 {
     const setting *e = find_setting(path);
-    if (!e)
-        return NAN;
-    if (e->k == COST)
-        return (double)s->cost_model;
-    return *(const double *)((const char *)s + e->offset);
+    return e ? get_value(s, e) : NAN;
+}
+
+bool isim_scenario_setting_is_number(const char *path)
+{
+    const setting *e = find_setting(path);
+    return e && e->k != COST && e->k != DTYPE;
+}
+
+const char *isim_scenario_setting_text(const isim_scenario_settings *s, const char *path)
+{
+    const setting *e = find_setting(path);
+    if (e && e->k == COST)
+        return isim_cost_model_name(s->cost_model);
+    if (e && e->k == DTYPE) {
+        isim_dtype t = (isim_dtype)(int)get_value(s, e);
+        return t < ISIM_DTYPE_COUNT ? isim_dtype_name(t) : NULL;
+    }
+    return NULL;
 }
 
 /* "8k" = 8000, "32Ki" = 32768, "1M" = 1e6, "2Mi" = 2097152, or a plain number. */
@@ -126,6 +160,13 @@ static bool parse_setting(const setting *e, const char *text, const double *base
                      e->path);
             return false;
         }
+        if (e->k == DTYPE) {
+            snprintf(why, n,
+                     "'%s' is a precision (bf16, fp8, int4, ...), a multiplier cannot "
+                     "scale it",
+                     e->path);
+            return false;
+        }
         if (!parse_plain(text + 1, &f) || !(f > 0)) {
             snprintf(why, n, "'%s': a multiplier is x and a positive number, got '%s'", e->path,
                      text);
@@ -141,6 +182,16 @@ static bool parse_setting(const setting *e, const char *text, const double *base
                 return true;
             }
         snprintf(why, n, "'%s' must be cloud or owned, got '%s'", e->path, text);
+        return false;
+    } else if (e->k == DTYPE) {
+        isim_dtype t;
+        if (isim_dtype_parse(text, &t) == ISIM_OK) {
+            *out = t;
+            return true;
+        }
+        snprintf(why, n,
+                 "'%s' in a sweep is one precision (fp32 bf16 fp16 fp8 int8 int4 fp4), got '%s'",
+                 e->path, text);
         return false;
     } else if (!(e->k == TOKENS ? parse_tokens(text, out) : parse_plain(text, out))) {
         if (text[0] == 'x')
@@ -186,14 +237,11 @@ isim_status isim_scenario_set(isim_scenario_settings *s, const char *path, const
                           "model.ID.<key path>)",
                           path, list);
     }
-    double v, base = e->k == COST ? (double)s->cost_model : *slot(s, e);
+    double v, base = get_value(s, e);
     char why[300];
     if (!parse_setting(e, text, &base, &v, why, sizeof why))
         return isim__fail(err, ISIM_ESCHEMA, file, line, column, "%s", why);
-    if (e->k == COST)
-        s->cost_model = (isim_cost_model)(int)v;
-    else
-        *slot(s, e) = v;
+    set_value(s, e, v);
     return ISIM_OK;
 }
 
@@ -219,13 +267,10 @@ static isim_status read_settings(isim__map *m, const char *section, isim_scenari
             continue;
         const char *key = e->path + len + 1;
         const isim__ynode *n = m ? isim__map_get(m, key) : NULL;
-        if (!n) {
-            if (e->fallback < 0)
+        if (!n || e->k == DTYPE) { /* precisions: the file's lists are read apart */
+            if (!n && e->fallback < 0)
                 return isim__map_error(m, NULL, "missing key '%s' in '%s'", key, section);
-            if (e->k == COST)
-                s->cost_model = (isim_cost_model)(int)e->fallback;
-            else
-                *slot(s, e) = e->fallback;
+            set_value(s, e, e->fallback);
             continue;
         }
         char why[300];
@@ -241,14 +286,14 @@ static isim_status read_settings(isim__map *m, const char *section, isim_scenari
                 else if (strcmp(kk, "source") == 0)
                     sn = n->items[k];
                 else
-                    return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->keys[k]->line,
-                                      n->keys[k]->column,
-                                      "unknown key '%s' in '%s' (expected: value, source)", kk,
-                                      e->path);
+                    return isim__fail(
+                        m->r->err, ISIM_ESCHEMA, m->r->file, n->keys[k]->line, n->keys[k]->column,
+                        "unknown key '%s' in '%s' (expected: value, source)", kk, e->path);
             }
             if (!vn || !sn || sn->kind != ISIM__YSCALAR || !sn->text[0])
-                return isim__map_error(m, key, "'%s' in the long form needs 'value' and a "
-                                               "non-empty 'source'",
+                return isim__map_error(m, key,
+                                       "'%s' in the long form needs 'value' and a "
+                                       "non-empty 'source'",
                                        e->path);
             source = sn->text;
             n = vn;
@@ -257,10 +302,8 @@ static isim_status read_settings(isim__map *m, const char *section, isim_scenari
             return isim__map_error(m, key, "'%s' must be a single value", e->path);
         if (!parse_setting(e, n->text, NULL, &v, why, sizeof why))
             return isim__map_error(m, key, "%s", why);
-        if (e->k == COST) {
-            s->cost_model = (isim_cost_model)(int)v;
-        } else {
-            *slot(s, e) = v;
+        set_value(s, e, v);
+        if (e->k != COST) {
             isim_status st = isim__map_fact(m, key, v, source, n);
             if (st)
                 return st;
@@ -491,8 +534,7 @@ static isim_status read_sweeps(isim__map *top, isim_scenario *sc)
             if (sc->sweeps[k].lockstep && strcmp(sc->sweeps[k].lockstep, w->lockstep) == 0) {
                 first = false;
                 if (sc->sweeps[k].n != w->n)
-                    return isim__fail(top->r->err, ISIM_ESCHEMA, top->r->file, w->line,
-                                      w->column,
+                    return isim__fail(top->r->err, ISIM_ESCHEMA, top->r->file, w->line, w->column,
                                       "sweeps in lockstep '%s' need as many values each: %zu "
                                       "here, %zu at line %d",
                                       w->lockstep, w->n, sc->sweeps[k].n, sc->sweeps[k].line);
@@ -562,31 +604,36 @@ static isim_status read_sensitivity(isim__map *top, isim_scenario *sc)
 static isim_status read_scenario(isim__reader *r, const isim__ynode *root, void *obj)
 {
     isim_scenario *sc = obj;
-    static const char *const keys[] = {"name",   "description", "fidelity", "models",
-                                       "hardware", "workload",  "slo",      "search",
-                                       "recommend", "cost",     "sweeps",   "sensitivity",
-                                       NULL};
+    static const char *const keys[] = {
+        "name",   "description", "fidelity", "models", "hardware",    "workload", "slo",
+        "search", "recommend",   "cost",     "sweeps", "sensitivity", NULL};
     static const char *const fidelities[] = {"paper", "deploy", NULL};
-    static const char *const search_extra[] = {"weights",    "kv",          "spec_draft",
-                                               "spec_draft_weights", "ttft_objective",
+    static const char *const search_extra[] = {"spec_draft", "spec_draft_weights", "ttft_objective",
                                                "max_points", NULL};
     isim__map top, sec;
     const char *s = NULL;
     bool here = false;
     int fid = ISIM_DEPLOY;
     isim_status st = isim__map_root(r, root, keys, &top);
-    if (!st) st = isim__map_string(&top, "name", true, &s, NULL);
-    if (!st && !(sc->name = strdup(s))) return oom(r);
-    if (!st) st = isim__map_string(&top, "description", false, &s, &here);
-    if (!st && here && !(sc->description = strdup(s))) return oom(r);
+    if (!st)
+        st = isim__map_string(&top, "name", true, &s, NULL);
+    if (!st && !(sc->name = strdup(s)))
+        return oom(r);
+    if (!st)
+        st = isim__map_string(&top, "description", false, &s, &here);
+    if (!st && here && !(sc->description = strdup(s)))
+        return oom(r);
     /* a folded block ends in a line break */
     for (size_t n = sc->description ? strlen(sc->description) : 0;
          n > 0 && (sc->description[n - 1] == '\n' || sc->description[n - 1] == ' '); n--)
         sc->description[n - 1] = '\0';
-    if (!st) st = isim__map_enum(&top, "fidelity", false, fidelities, &fid, NULL);
+    if (!st)
+        st = isim__map_enum(&top, "fidelity", false, fidelities, &fid, NULL);
     sc->fidelity = (isim_fidelity)fid;
-    if (!st) st = read_words(&top, "models", true, &sc->models, &sc->n_models);
-    if (!st) st = read_words(&top, "hardware", true, &sc->hw, &sc->n_hw);
+    if (!st)
+        st = read_words(&top, "models", true, &sc->models, &sc->n_models);
+    if (!st)
+        st = read_words(&top, "hardware", true, &sc->hw, &sc->n_hw);
     if (st)
         return st;
 

@@ -439,6 +439,9 @@ typedef struct isim_scenario_settings {
     double spec_alpha, spec_gamma_max;   /* search.spec_alpha 0.8, search.spec_gamma_max 5 */
     double grid;                         /* search.grid (paper fidelity); 400 */
     double customer_alpha;               /* recommend.alpha; 3 */
+    /* search.weights, search.kv: a sweep's single precision in place of the scenario's
+     * lists; ISIM_DTYPE_COUNT = the lists as written */
+    isim_dtype weights, kv;
     /* owned devices (docs/scenarios.md, "Cost models"): a device's IT load is its TDP x
      * server_power_factor (the server around it); it draws power_fraction_of_tdp of that
      * on average, times PUE, at the electricity price, and pays colocation on the load */
@@ -508,8 +511,15 @@ isim_status isim_scenario_set(isim_scenario_settings *s, const char *path, const
 const char *isim_scenario_setting_path(size_t i);
 /* Whether path names a setting (rather than a model or hardware value). */
 bool isim_scenario_is_setting(const char *path);
-/* The value of a setting, for reports (NAN for an unknown path). */
+/* The value of a setting, for reports (NAN for an unknown path; a choice or a precision as
+ * its enum value). */
 double isim_scenario_get(const isim_scenario_settings *s, const char *path);
+/* Whether a setting is a number, rather than a choice (cost.model) or a precision
+ * (search.weights, search.kv). */
+bool isim_scenario_setting_is_number(const char *path);
+/* A choice's or a precision's name ("owned", "fp8"); NULL for numbers and for a precision
+ * left to the scenario's lists. */
+const char *isim_scenario_setting_text(const isim_scenario_settings *s, const char *path);
 
 /* ---- the toy model of Erdil 2025 §2.2 ------------------------------------------------ */
 

@@ -175,6 +175,16 @@ Test(scenario, bad_scenarios_are_refused_where_they_are_wrong)
                    "    values: [x2]\n",
                    "scn.yaml:17:14: 'cost.model' is a choice (cloud or owned), a multiplier "
                    "cannot scale it");
+    expect_refused("    values: [1k, 8k, x4]\n",
+                   "    values: [1k, 8k, x4]\n  - path: search.weights\n"
+                   "    values: [fp8, x2]\n",
+                   "scn.yaml:17:19: 'search.weights' is a precision (bf16, fp8, int4, ...), a "
+                   "multiplier cannot scale it");
+    expect_refused("    values: [1k, 8k, x4]\n",
+                   "    values: [1k, 8k, x4]\n  - path: search.kv\n"
+                   "    values: [fp8, fp6]\n",
+                   "scn.yaml:17:19: 'search.kv' in a sweep is one precision (fp32 bf16 fp16 fp8 "
+                   "int8 int4 fp4), got 'fp6'");
 }
 
 /* The shipped scenarios load. */
@@ -331,6 +341,47 @@ Test(scenario, energy_per_token_is_device_power_times_step_time)
             seen++;
         }
     cr_expect_gt(seen, 0u);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+/* A quantization what-if: search.weights swept to one precision per point, the lists of the
+ * file otherwise; fewer bytes of weights, faster decoding on a memory-bound GPU. */
+Test(scenario, precision_sweeps_search_one_precision_per_point)
+{
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r =
+        run_text("name: quantization\nmodels: [llama-3.1-8b]\nhardware: [h100-sxm]\n"
+                 "workload: {input_tokens: 1k, output_tokens: 1k}\n"
+                 "search: {max_devices: 2, weights: [bf16, fp8], kv: [bf16]}\n"
+                 "sweeps:\n  - path: search.weights\n    values: [bf16, fp8, int4]\n",
+                 1, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    cr_assert_eq(r->n_points, 3u);
+    cr_expect_eq(r->base.settings.weights, ISIM_DTYPE_COUNT, "the base keeps the lists");
+    bool base_has[ISIM_DTYPE_COUNT] = {false};
+    const isim_plan *b = r->base.plans[0];
+    for (size_t i = 0; i < b->n_frontier; i++)
+        base_has[b->frontier[i].weights] = true;
+    cr_expect(!base_has[ISIM_INT4]);
+    static const isim_dtype want[] = {ISIM_BF16, ISIM_FP8, ISIM_INT4};
+    double fastest[3];
+    for (size_t k = 0; k < 3; k++) {
+        const isim_scenario_point *p = &r->points[k];
+        cr_expect_eq(p->settings.weights, want[k]);
+        cr_expect_str_eq(isim_scenario_setting_text(&p->settings, "search.weights"),
+                         isim_dtype_name(want[k]));
+        const isim_plan *plan = p->plans[0];
+        cr_assert_gt(plan->n_frontier, 0u);
+        for (size_t i = 0; i < plan->n_frontier; i++) {
+            cr_expect_eq(plan->frontier[i].weights, want[k]);
+            cr_expect_eq(plan->frontier[i].kv, ISIM_BF16);
+        }
+        fastest[k] = plan->max_tokens_per_s_per_user;
+    }
+    cr_expect(fastest[0] < fastest[1] && fastest[1] < fastest[2], "%g %g %g", fastest[0],
+              fastest[1], fastest[2]);
     isim_scenario_result_free(r);
     isim_scenario_free(s);
 }
