@@ -85,7 +85,14 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
         goto cleanup;
     }
     /* labels are literal text: no sub- and superscripts from underscores and carets */
-    fprintf(f, "set terminal %s noenhanced\nset output ", term);
+    fprintf(f, "set terminal %s noenhanced\n", term);
+    /* one palette for every figure: Okabe and Ito's colour-blind-safe set, its yellow left
+     * out (too light on white) */
+    static const char *const colors[] = {"#0072b2", "#e69f00", "#009e73", "#cc79a7",
+                                         "#d55e00", "#56b4e9", "#000000", "#999999"};
+    for (int i = 0; i < 8; i++)
+        fprintf(f, "set linetype %d lc rgb '%s' lw 1\n", i + 1, colors[i]);
+    fputs("set linetype cycle 8\nset output ", f);
     isim__gp_quoted(f, tmp);
     fprintf(f, "\n%s\nunset output\n", body);
     if (fclose(f) != 0) {

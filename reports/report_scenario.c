@@ -130,7 +130,24 @@ typedef struct {
     size_t first[64]; /* a sweep of each group */
     size_t size[64];
     size_t group_of[64];
+    size_t base[64]; /* the value where the group is at the scenario as written, else 0 */
 } groups;
+
+/* Whether value v of sweep w leaves its input as written: "x1", or a setting's own value. */
+static bool as_written(const isim_scenario *s, const isim_scenario_sweep *w, size_t v)
+{
+    const char *text = w->values[v].text;
+    if (strcmp(text, "x1") == 0)
+        return true;
+    if (!isim_scenario_is_setting(w->path))
+        return false;
+    isim_scenario_settings probe = s->settings;
+    if (isim_scenario_set(&probe, w->path, text, s->path, 0, 0, NULL))
+        return false;
+    return isim_scenario_get(&probe, w->path) == isim_scenario_get(&s->settings, w->path) &&
+           (isim_scenario_setting_is_number(w->path) ||
+            isim_scenario_setting_text(&s->settings, w->path) != NULL);
+}
 
 static void make_groups(const isim_scenario *s, groups *g)
 {
@@ -150,24 +167,46 @@ static void make_groups(const isim_scenario *s, groups *g)
             g->n_groups++;
         }
     }
+    for (size_t k = 0; k < g->n_groups; k++)
+        for (size_t v = 0; v < g->size[k]; v++) {
+            bool all = true;
+            for (size_t i = 0; i < s->n_sweeps && i < 64 && all; i++)
+                all = g->group_of[i] != k || as_written(s, &s->sweeps[i], v);
+            if (all) {
+                g->base[k] = v;
+                break;
+            }
+        }
 }
 
-/* Point index with group gi at value v and every other group at its first value (the
+/* Point index with group gi at value v and every other group at its base value (the
  * runner's order: the last group moves fastest). */
 static size_t slice_point(const groups *g, size_t gi, size_t v)
 {
     size_t k = 0;
     for (size_t j = 0; j < g->n_groups; j++)
-        k = k * g->size[j] + (j == gi ? v : 0);
+        k = k * g->size[j] + (j == gi ? v : g->base[j]);
     return k;
 }
 
-/* The label of value v of group gi: each of its sweeps' values. */
+/* The label of value v of group gi: its sweeps' values, once when they are all the same. */
 static void value_label(const isim_scenario *s, const groups *g, size_t gi, size_t v, char *buf,
                         size_t n)
 {
     size_t used = 0;
+    const char *first = NULL;
+    bool same = true;
+    for (size_t i = 0; i < s->n_sweeps; i++)
+        if (g->group_of[i] == gi) {
+            if (!first)
+                first = s->sweeps[i].values[v].text;
+            same &= strcmp(first, s->sweeps[i].values[v].text) == 0;
+        }
     buf[0] = '\0';
+    if (same) {
+        snprintf(buf, n, "%s", first ? first : "");
+        return;
+    }
     for (size_t i = 0; i < s->n_sweeps && used < n; i++)
         if (g->group_of[i] == gi) {
             int w = snprintf(buf + used, n - used, "%s%s", used ? " / " : "",
@@ -178,32 +217,59 @@ static void value_label(const isim_scenario *s, const groups *g, size_t gi, size
         }
 }
 
+/* A group's name: its path alone, or the lockstep name of sweeps moved together. */
 static void group_label(const isim_scenario *s, const groups *g, size_t gi, char *buf, size_t n)
+{
+    const isim_scenario_sweep *w = &s->sweeps[g->first[gi]];
+    size_t members = 0;
+    for (size_t i = 0; i < s->n_sweeps; i++)
+        members += g->group_of[i] == gi;
+    if (members > 1 && w->lockstep)
+        snprintf(buf, n, "%s (%zu inputs together)", w->lockstep, members);
+    else
+        snprintf(buf, n, "%s", w->path);
+}
+
+/* Every path of a group, for captions. */
+static void group_paths(const isim_scenario *s, const groups *g, size_t gi, char *buf, size_t n)
 {
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < s->n_sweeps && used < n; i++)
         if (g->group_of[i] == gi) {
-            int w = snprintf(buf + used, n - used, "%s%s", used ? " and " : "", s->sweeps[i].path);
+            int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", s->sweeps[i].path);
             if (w < 0)
                 break;
             used += (size_t)w;
         }
 }
 
-/* One what-if chart: per hardware, `metric` of its recommended configuration (or fleet)
- * at each value of group gi. */
+/* One what-if chart: per hardware, the lowest cost or the highest speed among the
+ * configurations that meet the targets, or the fleet for the demand, at each value of a
+ * group. The ends of the frontier move smoothly with an input; the recommended point can
+ * jump from one configuration to another. */
 typedef enum { COST, SPEED, FLEET } metric;
 
 static double metric_of(const isim_scenario_point *p, size_t m, size_t h, metric what)
 {
-    const isim_plan_answers *a = NULL;
-    const isim_plan_point *x = recommended(p, m, h, &a);
-    if (what == FLEET)
-        return a && a->fewest_devices.found ? a->fewest_devices.usd_per_month : NAN;
-    if (!x)
-        return NAN;
-    return what == COST ? x->cost_usd_per_mtok_output : x->tokens_per_s_per_user;
+    const isim_plan *plan = p->plans ? p->plans[m] : NULL;
+    for (size_t k = 0; plan && k < p->n_priced; k++) {
+        if (p->hw_index[k] != h)
+            continue;
+        if (what == FLEET) {
+            const isim_plan_answer *a = &plan->hw_answers[k].fewest_devices;
+            return a->found ? a->usd_per_month : NAN;
+        }
+        double best = NAN;
+        for (size_t i = 0; i < plan->hw_n[k]; i++) {
+            const isim_plan_point *x = &plan->hw_frontier[k][i];
+            double y = what == COST ? x->cost_usd_per_mtok_output : x->tokens_per_s_per_user;
+            if (isnan(best) || (what == COST ? y < best : y > best))
+                best = y;
+        }
+        return best;
+    }
+    return NAN;
 }
 
 static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups *gr, size_t gi,
@@ -219,17 +285,31 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
     }
     char label[400], title[600];
     group_label(s, gr, gi, label, sizeof label);
-    static const char *const ylabel[] = {"US$ per million output tokens (recommended)",
-                                         "tokens per second per user (recommended)",
+    static const char *const ylabel[] = {"US$ per million output tokens (cheapest)",
+                                         "tokens per second per user (fastest)",
                                          "US$ per month to serve the demand"};
     snprintf(title, sizeof title, "%s: what if %s", res->models[m]->name, label);
     fputs("set title ", f);
     isim__gp_quoted(f, title);
     fprintf(f, "\nset ylabel '%s'\nset xlabel ", ylabel[what]);
     isim__gp_quoted(f, label);
-    fputs("\nset grid ytics lc rgb '#dddddd'\nset key outside right top\n"
-          "set datafile missing '?'\nset offsets 0.3, 0.3, 0, 0\nset yrange [0:*]\n$d << EOD\n",
-          f);
+    /* a cost that moves by more than 20x reads better on a log scale */
+    double lo = INFINITY, hi = 0;
+    for (size_t v = 0; v < gr->size[gi]; v++)
+        for (size_t h = 0; h < res->n_hw; h++) {
+            double y = metric_of(&res->points[slice_point(gr, gi, v)], m, h, what);
+            if (isfinite(y) && y > 0) {
+                lo = fmin(lo, y);
+                hi = fmax(hi, y);
+            }
+        }
+    bool log_y = what != SPEED && hi > 20 * lo;
+    fprintf(f,
+            "\nset grid ytics mytics lc rgb '#dddddd'\nset key below\n"
+            "set datafile missing '?'\nset offsets 0.3, 0.3, 0, 0\n%s\nset format y '%s'\n"
+            "$d << EOD\n",
+            log_y ? "set logscale y\nset yrange [*:*]" : "set yrange [0:*]",
+            what == FLEET ? "%.0f" : "%g");
     bool any = false;
     for (size_t v = 0; v < gr->size[gi]; v++) {
         const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
@@ -254,7 +334,7 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
     }
     fputc('\n', f);
     fclose(f);
-    bool ok = any && draw(g, name, 1000, 520, body);
+    bool ok = any && draw(g, name, 1000, 600, body);
     free(body);
     return ok;
 }
@@ -328,12 +408,16 @@ static void layout_text(const isim_scenario_result *res, const isim_plan_point *
     if (res->scenario->fidelity == ISIM_PAPER)
         snprintf(buf, n, "%s x %s, pp %.3g, batch %s, %s weights", FIG(d, x->devices),
                  res->hw[x->hw]->id, x->pp_paper, FIG(b, x->batch), isim_dtype_name(x->weights));
-    else
+    else {
+        /* attention data parallelism and expert parallelism, where used (MoE) */
+        char moe[48] = "";
+        if (x->dp > 1 || x->ep > 1)
+            snprintf(moe, sizeof moe, " dp %d ep %d", x->dp, x->ep);
         snprintf(buf, n, "%s x %s, tp %d pp %d%s, batch %s, %s weights, %s KV%s",
-                 FIG(d, x->devices), res->hw[x->hw]->id, x->tp, x->pp,
-                 x->ep > 1 ? (x->dp > 1 ? ", ep/dp" : ", ep") : "", FIG(b, x->batch),
+                 FIG(d, x->devices), res->hw[x->hw]->id, x->tp, x->pp, moe, FIG(b, x->batch),
                  isim_dtype_name(x->weights), isim_dtype_name(x->kv),
                  x->spec && x->spec_gamma ? ", speculative" : "");
+    }
 }
 
 static void workload_text(const isim_scenario_result *res, char *buf, size_t n)
@@ -412,10 +496,14 @@ static void summary(isim_doc *d, const isim_scenario_result *res, size_t m)
     double dj, fj;
     if (isim_scenario_energy(p, &x, &dj, &fj)) {
         char g[32], h[32];
-        snprintf(energy, sizeof energy,
-                 " Each output token takes %s J at the devices, %s J with the server around "
-                 "them and the facility's overhead.",
-                 FIG(g, dj), FIG(h, fj));
+        if (fj > dj)
+            snprintf(energy, sizeof energy,
+                     " Each output token takes %s J at the devices, %s J with the server around "
+                     "them and the facility's overhead.",
+                     FIG(g, dj), FIG(h, fj));
+        else
+            snprintf(energy, sizeof energy, " Each output token takes %s J at the devices.",
+                     FIG(g, dj));
     }
     isim_doc_p(d,
                "%s: the recommended configuration is %s, serving each user at %s tokens/s "
@@ -431,9 +519,10 @@ static void summary(isim_doc *d, const isim_scenario_result *res, size_t m)
         y.hw = (int)p->hw_index[y.hw];
         layout_text(res, &y, buf, sizeof buf);
         isim_doc_p(d,
-                   "Serving the stated demand takes the fewest devices on %s: %s replicas of "
+                   "Serving the stated demand takes the fewest devices on %s: %s %s of "
                    "%s, %s devices in all, about $%s per month.",
-                   res->hw[y.hw]->name, FIG(a, f->replicas), buf, FIG(b, f->total_devices),
+                   res->hw[y.hw]->name, FIG(a, f->replicas),
+                   f->replicas == 1 ? "replica" : "replicas", buf, FIG(b, f->total_devices),
                    FIG(c, f->usd_per_month));
     }
     static const char *const head[] = {"Hardware",
@@ -442,8 +531,8 @@ static void summary(isim_doc *d, const isim_scenario_result *res, size_t m)
                                        "$ per M output tokens",
                                        "TTFT ms",
                                        "Binds",
-                                       "Devices for the demand",
-                                       "$ per month",
+                                       "Fewest devices for the demand",
+                                       "$ per month for those",
                                        "J per output token"};
     isim_doc_table(d, 9, head);
     for (size_t h = 0; h < res->n_hw; h++) {
@@ -535,41 +624,40 @@ static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res
         return;
     isim_doc_h2(d, "What if");
     isim_doc_p(d,
-               "Each chart changes one input (or inputs swept together) with the others at "
-               "their first value; every point is planned again, so the configuration adapts. "
-               "%zu points in all.",
+               "Each chart changes one input (or inputs swept together) with the others as "
+               "written (or at their first value when the sweep leaves that out); every point "
+               "is planned again, so the configuration adapts. The cheapest and the fastest "
+               "are the two ends of each hardware's frontier among the configurations that "
+               "meet the targets. %zu points in all.",
                res->n_points);
+    bool demand = res->base.settings.request_rate_per_s > 0 || res->base.settings.concurrency > 0;
+    static const char *const what_text[] = {"the cheapest configuration's $ per M output tokens",
+                                            "the fastest configuration's tokens/s per user",
+                                            "$ per month of the fewest devices that serve the "
+                                            "demand"};
+    static const char *const suffix[] = {"cost", "speed", "fleet"};
     for (size_t m = 0; m < res->n_models; m++)
         for (size_t gi = 0; gi < gr->n_groups; gi++) {
-            char label[400], name[64];
+            char label[400], paths[1200], name[64], others[80] = "";
             group_label(s, gr, gi, label, sizeof label);
-            bool demand =
-                res->base.settings.request_rate_per_s > 0 || res->base.settings.concurrency > 0;
-            snprintf(name, sizeof name, "whatif-%zu-%zu-cost", m, gi);
-            if (whatif_figure(g, res, gr, gi, m, COST, name)) {
-                char cap[600];
-                snprintf(cap, sizeof cap,
-                         "%s: the recommended configuration's $ per M output "
-                         "tokens on each hardware as %s changes",
-                         res->models[m]->name, label);
-                isim_doc_figure(d, name, cap);
-            }
-            snprintf(name, sizeof name, "whatif-%zu-%zu-speed", m, gi);
-            if (whatif_figure(g, res, gr, gi, m, SPEED, name)) {
-                char cap[600];
-                snprintf(cap, sizeof cap,
-                         "%s: the recommended configuration's tokens/s per user "
-                         "as %s changes",
-                         res->models[m]->name, label);
-                isim_doc_figure(d, name, cap);
-            }
-            snprintf(name, sizeof name, "whatif-%zu-%zu-fleet", m, gi);
-            if (demand && whatif_figure(g, res, gr, gi, m, FLEET, name)) {
-                char cap[600];
-                snprintf(cap, sizeof cap,
-                         "%s: $ per month of the fewest devices that serve the "
-                         "demand as %s changes",
-                         res->models[m]->name, label);
+            group_paths(s, gr, gi, paths, sizeof paths);
+            if (gr->n_groups > 1)
+                snprintf(others, sizeof others, ", the other inputs as written");
+            isim_doc_h3(d, "%s: %s", res->models[m]->name, label);
+            if (strcmp(label, paths) != 0)
+                isim_doc_p(d,
+                           "The sweeps in lockstep '%s' move these inputs together, value by "
+                           "value: %s.",
+                           s->sweeps[gr->first[gi]].lockstep, paths);
+            for (int what = COST; what <= FLEET; what++) {
+                if (what == FLEET && !demand)
+                    continue;
+                snprintf(name, sizeof name, "whatif-%zu-%zu-%s", m, gi, suffix[what]);
+                if (!whatif_figure(g, res, gr, gi, m, (metric)what, name))
+                    continue;
+                char cap[1600];
+                snprintf(cap, sizeof cap, "%s: %s on each hardware as %s changes%s",
+                         res->models[m]->name, what_text[what], label, others);
                 isim_doc_figure(d, name, cap);
             }
             /* the same numbers as a table */
@@ -578,8 +666,10 @@ static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res
             for (size_t h = 0; h < res->n_hw && h < 64; h++)
                 head[1 + h] = res->hw[h]->id;
             size_t cols = 1 + (res->n_hw < 64 ? res->n_hw : 64);
-            isim_doc_fold(d, "%s: the numbers ($/M output tokens; tokens/s per user%s)", label,
-                          demand ? "; $/month for the demand" : "");
+            isim_doc_fold(d,
+                          "%s: the numbers (cheapest $/M output tokens; fastest tokens/s per "
+                          "user%s)",
+                          label, demand ? "; $/month for the demand" : "");
             isim_doc_table(d, cols, head);
             for (size_t v = 0; v < gr->size[gi]; v++) {
                 const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
