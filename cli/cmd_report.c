@@ -157,6 +157,7 @@ int cmd_report(int argc, char **argv)
     }
     if (had)
         remove_tree(old);
+    isim_report_scenario_table(stdout, res, false);
     printf("report: %s/index.html (%s/report.md; figures, results.csv and results.json beside "
            "it)\n",
            clean, clean);

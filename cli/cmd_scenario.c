@@ -86,7 +86,7 @@ int cmd_scenario(int argc, char **argv)
     if (cli_find(opts, "json")->value)
         printf("%s\n", json);
     else
-        isim_report_scenario_table(stdout, res);
+        isim_report_scenario_table(stdout, res, true);
     if (dir && !cli_find(opts, "json")->value)
         printf("results: %s/results.csv, %s/results.json\n", dir, dir);
 cleanup:

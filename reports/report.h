@@ -44,10 +44,11 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
 
 /* A scenario's results: JSON with everything (malloc'd; `timing` adds elapsed_ms), CSV
  * with one row per point x hardware x frontier point (the swept values as columns; the
- * base first as point "base"), and a summary for people. */
+ * base first as point "base"), and a summary for people (the base point, and with
+ * `points` every sweep point too). */
 char *isim_report_scenario_json(const isim_scenario_result *res, bool timing);
 void isim_report_scenario_csv(FILE *out, const isim_scenario_result *res);
-void isim_report_scenario_table(FILE *out, const isim_scenario_result *res);
+void isim_report_scenario_table(FILE *out, const isim_scenario_result *res, bool points);
 /* The plan request that point p's plan for model m answered, with the scenario's own
  * hardware (hw: room for every profile) for names: what the plan writers take. */
 void isim_report_scenario_request(const isim_scenario_result *res, const isim_scenario_point *p,

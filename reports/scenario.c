@@ -322,7 +322,7 @@ static void table_point(FILE *out, const isim_scenario_result *res, const isim_s
                     isim__fig(f[2], 32, x->tokens_per_s_per_user),
                     isim__fig(f[3], 32, x->cost_usd_per_mtok_output));
             if (a->fewest_devices.found)
-                fprintf(out, "; demand: %s devices, $%s/month",
+                fprintf(out, "; for the demand at least %s devices, $%s/month",
                         isim__fig(f[4], 32, a->fewest_devices.total_devices),
                         isim__fig(f[5], 32, a->fewest_devices.usd_per_month));
             fputc('\n', out);
@@ -330,7 +330,7 @@ static void table_point(FILE *out, const isim_scenario_result *res, const isim_s
     }
 }
 
-void isim_report_scenario_table(FILE *out, const isim_scenario_result *res)
+void isim_report_scenario_table(FILE *out, const isim_scenario_result *res, bool points)
 {
     const isim_scenario *s = res->scenario;
     fprintf(out, "%s (%s fidelity): %zu point%s after the base, %llu configurations\n", s->name,
@@ -338,7 +338,7 @@ void isim_report_scenario_table(FILE *out, const isim_scenario_result *res)
             (unsigned long long)res->evaluated);
     fprintf(out, "base (as written):\n");
     table_point(out, res, &res->base);
-    for (size_t k = 0; k < res->n_points; k++) {
+    for (size_t k = 0; points && k < res->n_points; k++) {
         fprintf(out, "point %zu:", k + 1);
         for (size_t w = 0; w < s->n_sweeps; w++)
             fprintf(out, " %s=%s", s->sweeps[w].path, res->points[k].values[w]);
