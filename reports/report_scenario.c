@@ -39,6 +39,16 @@ static bool draw(figs *g, const char *name, int w, int h, const char *body)
     return !g->st;
 }
 
+/* A gnuplot script being written in memory; NULL (and the figures' status set) when out
+ * of memory. */
+static FILE *script(figs *g, char **body, size_t *size)
+{
+    FILE *f = open_memstream(body, size);
+    if (!f)
+        g->st = isim__gnuplot_fail(g->err, "out of memory");
+    return f;
+}
+
 static bool frontier_figure(figs *g, const isim_scenario_result *res, size_t m, const char *name)
 {
     if (g->st)
@@ -81,11 +91,9 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
 {
     char *body = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&body, &size);
-    if (!f) {
-        g->st = isim__gnuplot_fail(g->err, "out of memory");
+    FILE *f = script(g, &body, &size);
+    if (!f)
         return false;
-    }
     fputs("set title ", f);
     char title[300];
     snprintf(title, sizeof title, "%s: time per output token of each recommended configuration",
@@ -278,11 +286,9 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
     const isim_scenario *s = res->scenario;
     char *body = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&body, &size);
-    if (!f) {
-        g->st = isim__gnuplot_fail(g->err, "out of memory");
+    FILE *f = script(g, &body, &size);
+    if (!f)
         return false;
-    }
     char label[400], title[600];
     group_label(s, gr, gi, label, sizeof label);
     static const char *const ylabel[] = {"US$ per million output tokens (cheapest)",
@@ -356,11 +362,9 @@ static bool tornado_figure(figs *g, const isim_scenario_result *res, size_t m, c
     const isim_sensitivity *sv = &res->sensitivity[m];
     char *body = NULL;
     size_t size = 0;
-    FILE *f = open_memstream(&body, &size);
-    if (!f) {
-        g->st = isim__gnuplot_fail(g->err, "out of memory");
+    FILE *f = script(g, &body, &size);
+    if (!f)
         return false;
-    }
     char title[400];
     snprintf(title, sizeof title, "%s on %s: the inputs that move its cost most",
              res->models[m]->name, res->hw[sv->point.hw]->id);
