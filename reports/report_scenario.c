@@ -124,7 +124,7 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
           "'' using 3 title 'network bandwidth' lc rgb '#2ca02c', "
           "'' using 4 title 'HBM or arithmetic (larger)' lc rgb '#1f77b4', "
           "'' using 6:($2+$3+$5/2):(0.2):($5/2) with boxxyerror fs empty border lc rgb "
-          "'#d62728' dt 2 lw 1.5 title 'the smaller, overlapped'\n",
+          "'#000000' lc rgb '#000000' dt 2 lw 2.5 title 'the smaller, overlapped'\n",
           f);
     fclose(f);
     bool ok = rows > 0 && draw(g, name, 1000, 560, body);
