@@ -33,7 +33,7 @@ static isim_status read_architecture(isim__map *root, isim_model *m)
     static const char *const keys[] = {
         "d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "ffn", "vocab",
         "tied_embeddings", "norm", "position", "max_context", "attn_bias", "mlp_bias",
-        "qk_norm", NULL};
+        "qk_norm", "rope_theta", "norm_eps", NULL};
     static const char *const ffns[] = {"swiglu", "gelu", NULL};
     static const char *const norms[] = {"rmsnorm", "layernorm", NULL};
     static const char *const positions[] = {"rope", "learned", NULL};
@@ -58,6 +58,12 @@ static isim_status read_architecture(isim__map *root, isim_model *m)
     if (!st) st = isim__map_bool(&a, "attn_bias", false, &m->attn_bias, NULL);
     if (!st) st = isim__map_bool(&a, "mlp_bias", false, &m->mlp_bias, NULL);
     if (!st) st = isim__map_bool(&a, "qk_norm", false, &m->qk_norm, NULL);
+    /* what the engines need to run the model: RoPE base and the norms' epsilon (defaults
+     * of the original Llama, for files that do not say) */
+    m->rope_theta = 10000;
+    m->norm_eps = 1e-5;
+    if (!st) st = isim__map_number(&a, "rope_theta", false, 1, 1e9, &m->rope_theta, NULL);
+    if (!st) st = isim__map_number(&a, "norm_eps", false, 1e-12, 0.1, &m->norm_eps, NULL);
     if (st)
         return st;
     if (m->n_kv_heads > m->n_heads || m->n_heads % m->n_kv_heads != 0)

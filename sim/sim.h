@@ -143,6 +143,7 @@ typedef struct isim_model {
     isim_norm norm;
     isim_position position;
     bool tied_embeddings, attn_bias, mlp_bias, qk_norm;
+    double rope_theta, norm_eps; /* RoPE base (10000) and the norms' epsilon (1e-5) */
     /* mixture of experts (has_moe false: all fields 0) */
     bool has_moe;
     int64_t n_experts, n_active_experts, n_shared_experts, expert_d_ff, shared_expert_d_ff,
