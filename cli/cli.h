@@ -58,5 +58,6 @@ int cmd_report(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

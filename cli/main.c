@@ -15,6 +15,7 @@ static const struct {
     {"predict", cmd_predict, "time, cost and memory of one serving configuration"},
     {"scenario", cmd_scenario, "run a what-if scenario: sweeps, cost models, sensitivity"},
     {"report", cmd_report, "a scenario's procurement report: HTML and Markdown with figures"},
+    {"run", cmd_run, "run a model on this machine's CPUs and measure it (--engine cpu)"},
     {"list", cmd_list, "list the models, hardware profiles or scenarios in the catalog"},
     {"show", cmd_show, "show a model or hardware profile with its derived numbers and sources"},
 };

@@ -112,8 +112,10 @@ double isim_model_active_as_declared(const isim_model *m)
 double isim_model_flops_per_token(const isim_model *m, double context)
 {
     const isim_model_derived *x = &m->d;
+    /* the embedding is a lookup; a tied classifier is still a matmul over the same weights */
     double matmul = x->params_active - x->embedding_params - x->final_norm_params -
-                    (double)m->n_layers * x->norm_params_layer;
+                    (double)m->n_layers * x->norm_params_layer +
+                    (m->tied_embeddings ? (double)m->vocab * (double)m->d_model : 0);
     double ctx_layers = (double)(m->n_layers - x->n_sliding_layers) * context +
                         (double)x->n_sliding_layers * fmin(context, (double)m->window);
     return 2 * matmul + 2 * (double)m->n_heads * (x->qk_head_dim + x->v_head_dim) * ctx_layers;

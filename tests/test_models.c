@@ -102,6 +102,14 @@ Test(models, flops_per_token_by_hand)
     double attn = 2 * 32 * 256 * 4096 * L;
     cr_expect(tu_close(isim_model_flops_per_token(m, 4096), 2 * matmul + attn, 1e-9));
     isim_model_free(m);
+    /* tied: the classifier multiplies by the embedding matrix, 2 vocab d FLOPs all the same.
+     * Llama 3.2 1B: 16 layers, d 2048, 32 q + 8 kv heads of 64, d_ff 8192, vocab 128256 */
+    m = tu_model("llama-3.2-1b");
+    double d1 = 2048, V1 = 128256;
+    double mm1 = 16 * (d1 * (32 + 16) * 64 + 32 * 64 * d1 + 3 * d1 * 8192) + V1 * d1;
+    cr_expect(tu_close(isim_model_flops_per_token(m, 0), 2 * mm1, 1e-9), "%g vs %g",
+              isim_model_flops_per_token(m, 0), 2 * mm1);
+    isim_model_free(m);
 }
 
 /* The llama2.c checkpoint stores the parameters and the RoPE tables (seq_len x head_size/2,

@@ -1,0 +1,541 @@
+/* The forward pass of a Llama-family decoder (Touvron et al. 2023; llama2.c's run.c is the
+ * same computation for one sequence): for rows (one token of one sequence each),
+ *   x = embed(token)
+ *   per layer: x += W_o attn(rope(W_q n(x)), rope(W_k n(x)), W_v n(x))    n = RMSNorm
+ *              x += W_down (silu(W_gate n(x)) * W_up n(x))                  (or MoE)
+ *   logits = W_cls n(x)
+ * with tensor parallelism splitting heads, FFN width and vocabulary (Megatron: column-
+ * parallel q/k/v, gate and up; row-parallel o and down, each followed by an all-reduce)
+ * and pipeline stages holding consecutive layers, micro-batches in flight between them. */
+#include "runtime/cpu/engine.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- timing -------------------------------------------------------------------------- */
+
+typedef enum { T_MATMUL, T_ATTENTION, T_COLLECTIVE, T_OTHER } kind;
+
+static void charge(isim_rt *rt, kind k, double t0)
+{
+    double dt = isim__rt_now() - t0;
+    double *slot = k == T_MATMUL       ? &rt->t.matmul_s
+                   : k == T_ATTENTION  ? &rt->t.attention_s
+                   : k == T_COLLECTIVE ? &rt->t.collective_s
+                                       : &rt->t.other_s;
+    *slot += dt;
+}
+
+/* ---- matmul over the pool ------------------------------------------------------------- */
+
+typedef struct {
+    const rt_kernels *k;
+    const rt_matrix *w;
+    const void *x;
+    int rows;
+    float *y;
+    size_t ldy;
+    bool bias;
+} mm_job;
+
+static void mm_task(void *p, int tid, int n)
+{
+    mm_job *j = p;
+    size_t panels = j->w->panels;
+    size_t p0 = panels * (size_t)tid / (size_t)n, p1 = panels * (size_t)(tid + 1) / (size_t)n;
+    if (p1 > p0)
+        j->k->matmul(j->w, j->x, j->rows, j->y, j->ldy, p0, p1, j->bias);
+}
+
+/* Work below this many multiply-adds runs on the calling thread: waking the pool costs a
+ * few microseconds, as much as the work itself. */
+#define PARALLEL_MIN 131072.0
+
+static void run(isim_rt *rt, rt_task fn, void *ctx, double work)
+{
+    if (work >= PARALLEL_MIN)
+        isim__rt_pool_run(rt->pool, fn, ctx);
+    else
+        fn(ctx, 0, 1);
+}
+
+void isim__rt_matmul(isim_rt *rt, const rt_matrix *w, const float *x, size_t ldx, int rows,
+                     float *y, size_t ldy, bool add_bias)
+{
+    if (!rows || !w->n)
+        return;
+    double t0 = isim__rt_now();
+    isim__rt_xpack(x, ldx, rows, w->k, w->kp, w->dt, rt->xpack);
+    mm_job j = {rt->k, w, rt->xpack, rows, y, ldy, add_bias};
+    run(rt, mm_task, &j, (double)rows * (double)w->n * (double)w->k);
+    charge(rt, T_MATMUL, t0);
+}
+
+/* ---- element-wise pieces ----------------------------------------------------------------- */
+
+/* RMSNorm (Zhang & Sennrich 2019): y = x / sqrt(mean(x^2) + eps) * w */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        y[i] = x[i] * inv * w[i];
+}
+
+typedef struct {
+    isim_rt *rt;
+    const float *x;
+    float *y;
+    const float *w;
+    int rows;
+} norm_job;
+
+static void norm_task(void *p, int tid, int n)
+{
+    norm_job *j = p;
+    int r0 = j->rows * tid / n, r1 = j->rows * (tid + 1) / n;
+    for (int r = r0; r < r1; r++)
+        rmsnorm(j->y + (size_t)r * j->rt->d, j->x + (size_t)r * j->rt->d, j->w, j->rt->d,
+                (float)j->rt->m->norm_eps);
+}
+
+static void norm_rows(isim_rt *rt, float *y, const float *x, const float *w, int rows)
+{
+    double t0 = isim__rt_now();
+    norm_job j = {rt, x, y, w, rows};
+    run(rt, norm_task, &j, 2.0 * rows * rt->d);
+    charge(rt, T_OTHER, t0);
+}
+
+typedef struct {
+    isim_rt *rt;
+    const float *gu; /* (rows, 2 w): gate then up */
+    float *h;        /* (rows, w) */
+    int rows, w;
+} silu_job;
+
+static void silu_task(void *p, int tid, int n)
+{
+    silu_job *j = p;
+    int r0 = j->rows * tid / n, r1 = j->rows * (tid + 1) / n;
+    for (int r = r0; r < r1; r++)
+        j->rt->k->silu_mul(j->gu + (size_t)r * 2 * j->w, j->gu + (size_t)r * 2 * j->w + j->w,
+                           j->h + (size_t)r * j->w, j->w);
+}
+
+static void silu_rows(isim_rt *rt, const float *gu, float *h, int rows, int w)
+{
+    double t0 = isim__rt_now();
+    silu_job j = {rt, gu, h, rows, w};
+    run(rt, silu_task, &j, 16.0 * rows * w);
+    charge(rt, T_OTHER, t0);
+}
+
+static void add_rows(isim_rt *rt, float *x, const float *dx, int rows)
+{
+    double t0 = isim__rt_now();
+    size_t n = (size_t)rows * (size_t)rt->d;
+    for (size_t i = 0; i < n; i++)
+        x[i] += dx[i];
+    charge(rt, T_OTHER, t0);
+}
+
+static isim_status allreduce(isim_rt *rt, float *x, size_t n, isim_error *err)
+{
+    if (rt->o.tp == 1)
+        return ISIM_OK;
+    double t0 = isim__rt_now();
+    isim_status st = isim__rt_comm_allreduce(&rt->comm, x, n, err);
+    charge(rt, T_COLLECTIVE, t0);
+    return st;
+}
+
+/* ---- attention -------------------------------------------------------------------------- */
+
+/* The cache of (local layer li, slot, kv head g): which 0 is K stored transposed, (hd,
+ * ctx); which 1 is V, (ctx, hd). Elements of the cache's type. */
+static void *kv_base(isim_rt *rt, int li, int which, int slot, int g)
+{
+    size_t es = rt->o.kv == ISIM_BF16 ? 2 : 4;
+    size_t idx = ((size_t)li * 2 + (size_t)which) * rt->kv_layer_elems +
+                 ((size_t)slot * (size_t)rt->nkv_l + (size_t)g) * (size_t)rt->ctx * (size_t)rt->hd;
+    return (char *)rt->kv_arena + idx * es;
+}
+
+typedef struct {
+    isim_rt *rt;
+    const rt_layer *L;
+    int li, r0, rows;
+} att_job;
+
+static void rope(const isim_rt *rt, float *v, int pos)
+{
+    int half = rt->hd / 2;
+    const float *c = rt->rope_cos + (size_t)pos * half, *s = rt->rope_sin + (size_t)pos * half;
+    for (int i = 0; i < half; i++) {
+        float a = v[2 * i], b = v[2 * i + 1];
+        v[2 * i] = a * c[i] - b * s[i];
+        v[2 * i + 1] = a * s[i] + b * c[i];
+    }
+}
+
+static void headnorm(float *v, const float *w, int n, float eps)
+{
+    rmsnorm(v, v, w, n, eps);
+}
+
+/* Per row: q/k norms, RoPE on q and k, k and v into the cache. */
+static void prep_task(void *p, int tid, int n)
+{
+    att_job *j = p;
+    isim_rt *rt = j->rt;
+    const int hd = rt->hd, qw = rt->nh_l * hd, kw = rt->nkv_l * hd, w = qw + 2 * kw;
+    const float eps = (float)rt->m->norm_eps;
+    int a = j->rows * tid / n, b = j->rows * (tid + 1) / n;
+    for (int i = a; i < b; i++) {
+        int r = j->r0 + i, pos = rt->row_pos[r], slot = rt->row_slot[r];
+        float *q = rt->qkv + (size_t)r * w, *k = q + qw, *v = k + kw;
+        for (int h = 0; h < rt->nh_l; h++) {
+            if (j->L->q_norm)
+                headnorm(q + h * hd, j->L->q_norm, hd, eps);
+            rope(rt, q + h * hd, pos);
+        }
+        for (int g = 0; g < rt->nkv_l; g++) {
+            if (j->L->k_norm)
+                headnorm(k + g * hd, j->L->k_norm, hd, eps);
+            rope(rt, k + g * hd, pos);
+            void *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
+            const size_t ctx = (size_t)rt->ctx;
+            if (rt->o.kv == ISIM_BF16) {
+                for (int e = 0; e < hd; e++) {
+                    ((uint16_t *)kt)[(size_t)e * ctx + pos] = isim__rt_bf16(k[g * hd + e]);
+                    ((uint16_t *)vc)[(size_t)pos * hd + e] = isim__rt_bf16(v[g * hd + e]);
+                }
+            } else {
+                for (int e = 0; e < hd; e++)
+                    ((float *)kt)[(size_t)e * ctx + pos] = k[g * hd + e];
+                memcpy((float *)vc + (size_t)pos * hd, v + g * hd, (size_t)hd * sizeof(float));
+            }
+        }
+    }
+}
+
+/* Scaled dot-product attention (Vaswani et al. 2017) over the cache, causal: row r at
+ * position p sees positions [p - window + 1 (local layers), p]. Tasks are (row, kv head). */
+static void attend_task(void *p, int tid, int n)
+{
+    att_job *j = p;
+    isim_rt *rt = j->rt;
+    const int hd = rt->hd, qw = rt->nh_l * hd, w = qw + 2 * rt->nkv_l * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const bool bf16 = rt->o.kv == ISIM_BF16;
+    const size_t es = bf16 ? 2 : 4;
+    float *sc = rt->scores + (size_t)tid * (size_t)rt->group * (size_t)rt->ctx;
+    int tasks = j->rows * rt->nkv_l;
+    for (int t = tid; t < tasks; t += n) {
+        int i = t / rt->nkv_l, g = t % rt->nkv_l, r = j->r0 + i;
+        int pos = rt->row_pos[r], slot = rt->row_slot[r];
+        int lo = 0;
+        if (j->L->local && rt->m->window > 0 && pos - (int)rt->m->window + 1 > 0)
+            lo = pos - (int)rt->m->window + 1;
+        const char *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
+        rt->k->attend(rt->qkv + (size_t)r * w + (size_t)g * rt->group * hd, rt->group, hd,
+                      kt + (size_t)lo * es, (size_t)rt->ctx, vc + (size_t)lo * hd * es,
+                      pos - lo + 1, scale, bf16, sc,
+                      rt->att + (size_t)r * qw + (size_t)g * rt->group * hd);
+    }
+}
+
+/* ---- MoE ---------------------------------------------------------------------------------- */
+
+/* Mixture of experts (Shazeer et al. 2017; Mixtral's routing, Jiang et al. 2024): each row
+ * goes to its top-k experts by router logit, weighted by the softmax of those k logits;
+ * shared experts see every row. Writes the rows' FFN output (this rank's partial sum) to
+ * rt->tmp. */
+static void moe(isim_rt *rt, const rt_layer *L, const float *xn, int rows)
+{
+    const int d = rt->d, ne = rt->ne, K = rt->topk, eff = rt->eff_l;
+    isim__rt_matmul(rt, &L->router, xn, (size_t)d, rows, rt->router, (size_t)ne, true);
+    double t0 = isim__rt_now();
+    memset(rt->e_count, 0, (size_t)ne * sizeof(int));
+    for (int r = 0; r < rows; r++) {
+        const float *lg = rt->router + (size_t)r * ne;
+        int *te = rt->top_e + (size_t)r * K;
+        float *tw = rt->top_w + (size_t)r * K;
+        for (int i = 0; i < K; i++) {
+            int best = -1;
+            for (int e = 0; e < ne; e++) {
+                bool taken = false;
+                for (int q = 0; q < i; q++)
+                    taken |= te[q] == e;
+                if (!taken && (best < 0 || lg[e] > lg[best]))
+                    best = e;
+            }
+            te[i] = best;
+            tw[i] = lg[best];
+        }
+        rt->k->softmax(tw, K);
+        for (int i = 0; i < K; i++)
+            rt->e_count[te[i]]++;
+    }
+    rt->e_start[0] = 0;
+    for (int e = 0; e < ne; e++) {
+        rt->e_start[e + 1] = rt->e_start[e] + rt->e_count[e];
+        rt->e_used[e] = rt->e_count[e] > 0;
+        rt->e_count[e] = 0;
+    }
+    for (int r = 0; r < rows; r++)
+        for (int i = 0; i < K; i++) {
+            int e = rt->top_e[(size_t)r * K + i];
+            rt->e_list[rt->e_start[e] + rt->e_count[e]++] = r * K + i;
+        }
+    memset(rt->tmp, 0, (size_t)rows * d * sizeof(float));
+    charge(rt, T_OTHER, t0);
+    for (int e = 0; e < ne; e++) {
+        int c = rt->e_count[e];
+        if (!c)
+            continue;
+        t0 = isim__rt_now();
+        for (int i = 0; i < c; i++) {
+            int r = rt->e_list[rt->e_start[e] + i] / K;
+            memcpy(rt->moe_x + (size_t)i * d, xn + (size_t)r * d, (size_t)d * sizeof(float));
+        }
+        charge(rt, T_OTHER, t0);
+        isim__rt_matmul(rt, &L->e_gate_up[e], rt->moe_x, (size_t)d, c, rt->ffn, 2 * (size_t)eff,
+                        true);
+        silu_rows(rt, rt->ffn, rt->hid, c, eff);
+        isim__rt_matmul(rt, &L->e_down[e], rt->hid, (size_t)eff, c, rt->moe_out, (size_t)d, false);
+        t0 = isim__rt_now();
+        for (int i = 0; i < c; i++) {
+            int slot = rt->e_list[rt->e_start[e] + i];
+            rt->k->axpy(rt->top_w[slot], rt->moe_out + (size_t)i * d,
+                        rt->tmp + (size_t)(slot / K) * d, d);
+        }
+        charge(rt, T_OTHER, t0);
+    }
+    if (L->s_gate_up.n) {
+        int sff = rt->sff_l;
+        isim__rt_matmul(rt, &L->s_gate_up, xn, (size_t)d, rows, rt->ffn, 2 * (size_t)sff, true);
+        silu_rows(rt, rt->ffn, rt->hid, rows, sff);
+        isim__rt_matmul(rt, &L->s_down, rt->hid, (size_t)sff, rows, rt->moe_out, (size_t)d, false);
+        add_rows(rt, rt->tmp, rt->moe_out, rows);
+    }
+}
+
+/* ---- one layer, one micro-batch --------------------------------------------------------- */
+
+static isim_status layer(isim_rt *rt, int li, int r0, int rows, isim_error *err)
+{
+    const rt_layer *L = &rt->layers[li];
+    const int d = rt->d, hd = rt->hd;
+    const size_t qw = (size_t)rt->nh_l * hd, w = qw + 2 * (size_t)rt->nkv_l * hd;
+    float *x = rt->x + (size_t)r0 * d, *xn = rt->xn + (size_t)r0 * d, *tmp = rt->tmp;
+    isim_status st;
+    /* attention */
+    norm_rows(rt, xn, x, L->attn_norm, rows);
+    isim__rt_matmul(rt, &L->qkv, xn, (size_t)d, rows, rt->qkv + (size_t)r0 * w, w, true);
+    double t0 = isim__rt_now();
+    att_job aj = {rt, L, li, r0, rows};
+    double span = 0;
+    for (int i = 0; i < rows; i++)
+        span += rt->row_pos[r0 + i] + 1;
+    run(rt, prep_task, &aj, 8.0 * rows * (rt->nh_l + rt->nkv_l) * hd);
+    run(rt, attend_task, &aj, 2.0 * span * rt->nh_l * hd);
+    charge(rt, T_ATTENTION, t0);
+    isim__rt_matmul(rt, &L->o, rt->att + (size_t)r0 * qw, qw, rows, tmp, (size_t)d, true);
+    if ((st = allreduce(rt, tmp, (size_t)rows * d, err)))
+        return st;
+    add_rows(rt, x, tmp, rows);
+    /* feed-forward */
+    norm_rows(rt, xn, x, L->ffn_norm, rows);
+    if (L->moe) {
+        moe(rt, L, xn, rows);
+    } else {
+        size_t ff = (size_t)rt->ff_l;
+        isim__rt_matmul(rt, &L->gate_up, xn, (size_t)d, rows, rt->ffn, 2 * ff, true);
+        silu_rows(rt, rt->ffn, rt->hid, rows, rt->ff_l);
+        isim__rt_matmul(rt, &L->down, rt->hid, ff, rows, tmp, (size_t)d, true);
+    }
+    if ((st = allreduce(rt, tmp, (size_t)rows * d, err)))
+        return st;
+    add_rows(rt, x, tmp, rows);
+    return ISIM_OK;
+}
+
+/* ---- embedding and logits ---------------------------------------------------------------- */
+
+/* Rows [r0, r0 + rows) of x from their tokens: each TP rank fills the tokens of its
+ * vocabulary slice, zeros elsewhere, and the all-reduce completes every row. */
+static isim_status embed(isim_rt *rt, int r0, int rows, isim_error *err)
+{
+    double t0 = isim__rt_now();
+    const rt_matrix *E = rt->m->tied_embeddings ? &rt->vocab_m : &rt->embed_m;
+    for (int i = 0; i < rows; i++) {
+        int r = r0 + i, t = rt->row_tok[r] - rt->v0;
+        float *x = rt->x + (size_t)r * rt->d;
+        if (t >= 0 && t < rt->vocab_l)
+            isim__rt_matrix_get_row(E, (size_t)t, x);
+        else
+            memset(x, 0, (size_t)rt->d * sizeof *x);
+    }
+    charge(rt, T_OTHER, t0);
+    return allreduce(rt, rt->x + (size_t)r0 * rt->d, (size_t)rows * rt->d, err);
+}
+
+/* The logits of the selected rows (n of them) into rt->logit_all (n, vocab). */
+static isim_status classify(isim_rt *rt, int n, isim_error *err)
+{
+    double t0 = isim__rt_now();
+    for (int i = 0; i < n; i++)
+        rmsnorm(rt->sel_x + (size_t)i * rt->d, rt->x + (size_t)rt->sel_row[i] * rt->d,
+                rt->final_norm, rt->d, (float)rt->m->norm_eps);
+    charge(rt, T_OTHER, t0);
+    isim__rt_matmul(rt, &rt->vocab_m, rt->sel_x, (size_t)rt->d, n, rt->logit_l, (size_t)rt->vocab_l,
+                    false);
+    t0 = isim__rt_now();
+    isim_status st = isim__rt_comm_allgather_cols(
+        &rt->comm, rt->logit_l, (size_t)n, (size_t)rt->vocab_l, rt->logit_all, rt->gather, err);
+    charge(rt, T_COLLECTIVE, t0);
+    return st;
+}
+
+/* ---- the pass ---------------------------------------------------------------------------- */
+
+/* One chunk of rows through this stage, micro-batch by micro-batch; on the last stage the
+ * logits of the rows rt->sel_row (n_sel) into out (per sequence rt->sel_seq, vocab wide). */
+static isim_status chunk(isim_rt *rt, int rows, int n_sel, float *out, isim_error *err)
+{
+    isim_status st = ISIM_OK;
+    const int M = rt->micro < rows ? rt->micro : rows;
+    const size_t d = (size_t)rt->d, rq = isim__rt_comm_request_size();
+    int sent = 0;
+    for (int mb = 0; mb < M && !st; mb++) {
+        int a = rows * mb / M, b = rows * (mb + 1) / M;
+        if (a == b)
+            continue;
+        if (rt->first) {
+            st = embed(rt, a, b - a, err);
+        } else {
+            double t0 = isim__rt_now();
+            st = isim__rt_comm_recv_prev(&rt->comm, rt->x + (size_t)a * d, (size_t)(b - a) * d, mb,
+                                         err);
+            charge(rt, T_COLLECTIVE, t0);
+        }
+        for (int li = 0; li < rt->l1 - rt->l0 && !st; li++)
+            st = layer(rt, li, a, b - a, err);
+        if (st)
+            break;
+        if (!rt->last) {
+            double t0 = isim__rt_now();
+            st = isim__rt_comm_send_next(&rt->comm, rt->x + (size_t)a * d, (size_t)(b - a) * d, mb,
+                                         (char *)rt->requests + (size_t)sent * rq, err);
+            sent += st ? 0 : 1;
+            charge(rt, T_COLLECTIVE, t0);
+        }
+    }
+    if (sent) {
+        double t0 = isim__rt_now();
+        isim_status ws = isim__rt_comm_wait(&rt->comm, rt->requests, sent, err);
+        st = st ? st : ws;
+        charge(rt, T_COLLECTIVE, t0);
+    }
+    if (st || !rt->last || !n_sel)
+        return st;
+    if ((st = classify(rt, n_sel, err)))
+        return st;
+    if (out)
+        for (int i = 0; i < n_sel; i++)
+            memcpy(out + (size_t)rt->sel_seq[i] * rt->vocab, rt->logit_all + (size_t)i * rt->vocab,
+                   (size_t)rt->vocab * sizeof(float));
+    return ISIM_OK;
+}
+
+/* The world rank that holds the finished logits: the last stage's first TP rank. */
+static int logits_root(const isim_rt *rt)
+{
+    return (rt->o.pp - 1) * rt->o.tp;
+}
+
+isim_status isim__rt_forward(isim_rt *rt, int batch, const int *slots, const int *const *tokens,
+                             const int *n, float *logits, int *argmax, isim_error *err)
+{
+    if (batch < 1 || batch > rt->batch_cap)
+        return isim__rt_fail(err, ISIM_EINVAL, "a batch of %d sequences: the engine holds 1 to %d",
+                             batch, rt->batch_cap);
+    for (int i = 0; i < batch; i++) {
+        int s = slots[i];
+        if (s < 0 || s >= rt->batch_cap)
+            return isim__rt_fail(err, ISIM_EINVAL, "slot %d is not in [0, %d)", s, rt->batch_cap);
+        for (int q = 0; q < i; q++)
+            if (slots[q] == s)
+                return isim__rt_fail(err, ISIM_EINVAL, "slot %d appears twice in one pass", s);
+        if (n[i] < 1)
+            return isim__rt_fail(err, ISIM_EINVAL, "sequence %d has no new tokens", i);
+        if ((int64_t)rt->pos[s] + n[i] > rt->ctx)
+            return isim__rt_fail(err, ISIM_EINVAL,
+                                 "sequence %d would hold %lld tokens, more than the context of %d",
+                                 i, (long long)rt->pos[s] + n[i], rt->ctx);
+        for (int t = 0; t < n[i]; t++)
+            if (tokens[i][t] < 0 || tokens[i][t] >= rt->vocab)
+                return isim__rt_fail(err, ISIM_EINVAL, "token id %d is not in [0, %d)",
+                                     tokens[i][t], rt->vocab);
+    }
+    isim_status st = ISIM_OK;
+    float *out = rt->last ? logits : NULL;
+    for (int i = 0; i < batch; i++)
+        rt->base_pos[i] = rt->pos[slots[i]];
+    /* the rows of every sequence in order, cut into chunks anywhere: each row carries its
+     * absolute position, and a sequence's earlier rows are in the cache by then */
+    int seq = 0, off = 0;
+    while (seq < batch && !st) {
+        int rows = 0, n_sel = 0;
+        while (rows < rt->chunk && seq < batch) {
+            rt->row_slot[rows] = slots[seq];
+            rt->row_pos[rows] = rt->base_pos[seq] + off;
+            rt->row_tok[rows] = tokens[seq][off];
+            rows++;
+            if (++off == n[seq]) {
+                rt->sel_row[n_sel] = rows - 1;
+                rt->sel_seq[n_sel] = seq;
+                n_sel++;
+                seq++;
+                off = 0;
+            }
+        }
+        st = chunk(rt, rows, n_sel, out, err);
+        if (!st && argmax && rt->last)
+            for (int i = 0; i < n_sel; i++) {
+                const float *lg = rt->logit_all + (size_t)i * rt->vocab;
+                int best = 0;
+                for (int v = 1; v < rt->vocab; v++)
+                    if (lg[v] > lg[best])
+                        best = v;
+                argmax[rt->sel_seq[i]] = best;
+            }
+    }
+    if (!st)
+        for (int i = 0; i < batch; i++)
+            rt->pos[slots[i]] = rt->base_pos[i] + n[i];
+    double t1 = isim__rt_now();
+    bool failed = isim__rt_comm_any(&rt->comm, st != ISIM_OK);
+    charge(rt, T_COLLECTIVE, t1);
+    if (failed)
+        return st ? st : isim__rt_fail(err, ISIM_EIO, "another rank failed during the pass");
+    double t0 = isim__rt_now();
+    if (argmax)
+        st = isim__rt_comm_bcast(&rt->comm, argmax, (size_t)batch * sizeof(int), logits_root(rt),
+                                 err);
+    if (!st && logits)
+        st = isim__rt_comm_bcast(&rt->comm, logits, (size_t)batch * rt->vocab * sizeof(float),
+                                 logits_root(rt), err);
+    charge(rt, T_COLLECTIVE, t0);
+    return st;
+}
+
+isim_status isim_rt_forward(isim_rt *rt, int batch, const int *slots, const int *const *tokens,
+                            const int *n, float *logits, isim_error *err)
+{
+    return isim__rt_forward(rt, batch, slots, tokens, n, logits, NULL, err);
+}

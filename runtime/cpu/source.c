@@ -1,0 +1,331 @@
+/* Where the weights come from: seeded random values (timing does not depend on them) or a
+ * llama2.c checkpoint (karpathy/llama2.c, "v0" format: seven int32 then fp32 tensors in a
+ * fixed order). Both are read by (tensor, layer, expert, row, columns), so that a rank
+ * reads only its own slice. */
+#include "runtime/cpu/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct rt_source {
+    const isim_model *m;
+    bool random;
+    uint64_t seed;
+    /* llama2.c */
+    int fd;
+    char *path;
+    bool shared_classifier;
+    int seq_len;
+    size_t offset[RT_T_COUNT]; /* bytes to tensor (layer 0) */
+};
+
+/* Rows and columns of tensor t (vectors are one row). */
+static void shape(const isim_model *m, rt_tensor t, size_t *rows, size_t *cols)
+{
+    size_t d = (size_t)m->d_model, hd = (size_t)m->head_dim, q = (size_t)m->n_heads * hd,
+           kv = (size_t)m->n_kv_heads * hd, ff = (size_t)m->d_ff, v = (size_t)m->vocab,
+           ne = (size_t)m->n_experts, eff = (size_t)m->expert_d_ff,
+           sff = (size_t)(m->n_shared_experts * m->shared_expert_d_ff);
+    size_t r = 1, c = d;
+    switch (t) {
+    case RT_T_EMBED:
+    case RT_T_CLASSIFIER:
+        r = v;
+        break;
+    case RT_T_FINAL_NORM:
+    case RT_T_ATTN_NORM:
+    case RT_T_FFN_NORM:
+    case RT_T_BO:
+    case RT_T_B2:
+        break;
+    case RT_T_WQ:
+        r = q;
+        break;
+    case RT_T_WK:
+    case RT_T_WV:
+        r = kv;
+        break;
+    case RT_T_WO:
+        r = d;
+        c = q;
+        break;
+    case RT_T_BQ:
+        c = q;
+        break;
+    case RT_T_BK:
+    case RT_T_BV:
+        c = kv;
+        break;
+    case RT_T_Q_NORM:
+    case RT_T_K_NORM:
+        c = hd;
+        break;
+    case RT_T_W1:
+    case RT_T_W3:
+        r = ff;
+        break;
+    case RT_T_W2:
+        r = d;
+        c = ff;
+        break;
+    case RT_T_B1:
+    case RT_T_B3:
+        c = ff;
+        break;
+    case RT_T_ROUTER:
+        r = ne;
+        break;
+    case RT_T_ROUTER_B:
+        c = ne;
+        break;
+    case RT_T_E1:
+    case RT_T_E3:
+        r = eff;
+        break;
+    case RT_T_E2:
+        r = d;
+        c = eff;
+        break;
+    case RT_T_S1:
+    case RT_T_S3:
+        r = sff;
+        break;
+    case RT_T_S2:
+        r = d;
+        c = sff;
+        break;
+    case RT_T_COUNT:
+        break;
+    }
+    *rows = r;
+    *cols = c;
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+isim_status isim__rt_source_random(const isim_model *m, uint64_t seed, rt_source **out,
+                                   isim_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    (*out)->m = m;
+    (*out)->random = true;
+    (*out)->seed = seed;
+    (*out)->fd = -1;
+    return ISIM_OK;
+}
+
+isim_status isim__rt_source_llama2c(const isim_model *m, const char *path, rt_source **out,
+                                    isim_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return isim__rt_fail(err, ISIM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int32_t h[7];
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) {
+        close(fd);
+        return isim__rt_fail(err, ISIM_EIO, "%s: truncated: shorter than llama2.c's 28-byte header",
+                             path);
+    }
+    /* dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (< 0: own classifier),
+     * seq_len */
+    struct {
+        const char *name, *key;
+        int64_t file, model;
+    } f[] = {{"dim", "d_model", h[0], m->d_model},
+             {"hidden_dim", "d_ff", h[1], m->d_ff},
+             {"n_layers", "n_layers", h[2], m->n_layers},
+             {"n_heads", "n_heads", h[3], m->n_heads},
+             {"n_kv_heads", "n_kv_heads", h[4], m->n_kv_heads},
+             {"vocab_size", "vocab", h[5] < 0 ? -(int64_t)h[5] : h[5], m->vocab}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].file != f[i].model) {
+            close(fd);
+            return isim__rt_fail(
+                err, ISIM_EINVAL, "%s: header says %s %lld, but model '%s' has %s %lld", path,
+                f[i].name, (long long)f[i].file, m->id, f[i].key, (long long)f[i].model);
+        }
+    if (h[3] <= 0 || h[0] % h[3] != 0 || m->head_dim != h[0] / h[3] || h[6] <= 0) {
+        close(fd);
+        return isim__rt_fail(err, ISIM_EINVAL,
+                             "%s: header's dim %d / n_heads %d is not model '%s''s head_dim "
+                             "%lld, or seq_len %d is not positive",
+                             path, h[0], h[3], m->id, (long long)m->head_dim, h[6]);
+    }
+    bool shared = h[5] > 0;
+    if (shared != m->tied_embeddings) {
+        close(fd);
+        return isim__rt_fail(err, ISIM_EINVAL,
+                             "%s: the classifier is %s the embedding, but model '%s' says "
+                             "tied_embeddings: %s",
+                             path, shared ? "shared with" : "separate from", m->id,
+                             m->tied_embeddings ? "true" : "false");
+    }
+    if (m->has_moe || m->attn_bias || m->mlp_bias || m->qk_norm) {
+        close(fd);
+        return isim__rt_fail(err, ISIM_EINVAL,
+                             "%s: a llama2.c checkpoint holds no MoE, bias or q/k-norm weights, "
+                             "which model '%s' has",
+                             path, m->id);
+    }
+    rt_source *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        close(fd);
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    }
+    s->m = m;
+    s->fd = fd;
+    s->shared_classifier = shared;
+    s->seq_len = h[6];
+    /* llama2.c's order (run.c, memory_map_weights) */
+    static const rt_tensor order[] = {RT_T_EMBED, RT_T_ATTN_NORM, RT_T_WQ,        RT_T_WK,
+                                      RT_T_WV,    RT_T_WO,        RT_T_FFN_NORM,  RT_T_W1,
+                                      RT_T_W2,    RT_T_W3,        RT_T_FINAL_NORM};
+    size_t at = sizeof h, L = (size_t)m->n_layers;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        size_t r, c;
+        shape(m, order[i], &r, &c);
+        bool per_layer = order[i] != RT_T_EMBED && order[i] != RT_T_FINAL_NORM;
+        s->offset[order[i]] = at;
+        at += r * c * (per_layer ? L : 1) * sizeof(float);
+    }
+    /* the RoPE tables the format carries: seq_len x head_size/2, real then imaginary */
+    at += (size_t)h[6] * (size_t)m->head_dim * sizeof(float);
+    s->offset[RT_T_CLASSIFIER] = shared ? s->offset[RT_T_EMBED] : at;
+    if (!shared)
+        at += (size_t)m->vocab * (size_t)m->d_model * sizeof(float);
+    if ((size_t)sb.st_size != at) {
+        isim__rt_source_free(s);
+        return isim__rt_fail(
+            err, ISIM_EINVAL, "%s: %s: %lld bytes, but its header's model takes %zu", path,
+            (size_t)sb.st_size < at ? "truncated" : "size mismatch", (long long)sb.st_size, at);
+    }
+    *out = s;
+    return ISIM_OK;
+}
+
+void isim__rt_source_free(rt_source *s)
+{
+    if (!s)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->path);
+    free(s);
+}
+
+bool isim__rt_source_has(const rt_source *s, rt_tensor t)
+{
+    const isim_model *m = s->m;
+    switch (t) {
+    case RT_T_CLASSIFIER:
+        return !m->tied_embeddings;
+    case RT_T_BQ:
+    case RT_T_BK:
+    case RT_T_BV:
+    case RT_T_BO:
+        return m->attn_bias;
+    case RT_T_B1:
+    case RT_T_B3:
+    case RT_T_B2:
+        return m->mlp_bias;
+    case RT_T_Q_NORM:
+    case RT_T_K_NORM:
+        return m->qk_norm;
+    case RT_T_ROUTER:
+    case RT_T_E1:
+    case RT_T_E2:
+    case RT_T_E3:
+        return m->has_moe;
+    case RT_T_ROUTER_B:
+        return m->has_moe && m->router_bias;
+    case RT_T_S1:
+    case RT_T_S2:
+    case RT_T_S3:
+        return m->has_moe && m->n_shared_experts > 0;
+    default:
+        return true;
+    }
+}
+
+/* Random values: centred, of variance about 1 / fan-in for matrices (so that activations
+ * keep their scale through the layers), near 1 for norm weights, small for biases. */
+static void random_row(const rt_source *s, rt_tensor t, int layer, int expert, size_t row,
+                       size_t cols, size_t c0, size_t c1, float *out)
+{
+    uint64_t key = splitmix64(s->seed ^ ((uint64_t)t << 56) ^ ((uint64_t)(layer + 1) << 40) ^
+                              ((uint64_t)(expert + 1) << 20));
+    float scale = 1.0f, offset = 0.0f;
+    switch (t) {
+    case RT_T_EMBED:
+        scale = 1.0f;
+        break;
+    case RT_T_FINAL_NORM:
+    case RT_T_ATTN_NORM:
+    case RT_T_FFN_NORM:
+    case RT_T_Q_NORM:
+    case RT_T_K_NORM:
+        scale = 0.1f;
+        offset = 1.0f;
+        break;
+    case RT_T_BQ:
+    case RT_T_BK:
+    case RT_T_BV:
+    case RT_T_BO:
+    case RT_T_B1:
+    case RT_T_B3:
+    case RT_T_B2:
+    case RT_T_ROUTER_B:
+        scale = 0.1f;
+        break;
+    default:
+        scale = 1.0f / sqrtf((float)cols);
+        break;
+    }
+    uint64_t base = key + (uint64_t)row * cols;
+    for (size_t c = c0; c < c1; c++) {
+        uint64_t h = splitmix64(base + c);
+        /* 24 random bits to [-1, 1) */
+        float u = (float)(int32_t)(h >> 40) * (1.0f / 8388608.0f) - 1.0f;
+        out[c - c0] = offset + scale * u;
+    }
+}
+
+isim_status isim__rt_source_read(rt_source *s, rt_tensor t, int layer, int expert, size_t row,
+                                 size_t c0, size_t c1, float *out, isim_error *err)
+{
+    size_t rows, cols;
+    shape(s->m, t, &rows, &cols);
+    if (s->random) {
+        random_row(s, t, layer, expert, row, cols, c0, c1, out);
+        return ISIM_OK;
+    }
+    bool per_layer = t != RT_T_EMBED && t != RT_T_FINAL_NORM && t != RT_T_CLASSIFIER;
+    size_t off =
+        s->offset[t] + (((per_layer ? (size_t)layer * rows : 0) + row) * cols + c0) * sizeof(float);
+    size_t want = (c1 - c0) * sizeof(float), got = 0;
+    while (got < want) {
+        ssize_t r = pread(s->fd, (char *)out + got, want - got, (off_t)(off + got));
+        if (r <= 0)
+            return isim__rt_fail(err, ISIM_EIO, "%s: cannot read: %s", s->path,
+                                 r == 0 ? "unexpected end of file" : strerror(errno));
+        got += (size_t)r;
+    }
+    return ISIM_OK;
+}

@@ -1,0 +1,436 @@
+/* The CPU engine against independent numbers: its SIMD kernels against the plain C oracle,
+ * its logits against a PyTorch reference (tests/reference/llama_ref.py, Debian's
+ * python3-torch) for the stories260K checkpoint and for random models of every feature,
+ * tensor and pipeline parallel runs against one process, and bad input refused before
+ * any heavy work. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/cpu/internal.h"
+#include "runtime/runtime.h"
+#include "testutil.h"
+
+#define STORIES ISIM_FIXTURES_DIR "/stories260K.bin"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) /* [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)(rng >> 40) / 8388608.0f - 1.0f;
+}
+
+/* ---- kernels ------------------------------------------------------------------------ */
+
+/* A packed matrix with its own storage. */
+static rt_matrix make_matrix(size_t n, size_t k, isim_dtype dt, float *full)
+{
+    rt_matrix m = {.n = n, .k = k, .kp = k + (k & 1), .panels = (n + RT_NR - 1) / RT_NR, .dt = dt};
+    size_t bytes = isim__rt_matrix_bytes(n, k, dt);
+    m.data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    cr_assert_not_null(m.data);
+    memset(m.data, 0, bytes);
+    if (dt == ISIM_INT8)
+        m.scale = calloc(m.panels * RT_NR, sizeof(float));
+    for (size_t r = 0; r < n; r++) {
+        for (size_t c = 0; c < k; c++)
+            full[r * k + c] = frand();
+        isim__rt_matrix_set_row(&m, r, full + r * k);
+    }
+    m.bias = malloc(n * sizeof(float));
+    for (size_t r = 0; r < n; r++)
+        m.bias[r] = frand();
+    return m;
+}
+
+static void free_matrix(rt_matrix *m)
+{
+    free(m->data);
+    free(m->scale);
+    free(m->bias);
+}
+
+/* Every SIMD set this CPU runs gives the scalar oracle's matmul, for odd shapes (outputs not
+ * a multiple of the panel, odd k), row counts on both sides of the microkernel's 12 and k
+ * beyond one 256 block. The tolerance is the bound on reordering a sum of k products in
+ * fp32: k x 2^-24 x sum |x w|, the tests' value x 4. */
+Test(engine, simd_kernels_match_the_scalar_oracle)
+{
+    static const char *const sets[] = {"avx2", "avx512"};
+    static const isim_dtype dts[] = {ISIM_FP32, ISIM_BF16, ISIM_INT8};
+    static const size_t shapes[][2] = {{70, 37}, {33, 300}, {96, 513}};
+    static const int rows[] = {1, 5, 12, 13, 30};
+    const rt_kernels *ref = isim__rt_kernels_pick("scalar");
+    int checked = 0;
+    for (size_t si = 0; si < 2; si++) {
+        const rt_kernels *k = isim__rt_kernels_pick(sets[si]);
+        if (!k) {
+            cr_log_warn("this CPU has no %s: its kernels are not checked here", sets[si]);
+            continue;
+        }
+        for (size_t di = 0; di < 3; di++)
+            for (size_t sh = 0; sh < 3; sh++) {
+                size_t n = shapes[sh][0], kk = shapes[sh][1];
+                float *full = malloc(n * kk * sizeof(float));
+                rt_matrix m = make_matrix(n, kk, dts[di], full);
+                for (size_t ri = 0; ri < 5; ri++) {
+                    int R = rows[ri];
+                    size_t ld = m.kp + 2;
+                    float *x = calloc((size_t)R * ld, sizeof(float));
+                    for (int r = 0; r < R; r++)
+                        for (size_t c = 0; c < kk; c++) {
+                            x[r * ld + c] = frand();
+                            /* bf16 matrices take bf16 inputs: the magnitude below uses them */
+                            if (dts[di] == ISIM_BF16)
+                                x[r * ld + c] = isim__rt_f32(isim__rt_bf16(x[r * ld + c]));
+                        }
+                    void *in = malloc(isim__rt_xpack_bytes(R, m.kp, dts[di]));
+                    isim__rt_xpack(x, ld, R, kk, m.kp, dts[di], in);
+                    float *y = calloc((size_t)R * n, sizeof(float)),
+                          *yr = calloc((size_t)R * n, sizeof(float));
+                    k->matmul(&m, in, R, y, n, 0, m.panels, true);
+                    ref->matmul(&m, in, R, yr, n, 0, m.panels, true);
+                    for (int r = 0; r < R; r++)
+                        for (size_t j = 0; j < n; j++) {
+                            float mag = 0;
+                            for (size_t c = 0; c < kk; c++)
+                                mag += fabsf(x[r * ld + c] * full[j * kk + c]) * 1.1f;
+                            float tol = 4.0f * (float)kk * 5.96e-8f * (mag + fabsf(m.bias[j]));
+                            cr_assert(fabsf(y[r * n + j] - yr[r * n + j]) <= tol,
+                                      "%s %s %zux%zu rows %d: y[%d][%zu] = %g, oracle %g", k->name,
+                                      isim_dtype_name(dts[di]), n, kk, R, r, j, y[r * n + j],
+                                      yr[r * n + j]);
+                        }
+                    free(x);
+                    free(in);
+                    free(y);
+                    free(yr);
+                    checked++;
+                }
+                free_matrix(&m);
+                free(full);
+            }
+        /* exp-based pieces against libm: the polynomial's error, a few ulp */
+        float g[37], u[37], o[37], s[37], s2[37];
+        for (int i = 0; i < 37; i++) {
+            g[i] = 12 * frand();
+            u[i] = frand();
+            s[i] = s2[i] = 20 * frand();
+        }
+        k->silu_mul(g, u, o, 37);
+        for (int i = 0; i < 37; i++) {
+            float want = g[i] / (1 + expf(-g[i])) * u[i];
+            cr_expect(fabsf(o[i] - want) <= 1e-6f * (1 + fabsf(want)), "%s silu %g vs %g", k->name,
+                      o[i], want);
+        }
+        k->softmax(s, 37);
+        ref->softmax(s2, 37);
+        for (int i = 0; i < 37; i++)
+            cr_expect(fabsf(s[i] - s2[i]) <= 1e-6f, "%s softmax %g vs %g", k->name, s[i], s2[i]);
+    }
+    cr_log_info("matmul checks: %d", checked);
+}
+
+/* ---- the PyTorch reference ---------------------------------------------------------------- */
+
+static const char *python(void)
+{
+    const char *p = getenv("ISIM_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+/* Whether the reference can run; fails the test (or skips, with ISIM_NO_TORCH set) if not. */
+static bool have_torch(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import torch, numpy' >/dev/null 2>&1", python());
+    if (system(cmd) == 0)
+        return true;
+    cr_assert(getenv("ISIM_NO_TORCH"),
+              "%s cannot import torch: install Debian's python3-torch (or set ISIM_NO_TORCH=1 to "
+              "leave out the checks against the PyTorch reference)",
+              python());
+    return false;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    size_t got = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    b[got] = 0;
+    if (len)
+        *len = got;
+    return b;
+}
+
+/* Runs the reference: `source` is "--export PREFIX" or "--llama2c FILE ..."; returns its
+ * logits (n_seq, steps + 1, vocab) and fills tokens (n_seq, steps + 1) when not NULL. */
+static float *reference(const char *dir, const char *source, int n_seq, const int *const *prompts,
+                        const int *lens, int steps, const int *forced, int vocab, int *tokens)
+{
+    char list[4096] = "[", forced_list[4096] = "[";
+    size_t at = 1, fat = 1;
+    for (int s = 0; s < n_seq; s++) {
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s[", s ? "," : "");
+        for (int i = 0; i < lens[s]; i++)
+            at +=
+                (size_t)snprintf(list + at, sizeof list - at, "%s%d", i ? "," : "", prompts[s][i]);
+        at += (size_t)snprintf(list + at, sizeof list - at, "]");
+        if (forced) {
+            fat +=
+                (size_t)snprintf(forced_list + fat, sizeof forced_list - fat, "%s[", s ? "," : "");
+            for (int i = 0; i < steps; i++)
+                fat += (size_t)snprintf(forced_list + fat, sizeof forced_list - fat, "%s%d",
+                                        i ? "," : "", forced[s * steps + i]);
+            fat += (size_t)snprintf(forced_list + fat, sizeof forced_list - fat, "]");
+        }
+    }
+    snprintf(list + at, sizeof list - at, "]");
+    snprintf(forced_list + fat, sizeof forced_list - fat, "]");
+    char cmd[12000];
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s/tests/reference/llama_ref.py' %s --prompts '%s' %s%s%s "
+             "--steps %d --out '%s/ref' 2>'%s/ref.err'",
+             python(), ISIM_SOURCE_DIR, source, list, forced ? "--forced '" : "",
+             forced ? forced_list : "", forced ? "'" : "", steps, dir, dir);
+    char errp[600];
+    snprintf(errp, sizeof errp, "%s/ref.err", dir);
+    int rc = system(cmd);
+    char *msg = slurp(errp, NULL);
+    cr_assert_eq(rc, 0, "the reference failed: %s", msg ? msg : "");
+    free(msg);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ref.bin", dir);
+    size_t len = 0;
+    float *lg = (float *)(void *)slurp(path, &len);
+    cr_assert_not_null(lg);
+    cr_assert_eq(len, (size_t)n_seq * (size_t)(steps + 1) * (size_t)vocab * sizeof(float));
+    if (tokens) {
+        snprintf(path, sizeof path, "%s/ref.json", dir);
+        char *js = slurp(path, NULL);
+        cJSON *j = cJSON_Parse(js);
+        cr_assert_not_null(j);
+        const cJSON *tk = cJSON_GetObjectItem(j, "tokens");
+        for (int s = 0; s < n_seq; s++)
+            for (int i = 0; i <= steps; i++)
+                tokens[s * (steps + 1) + i] =
+                    cJSON_GetArrayItem(cJSON_GetArrayItem(tk, s), i)->valueint;
+        cJSON_Delete(j);
+        free(js);
+    }
+    return lg;
+}
+
+/* max |engine - reference| over a row of logits against atol + rtol x max |reference| (the
+ * row's scale: rounding errors scale with the largest terms, not with each logit); the
+ * ratio, at most 1 to pass. */
+static double worst(const float *got, const float *want, int n, double atol, double rtol)
+{
+    double d = 0, scale = 0;
+    for (int i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]), a = fabs((double)want[i]);
+        d = e > d ? e : d;
+        scale = a > scale ? a : scale;
+    }
+    return d / (atol + rtol * scale);
+}
+
+static void make_dir(char *dir)
+{
+    strcpy(dir, "/tmp/isim-engine-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* stories260K, fp32: greedy decoding from <s> gives the reference's 64 ids, and every step's
+ * logits agree within 1e-5 + 2e-5 of the logits' scale (fp32 sums in another order through
+ * 5 layers: the measured worst is 8e-5 on logits up to 14, 6e-6 of the scale). */
+Test(engine, stories260k_greedy_decoding_matches_the_reference)
+{
+    if (access(STORIES, R_OK) != 0)
+        cr_skip_test("%s is absent: the real-weights check needs it", STORIES);
+    if (!have_torch())
+        cr_skip_test("ISIM_NO_TORCH: no PyTorch reference");
+    isim_model *m = tu_model("stories260k");
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m;
+    o.weights_file = STORIES;
+    o.max_context = 128;
+    isim_rt *rt = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_open(&o, &rt, &e), ISIM_OK, "%s", e.message);
+    const int steps = 63, vocab = 512, one = 1;
+    const int *prompts[1] = {&one};
+    int len = 1;
+    isim_rt_result r;
+    cr_assert_eq(isim_rt_generate(rt, 1, prompts, &len, steps + 1, NULL, NULL, &r, &e), ISIM_OK,
+                 "%s", e.message);
+    char dir[64], src[600];
+    make_dir(dir);
+    snprintf(src, sizeof src, "--llama2c '%s' --rope-theta 10000 --norm-eps 1e-5", STORIES);
+    int tokens[64];
+    float *ref = reference(dir, src, 1, prompts, &len, steps, NULL, vocab, tokens);
+    for (int i = 0; i <= steps; i++)
+        cr_expect_eq(r.generated[i], tokens[i], "token %d: engine %d, reference %d", i,
+                     r.generated[i], tokens[i]);
+    /* the same steps again, teacher-forced, logits compared */
+    isim_rt_reset(rt, 0);
+    int slot = 0;
+    float lg[512];
+    const int *in = &one;
+    int n = 1;
+    for (int i = 0; i <= steps; i++) {
+        cr_assert_eq(isim_rt_forward(rt, 1, &slot, &in, &n, lg, &e), ISIM_OK, "%s", e.message);
+        double w = worst(lg, ref + (size_t)i * vocab, vocab, 1e-5, 2e-5);
+        cr_expect_leq(w, 1.0, "step %d: logits off by %.2f x the tolerance", i, w);
+        in = &tokens[i];
+    }
+    free(ref);
+    isim_rt_result_release(&r);
+    isim_rt_close(rt);
+    isim_model_free(m);
+    remove_dir(dir);
+}
+
+/* A model file with the given architecture lines (YAML under `architecture:`) and extra
+ * sections; loaded from a temporary file. */
+static isim_model *test_model(const char *arch, const char *extra)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: test model\nfamily: test\narchitecture:\n  source: \"a test shape\"\n%s"
+             "  ffn: swiglu\n  norm: rmsnorm\n  position: rope\n  max_context: 256\n"
+             "  rope_theta: 10000\n  norm_eps: 1.0e-5\n%s"
+             "release: {source: \"test\", weights: fp32}\n"
+             "declared_params: {source: \"test\", total: 1.0e6%s}\n",
+             arch, extra, strstr(extra, "moe:") ? ", active: 5.0e5" : "");
+    char *path = tu_write("model.yaml", text);
+    isim_model *m = NULL;
+    isim_error e = {0};
+    char buf[1600];
+    cr_assert_eq(isim_model_load(path, &m, &e), ISIM_OK, "%s",
+                 isim_error_format(&e, buf, sizeof buf));
+    tu_discard(path);
+    return m;
+}
+
+typedef struct {
+    const char *name, *arch, *extra;
+    isim_dtype weights, kv;
+    int chunk;
+    double atol, rtol; /* why: in each case's comment */
+} model_case;
+
+/* The reference's logits for prompts of 5, 1 and 9 tokens, then 6 steps fed with the
+ * reference's own greedy tokens; the engine fed the same, all three sequences in one batch
+ * of different context lengths. */
+static void check_against_reference(const model_case *c)
+{
+    isim_model *m = test_model(c->arch, c->extra);
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m;
+    o.seed = 7;
+    o.weights = c->weights;
+    o.kv = c->kv;
+    o.max_batch = 3;
+    o.max_context = 64;
+    o.max_chunk = c->chunk;
+    o.kernels = getenv("ISIM_TEST_KERNELS");
+    isim_rt *rt = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_open(&o, &rt, &e), ISIM_OK, "%s: %s", c->name, e.message);
+    char dir[64], prefix[128], src[200];
+    make_dir(dir);
+    snprintf(prefix, sizeof prefix, "%s/w", dir);
+    cr_assert_eq(isim_rt_export(rt, prefix, &e), ISIM_OK, "%s", e.message);
+    const int vocab = (int)m->vocab, steps = 6;
+    int p0[5], p1[1], p2[9];
+    isim_rt_random_prompt(3, 0, 5, vocab, p0);
+    isim_rt_random_prompt(3, 1, 1, vocab, p1);
+    isim_rt_random_prompt(3, 2, 9, vocab, p2);
+    const int *prompts[3] = {p0, p1, p2};
+    int lens[3] = {5, 1, 9};
+    snprintf(src, sizeof src, "--export '%s'", prefix);
+    int tokens[3 * 7];
+    float *ref = reference(dir, src, 3, prompts, lens, steps, NULL, vocab, tokens);
+    int slots[3] = {0, 1, 2};
+    float *lg = malloc(3 * (size_t)vocab * sizeof *lg);
+    const int *in[3] = {p0, p1, p2};
+    int n[3] = {5, 1, 9}, ones[3] = {1, 1, 1};
+    double w_all = 0;
+    for (int step = 0; step <= steps; step++) {
+        cr_assert_eq(isim_rt_forward(rt, 3, slots, in, step ? ones : n, lg, &e), ISIM_OK, "%s",
+                     e.message);
+        for (int s = 0; s < 3; s++) {
+            double w = worst(lg + (size_t)s * vocab, ref + ((size_t)s * (steps + 1) + step) * vocab,
+                             vocab, c->atol, c->rtol);
+            w_all = w > w_all ? w : w_all;
+            cr_expect_leq(w, 1.0, "%s: sequence %d step %d off by %.2f x the tolerance", c->name, s,
+                          step, w);
+            in[s] = &tokens[s * (steps + 1) + step];
+        }
+    }
+    cr_log_info("%s: worst logit at %.3f of the tolerance", c->name, w_all);
+    free(lg);
+    free(ref);
+    isim_rt_close(rt);
+    isim_model_free(m);
+    remove_dir(dir);
+}
+
+#define GQA                                                                                        \
+    "  d_model: 96\n  n_layers: 3\n  n_heads: 6\n  n_kv_heads: 2\n  head_dim: 16\n"                \
+    "  d_ff: 200\n  vocab: 300\n"
+
+/* Random models of each feature against the reference, tolerances relative to the logits'
+ * scale. fp32: 1e-6 + 5e-6 (the same sums in another order over 3 layers, measured at
+ * about 1e-7 of the scale). int8 weights
+ * are exported dequantized, so they too are fp32 sums (the scale factored out on one side).
+ * bf16 weights and a bf16 KV cache: both sides round the same values to bf16, but the
+ * fp32 values they round differ in the last bits, so now and then one rounds the other
+ * way; that moves a term by one bf16 step, 2^-8 of it: 4e-3 of the scale. */
+Test(engine, random_models_of_every_feature_match_the_reference)
+{
+    if (!have_torch())
+        cr_skip_test("ISIM_NO_TORCH: no PyTorch reference");
+    static const model_case cases[] = {
+        {"GQA, tied", GQA "  tied_embeddings: true\n", "", ISIM_FP32, ISIM_FP32, 0, 1e-6, 5e-6},
+        {"GQA in chunks of 4 rows", GQA "  tied_embeddings: true\n", "", ISIM_FP32, ISIM_FP32, 4,
+         1e-6, 5e-6},
+        {"biases, q/k norms, sliding window, untied, bf16 KV",
+         GQA "  tied_embeddings: false\n  attn_bias: true\n  mlp_bias: true\n  qk_norm: true\n",
+         "sliding_window: {source: \"test\", window: 4, pattern: [sliding, full]}\n", ISIM_FP32,
+         ISIM_BF16, 0, 1e-5, 4e-3},
+        {"MoE with a shared expert and a dense first layer", GQA "  tied_embeddings: false\n",
+         "moe: {source: \"test\", n_experts: 4, n_active_experts: 2, n_shared_experts: 1, "
+         "expert_d_ff: 64, shared_expert_d_ff: 48, first_dense_layers: 1, router_bias: true}\n",
+         ISIM_FP32, ISIM_FP32, 0, 1e-6, 5e-6},
+        {"bf16 weights", GQA "  tied_embeddings: true\n", "", ISIM_BF16, ISIM_FP32, 0, 1e-5, 4e-3},
+        {"int8 weights", GQA "  tied_embeddings: true\n", "", ISIM_INT8, ISIM_FP32, 0, 1e-6, 5e-6},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_against_reference(&cases[i]);
+}
