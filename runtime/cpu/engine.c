@@ -459,10 +459,12 @@ static void activations(isim_rt *rt, carve *c)
     rt->hid = take(c, ch * (size_t)rt->ff_max_l * sizeof(float));
     size_t x_rows = ch > B ? ch : B;
     rt->xpack = take(c, isim__rt_xpack_bytes((int)x_rows, (size_t)rt->kmax_pad, ISIM_FP32));
-    rt->scores = take(c, threads * (size_t)rt->group * (size_t)rt->ctx * sizeof(float));
+    rt->scores = take(c, threads * 32 * (size_t)rt->ctx * sizeof(float)); /* QMAX queries */
     rt->row_slot = take(c, ch * sizeof(int));
     rt->row_pos = take(c, ch * sizeof(int));
     rt->row_tok = take(c, ch * sizeof(int));
+    rt->blk_start = take(c, ch * sizeof(int));
+    rt->blk_len = take(c, ch * sizeof(int));
     rt->sel_row = take(c, B * sizeof(int));
     rt->sel_seq = take(c, B * sizeof(int));
     rt->sel_x = take(c, B * d * sizeof(float));

@@ -60,6 +60,7 @@ struct isim_rt {
                                           kmax_pad, fp32 or bf16 */
     float *scores;                     /* (threads, ctx) */
     int *row_slot, *row_pos, *row_tok; /* (chunk) */
+    int *blk_start, *blk_len;  /* (chunk) attention blocks */
     int *sel_row, *sel_seq;            /* (batch_cap) rows whose logits are wanted, and for which
                                           sequence */
     float *sel_x;                      /* (batch_cap, d) */

@@ -10,6 +10,7 @@
 #include "runtime/cpu/engine.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- timing -------------------------------------------------------------------------- */
@@ -168,6 +169,8 @@ typedef struct {
     isim_rt *rt;
     const rt_layer *L;
     int li, r0, rows;
+    int n_blocks;
+    const int *blk_start, *blk_len; /* rows of one sequence at consecutive positions */
 } att_job;
 
 static void rope(const isim_rt *rt, float *v, int pos)
@@ -224,27 +227,50 @@ static void prep_task(void *p, int tid, int n)
 
 /* Scaled dot-product attention (Vaswani et al. 2017) over the cache, causal: row r at
  * position p sees positions [p - window + 1 (local layers), p]. Tasks are (row, kv head). */
+/* Query vectors per attention call at most: rows of one sequence at consecutive positions
+ * and the query heads of one KV head, so that each key and value load serves several. */
+#define QMAX 32
+
 static void attend_task(void *p, int tid, int n)
 {
     att_job *j = p;
     isim_rt *rt = j->rt;
-    const int hd = rt->hd, qw = rt->nh_l * hd, w = qw + 2 * rt->nkv_l * hd;
+    const int hd = rt->hd, qw = rt->nh_l * hd, w = qw + 2 * rt->nkv_l * hd, G = rt->group;
+    const int hchunk = G < QMAX ? G : QMAX, nhc = (G + hchunk - 1) / hchunk;
     const float scale = 1.0f / sqrtf((float)hd);
     const bool bf16 = rt->o.kv == ISIM_BF16;
     const size_t es = bf16 ? 2 : 4;
-    float *sc = rt->scores + (size_t)tid * (size_t)rt->group * (size_t)rt->ctx;
-    int tasks = j->rows * rt->nkv_l;
+    float *sc = rt->scores + (size_t)tid * QMAX * (size_t)rt->ctx;
+    const float *qv[QMAX];
+    float *ov[QMAX];
+    int first[QMAX], last[QMAX];
+    int tasks = j->n_blocks * rt->nkv_l * nhc;
     for (int t = tid; t < tasks; t += n) {
-        int i = t / rt->nkv_l, g = t % rt->nkv_l, r = j->r0 + i;
-        int pos = rt->row_pos[r], slot = rt->row_slot[r];
-        int lo = 0;
-        if (j->L->local && rt->m->window > 0 && pos - (int)rt->m->window + 1 > 0)
-            lo = pos - (int)rt->m->window + 1;
+        int b = t / (rt->nkv_l * nhc), g = t / nhc % rt->nkv_l, hc = t % nhc;
+        int r0 = j->blk_start[b], rows = j->blk_len[b], slot = rt->row_slot[r0];
+        int h0 = g * G + hc * hchunk, hn = G - hc * hchunk < hchunk ? G - hc * hchunk : hchunk;
+        int base = INT32_MAX, top = 0, nq = 0;
+        for (int i = 0; i < rows; i++) {
+            int pos = rt->row_pos[r0 + i], lo = 0;
+            if (j->L->local && rt->m->window > 0 && pos - (int)rt->m->window + 1 > 0)
+                lo = pos - (int)rt->m->window + 1;
+            base = lo < base ? lo : base;
+            top = pos > top ? pos : top;
+            for (int h = 0; h < hn; h++) {
+                qv[nq] = rt->qkv + (size_t)(r0 + i) * w + (size_t)(h0 + h) * hd;
+                ov[nq] = rt->att + (size_t)(r0 + i) * qw + (size_t)(h0 + h) * hd;
+                first[nq] = lo;
+                last[nq] = pos;
+                nq++;
+            }
+        }
+        for (int i = 0; i < nq; i++) {
+            first[i] -= base;
+            last[i] -= base;
+        }
         const char *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
-        rt->k->attend(rt->qkv + (size_t)r * w + (size_t)g * rt->group * hd, rt->group, hd,
-                      kt + (size_t)lo * es, (size_t)rt->ctx, vc + (size_t)lo * hd * es,
-                      pos - lo + 1, scale, bf16, sc,
-                      rt->att + (size_t)r * qw + (size_t)g * rt->group * hd);
+        rt->k->attend(qv, first, last, nq, hd, kt + (size_t)base * es, (size_t)rt->ctx,
+                      vc + (size_t)base * hd * es, top - base + 1, scale, bf16, sc, ov);
     }
 }
 
@@ -337,10 +363,23 @@ static isim_status layer(isim_rt *rt, int li, int r0, int rows, isim_error *err)
     norm_rows(rt, xn, x, L->attn_norm, rows);
     isim__rt_matmul(rt, &L->qkv, xn, (size_t)d, rows, rt->qkv + (size_t)r0 * w, w, true);
     double t0 = isim__rt_now();
-    att_job aj = {rt, L, li, r0, rows};
+    /* blocks of rows of one sequence at consecutive positions, QMAX query vectors each */
+    int rb = QMAX / rt->group > 1 ? QMAX / rt->group : 1, nb = 0;
     double span = 0;
-    for (int i = 0; i < rows; i++)
-        span += rt->row_pos[r0 + i] + 1;
+    for (int i = 0; i < rows; i++) {
+        int r = r0 + i;
+        span += rt->row_pos[r] + 1;
+        bool join = nb > 0 && rt->blk_len[nb - 1] < rb && rt->row_slot[r] == rt->row_slot[r - 1] &&
+                    rt->row_pos[r] == rt->row_pos[r - 1] + 1;
+        if (join) {
+            rt->blk_len[nb - 1]++;
+        } else {
+            rt->blk_start[nb] = r;
+            rt->blk_len[nb] = 1;
+            nb++;
+        }
+    }
+    att_job aj = {rt, L, li, r0, rows, nb, rt->blk_start, rt->blk_len};
     run(rt, prep_task, &aj, 8.0 * rows * (rt->nh_l + rt->nkv_l) * hd);
     run(rt, attend_task, &aj, 2.0 * span * rt->nh_l * hd);
     charge(rt, T_ATTENTION, t0);

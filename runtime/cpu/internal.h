@@ -76,18 +76,20 @@ typedef struct rt_kernels {
      * (which 0) or bf16 dot products (which 1) on registers, returning the FLOPs done */
     float (*read)(const float *x, size_t n);
     double (*peak)(int which, long iters);
-    /* Attention of one row for g query heads sharing one KV head: q (g, hd); keys stored
-     * transposed, kt[d * ldk + j] for d < hd and positions j < span; values v[j * hd + d];
-     * fp32, or bf16 when kv_bf16. Writes out (g, hd); scores (g, span) is scratch. */
-    void (*attend)(const float *q, int g, int hd, const void *kt, size_t ldk, const void *v,
-                   int span, float scale, bool kv_bf16, float *scores, float *out);
+    /* Attention of nq query vectors (q[i], hd each) over one KV head's positions [0, span)
+     * (relative to where kt and v point), query i seeing [first[i], last[i]]: keys stored
+     * transposed, kt[d * ldk + j]; values v[j * hd + d]; fp32, or bf16 when kv_bf16.
+     * Writes out[i] (hd each); scores (nq, span) is scratch. */
+    void (*attend)(const float *const *q, const int *first, const int *last, int nq, int hd,
+                   const void *kt, size_t ldk, const void *v, int span, float scale, bool kv_bf16,
+                   float *scores, float *const *out);
 } rt_kernels;
 
 extern const rt_kernels isim__rt_kernels_scalar;
 /* the scalar set's attention, shared by the AVX2 set */
-void isim__rt_attend_scalar(const float *q, int g, int hd, const void *kt, size_t ldk,
-                            const void *v, int span, float scale, bool kv_bf16, float *scores,
-                            float *out);
+void isim__rt_attend_scalar(const float *const *q, const int *first, const int *last, int nq,
+                            int hd, const void *kt, size_t ldk, const void *v, int span, float scale,
+                            bool kv_bf16, float *scores, float *const *out);
 extern const rt_kernels isim__rt_kernels_avx2;
 extern const rt_kernels isim__rt_kernels_avx512;
 /* The best set this CPU runs ("auto"), or the named one; NULL if the CPU cannot. */

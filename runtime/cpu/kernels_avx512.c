@@ -360,63 +360,103 @@ static __m512 load16(const void *p, size_t i, __mmask16 m, bool bf16)
     return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
-/* Scores 16 positions at a time against the transposed keys (no horizontal sums), up to 4
- * heads per pass sharing each key load; then the softmax; then the values, up to 8
- * registers of hd per head held across the positions. */
-static void attend(const float *q, int g, int hd, const void *kt, size_t ldk, const void *v,
-                   int span, float scale, bool bf16, float *scores, float *out)
+/* Scores of up to 6 queries by 32 positions at a time against the transposed keys (no
+ * horizontal sums; each key load serves 6 queries, each query broadcast 2 key vectors);
+ * positions a query may not see masked to -inf; the softmax over each query's range; then
+ * the values, 3 queries by up to 8 registers of hd at a time. */
+static void attend(const float *const *q, const int *first, const int *last, int nq, int hd,
+                   const void *kt, size_t ldk, const void *v, int span, float scale, bool bf16,
+                   float *scores, float *const *out)
 {
-    const __m512 vs = _mm512_set1_ps(scale);
-    for (int h0 = 0; h0 < g; h0 += 4) {
-        int hn = g - h0 < 4 ? g - h0 : 4;
-        for (int j0 = 0; j0 < span; j0 += 16) {
-            __mmask16 m = span - j0 >= 16 ? 0xffff : (__mmask16)((1u << (span - j0)) - 1);
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int d = 0; d < hd; d++) {
-                __m512 kv = load16(kt, (size_t)d * ldk + (size_t)j0, m, bf16);
-                const float *qd = q + (size_t)h0 * hd + d;
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(qd[0]), kv, a0);
-                if (hn > 1)
-                    a1 = _mm512_fmadd_ps(_mm512_set1_ps(qd[hd]), kv, a1);
-                if (hn > 2)
-                    a2 = _mm512_fmadd_ps(_mm512_set1_ps(qd[2 * hd]), kv, a2);
-                if (hn > 3)
-                    a3 = _mm512_fmadd_ps(_mm512_set1_ps(qd[3 * hd]), kv, a3);
-            }
-            float *sc = scores + (size_t)h0 * span + j0;
-            _mm512_mask_storeu_ps(sc, m, _mm512_mul_ps(a0, vs));
-            if (hn > 1)
-                _mm512_mask_storeu_ps(sc + span, m, _mm512_mul_ps(a1, vs));
-            if (hn > 2)
-                _mm512_mask_storeu_ps(sc + 2 * span, m, _mm512_mul_ps(a2, vs));
-            if (hn > 3)
-                _mm512_mask_storeu_ps(sc + 3 * span, m, _mm512_mul_ps(a3, vs));
-        }
+    const __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+    int lo = span, hi = 0; /* the positions any query sees */
+    for (int i = 0; i < nq; i++) {
+        lo = first[i] < lo ? first[i] : lo;
+        hi = last[i] + 1 > hi ? last[i] + 1 : hi;
     }
-    for (int h = 0; h < g; h++)
-        softmax(scores + (size_t)h * span, span);
-    const int nv = (hd + 15) / 16;
-    for (int h = 0; h < g; h++) {
-        const float *sc = scores + (size_t)h * span;
-        for (int c0 = 0; c0 < nv; c0 += 8) {
-            int cn = nv - c0 < 8 ? nv - c0 : 8;
-            __m512 acc[8];
-            for (int c = 0; c < 8; c++)
-                acc[c] = _mm512_setzero_ps();
-            for (int j = 0; j < span; j++) {
-                __m512 p = _mm512_set1_ps(sc[j]);
-                for (int c = 0; c < cn; c++) {
-                    int e = (c0 + c) * 16;
-                    __mmask16 m = hd - e >= 16 ? 0xffff : (__mmask16)((1u << (hd - e)) - 1);
-                    acc[c] =
-                        _mm512_fmadd_ps(p, load16(v, (size_t)j * hd + (size_t)e, m, bf16), acc[c]);
+    for (int i0 = 0; i0 < nq; i0 += 6) {
+        int qn = nq - i0 < 6 ? nq - i0 : 6;
+        for (int j0 = lo; j0 < hi; j0 += 32) {
+            __mmask16 m0 = hi - j0 >= 16 ? 0xffff : (__mmask16)((1u << (hi - j0)) - 1);
+            __mmask16 m1 = hi - j0 >= 32 ? 0xffff
+                           : hi - j0 > 16 ? (__mmask16)((1u << (hi - j0 - 16)) - 1)
+                                          : 0;
+            __m512 a[6][2];
+            for (int i = 0; i < 6; i++)
+                a[i][0] = a[i][1] = _mm512_setzero_ps();
+            for (int d = 0; d < hd; d++) {
+                __m512 k0 = load16(kt, (size_t)d * ldk + (size_t)j0, m0, bf16);
+                __m512 k1 = load16(kt, (size_t)d * ldk + (size_t)j0 + 16, m1, bf16);
+                _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++)
+                {
+                    if (i < qn) {
+                        __m512 qb = _mm512_set1_ps(q[i0 + i][d]);
+                        a[i][0] = _mm512_fmadd_ps(qb, k0, a[i][0]);
+                        a[i][1] = _mm512_fmadd_ps(qb, k1, a[i][1]);
+                    }
                 }
             }
-            for (int c = 0; c < cn; c++) {
-                int e = (c0 + c) * 16;
-                __mmask16 m = hd - e >= 16 ? 0xffff : (__mmask16)((1u << (hd - e)) - 1);
-                _mm512_mask_storeu_ps(out + (size_t)h * hd + e, m, acc[c]);
+            for (int i = 0; i < qn; i++) {
+                float *sc = scores + (size_t)(i0 + i) * span;
+                /* -inf outside [first, last] */
+                for (int h = 0; h < 2; h++) {
+                    int j = j0 + 16 * h;
+                    if (j >= hi)
+                        break;
+                    __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j),
+                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                                     11, 12, 13, 14, 15));
+                    __mmask16 ok = _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(first[i0 + i])) &
+                                   _mm512_cmple_epi32_mask(idx, _mm512_set1_epi32(last[i0 + i]));
+                    __m512 val = _mm512_mask_blend_ps(ok, ninf, _mm512_mul_ps(a[i][h], vs));
+                    _mm512_mask_storeu_ps(sc + j, h ? m1 : m0, val);
+                }
             }
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        float *sc = scores + (size_t)i * span;
+        softmax(sc + first[i], last[i] - first[i] + 1);
+    }
+    const int nv = (hd + 15) / 16;
+    for (int i0 = 0; i0 < nq; i0 += 3) {
+        int qn = nq - i0 < 3 ? nq - i0 : 3;
+        int a_lo = span, a_hi = 0;
+        for (int i = 0; i < qn; i++) {
+            a_lo = first[i0 + i] < a_lo ? first[i0 + i] : a_lo;
+            a_hi = last[i0 + i] + 1 > a_hi ? last[i0 + i] + 1 : a_hi;
+        }
+        for (int c0 = 0; c0 < nv; c0 += 4) {
+            int cn = nv - c0 < 4 ? nv - c0 : 4;
+            __m512 acc[3][4];
+            for (int i = 0; i < 3; i++)
+                for (int c = 0; c < 4; c++)
+                    acc[i][c] = _mm512_setzero_ps();
+            __mmask16 mk[4];
+            for (int c = 0; c < 4; c++) {
+                int e = (c0 + c) * 16;
+                mk[c] = c < cn ? (hd - e >= 16 ? 0xffff : (__mmask16)((1u << (hd - e)) - 1)) : 0;
+            }
+            for (int j = a_lo; j < a_hi; j++) {
+                __m512 vv[4];
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) vv[c] =
+                    load16(v, (size_t)j * hd + (size_t)(c0 + c) * 16, mk[c], bf16);
+                _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++)
+                {
+                    if (i < qn) {
+                        /* a position outside the query's range has weight 0 */
+                        float w = j >= first[i0 + i] && j <= last[i0 + i]
+                                      ? scores[(size_t)(i0 + i) * span + j]
+                                      : 0.0f;
+                        __m512 p = _mm512_set1_ps(w);
+                        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[i][c] =
+                            _mm512_fmadd_ps(p, vv[c], acc[i][c]);
+                    }
+                }
+            }
+            for (int i = 0; i < qn; i++)
+                for (int c = 0; c < cn; c++)
+                    _mm512_mask_storeu_ps(out[i0 + i] + (c0 + c) * 16, mk[c], acc[i][c]);
         }
     }
 }

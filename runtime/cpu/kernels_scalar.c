@@ -110,28 +110,32 @@ static double peak(int which, long iters)
     return 16.0 * (double)iters;
 }
 
-void isim__rt_attend_scalar(const float *q, int g, int hd, const void *kt, size_t ldk,
-                            const void *v, int span, float scale, bool kv_bf16, float *scores,
-                            float *out)
+void isim__rt_attend_scalar(const float *const *q, const int *first, const int *last, int nq,
+                            int hd, const void *kt, size_t ldk, const void *v, int span, float scale,
+                            bool kv_bf16, float *scores, float *const *out)
 {
+    (void)span;
     const float *kf = kt, *vf = v;
     const uint16_t *kb = kt, *vb = v;
-    for (int h = 0; h < g; h++) {
-        float *sc = scores + (size_t)h * span;
-        for (int j = 0; j < span; j++) {
+    for (int i = 0; i < nq; i++) {
+        int a = first[i], n = last[i] - first[i] + 1;
+        float *sc = scores + (size_t)i * span;
+        for (int j = 0; j < n; j++) {
             float s = 0;
-            for (int d = 0; d < hd; d++)
-                s += q[h * hd + d] *
-                     (kv_bf16 ? isim__rt_f32(kb[(size_t)d * ldk + j]) : kf[(size_t)d * ldk + j]);
+            for (int d = 0; d < hd; d++) {
+                size_t at = (size_t)d * ldk + (size_t)(a + j);
+                s += q[i][d] * (kv_bf16 ? isim__rt_f32(kb[at]) : kf[at]);
+            }
             sc[j] = s * scale;
         }
-        softmax(sc, span);
+        softmax(sc, n);
         for (int d = 0; d < hd; d++) {
             float o = 0;
-            for (int j = 0; j < span; j++)
-                o += sc[j] *
-                     (kv_bf16 ? isim__rt_f32(vb[(size_t)j * hd + d]) : vf[(size_t)j * hd + d]);
-            out[h * hd + d] = o;
+            for (int j = 0; j < n; j++) {
+                size_t at = (size_t)(a + j) * hd + (size_t)d;
+                o += sc[j] * (kv_bf16 ? isim__rt_f32(vb[at]) : vf[at]);
+            }
+            out[i][d] = o;
         }
     }
 }
