@@ -5,8 +5,11 @@
  * decode as a fraction of peak, and the allocations of steady-state decode. Prints figures;
  * it is a benchmark, not a test.
  *   usage: bench_engine [MODEL] [THREADS]      (MODEL default llama-3.2-1b) */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
 #include "runtime/cpu/internal.h"
 #include "runtime/runtime.h"
+
+#include <sys/mman.h>
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -97,16 +100,31 @@ static void peak_task(void *p, int tid, int n)
     b->flops[tid] = b->k->peak(b->which, b->iters);
 }
 
+/* One read of the 2 GiB probe on every thread: bytes per second. */
+static double read_bw(rt_pool *pool, probe *b)
+{
+    double t0 = now_s();
+    isim__rt_pool_run(pool, read_task, b);
+    return (double)(b->n * sizeof(float)) / (now_s() - t0);
+}
+
 static void fail(const char *what, const isim_error *e)
 {
     fprintf(stderr, "bench_engine: %s: %s\n", what, e->message);
     exit(1);
 }
 
-/* One engine run: prefill `prompt` tokens in each of `batch` sequences, then `steps` decode
- * steps; the median step and the prefill time. */
-static void run(const isim_model *m, isim_dtype wt, int threads, int batch, int prompt, int steps,
-                double *prefill_s, double *step_s, double *weight_bytes, long *allocs)
+/* An engine with `batch` sequences of `prompt` random tokens each, prefilled. */
+typedef struct {
+    isim_rt *rt;
+    int batch;
+    int *slots, *ones, *next;
+    const int **tok;
+    double prefill_s;
+} session;
+
+static void open_session(session *S, const isim_model *m, isim_dtype wt, int threads, int batch,
+                         int prompt, int steps)
 {
     isim_rt_options o;
     isim_rt_options_init(&o);
@@ -116,51 +134,57 @@ static void run(const isim_model *m, isim_dtype wt, int threads, int batch, int 
     o.max_batch = batch;
     o.max_context = prompt + steps + 1;
     o.max_chunk = prompt * batch < 512 ? prompt * batch : 512;
-    isim_rt *rt = NULL;
     isim_error e = {0};
-    if (isim_rt_open(&o, &rt, &e))
+    if (isim_rt_open(&o, &S->rt, &e))
         fail(m->id, &e);
-    int *slots = malloc((size_t)batch * sizeof *slots),
-        *lens = malloc((size_t)batch * sizeof *lens);
-    int *ones = malloc((size_t)batch * sizeof *ones), *next = malloc((size_t)batch * sizeof *next);
-    int **prompts = malloc((size_t)batch * sizeof *prompts);
-    const int **tok = malloc((size_t)batch * sizeof *tok);
-    double *t = malloc((size_t)steps * sizeof *t);
+    S->batch = batch;
+    S->slots = malloc((size_t)batch * sizeof *S->slots);
+    S->ones = malloc((size_t)batch * sizeof *S->ones);
+    S->next = malloc((size_t)batch * sizeof *S->next);
+    S->tok = malloc((size_t)batch * sizeof *S->tok);
+    int *lens = malloc((size_t)batch * sizeof *lens),
+        **prompts = malloc((size_t)batch * sizeof *prompts);
     for (int i = 0; i < batch; i++) {
-        slots[i] = i;
+        S->slots[i] = i;
+        S->ones[i] = 1;
         lens[i] = prompt;
-        ones[i] = 1;
         prompts[i] = malloc((size_t)prompt * sizeof **prompts);
         isim_rt_random_prompt(1, i, prompt, (int)m->vocab, prompts[i]);
     }
     double t0 = now_s();
-    if (isim_rt_forward(rt, batch, slots, (const int *const *)prompts, lens, NULL, &e))
+    if (isim_rt_forward(S->rt, batch, S->slots, (const int *const *)prompts, lens, NULL, &e))
         fail("prefill", &e);
-    *prefill_s = now_s() - t0;
+    S->prefill_s = now_s() - t0;
     for (int i = 0; i < batch; i++) {
-        next[i] = prompts[i][prompt - 1];
-        tok[i] = &next[i];
-    }
-    long a0 = ALLOCATIONS();
-    for (int s = 0; s < steps; s++) {
-        double t1 = now_s();
-        if (isim_rt_forward(rt, batch, slots, tok, ones, NULL, &e))
-            fail("decode", &e);
-        t[s] = now_s() - t1;
-    }
-    *allocs = a0 < 0 ? -1 : ALLOCATIONS() - a0;
-    *step_s = median(t, steps);
-    *weight_bytes = isim_rt_weight_bytes(rt, batch);
-    for (int i = 0; i < batch; i++)
+        S->next[i] = prompts[i][prompt - 1];
+        S->tok[i] = &S->next[i];
         free(prompts[i]);
+    }
     free(prompts);
-    free(slots);
     free(lens);
-    free(ones);
-    free(next);
-    free(tok);
-    free(t);
-    isim_rt_close(rt);
+}
+
+/* The median time of `steps` decode steps. */
+static double decode(session *S, int steps)
+{
+    double t[64];
+    isim_error e = {0};
+    for (int s = 0; s < steps; s++) {
+        double t0 = now_s();
+        if (isim_rt_forward(S->rt, S->batch, S->slots, S->tok, S->ones, NULL, &e))
+            fail("decode", &e);
+        t[s] = now_s() - t0;
+    }
+    return median(t, steps);
+}
+
+static void close_session(session *S)
+{
+    isim_rt_close(S->rt);
+    free(S->slots);
+    free(S->ones);
+    free(S->next);
+    free(S->tok);
 }
 
 int main(int argc, char **argv)
@@ -175,25 +199,25 @@ int main(int argc, char **argv)
         fail("threads", &e);
     printf("CPU engine on %d thread%s, %s kernels\n", threads, threads == 1 ? "" : "s", k->name);
 
-    /* read bandwidth: 2 GiB, far beyond the caches, read 5 times */
+    /* read bandwidth: 2 GiB, far beyond the caches, in huge pages like the engine's weights */
     size_t n = (size_t)1 << 29;
-    float *x = aligned_alloc(64, n * sizeof *x);
-    if (!x) {
+    float *x =
+        mmap(NULL, n * sizeof *x, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (x == MAP_FAILED) {
         fprintf(stderr, "bench_engine: no memory for the bandwidth probe\n");
         return 1;
     }
+#ifdef MADV_HUGEPAGE
+    madvise(x, n * sizeof *x, MADV_HUGEPAGE);
+#endif
     for (size_t i = 0; i < n; i++)
         x[i] = (float)(i & 1023);
     probe b = {.k = k, .x = x, .n = n};
-    double t[9];
-    for (int r = 0; r < 7; r++) {
-        double t0 = now_s();
-        isim__rt_pool_run(pool, read_task, &b);
-        t[r] = now_s() - t0;
-    }
-    double bw = (double)(n * sizeof *x) / median(t, 7);
-    free(x);
-    printf("machine  read bandwidth      %7.2f GB/s (sum over 2 GiB, median of 7)\n", bw / 1e9);
+    double t[16];
+    for (int r = 0; r < 7; r++)
+        t[r] = read_bw(pool, &b);
+    printf("machine  read bandwidth      %7.2f GB/s (sum over 2 GiB in huge pages, median of 7)\n",
+           median(t, 7) / 1e9);
     double peak[2];
     for (int which = 0; which < 2; which++) {
         b.which = which;
@@ -208,41 +232,75 @@ int main(int argc, char **argv)
         }
         peak[which] = median(t, 5);
     }
-    isim__rt_pool_free(pool);
     printf("machine  peak fp32 FMA       %7.1f GFLOP/s\n", peak[0] / 1e9);
-    printf("machine  peak bf16 dot       %7.1f GFLOP/s\n", peak[1] / 1e9);
+    printf("machine  peak bf16 dot       %7.1f GFLOP/s (%s)\n", peak[1] / 1e9,
+           strcmp(k->name, "avx512") == 0 ? "VDPBF16PS" : "fp32 FMAs, no bf16 instruction");
 
     isim_model *m = NULL;
     if (isim_catalog_model(ISIM_DATA_DIR, model_id, &m, &e))
         fail(model_id, &e);
     printf("model    %s: %.3g parameters, random weights\n", m->name, m->d.params_total);
+    /* FLOPs of the analytical model: the classifier runs for the last prompt token only */
+    const double cls = 2.0 * (double)m->vocab * (double)m->d_model;
     static const isim_dtype dts[] = {ISIM_BF16, ISIM_FP32};
     for (int di = 0; di < 2; di++) {
         isim_dtype dt = dts[di];
-        double pre, step, wb;
-        long allocs;
-        run(m, dt, threads, 1, 16, 32, &pre, &step, &wb, &allocs);
+        const char *name = isim_dtype_name(dt);
+        double pk = dt == ISIM_BF16 ? peak[1] : peak[0];
+        /* decode at batch 1, each round's bandwidth measured just before its steps */
+        session S;
+        open_session(&S, m, dt, threads, 1, 16, 64);
+        double wb = isim_rt_weight_bytes(S.rt, 1);
+        double frac[5], steps[5], bws[5];
+        for (int r = 0; r < 5; r++) {
+            double bw[3];
+            for (int i = 0; i < 3; i++)
+                bw[i] = read_bw(pool, &b);
+            bws[r] = median(bw, 3);
+            steps[r] = decode(&S, 9);
+            frac[r] = wb / steps[r] / bws[r];
+        }
+        long a0 = ALLOCATIONS();
+        decode(&S, 16);
+        long allocs = a0 < 0 ? -1 : ALLOCATIONS() - a0;
+        close_session(&S);
+        double fr_min = frac[0], fr_max = frac[0];
+        for (int r = 1; r < 5; r++) {
+            fr_min = frac[r] < fr_min ? frac[r] : fr_min;
+            fr_max = frac[r] > fr_max ? frac[r] : fr_max;
+        }
+        double st = median(steps, 5), bwm = median(bws, 5), fr = median(frac, 5);
         printf(
             "%-5s    decode batch 1       %7.2f ms/step, %.3f GB of weights: %6.2f GB/s = %.3f of "
-            "the read bandwidth\n",
-            isim_dtype_name(dt), step * 1e3, wb / 1e9, wb / step / 1e9, wb / step / bw);
+            "the read bandwidth measured beside it (%.2f GB/s; rounds %.3f to %.3f)\n",
+            name, st * 1e3, wb / 1e9, wb / st / 1e9, fr, bwm / 1e9, fr_min, fr_max);
         if (allocs >= 0)
-            printf("%-5s    allocations in 32 decode steps: %ld\n", isim_dtype_name(dt), allocs);
-        double pk = dt == ISIM_BF16 ? peak[1] : peak[0];
-        /* prefill: 512 tokens of one sequence; FLOPs from the analytical model */
-        run(m, dt, threads, 1, 512, 2, &pre, &step, &wb, &allocs);
-        /* the classifier runs for the last prompt token only */
-        double cls = 2.0 * (double)m->vocab * (double)m->d_model, fl = cls;
-        for (int p = 0; p < 512; p++)
-            fl += isim_model_flops_per_token(m, p) - cls;
-        printf("%-5s    prefill 512 tokens   %7.1f ms, %7.1f GFLOP/s = %.3f of peak\n",
-               isim_dtype_name(dt), pre * 1e3, fl / pre / 1e9, fl / pre / pk);
+            printf("%-5s    allocations in 16 steady-state decode steps: %ld\n", name, allocs);
+        else
+            printf("%-5s    allocations not counted (sanitizer build)\n", name);
+        /* prefill: 512 tokens of one sequence */
+        double pre[3];
+        for (int r = 0; r < 3; r++) {
+            open_session(&S, m, dt, threads, 1, 512, 1);
+            pre[r] = S.prefill_s;
+            close_session(&S);
+        }
+        double p = median(pre, 3), fl = cls;
+        for (int i = 0; i < 512; i++)
+            fl += isim_model_flops_per_token(m, i) - cls;
+        printf(
+            "%-5s    prefill 512 tokens   %7.1f ms, %7.1f GFLOP/s = %.3f of peak (median of 3)\n",
+            name, p * 1e3, fl / p / 1e9, fl / p / pk);
         /* decode at batch 128, context about 64 */
-        run(m, dt, threads, 128, 48, 8, &pre, &step, &wb, &allocs);
+        open_session(&S, m, dt, threads, 128, 48, 12);
+        double s128 = decode(&S, 9);
+        close_session(&S);
         fl = 128 * isim_model_flops_per_token(m, 52);
-        printf("%-5s    decode batch 128     %7.1f ms/step, %7.1f GFLOP/s = %.3f of peak\n",
-               isim_dtype_name(dt), step * 1e3, fl / step / 1e9, fl / step / pk);
+        printf("%-5s    decode batch 128     %7.1f ms/step, %7.1f GFLOP/s = %.3f of peak\n", name,
+               s128 * 1e3, fl / s128 / 1e9, fl / s128 / pk);
     }
+    isim__rt_pool_free(pool);
+    munmap(x, n * sizeof *x);
     isim_model_free(m);
     return 0;
 }

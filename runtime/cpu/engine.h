@@ -31,10 +31,10 @@ struct isim_rt {
     int nh_l, nkv_l, ff_l, eff_l, sff_l, ff_max_l;
     int vocab, vocab_l, v0; /* this rank's vocabulary rows [v0, v0 + vocab_l) */
     int ne, topk;
-    int l0, l1; /* this stage's layers [l0, l1) */
-    int ctx, batch_cap, chunk, micro;
-    bool first, last; /* first and last pipeline stage */
-    int kmax_pad;     /* widest matmul input, padded: bf16 input rows */
+    int l0, l1;                            /* this stage's layers [l0, l1) */
+    int ctx, ldk, batch_cap, chunk, micro; /* ldk: K^T row stride (>= ctx) */
+    bool first, last;                      /* first and last pipeline stage */
+    int kmax_pad;                          /* widest matmul input, padded: bf16 input rows */
     /* weights */
     void *warena;
     size_t warena_bytes;
@@ -60,7 +60,7 @@ struct isim_rt {
                                           kmax_pad, fp32 or bf16 */
     float *scores;                     /* (threads, ctx) */
     int *row_slot, *row_pos, *row_tok; /* (chunk) */
-    int *blk_start, *blk_len;  /* (chunk) attention blocks */
+    int *blk_start, *blk_len;          /* (chunk) attention blocks */
     int *sel_row, *sel_seq;            /* (batch_cap) rows whose logits are wanted, and for which
                                           sequence */
     float *sel_x;                      /* (batch_cap, d) */

@@ -60,13 +60,36 @@ static void run(isim_rt *rt, rt_task fn, void *ctx, double work)
         fn(ctx, 0, 1);
 }
 
+/* Packing the matmul's input, a tile of RT_MR rows per thread at a time. */
+typedef struct {
+    const float *x;
+    size_t ldx;
+    int rows;
+    const rt_matrix *w;
+    void *out;
+} pack_job;
+
+static void pack_task(void *p, int tid, int n)
+{
+    pack_job *j = p;
+    int tiles = (j->rows + RT_MR - 1) / RT_MR;
+    int a = tiles * tid / n, b = tiles * (tid + 1) / n;
+    if (a >= b)
+        return;
+    int r0 = a * RT_MR, r1 = b * RT_MR < j->rows ? b * RT_MR : j->rows;
+    size_t es = j->w->dt == ISIM_BF16 ? 2 : 4;
+    isim__rt_xpack(j->x + (size_t)r0 * j->ldx, j->ldx, r1 - r0, j->w->k, j->w->kp, j->w->dt,
+                   (char *)j->out + (size_t)a * RT_MR * j->w->kp * es);
+}
+
 void isim__rt_matmul(isim_rt *rt, const rt_matrix *w, const float *x, size_t ldx, int rows,
                      float *y, size_t ldy, bool add_bias)
 {
     if (!rows || !w->n)
         return;
     double t0 = isim__rt_now();
-    isim__rt_xpack(x, ldx, rows, w->k, w->kp, w->dt, rt->xpack);
+    pack_job pj = {x, ldx, rows, w, rt->xpack};
+    run(rt, pack_task, &pj, rows > RT_MR ? 4.0 * rows * (double)w->k : 0);
     mm_job j = {rt->k, w, rt->xpack, rows, y, ldy, add_bias};
     run(rt, mm_task, &j, (double)rows * (double)w->n * (double)w->k);
     charge(rt, T_MATMUL, t0);
@@ -75,11 +98,9 @@ void isim__rt_matmul(isim_rt *rt, const rt_matrix *w, const float *x, size_t ldx
 /* ---- element-wise pieces ----------------------------------------------------------------- */
 
 /* RMSNorm (Zhang & Sennrich 2019): y = x / sqrt(mean(x^2) + eps) * w */
-static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
+static void rmsnorm(const rt_kernels *k, float *y, const float *x, const float *w, int n, float eps)
 {
-    float ss = 0;
-    for (int i = 0; i < n; i++)
-        ss += x[i] * x[i];
+    float ss = k->dot(x, x, n);
     float inv = 1.0f / sqrtf(ss / (float)n + eps);
     for (int i = 0; i < n; i++)
         y[i] = x[i] * inv * w[i];
@@ -98,7 +119,7 @@ static void norm_task(void *p, int tid, int n)
     norm_job *j = p;
     int r0 = j->rows * tid / n, r1 = j->rows * (tid + 1) / n;
     for (int r = r0; r < r1; r++)
-        rmsnorm(j->y + (size_t)r * j->rt->d, j->x + (size_t)r * j->rt->d, j->w, j->rt->d,
+        rmsnorm(j->rt->k, j->y + (size_t)r * j->rt->d, j->x + (size_t)r * j->rt->d, j->w, j->rt->d,
                 (float)j->rt->m->norm_eps);
 }
 
@@ -156,12 +177,12 @@ static isim_status allreduce(isim_rt *rt, float *x, size_t n, isim_error *err)
 /* ---- attention -------------------------------------------------------------------------- */
 
 /* The cache of (local layer li, slot, kv head g): which 0 is K stored transposed, (hd,
- * ctx); which 1 is V, (ctx, hd). Elements of the cache's type. */
+ * ldk); which 1 is V, (ctx, hd). Elements of the cache's type. */
 static void *kv_base(isim_rt *rt, int li, int which, int slot, int g)
 {
     size_t es = rt->o.kv == ISIM_BF16 ? 2 : 4;
     size_t idx = ((size_t)li * 2 + (size_t)which) * rt->kv_layer_elems +
-                 ((size_t)slot * (size_t)rt->nkv_l + (size_t)g) * (size_t)rt->ctx * (size_t)rt->hd;
+                 ((size_t)slot * (size_t)rt->nkv_l + (size_t)g) * (size_t)rt->ldk * (size_t)rt->hd;
     return (char *)rt->kv_arena + idx * es;
 }
 
@@ -184,9 +205,9 @@ static void rope(const isim_rt *rt, float *v, int pos)
     }
 }
 
-static void headnorm(float *v, const float *w, int n, float eps)
+static void headnorm(const rt_kernels *k, float *v, const float *w, int n, float eps)
 {
-    rmsnorm(v, v, w, n, eps);
+    rmsnorm(k, v, v, w, n, eps);
 }
 
 /* Per row: q/k norms, RoPE on q and k, k and v into the cache. */
@@ -202,15 +223,15 @@ static void prep_task(void *p, int tid, int n)
         float *q = rt->qkv + (size_t)r * w, *k = q + qw, *v = k + kw;
         for (int h = 0; h < rt->nh_l; h++) {
             if (j->L->q_norm)
-                headnorm(q + h * hd, j->L->q_norm, hd, eps);
+                headnorm(rt->k, q + h * hd, j->L->q_norm, hd, eps);
             rope(rt, q + h * hd, pos);
         }
         for (int g = 0; g < rt->nkv_l; g++) {
             if (j->L->k_norm)
-                headnorm(k + g * hd, j->L->k_norm, hd, eps);
+                headnorm(rt->k, k + g * hd, j->L->k_norm, hd, eps);
             rope(rt, k + g * hd, pos);
             void *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
-            const size_t ctx = (size_t)rt->ctx;
+            const size_t ctx = (size_t)rt->ldk;
             if (rt->o.kv == ISIM_BF16) {
                 for (int e = 0; e < hd; e++) {
                     ((uint16_t *)kt)[(size_t)e * ctx + pos] = isim__rt_bf16(k[g * hd + e]);
@@ -269,7 +290,7 @@ static void attend_task(void *p, int tid, int n)
             last[i] -= base;
         }
         const char *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
-        rt->k->attend(qv, first, last, nq, hd, kt + (size_t)base * es, (size_t)rt->ctx,
+        rt->k->attend(qv, first, last, nq, hd, kt + (size_t)base * es, (size_t)rt->ldk,
                       vc + (size_t)base * hd * es, top - base + 1, scale, bf16, sc, ov);
     }
 }
@@ -428,7 +449,7 @@ static isim_status classify(isim_rt *rt, int n, isim_error *err)
 {
     double t0 = isim__rt_now();
     for (int i = 0; i < n; i++)
-        rmsnorm(rt->sel_x + (size_t)i * rt->d, rt->x + (size_t)rt->sel_row[i] * rt->d,
+        rmsnorm(rt->k, rt->sel_x + (size_t)i * rt->d, rt->x + (size_t)rt->sel_row[i] * rt->d,
                 rt->final_norm, rt->d, (float)rt->m->norm_eps);
     charge(rt, T_OTHER, t0);
     isim__rt_matmul(rt, &rt->vocab_m, rt->sel_x, (size_t)rt->d, n, rt->logit_l, (size_t)rt->vocab_l,

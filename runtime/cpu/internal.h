@@ -88,8 +88,8 @@ typedef struct rt_kernels {
 extern const rt_kernels isim__rt_kernels_scalar;
 /* the scalar set's attention, shared by the AVX2 set */
 void isim__rt_attend_scalar(const float *const *q, const int *first, const int *last, int nq,
-                            int hd, const void *kt, size_t ldk, const void *v, int span, float scale,
-                            bool kv_bf16, float *scores, float *const *out);
+                            int hd, const void *kt, size_t ldk, const void *v, int span,
+                            float scale, bool kv_bf16, float *scores, float *const *out);
 extern const rt_kernels isim__rt_kernels_avx2;
 extern const rt_kernels isim__rt_kernels_avx512;
 /* The best set this CPU runs ("auto"), or the named one; NULL if the CPU cannot. */

@@ -360,56 +360,69 @@ static __m512 load16(const void *p, size_t i, __mmask16 m, bool bf16)
     return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
-/* Scores of up to 6 queries by 32 positions at a time against the transposed keys (no
- * horizontal sums; each key load serves 6 queries, each query broadcast 2 key vectors);
- * positions a query may not see masked to -inf; the softmax over each query's range; then
- * the values, 3 queries by up to 8 registers of hd at a time. */
+/* Scores of 6 queries by 32 positions at a time against the transposed keys (no horizontal
+ * sums; each key load serves 6 queries, each query value 2 key vectors), the queries copied
+ * side by side first; the softmax over each query's range, zeros elsewhere; then the values,
+ * 3 queries by 4 registers of hd at a time. A short last group of queries repeats its last
+ * query rather than branch in the inner loops. */
 static void attend(const float *const *q, const int *first, const int *last, int nq, int hd,
                    const void *kt, size_t ldk, const void *v, int span, float scale, bool bf16,
                    float *scores, float *const *out)
 {
     const __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     int lo = span, hi = 0; /* the positions any query sees */
     for (int i = 0; i < nq; i++) {
         lo = first[i] < lo ? first[i] : lo;
         hi = last[i] + 1 > hi ? last[i] + 1 : hi;
     }
+    float qb[6 * 256]; /* hd <= 256 */
     for (int i0 = 0; i0 < nq; i0 += 6) {
         int qn = nq - i0 < 6 ? nq - i0 : 6;
+        /* the 6 queries interleaved: qb[d * 6 + i] */
+        for (int i = 0; i < 6; i++) {
+            const float *qi = q[i0 + (i < qn ? i : qn - 1)];
+            for (int d = 0; d < hd; d++)
+                qb[d * 6 + i] = qi[d];
+        }
         for (int j0 = lo; j0 < hi; j0 += 32) {
             __mmask16 m0 = hi - j0 >= 16 ? 0xffff : (__mmask16)((1u << (hi - j0)) - 1);
-            __mmask16 m1 = hi - j0 >= 32 ? 0xffff
+            __mmask16 m1 = hi - j0 >= 32  ? 0xffff
                            : hi - j0 > 16 ? (__mmask16)((1u << (hi - j0 - 16)) - 1)
                                           : 0;
             __m512 a[6][2];
-            for (int i = 0; i < 6; i++)
-                a[i][0] = a[i][1] = _mm512_setzero_ps();
-            for (int d = 0; d < hd; d++) {
+            _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) a[i][0] = a[i][1] =
+                _mm512_setzero_ps();
+            const float *qd = qb;
+            for (int d = 0; d < hd; d++, qd += 6) {
                 __m512 k0 = load16(kt, (size_t)d * ldk + (size_t)j0, m0, bf16);
                 __m512 k1 = load16(kt, (size_t)d * ldk + (size_t)j0 + 16, m1, bf16);
                 _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++)
                 {
-                    if (i < qn) {
-                        __m512 qb = _mm512_set1_ps(q[i0 + i][d]);
-                        a[i][0] = _mm512_fmadd_ps(qb, k0, a[i][0]);
-                        a[i][1] = _mm512_fmadd_ps(qb, k1, a[i][1]);
-                    }
+                    __m512 x = _mm512_set1_ps(qd[i]);
+                    a[i][0] = _mm512_fmadd_ps(x, k0, a[i][0]);
+                    a[i][1] = _mm512_fmadd_ps(x, k1, a[i][1]);
                 }
             }
-            for (int i = 0; i < qn; i++) {
-                float *sc = scores + (size_t)(i0 + i) * span;
-                /* -inf outside [first, last] */
-                for (int h = 0; h < 2; h++) {
-                    int j = j0 + 16 * h;
-                    if (j >= hi)
-                        break;
-                    __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j),
-                                                   _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                                     11, 12, 13, 14, 15));
-                    __mmask16 ok = _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(first[i0 + i])) &
-                                   _mm512_cmple_epi32_mask(idx, _mm512_set1_epi32(last[i0 + i]));
-                    __m512 val = _mm512_mask_blend_ps(ok, ninf, _mm512_mul_ps(a[i][h], vs));
-                    _mm512_mask_storeu_ps(sc + j, h ? m1 : m0, val);
+            /* constant indices only, so that the accumulators stay in registers */
+            _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++)
+            {
+                if (i < qn) {
+                    float *sc = scores + (size_t)(i0 + i) * span;
+                    __m512i f = _mm512_set1_epi32(first[i0 + i]),
+                            l = _mm512_set1_epi32(last[i0 + i]);
+                    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)
+                    {
+                        int j = j0 + 16 * h;
+                        if (j < hi) {
+                            __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j), iota);
+                            __mmask16 ok =
+                                _mm512_cmpge_epi32_mask(idx, f) & _mm512_cmple_epi32_mask(idx, l);
+                            _mm512_mask_storeu_ps(
+                                sc + j, h ? m1 : m0,
+                                _mm512_mask_blend_ps(ok, ninf, _mm512_mul_ps(a[i][h], vs)));
+                        }
+                    }
                 }
             }
         }
@@ -417,45 +430,41 @@ static void attend(const float *const *q, const int *first, const int *last, int
     for (int i = 0; i < nq; i++) {
         float *sc = scores + (size_t)i * span;
         softmax(sc + first[i], last[i] - first[i] + 1);
+        for (int j = lo; j < first[i]; j++)
+            sc[j] = 0;
+        for (int j = last[i] + 1; j < hi; j++)
+            sc[j] = 0;
     }
     const int nv = (hd + 15) / 16;
     for (int i0 = 0; i0 < nq; i0 += 3) {
         int qn = nq - i0 < 3 ? nq - i0 : 3;
-        int a_lo = span, a_hi = 0;
-        for (int i = 0; i < qn; i++) {
-            a_lo = first[i0 + i] < a_lo ? first[i0 + i] : a_lo;
-            a_hi = last[i0 + i] + 1 > a_hi ? last[i0 + i] + 1 : a_hi;
-        }
+        const float *s0 = scores + (size_t)i0 * span, *s1 = scores + (size_t)(i0 + (qn > 1)) * span,
+                    *s2 = scores + (size_t)(i0 + (qn > 2 ? 2 : qn - 1)) * span;
         for (int c0 = 0; c0 < nv; c0 += 4) {
             int cn = nv - c0 < 4 ? nv - c0 : 4;
             __m512 acc[3][4];
-            for (int i = 0; i < 3; i++)
-                for (int c = 0; c < 4; c++)
-                    acc[i][c] = _mm512_setzero_ps();
+            _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++)
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[i][c] = _mm512_setzero_ps();
             __mmask16 mk[4];
             for (int c = 0; c < 4; c++) {
                 int e = (c0 + c) * 16;
                 mk[c] = c < cn ? (hd - e >= 16 ? 0xffff : (__mmask16)((1u << (hd - e)) - 1)) : 0;
             }
-            for (int j = a_lo; j < a_hi; j++) {
+            for (int j = lo; j < hi; j++) {
                 __m512 vv[4];
                 _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) vv[c] =
                     load16(v, (size_t)j * hd + (size_t)(c0 + c) * 16, mk[c], bf16);
-                _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++)
+                __m512 p0 = _mm512_set1_ps(s0[j]), p1 = _mm512_set1_ps(s1[j]),
+                       p2 = _mm512_set1_ps(s2[j]);
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
                 {
-                    if (i < qn) {
-                        /* a position outside the query's range has weight 0 */
-                        float w = j >= first[i0 + i] && j <= last[i0 + i]
-                                      ? scores[(size_t)(i0 + i) * span + j]
-                                      : 0.0f;
-                        __m512 p = _mm512_set1_ps(w);
-                        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[i][c] =
-                            _mm512_fmadd_ps(p, vv[c], acc[i][c]);
-                    }
+                    acc[0][c] = _mm512_fmadd_ps(p0, vv[c], acc[0][c]);
+                    acc[1][c] = _mm512_fmadd_ps(p1, vv[c], acc[1][c]);
+                    acc[2][c] = _mm512_fmadd_ps(p2, vv[c], acc[2][c]);
                 }
             }
-            for (int i = 0; i < qn; i++)
-                for (int c = 0; c < cn; c++)
+            _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++)
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) if (i < qn && c < cn)
                     _mm512_mask_storeu_ps(out[i0 + i] + (c0 + c) * 16, mk[c], acc[i][c]);
         }
     }

@@ -111,8 +111,8 @@ static double peak(int which, long iters)
 }
 
 void isim__rt_attend_scalar(const float *const *q, const int *first, const int *last, int nq,
-                            int hd, const void *kt, size_t ldk, const void *v, int span, float scale,
-                            bool kv_bf16, float *scores, float *const *out)
+                            int hd, const void *kt, size_t ldk, const void *v, int span,
+                            float scale, bool kv_bf16, float *scores, float *const *out)
 {
     (void)span;
     const float *kf = kt, *vf = v;
