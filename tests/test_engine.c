@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/cpu/internal.h"
@@ -433,4 +434,331 @@ Test(engine, random_models_of_every_feature_match_the_reference)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_against_reference(&cases[i]);
+}
+
+/* ---- processes ------------------------------------------------------------------------------ */
+
+/* mpirun, or NULL when Open MPI's launcher is absent (which fails the test unless
+ * ISIM_NO_MPI is set). */
+static const char *mpirun(void)
+{
+    if (system("command -v mpirun >/dev/null 2>&1") == 0)
+        return "mpirun --allow-run-as-root --oversubscribe";
+    cr_assert(getenv("ISIM_NO_MPI"), "mpirun is missing: install openmpi-bin (or set ISIM_NO_MPI=1 "
+                                     "to leave out the multi-process checks)");
+    return NULL;
+}
+
+/* Runs `prefix infersim ARGS --dump-logits dir/name.bin` and returns the logits. */
+static float *run_dump(const char *prefix, const char *args, const char *dir, const char *name,
+                       size_t *n_floats, char **err_out)
+{
+    char cmd[4000], path[300], errp[300];
+    snprintf(path, sizeof path, "%s/%s.bin", dir, name);
+    snprintf(errp, sizeof errp, "%s/%s.err", dir, name);
+    snprintf(cmd, sizeof cmd,
+             "timeout 300 %s '%s' run --engine cpu %s --dump-logits '%s' >/dev/null 2>'%s'", prefix,
+             ISIM_BIN, args, path, errp);
+    int rc = system(cmd);
+    char *msg = slurp(errp, NULL);
+    if (err_out)
+        *err_out = msg;
+    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "'%s' failed (%d): %s", cmd, rc,
+              msg ? msg : "");
+    if (!err_out)
+        free(msg);
+    size_t len = 0;
+    float *lg = (float *)(void *)slurp(path, &len);
+    cr_assert_not_null(lg);
+    *n_floats = len / sizeof(float);
+    return lg;
+}
+
+/* The same logits from one process and from tensor- and pipeline-parallel runs over Open MPI:
+ * pipeline stages compute every row exactly as one process does (bit for bit); tensor
+ * parallelism adds the row-parallel matmuls' partial sums in another order (the all-reduce),
+ * 1e-6 + 5e-6 of the logits' scale. A dense model with stories260K's shape (random weights)
+ * and a small MoE model, 3 sequences with micro-batches in flight. */
+Test(engine, tensor_and_pipeline_parallel_runs_match_one_process)
+{
+    const char *mpi = mpirun();
+    if (!mpi)
+        cr_skip_test("ISIM_NO_MPI: no multi-process checks");
+    char dir[64];
+    make_dir(dir);
+    /* a data directory with a small MoE model beside the catalog's */
+    char mdir[128], cmd[600];
+    snprintf(mdir, sizeof mdir, "%s/models", dir);
+    cr_assert_eq(mkdir(mdir, 0777), 0);
+    snprintf(cmd, sizeof cmd, "cp '%s/models/stories260k.yaml' '%s/'", ISIM_DATA_DIR, mdir);
+    cr_assert_eq(system(cmd), 0);
+    char path[200];
+    snprintf(path, sizeof path, "%s/tiny-moe.yaml", mdir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: tiny MoE\nfamily: test\narchitecture:\n  source: \"test\"\n  d_model: 64\n"
+          "  n_layers: 4\n  n_heads: 8\n  n_kv_heads: 4\n  head_dim: 8\n  d_ff: 96\n  ffn: swiglu\n"
+          "  vocab: 256\n  tied_embeddings: false\n  norm: rmsnorm\n  position: rope\n"
+          "  max_context: 128\nmoe: {source: \"test\", n_experts: 4, n_active_experts: 2, "
+          "n_shared_experts: 1, expert_d_ff: 32, shared_expert_d_ff: 16, first_dense_layers: 1, "
+          "router_bias: false}\nrelease: {source: \"test\", weights: fp32}\n"
+          "declared_params: {source: \"test\", total: 2.0e5, active: 1.0e5}\n",
+          f);
+    fclose(f);
+    static const char *const models[] = {"stories260k", "tiny-moe"};
+    for (int mi = 0; mi < 2; mi++) {
+        char base[600];
+        snprintf(base, sizeof base,
+                 "--data '%s' --model %s --batch 3 --input-tokens 7 --output-tokens 6 --threads 1",
+                 dir, models[mi]);
+        size_t n1 = 0, nt = 0, np = 0, n4 = 0;
+        float *one = run_dump("", base, dir, "one", &n1, NULL);
+        char args[800], prefix[200];
+        snprintf(prefix, sizeof prefix, "%s -np 2", mpi);
+        snprintf(args, sizeof args, "%s --tp 2", base);
+        float *tp = run_dump(prefix, args, dir, "tp", &nt, NULL);
+        snprintf(args, sizeof args, "%s --pp 2 --micro-batches 3", base);
+        float *pp = run_dump(prefix, args, dir, "pp", &np, NULL);
+        snprintf(prefix, sizeof prefix, "%s -np 4", mpi);
+        snprintf(args, sizeof args, "%s --tp 2 --pp 2", base);
+        float *both = run_dump(prefix, args, dir, "both", &n4, NULL);
+        cr_assert_eq(n1, (size_t)6 * 3 * (mi ? 256 : 512), "%s: logits of 6 steps x 3 sequences",
+                     models[mi]);
+        cr_assert_eq(nt, n1);
+        cr_assert_eq(np, n1);
+        cr_assert_eq(n4, n1);
+        cr_expect(memcmp(one, pp, n1 * sizeof(float)) == 0, "%s: pipeline stages change the logits",
+                  models[mi]);
+        int vocab = mi ? 256 : 512;
+        for (size_t r = 0; r < n1 / (size_t)vocab; r++) {
+            cr_expect_leq(worst(tp + r * vocab, one + r * vocab, vocab, 1e-6, 5e-6), 1.0,
+                          "%s: tp 2, row %zu", models[mi], r);
+            cr_expect_leq(worst(both + r * vocab, one + r * vocab, vocab, 1e-6, 5e-6), 1.0,
+                          "%s: tp 2 x pp 2, row %zu", models[mi], r);
+        }
+        free(one);
+        free(tp);
+        free(pp);
+        free(both);
+    }
+    remove_dir(dir);
+}
+
+/* A rank that fails ends the whole run with its message (no rank waits for it): here rank 0
+ * alone cannot create its logits file. */
+Test(engine, a_failing_rank_ends_the_run_with_its_message)
+{
+    const char *mpi = mpirun();
+    if (!mpi)
+        cr_skip_test("ISIM_NO_MPI: no multi-process checks");
+    char dir[64], cmd[1200], errp[128];
+    make_dir(dir);
+    snprintf(errp, sizeof errp, "%s/err", dir);
+    snprintf(
+        cmd, sizeof cmd,
+        "timeout 120 %s -np 2 '%s' run --engine cpu --model stories260k --batch 2 --input-tokens 4 "
+        "--output-tokens 4 --tp 2 --dump-logits /nonexistent/dir/x.bin >/dev/null 2>'%s'",
+        mpi, ISIM_BIN, errp);
+    int rc = system(cmd);
+    char *msg = slurp(errp, NULL);
+    cr_assert(WIFEXITED(rc), "the run did not end by itself");
+    cr_expect_neq(WEXITSTATUS(rc), 124, "the run hung until the timeout: %s", msg);
+    cr_expect_neq(WEXITSTATUS(rc), 0);
+    cr_expect(msg && strstr(msg, "/nonexistent/dir/x.bin: cannot create"), "%s", msg);
+    free(msg);
+    remove_dir(dir);
+}
+
+/* ---- bad input ------------------------------------------------------------------------------ */
+
+static isim_status try_open(const char *model, const char *file, int tp, int ctx, isim_dtype wt,
+                            isim_error *e)
+{
+    isim_model *m = tu_model(model);
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m;
+    o.weights_file = file;
+    o.tp = tp;
+    o.max_context = ctx;
+    o.weights = wt;
+    isim_rt *rt = NULL;
+    isim_status st = isim_rt_open(&o, &rt, e);
+    isim_rt_close(rt);
+    isim_model_free(m);
+    return st;
+}
+
+/* Refused before any heavy work, with the reason: a truncated or oversized checkpoint, one
+ * whose header does not match the model, a split that does not divide, a context beyond the
+ * model's, an architecture the engine does not run, and more memory than the machine has
+ * (found by counting, in well under a second, before anything is allocated). */
+Test(engine, bad_input_is_refused_before_any_heavy_work)
+{
+    isim_error e = {0};
+    char dir[64], cut[128], big[128], cmd[600];
+    make_dir(dir);
+    if (access(STORIES, R_OK) == 0) {
+        snprintf(cut, sizeof cut, "%s/cut.bin", dir);
+        snprintf(big, sizeof big, "%s/big.bin", dir);
+        snprintf(cmd, sizeof cmd,
+                 "head -c 500000 '%s' > '%s' && cp '%s' '%s' && printf abcd >> '%s'", STORIES, cut,
+                 STORIES, big, big);
+        cr_assert_eq(system(cmd), 0);
+        cr_expect_eq(try_open("stories260k", cut, 1, 0, ISIM_FP32, &e), ISIM_EINVAL);
+        cr_expect(
+            strstr(e.message, "truncated: 500000 bytes, but its header's model takes 1056540"),
+            "%s", e.message);
+        cr_expect_eq(try_open("stories260k", big, 1, 0, ISIM_FP32, &e), ISIM_EINVAL);
+        cr_expect(strstr(e.message, "size mismatch: 1056544 bytes"), "%s", e.message);
+        cr_expect_eq(try_open("llama-3.2-1b", STORIES, 1, 0, ISIM_FP32, &e), ISIM_EINVAL);
+        cr_expect(
+            strstr(e.message, "header says dim 64, but model 'llama-3.2-1b' has d_model 2048"),
+            "%s", e.message);
+    } else {
+        cr_log_warn("%s is absent: the checkpoint checks are left out", STORIES);
+    }
+    snprintf(cut, sizeof cut, "%s/tiny.bin", dir);
+    snprintf(cmd, sizeof cmd, "printf abc > '%s'", cut);
+    cr_assert_eq(system(cmd), 0);
+    cr_expect_eq(try_open("stories260k", cut, 1, 0, ISIM_FP32, &e), ISIM_EIO);
+    cr_expect(strstr(e.message, "shorter than llama2.c's 28-byte header"), "%s", e.message);
+    cr_expect_eq(try_open("stories260k", NULL, 3, 0, ISIM_FP32, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "n_heads = 8 does not divide over tp 3"), "%s", e.message);
+    cr_expect_eq(try_open("stories260k", NULL, 1, 4096, ISIM_FP32, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message,
+                     "a context of 4096 tokens is longer than model 'stories260k''s limit of 512"),
+              "%s", e.message);
+    cr_expect_eq(try_open("deepseek-v3", NULL, 1, 64, ISIM_FP32, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "multi-head latent attention"), "%s", e.message);
+    cr_expect_eq(try_open("gpt-3-175b", NULL, 1, 64, ISIM_FP32, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "LayerNorm"), "%s", e.message);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_expect_eq(try_open("llama-3.1-405b", NULL, 1, 64, ISIM_FP32, &e), ISIM_ENOMEM);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* 405.85e9 parameters x 4 bytes, the panels' padding aside */
+    cr_expect(strstr(e.message, "model 'llama-3.1-405b' needs 1624") &&
+                  strstr(e.message, "weights 1623.") && strstr(e.message, "available"),
+              "%s", e.message);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    cr_expect_lt(s, 5.0, "refusing took %.2f s", s);
+    /* tensor parallelism in one process asks for mpirun */
+    cr_expect_eq(try_open("stories260k", NULL, 2, 0, ISIM_FP32, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "start it with mpirun -np 2"), "%s", e.message);
+    remove_dir(dir);
+}
+
+/* The command line: JSON with the fields programs read; usage errors. */
+Test(engine, run_prints_its_measurements_as_json)
+{
+    cJSON *j = tu_run_json("run --engine cpu --model stories260k --batch 2 --input-tokens 5 "
+                           "--output-tokens 4 --threads 1 --json");
+    const cJSON *ids = cJSON_GetObjectItem(j, "generated_ids");
+    cr_assert_eq(cJSON_GetArraySize(ids), 2);
+    cr_expect_eq(cJSON_GetArraySize(cJSON_GetArrayItem(ids, 0)), 4);
+    cr_expect_gt(tu_num(j, "prefill_ms"), 0);
+    const cJSON *st = cJSON_GetObjectItem(j, "decode_step_ms");
+    cr_expect(tu_num(st, "p10") <= tu_num(st, "median") &&
+              tu_num(st, "median") <= tu_num(st, "p90"));
+    cr_expect_gt(tu_num(j, "tokens_per_s"), 0);
+    /* stories260K's matrices in fp32, the panels' padding included, and 2 embedding rows */
+    cr_expect_gt(tu_num(j, "weight_bytes"), 4.0 * 264128 - 4.0 * 4096 - 4.0 * 512 * 64);
+    const cJSON *t = cJSON_GetObjectItem(j, "terms_ms");
+    cr_expect_gt(tu_num(t, "matmul"), 0);
+    cr_expect_geq(tu_num(t, "attention"), 0);
+    cr_expect_eq(tu_num(t, "collective"), 0);
+    cr_expect_geq(tu_num(t, "other"), 0);
+    cJSON_Delete(j);
+    tu_expect_error("run --engine gpu --model stories260k --input-tokens 4 --output-tokens 4", 2,
+                    "--engine gpu: this build runs --engine cpu", true);
+    tu_expect_error("run --engine cpu --model stories260k --output-tokens 4", 2,
+                    "give the prompt as --input-tokens I or as --prompt-ids", true);
+    tu_expect_error("run --engine cpu --model stories260k --prompt-ids 1,x --output-tokens 4", 2,
+                    "--prompt-ids: '1,x' is not a list of token ids in [0, 512)", true);
+    tu_expect_error(
+        "run --engine cpu --model stories260k --input-tokens 4 --output-tokens 4 --tp 2", 2,
+        "needs 2 processes: start it with mpirun -np 2", true);
+    tu_expect_error(
+        "run --engine cpu --model stories260k --input-tokens 500 --output-tokens 40", 2,
+        "500 prompt + 40 output tokens are longer than model 'stories260k''s context of 512", true);
+}
+
+/* ---- allocations -------------------------------------------------------------------------- */
+
+#if !defined(ISIM_SANITIZE_BUILD)
+/* glibc lets the program's own malloc stand in for libc's: count the calls. */
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static long allocations;
+
+void *malloc(size_t n)
+{
+    __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED);
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t a, size_t b)
+{
+    __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED);
+    return __libc_calloc(a, b);
+}
+
+void *realloc(void *p, size_t n)
+{
+    __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED);
+    return __libc_realloc(p, n);
+}
+
+void *aligned_alloc(size_t al, size_t n)
+{
+    __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED);
+    return __libc_memalign(al, n);
+}
+
+int posix_memalign(void **p, size_t al, size_t n)
+{
+    __atomic_add_fetch(&allocations, 1, __ATOMIC_RELAXED);
+    *p = __libc_memalign(al, n);
+    return *p ? 0 : 12;
+}
+#endif
+
+/* Steady-state decode allocates nothing: every buffer is carved when the engine opens. On
+ * two threads, with the pool, a prefill first, then 16 steps of 3 sequences counted. */
+Test(engine, steady_state_decode_allocates_nothing)
+{
+#if defined(ISIM_SANITIZE_BUILD)
+    cr_skip_test("the sanitizers replace the allocator: counted in the release build");
+#else
+    isim_model *m = tu_model("stories260k");
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m;
+    o.threads = 2;
+    o.max_batch = 3;
+    o.max_context = 64;
+    isim_rt *rt = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_open(&o, &rt, &e), ISIM_OK, "%s", e.message);
+    int p0[8], p1[3], p2[5], slots[3] = {0, 1, 2}, n[3] = {8, 3, 5}, ones[3] = {1, 1, 1};
+    isim_rt_random_prompt(1, 0, 8, 512, p0);
+    isim_rt_random_prompt(1, 1, 3, 512, p1);
+    isim_rt_random_prompt(1, 2, 5, 512, p2);
+    const int *in[3] = {p0, p1, p2};
+    float logits[3 * 512];
+    cr_assert_eq(isim_rt_forward(rt, 3, slots, in, n, logits, &e), ISIM_OK, "%s", e.message);
+    in[0] = p0 + 7;
+    in[1] = p1 + 2;
+    in[2] = p2 + 4;
+    long before = __atomic_load_n(&allocations, __ATOMIC_RELAXED);
+    for (int s = 0; s < 16; s++)
+        cr_assert_eq(isim_rt_forward(rt, 3, slots, in, ones, logits, &e), ISIM_OK, "%s", e.message);
+    long after = __atomic_load_n(&allocations, __ATOMIC_RELAXED);
+    cr_expect_eq(after - before, 0, "%ld allocations in 16 decode steps", after - before);
+    isim_rt_close(rt);
+    isim_model_free(m);
+#endif
 }

@@ -452,8 +452,12 @@ static isim_status classify(isim_rt *rt, int n, isim_error *err)
         rmsnorm(rt->k, rt->sel_x + (size_t)i * rt->d, rt->x + (size_t)rt->sel_row[i] * rt->d,
                 rt->final_norm, rt->d, (float)rt->m->norm_eps);
     charge(rt, T_OTHER, t0);
-    isim__rt_matmul(rt, &rt->vocab_m, rt->sel_x, (size_t)rt->d, n, rt->logit_l, (size_t)rt->vocab_l,
+    /* one TP rank holds the whole vocabulary: its logits are the answer */
+    float *local = rt->o.tp == 1 ? rt->logit_all : rt->logit_l;
+    isim__rt_matmul(rt, &rt->vocab_m, rt->sel_x, (size_t)rt->d, n, local, (size_t)rt->vocab_l,
                     false);
+    if (rt->o.tp == 1)
+        return ISIM_OK;
     t0 = isim__rt_now();
     isim_status st = isim__rt_comm_allgather_cols(
         &rt->comm, rt->logit_l, (size_t)n, (size_t)rt->vocab_l, rt->logit_all, rt->gather, err);
@@ -578,12 +582,13 @@ isim_status isim__rt_forward(isim_rt *rt, int batch, const int *slots, const int
     if (!st)
         for (int i = 0; i < batch; i++)
             rt->pos[slots[i]] = rt->base_pos[i] + n[i];
-    double t1 = isim__rt_now();
-    bool failed = isim__rt_comm_any(&rt->comm, st != ISIM_OK);
-    charge(rt, T_COLLECTIVE, t1);
-    if (failed)
-        return st ? st : isim__rt_fail(err, ISIM_EIO, "another rank failed during the pass");
+    if (rt->comm.world_size == 1)
+        return st;
     double t0 = isim__rt_now();
+    if (isim__rt_comm_any(&rt->comm, st != ISIM_OK)) {
+        charge(rt, T_COLLECTIVE, t0);
+        return st ? st : isim__rt_fail(err, ISIM_EIO, "another rank failed during the pass");
+    }
     if (argmax)
         st = isim__rt_comm_bcast(&rt->comm, argmax, (size_t)batch * sizeof(int), logits_root(rt),
                                  err);
