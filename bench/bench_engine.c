@@ -4,13 +4,17 @@
  * model larger than the caches as a fraction of the bandwidth, prefill and large-batch
  * decode as a fraction of peak, and the allocations of steady-state decode. Prints figures;
  * it is a benchmark, not a test.
- *   usage: bench_engine [MODEL] [THREADS]      (MODEL default llama-3.2-1b) */
+ *   usage: bench_engine [MODEL] [THREADS] [decode]   (MODEL default llama-3.2-1b; "decode":
+ *   the bandwidth and decode at batch 1 only) */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
 #include "runtime/cpu/internal.h"
 #include "runtime/runtime.h"
 
 #include <sys/mman.h>
 
+#ifdef ISIM_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +118,88 @@ static void fail(const char *what, const isim_error *e)
     exit(1);
 }
 
+/* The engine's matmul alone on every thread: rows x k input by an n x k matrix, best of 5. */
+typedef struct {
+    const rt_kernels *k;
+    const rt_matrix *m;
+    const void *x;
+    int rows;
+    float *y;
+} mm_probe;
+
+static void mm_task(void *p, int tid, int n)
+{
+    mm_probe *j = p;
+    size_t p0 = j->m->panels * (size_t)tid / (size_t)n,
+           p1 = j->m->panels * (size_t)(tid + 1) / (size_t)n;
+    j->k->matmul(j->m, j->x, j->rows, j->y, j->m->n, p0, p1, false);
+}
+
+static double matmul_flops(rt_pool *pool, const rt_kernels *k, size_t n, size_t kk, int rows,
+                           isim_dtype dt)
+{
+    rt_matrix m = {
+        .n = n, .k = kk, .kp = kk + (kk & 1), .panels = (n + RT_NR - 1) / RT_NR, .dt = dt};
+    size_t bytes = isim__rt_matrix_bytes(n, kk, dt);
+    m.data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    float *row = malloc(kk * sizeof *row), *x = malloc((size_t)rows * kk * sizeof *x);
+    void *xp = aligned_alloc(64, (isim__rt_xpack_bytes(rows, m.kp, dt) + 63) / 64 * 64);
+    float *y = malloc((size_t)rows * n * sizeof *y);
+    if (!m.data || !row || !x || !xp || !y) {
+        fprintf(stderr, "bench_engine: out of memory\n");
+        exit(1);
+    }
+    memset(m.data, 0, bytes);
+    for (size_t r = 0; r < n; r++) {
+        for (size_t c = 0; c < kk; c++)
+            row[c] = 1e-3f * (float)((r + c) % 97);
+        isim__rt_matrix_set_row(&m, r, row);
+    }
+    for (size_t i = 0; i < (size_t)rows * kk; i++)
+        x[i] = 1e-3f * (float)(i % 89);
+    isim__rt_xpack(x, kk, rows, kk, m.kp, dt, xp);
+    mm_probe j = {k, &m, xp, rows, y};
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        isim__rt_pool_run(pool, mm_task, &j);
+        double dt_s = now_s() - t0;
+        best = dt_s < best ? dt_s : best;
+    }
+    free(m.data);
+    free(row);
+    free(x);
+    free(xp);
+    free(y);
+    return 2.0 * (double)n * (double)kk * rows / best;
+}
+
+#ifdef ISIM_HAVE_OPENBLAS
+/* OpenBLAS's sgemm on the same shape (C = A B^T, A rows x k, B n x k), best of 5. */
+static double openblas_flops(size_t n, size_t kk, int rows)
+{
+    float *a = malloc((size_t)rows * kk * sizeof *a), *b = malloc(n * kk * sizeof *b),
+          *c = malloc((size_t)rows * n * sizeof *c);
+    for (size_t i = 0; i < (size_t)rows * kk; i++)
+        a[i] = 1e-3f * (float)(i % 89);
+    for (size_t i = 0; i < n * kk; i++)
+        b[i] = 1e-3f * (float)(i % 97);
+    double best = 1e30;
+    for (int r = 0; r < 6; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)n, (int)kk, 1.0f, a,
+                    (int)kk, b, (int)kk, 0.0f, c, (int)n);
+        double dt_s = now_s() - t0;
+        if (r > 0) /* the first call sets OpenBLAS up */
+            best = dt_s < best ? dt_s : best;
+    }
+    free(a);
+    free(b);
+    free(c);
+    return 2.0 * (double)n * (double)kk * rows / best;
+}
+#endif
+
 /* An engine with `batch` sequences of `prompt` random tokens each, prefilled. */
 typedef struct {
     isim_rt *rt;
@@ -192,6 +278,7 @@ int main(int argc, char **argv)
     const char *model_id = argc > 1 ? argv[1] : "llama-3.2-1b";
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = argc > 2 ? atoi(argv[2]) : (int)(cpus > 0 ? cpus : 1);
+    bool decode_only = argc > 3 && strcmp(argv[3], "decode") == 0;
     const rt_kernels *k = isim__rt_kernels_pick(NULL);
     rt_pool *pool = NULL;
     isim_error e = {0};
@@ -218,8 +305,8 @@ int main(int argc, char **argv)
         t[r] = read_bw(pool, &b);
     printf("machine  read bandwidth      %7.2f GB/s (sum over 2 GiB in huge pages, median of 7)\n",
            median(t, 7) / 1e9);
-    double peak[2];
-    for (int which = 0; which < 2; which++) {
+    double peak[2] = {1, 1};
+    for (int which = 0; which < 2 && !decode_only; which++) {
         b.which = which;
         b.iters = 20000000;
         for (int r = 0; r < 5; r++) {
@@ -232,9 +319,29 @@ int main(int argc, char **argv)
         }
         peak[which] = median(t, 5);
     }
-    printf("machine  peak fp32 FMA       %7.1f GFLOP/s\n", peak[0] / 1e9);
-    printf("machine  peak bf16 dot       %7.1f GFLOP/s (%s)\n", peak[1] / 1e9,
-           strcmp(k->name, "avx512") == 0 ? "VDPBF16PS" : "fp32 FMAs, no bf16 instruction");
+    if (!decode_only) {
+        printf("machine  peak fp32 FMA       %7.1f GFLOP/s\n", peak[0] / 1e9);
+        printf("machine  peak bf16 dot       %7.1f GFLOP/s (%s)\n", peak[1] / 1e9,
+               strcmp(k->name, "avx512") == 0 ? "VDPBF16PS" : "fp32 FMAs, no bf16 instruction");
+    }
+
+    /* the matmul alone, on a prefill's shapes (512 rows by d_model 2048 into 2048 and 8192) */
+#ifdef ISIM_HAVE_OPENBLAS
+    openblas_set_num_threads(threads);
+#endif
+    for (int i = 0; i < 2 && !decode_only; i++) {
+        size_t outs = i ? 8192 : 2048;
+        double f32 = matmul_flops(pool, k, outs, 2048, 512, ISIM_FP32);
+        double b16 = matmul_flops(pool, k, outs, 2048, 512, ISIM_BF16);
+        printf("matmul   512 x 2048 by %4zu x 2048: fp32 %6.1f GFLOP/s (%.3f of peak), bf16 %6.1f "
+               "GFLOP/s (%.3f)",
+               outs, f32 / 1e9, f32 / peak[0], b16 / 1e9, b16 / peak[1]);
+#ifdef ISIM_HAVE_OPENBLAS
+        printf("; OpenBLAS sgemm (%s kernels) %6.1f GFLOP/s", openblas_get_corename(),
+               openblas_flops(outs, 2048, 512) / 1e9);
+#endif
+        printf("\n");
+    }
 
     isim_model *m = NULL;
     if (isim_catalog_model(ISIM_DATA_DIR, model_id, &m, &e))
@@ -278,6 +385,8 @@ int main(int argc, char **argv)
             printf("%-5s    allocations in 16 steady-state decode steps: %ld\n", name, allocs);
         else
             printf("%-5s    allocations not counted (sanitizer build)\n", name);
+        if (decode_only)
+            continue;
         /* prefill: 512 tokens of one sequence */
         double pre[3];
         for (int r = 0; r < 3; r++) {

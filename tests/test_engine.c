@@ -766,3 +766,65 @@ Test(engine, steady_state_decode_allocates_nothing)
     isim_model_free(m);
 #endif
 }
+
+/* Every kernel set this CPU runs gives the same logits through whole passes (attention and
+ * the element-wise kernels included), for a model with every feature, bf16 weights and a
+ * bf16 KV cache: within 1e-6 + 4e-3 of the logits' scale (bf16 inputs can round apart, as
+ * against the reference), and the fp32 path within 5e-6. The build runs on CPUs without
+ * AVX-512 this way. */
+Test(engine, every_kernel_set_computes_the_same_passes)
+{
+    static const char *const sets[] = {"scalar", "avx2", "avx512"};
+    static const isim_dtype wts[] = {ISIM_FP32, ISIM_BF16};
+    isim_model *m =
+        test_model(GQA "  tied_embeddings: false\n  attn_bias: true\n  qk_norm: true\n",
+                   "sliding_window: {source: \"test\", window: 4, pattern: [sliding, full]}\n"
+                   "moe: {source: \"test\", n_experts: 4, n_active_experts: 2, "
+                   "n_shared_experts: 0, expert_d_ff: 64, shared_expert_d_ff: 0, "
+                   "first_dense_layers: 1, router_bias: false}\n");
+    const int vocab = (int)m->vocab;
+    int p0[6], p1[2], slots[2] = {0, 1}, n[2] = {6, 2}, ones[2] = {1, 1};
+    isim_rt_random_prompt(5, 0, 6, vocab, p0);
+    isim_rt_random_prompt(5, 1, 2, vocab, p1);
+    for (int wi = 0; wi < 2; wi++) {
+        float *ref = NULL;
+        for (int si = 0; si < 3; si++) {
+            isim_rt_options o;
+            isim_rt_options_init(&o);
+            o.model = m;
+            o.weights = wts[wi];
+            o.kv = wts[wi];
+            o.max_batch = 2;
+            o.max_context = 32;
+            o.kernels = sets[si];
+            isim_rt *rt = NULL;
+            isim_error e = {0};
+            if (isim_rt_open(&o, &rt, &e) != ISIM_OK) {
+                cr_log_warn("%s: %s", sets[si], e.message);
+                continue;
+            }
+            float *lg = malloc(4 * 2 * (size_t)vocab * sizeof *lg);
+            const int *in[2] = {p0, p1};
+            int next[2] = {7, 9};
+            for (int step = 0; step < 4; step++) {
+                cr_assert_eq(isim_rt_forward(rt, 2, slots, in, step ? ones : n,
+                                             lg + (size_t)step * 2 * vocab, &e),
+                             ISIM_OK, "%s", e.message);
+                in[0] = &next[0];
+                in[1] = &next[1];
+            }
+            if (!ref) {
+                ref = lg;
+            } else {
+                for (int r = 0; r < 8; r++)
+                    cr_expect_leq(worst(lg + (size_t)r * vocab, ref + (size_t)r * vocab, vocab,
+                                        1e-6, wts[wi] == ISIM_BF16 ? 4e-3 : 5e-6),
+                                  1.0, "%s %s, row %d", sets[si], isim_dtype_name(wts[wi]), r);
+                free(lg);
+            }
+            isim_rt_close(rt);
+        }
+        free(ref);
+    }
+    isim_model_free(m);
+}
