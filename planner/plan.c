@@ -38,8 +38,7 @@ isim_status isim__plan_invalid(isim_error *err, const char *fmt, ...)
 }
 
 double isim__fleet_cost(double demand_tokens_per_s, double demand_sequences, double batch,
-                        double tpot_s, double devices, double usd_per_device_h,
-                        double *replicas)
+                        double tpot_s, double devices, double usd_per_device_h, double *replicas)
 {
     double total = batch / tpot_s;
     double by_rate = demand_tokens_per_s > 0 ? ceil(demand_tokens_per_s / total) : 0;
@@ -50,8 +49,8 @@ double isim__fleet_cost(double demand_tokens_per_s, double demand_sequences, dou
     return 1e6 * *replicas * devices * usd_per_device_h / 3600 / served;
 }
 
-isim_status isim__fail_at(isim_error *err, const char *file, int line, int column,
-                          const char *fmt, ...)
+isim_status isim__fail_at(isim_error *err, const char *file, int line, int column, const char *fmt,
+                          ...)
 {
     if (err) {
         memset(err, 0, sizeof *err);
@@ -127,8 +126,11 @@ static isim_status validate(const isim_plan_request *r, isim_error *err)
     if (r->fidelity == ISIM_PAPER && r->demand_sequences > 0)
         return isim__plan_invalid(err, "a demand in concurrent sequences needs the deploy "
                                        "fidelity");
-    const double limits[] = {r->min_tokens_per_s_per_user, r->max_cost_usd_per_mtok,
-                             r->demand_tokens_per_s, r->demand_sequences, r->tpot_slo_s,
+    const double limits[] = {r->min_tokens_per_s_per_user,
+                             r->max_cost_usd_per_mtok,
+                             r->demand_tokens_per_s,
+                             r->demand_sequences,
+                             r->tpot_slo_s,
                              r->ttft_slo_s};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++)
         if (!(limits[i] >= 0) || !isfinite(limits[i]))
@@ -201,8 +203,8 @@ static void describe_point(const isim_plan_request *r, const isim_plan_point *p,
     if (r->fidelity == ISIM_PAPER)
         snprintf(buf, n, "%.4g x %s at batch %.4g", p->devices, r->hw[p->hw]->id, p->batch);
     else
-        snprintf(buf, n, "%g x %s, tp %d pp %d ep %d, batch %g, %s", p->devices,
-                 r->hw[p->hw]->id, p->tp, p->pp, p->ep, p->batch, isim_dtype_name(p->weights));
+        snprintf(buf, n, "%g x %s, tp %d pp %d ep %d, batch %g, %s", p->devices, r->hw[p->hw]->id,
+                 p->tp, p->pp, p->ep, p->batch, isim_dtype_name(p->weights));
 }
 
 /* Says which constraint removed everything and by how much it was missed: for each active
@@ -226,46 +228,53 @@ static void explain_empty(const isim_plan_request *r, const isim__points *all, i
                      "); allow more devices per replica or a lower precision");
         return;
     }
-    static const char *const what[] = {"tokens/s per user >=", "$ per M output tokens <=",
-                                       "TPOT (ms) <=", "TTFT (ms) <="};
+    static const char *const what[] = {
+        "tokens/s per user >=", "$ per M output tokens <=", "TPOT (ms) <=", "TTFT (ms) <="};
     const double limit[] = {r->min_tokens_per_s_per_user, r->max_cost_usd_per_mtok,
                             r->tpot_slo_s * 1e3, r->ttft_slo_s * 1e3};
     bool any = false;
-    for (int c = 0; c < ISIM_PLAN_CONSTRAINTS && used < cap; c++) {
-        if (!(limit[c] > 0))
-            continue;
-        const isim_plan_point *best = NULL;
-        for (size_t i = 0; i < all->n; i++) {
-            const isim_plan_point *p = &all->v[i];
-            if (misses(r, p) & ~(1u << c))
+    /* first against the points that meet every other constraint; when no constraint has
+     * such points (each excludes the others' only candidates), against every point: the
+     * constraints that no configuration meets even alone */
+    for (int alone = 0; alone < 2 && !any; alone++)
+        for (int c = 0; c < ISIM_PLAN_CONSTRAINTS && used < cap; c++) {
+            if (!(limit[c] > 0))
                 continue;
-            if (!best || figure((isim_plan_constraint)c, p) < figure((isim_plan_constraint)c, best))
-                best = p;
+            const isim_plan_point *best = NULL;
+            for (size_t i = 0; i < all->n; i++) {
+                const isim_plan_point *p = &all->v[i];
+                if (!alone && (misses(r, p) & ~(1u << c)))
+                    continue;
+                if (!best ||
+                    figure((isim_plan_constraint)c, p) < figure((isim_plan_constraint)c, best))
+                    best = p;
+            }
+            if (!best || !(misses(r, best) & (1u << c)))
+                continue;
+            double v = figure((isim_plan_constraint)c, best);
+            double shown = c == ISIM_PLAN_MIN_SPEED ? -v : c >= ISIM_PLAN_TPOT_SLO ? v * 1e3 : v;
+            /* the margin as a percentage, or as a factor once it passes 2x */
+            double ratio = c == ISIM_PLAN_MIN_SPEED ? limit[c] / shown : shown / limit[c];
+            char cond[64], where[160], margin[64];
+            if (ratio >= 2)
+                snprintf(margin, sizeof margin, "%.3g times %s", ratio,
+                         c == ISIM_PLAN_MIN_SPEED ? "too slow" : "the limit");
+            else
+                snprintf(margin, sizeof margin, "%s by %.1f%%",
+                         c == ISIM_PLAN_MIN_SPEED ? "short" : "over",
+                         c == ISIM_PLAN_MIN_SPEED ? 100 * (1 - shown / limit[c])
+                                                  : 100 * (shown / limit[c] - 1));
+            snprintf(cond, sizeof cond, "%s %g", what[c], limit[c]);
+            describe_point(r, best, where, sizeof where);
+            used += (size_t)snprintf(
+                out + used, cap - used, "%s%s: the best feasible is %.4g (%s), %s",
+                any ? "; " : "no configuration meets ", cond, shown, where, margin);
+            any = true;
         }
-        if (!best || !(misses(r, best) & (1u << c)))
-            continue;
-        double v = figure((isim_plan_constraint)c, best);
-        double shown = c == ISIM_PLAN_MIN_SPEED ? -v : c >= ISIM_PLAN_TPOT_SLO ? v * 1e3 : v;
-        /* the margin as a percentage, or as a factor once it passes 2x */
-        double ratio = c == ISIM_PLAN_MIN_SPEED ? limit[c] / shown : shown / limit[c];
-        char cond[64], where[160], margin[64];
-        if (ratio >= 2)
-            snprintf(margin, sizeof margin, "%.3g times %s", ratio,
-                     c == ISIM_PLAN_MIN_SPEED ? "too slow" : "the limit");
-        else
-            snprintf(margin, sizeof margin, "%s by %.1f%%",
-                     c == ISIM_PLAN_MIN_SPEED ? "short" : "over",
-                     c == ISIM_PLAN_MIN_SPEED ? 100 * (1 - shown / limit[c])
-                                              : 100 * (shown / limit[c] - 1));
-        snprintf(cond, sizeof cond, "%s %g", what[c], limit[c]);
-        describe_point(r, best, where, sizeof where);
-        used += (size_t)snprintf(out + used, cap - used, "%s%s: the best feasible is %.4g (%s), %s",
-                                 any ? "; " : "no configuration meets ", cond, shown, where, margin);
-        any = true;
-    }
     if (!any)
-        snprintf(out, cap, "each constraint can be met, but no configuration meets all of them "
-                           "at once");
+        snprintf(out, cap,
+                 "each constraint can be met, but no configuration meets all of them "
+                 "at once");
 }
 
 static isim_status fill_details(const isim_plan_request *r, isim_plan_point *p, isim_error *err)
@@ -344,8 +353,7 @@ static void answer(const isim_plan_request *r, const isim_plan_point *pts, size_
             a->point = *p;
         }
         a = &out->fewest_devices;
-        if (r->fidelity == ISIM_DEPLOY &&
-            (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)) {
+        if (r->fidelity == ISIM_DEPLOY && (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)) {
             double total = p->replicas * p->devices;
             if (!a->found || total < a->total_devices ||
                 (total == a->total_devices &&
@@ -448,10 +456,10 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
     plan->min_cost_usd_per_mtok_output = INFINITY;
     for (size_t i = 0; i < plan->n_frontier; i++) {
         const isim_plan_point *p = &plan->frontier[i];
-        plan->max_tokens_per_s_per_user = fmax(plan->max_tokens_per_s_per_user,
-                                               p->tokens_per_s_per_user);
-        plan->min_cost_usd_per_mtok_output = fmin(plan->min_cost_usd_per_mtok_output,
-                                                  p->cost_usd_per_mtok_output);
+        plan->max_tokens_per_s_per_user =
+            fmax(plan->max_tokens_per_s_per_user, p->tokens_per_s_per_user);
+        plan->min_cost_usd_per_mtok_output =
+            fmin(plan->min_cost_usd_per_mtok_output, p->cost_usd_per_mtok_output);
     }
 done:
     plan->elapsed_s = now_s() - t0;

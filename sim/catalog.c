@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static int cmp_str(const void *a, const void *b)
@@ -187,4 +188,57 @@ isim_status isim_catalog_path(const char *dir, const char *kind, const char *id,
     if (strcmp(kind, "scenario") == 0)
         return find(dir, "scenarios", "scenario", id, path, size, err);
     return isim__fail(err, ISIM_EINVAL, "", 0, 0, "unknown catalog kind '%s'", kind);
+}
+
+static bool named(const char *id, char *const *aliases, const char *name)
+{
+    if (strcasecmp(id, name) == 0)
+        return true;
+    for (char *const *a = aliases; a && *a; a++)
+        if (strcasecmp(*a, name) == 0)
+            return true;
+    return false;
+}
+
+isim_status isim_catalog_find(const char *dir, const char *kind, const char *name, char *id,
+                              size_t size, isim_error *err)
+{
+    bool model = strcmp(kind, "model") == 0;
+    if (!model && strcmp(kind, "hw") != 0)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "unknown catalog kind '%s'", kind);
+    const char *sub = model ? "models" : "hw-profiles";
+    char **ids = NULL;
+    isim_status st = isim_catalog_list(dir, sub, &ids, err);
+    if (st)
+        return st;
+    /* a file that does not load names nothing; its failure is reported where it is used */
+    char broken[200] = "";
+    bool found = false;
+    for (char **p = ids; *p && !found; p++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s/%s.yaml", dir, sub, *p);
+        isim_error e = {0};
+        if (model) {
+            isim_model *m = NULL;
+            if (isim_model_load(path, &m, &e) == ISIM_OK)
+                found = named(m->id, m->aliases, name);
+            else if (!broken[0])
+                snprintf(broken, sizeof broken, " (%s does not load)", path);
+            isim_model_free(m);
+        } else {
+            isim_hw *h = NULL;
+            if (isim_hw_load(path, &h, &e) == ISIM_OK)
+                found = named(h->id, h->aliases, name);
+            else if (!broken[0])
+                snprintf(broken, sizeof broken, " (%s does not load)", path);
+            isim_hw_free(h);
+        }
+        if (found)
+            snprintf(id, size, "%s", *p);
+    }
+    isim_ids_free(ids);
+    if (!found)
+        return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "no %s under %s/%s is named '%s'%s",
+                          model ? "model" : "hardware profile", dir, sub, name, broken);
+    return ISIM_OK;
 }

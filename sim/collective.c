@@ -16,14 +16,18 @@ void isim__coll_line_make(const isim_hw *hw, isim_fidelity f, isim_coll kind, do
      * collectives once (Erdil 2025 code: m = 2 for allreduce, bandwidth halved otherwise). */
     bool ar = kind == ISIM_ALL_REDUCE;
     double m = ar ? 2.0 : 1.0;
+    /* a fit to measured serving may scale the latencies, all-to-all's on its own (expert
+     * dispatch runs its own kernels, not NCCL's ring; docs/validation.md) */
+    double scale = hw->coll_latency_scale * (kind == ISIM_ALL_TO_ALL ? hw->a2a_latency_scale : 1);
     if (hw->coll_model == ISIM_COLL_FLAT) {
         /* Erdil 2025 code, tpu_collective_time_seconds: m x 1 us, (R-1) S / (R bw). */
         out->n = 1;
-        out->lat[0] = m * (ranks - 1) * hw->flat_per_rank_s;
+        out->lat[0] = m * (ranks - 1) * hw->flat_per_rank_s * scale;
         out->slope[0] = m * (ranks - 1) * bytes_per_x / (ranks * hw->scale_up_bytes_per_s);
         return;
     }
-    double per_node = ranks / nodes, up = hw->scale_up_bytes_per_s, out_bw = hw->scale_out_bytes_per_s;
+    double per_node = ranks / nodes, up = hw->scale_up_bytes_per_s,
+           out_bw = hw->scale_out_bytes_per_s;
     double raw; /* seconds per unit of x at full protocol efficiency */
     if (f == ISIM_PAPER || ar) {
         /* Hierarchical: reduce inside each domain, then across domains, the slower of the
@@ -45,7 +49,7 @@ void isim__coll_line_make(const isim_hw *hw, isim_fidelity f, isim_coll kind, do
     for (int i = 0; i < hw->n_protocols; i++) {
         const isim_protocol *p = &hw->protocols[i];
         /* Eq. 40 generalised per protocol: base + m((R/n - 1) t_rank + log2(n) t_node). */
-        out->lat[i] = p->base_s + m * (hops * p->per_rank_s + lg * p->per_node_log2_s);
+        out->lat[i] = (p->base_s + m * (hops * p->per_rank_s + lg * p->per_node_log2_s)) * scale;
         out->slope[i] = raw * bytes_per_x / p->bandwidth_factor;
     }
 }

@@ -36,9 +36,9 @@ isim_dtype isim__deploy_compute_dtype(const isim_hw *hw, isim_dtype w)
     default:
         break;
     }
-    return hw->peak_flops[ISIM_BF16] > 0 ? ISIM_BF16
+    return hw->peak_flops[ISIM_BF16] > 0   ? ISIM_BF16
            : hw->peak_flops[ISIM_FP16] > 0 ? ISIM_FP16
-                                            : ISIM_FP32;
+                                           : ISIM_FP32;
 }
 
 typedef struct {
@@ -46,6 +46,8 @@ typedef struct {
     const isim_hw *hw;
     double wp, kvb, ap;
     double F_gemm, F_attn, BW;
+    double BW_w; /* the rate at which the weights stream (4-bit kernels have their own) */
+    double BW_e; /* the rate at which routed experts' weights stream (grouped matmuls) */
     int64_t N, tp, pp, ep, dp, G, etp;
     double kv_shard;   /* ways the KV cache is split over a TP group */
     double kv_w_shard; /* ways the K and V projections are split (replicated past n_kv) */
@@ -100,7 +102,8 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     const double tp = (double)c->tp, d = (double)m->d_model, ap = c->ap, wp = c->wp;
     const double tok = ps->seqs * ps->q, tok_stage = tok * (double)c->dp;
     const double c0 = m->ffn == ISIM_FFN_SWIGLU ? 2 : 1;
-    double fl_gemm = 0, fl_attn = 0, bytes = 0, lat = 0, bw = 0;
+    double fl_gemm = 0, fl_attn = 0, bytes = 0, wbytes = 0, ebytes = 0, lat = 0, bw = 0;
+    double fl_expert = 0, expert_rows = 0; /* routed experts' matmuls, rows of each */
 
     /* Attention: projections sharded by heads over tp; q.k and p.v over the context.
      * Decode with MLA runs in the latent space (weight absorption, arXiv:2405.04434 §2.1.2). */
@@ -119,16 +122,19 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
                       x->kv_proj_params_layer / c->kv_w_shard;
     fl_gemm += (double)si->layers * 2 * tok * attn_dev;
     fl_attn += 2 * tok * heads * (qk + v) * (n_full * ps->ctx + n_local * ctx_local);
-    bytes += (double)si->layers *
-             (attn_dev * wp + tok * kv_tok + tok * ap * (4 * d + 2 * qkv_width / tp));
-    bytes += ps->seqs * kv_tok * (n_full * ps->ctx + n_local * ctx_local);
+    wbytes += (double)si->layers * attn_dev * wp;
+    bytes += (double)si->layers * tok * ap * (4 * d + 2 * qkv_width / tp);
+    /* the attention core's own traffic: the new tokens' K and V written, the context read */
+    double kv_bytes = (double)si->layers * tok * kv_tok +
+                      ps->seqs * kv_tok * (n_full * ps->ctx + n_local * ctx_local);
     if (c->tp > 1)
         add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->layers);
 
     /* Dense FFN: column-parallel up/gate, row-parallel down, one all-reduce. */
     double dff = (double)m->d_ff;
     fl_gemm += (double)si->dense * 2 * tok * x->dense_ffn_params / tp;
-    bytes += (double)si->dense * (x->dense_ffn_params * wp / tp + tok * ap * (2 * d + (c0 + 1) * dff / tp));
+    wbytes += (double)si->dense * x->dense_ffn_params * wp / tp;
+    bytes += (double)si->dense * tok * ap * (2 * d + (c0 + 1) * dff / tp);
     if (c->tp > 1)
         add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->dense);
 
@@ -138,15 +144,17 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
         double dff_e = (double)m->expert_d_ff, sh = (double)m->n_shared_experts;
         /* Distinct local experts touched by tok_stage uniformly routed tokens. */
         double touched = E / ep * -expm1(tok_stage * log1p(-k / E));
+        ebytes += (double)si->moe * touched * x->expert_params * wp / etp;
+        wbytes += (double)si->moe *
+                  (sh * x->shared_expert_params * wp / tp + x->router_params_layer * wp);
         double per_layer_bytes =
-            touched * x->expert_params * wp / etp + sh * x->shared_expert_params * wp / tp +
-            x->router_params_layer * wp +
             tok_stage * k / ep * ap * (2 * d + (c0 + 1) * dff_e / etp) +
             (sh > 0 ? tok * ap * (2 * d + (c0 + 1) * (double)m->shared_expert_d_ff / tp) : 0);
         bytes += (double)si->moe * per_layer_bytes;
-        fl_gemm += (double)si->moe * (2 * tok_stage * k * x->expert_params / G +
-                                      2 * tok * sh * x->shared_expert_params / tp +
-                                      2 * tok * x->router_params_layer);
+        fl_expert += (double)si->moe * 2 * tok_stage * k * x->expert_params / G;
+        expert_rows = tok_stage * k / ep / fmax(touched, 1.0);
+        fl_gemm += (double)si->moe *
+                   (2 * tok * sh * x->shared_expert_params / tp + 2 * tok * x->router_params_layer);
         if (c->ep > 1) {
             /* Dispatch and combine: each rank sends its distinct tokens' k copies. */
             add_coll(c, ISIM_ALL_TO_ALL, G, tok_stage / G * k * d * ap, &lat, &bw,
@@ -162,10 +170,11 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     /* Embedding lookup on the first stage, classifier on the last (vocab-parallel). */
     double V = (double)m->vocab;
     if (si->first)
-        bytes += tok * d * wp;
+        wbytes += tok * d * wp;
     if (si->last) {
         double logit_tok = ps->prefill ? ps->logit_seqs : tok;
-        bytes += V * d * wp / tp + logit_tok * V / tp * 4;
+        wbytes += V * d * wp / tp;
+        bytes += logit_tok * V / tp * 4;
         fl_gemm += 2 * logit_tok * V * d / tp;
     } else {
         double l, b, nodes = c->G >= c->hw->domain_size ? 2 : 1;
@@ -175,12 +184,31 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     }
 
     memset(t, 0, sizeof *t);
-    t->t[ISIM_TERM_ARITHMETIC] = fl_gemm / c->F_gemm + fl_attn / c->F_attn;
-    t->t[ISIM_TERM_HBM] = bytes / c->BW;
+    /* a profile's efficiency curve: matmuls of fewer rows than `full` run at rows / full of
+     * the sustained rate (a tile only partly filled: on a CPU a microkernel loads weights
+     * for every row it may hold; on a GPU a GEMM tile of `full` rows computes them all).
+     * The routed experts' matmuls have the rows of one expert each: the tokens a device's
+     * touched experts receive, shared among them. */
+    double full = c->hw->eff_flops_full_rows;
+    double F_gemm = full > 0 && tok < full ? c->F_gemm * tok / full : c->F_gemm;
+    double F_expert = full > 0 && expert_rows < full ? c->F_gemm * expert_rows / full : c->F_gemm;
+    double a_gemm = fl_gemm / F_gemm + (fl_expert > 0 ? fl_expert / F_expert : 0);
+    double a_attn = fl_attn / c->F_attn;
+    double h_gemm = bytes / c->BW + wbytes / c->BW_w + ebytes / c->BW_e, h_attn = kv_bytes / c->BW;
+    t->t[ISIM_TERM_ARITHMETIC] = a_gemm + a_attn;
+    t->t[ISIM_TERM_HBM] = h_gemm + h_attn;
     t->t[ISIM_TERM_NETWORK] = bw;
     t->t[ISIM_TERM_FIXED] =
         lat + (double)si->layers * c->hw->kernels_per_layer * c->hw->kernel_launch_s;
     isim__terms_finish(t);
+    /* The matmuls and the attention core are separate kernels, one after the other: each
+     * overlaps its own arithmetic with its own memory traffic, not with the other's (a
+     * decode step whose matmuls are compute-bound and whose attention is bound by a long
+     * cache pays for both). docs/model.md, "Overlap". */
+    const double ov = c->hw->eff_overlap;
+    t->matmul_s = fmax(a_gemm, h_gemm) + ov * fmin(a_gemm, h_gemm);
+    t->attention_s = fmax(a_attn, h_attn) + ov * fmin(a_attn, h_attn);
+    t->total_s = t->t[ISIM_TERM_FIXED] + bw + t->matmul_s + t->attention_s;
 }
 
 /* One pass (all stages) with the pipeline schedule: m micro-batches each traverse every
@@ -215,7 +243,9 @@ static double decode_cycle(const dctx *c, const pass_result *r, double mb, isim_
         isim__terms_add(terms, &r->slowest, mb);
     else
         isim__terms_add(terms, &r->sum, 1.0);
-    isim_terms ovh = {{0, 0, 0, c->hw->step_overhead_s}, c->hw->step_overhead_s, ISIM_TERM_FIXED};
+    isim_terms ovh = {.t = {0, 0, 0, c->hw->step_overhead_s},
+                      .total_s = c->hw->step_overhead_s,
+                      .binding = ISIM_TERM_FIXED};
     isim__terms_add(terms, &ovh, 1.0);
     return terms->total_s;
 }
@@ -307,8 +337,8 @@ static bool resolve_layout(const isim_model *m, const isim_hw *hw, const isim_qu
         return false;
     }
     if (tp > hw->domain_size && !q->allow_cross_domain_tp) {
-        infeasible(res, ISIM_REASON_TP_DOMAIN, "tp %lld > scale-up domain of %lld",
-                   (long long)tp, (long long)hw->domain_size);
+        infeasible(res, ISIM_REASON_TP_DOMAIN, "tp %lld > scale-up domain of %lld", (long long)tp,
+                   (long long)hw->domain_size);
         return false;
     }
     if (pp > m->n_layers) {
@@ -332,8 +362,16 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
     c->kvb = isim_dtype_bytes(kv);
     c->ap = 2.0; /* 16-bit activations */
     c->F_gemm = hw->peak_flops[isim__deploy_compute_dtype(hw, w)] * hw->eff_flops;
-    c->F_attn = isim__rate16(hw) * hw->eff_flops;
+    c->F_attn = isim__rate16(hw) * hw->eff_attention;
     c->BW = hw->mem_bytes_per_s * hw->eff_hbm;
+    /* 4-bit weights unpack in the matmul's inner loop (fp4 block scales for W4A4, int4 to
+     * 16 bits for W4A16): their kernels reach bandwidths of their own, measured
+     * (docs/validation.md) */
+    double e4 = w == ISIM_FP4 ? hw->eff_hbm_fp4 : w == ISIM_INT4 ? hw->eff_hbm_int4 : 0;
+    c->BW_w = e4 > 0 ? hw->mem_bytes_per_s * e4 : c->BW;
+    /* a grouped matmul over many small experts reaches a bandwidth of its own, the same
+     * fraction of the dense one for every weight precision */
+    c->BW_e = hw->eff_hbm_experts > 0 ? c->BW_w * hw->eff_hbm_experts / hw->eff_hbm : c->BW_w;
     /* GQA heads are split over tp, replicated once tp exceeds them; the MLA latent is
      * shared by all heads, so every TP rank holds it whole. */
     c->kv_shard = m->has_mla ? 1.0 : (double)(c->tp < m->n_kv_heads ? c->tp : m->n_kv_heads);
@@ -403,6 +441,23 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
                           "deploy fidelity counts whole sequences and tokens, got batch %g, "
                           "%g input and %g output tokens",
                           q->batch, q->input_tokens, q->output_tokens);
+    /* a serving engine's fitted parameters in place of the profile's */
+    isim_hw fitted;
+    if (q->backend) {
+        const isim_hw_fit *f = isim_hw_fit_for(hw, q->backend);
+        if (!f) {
+            char have[200] = "";
+            size_t used = 0;
+            for (size_t i = 0; i < hw->n_fits && used < sizeof have; i++)
+                used += (size_t)snprintf(have + used, sizeof have - used, "%s%s", i ? ", " : "",
+                                         hw->fits[i].backend);
+            return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                              "%s has no parameters fitted for engine '%s' (%s%s)", hw->id,
+                              q->backend, hw->n_fits ? "fitted: " : "no fitted section", have);
+        }
+        isim_hw_apply_fit(hw, f, &fitted);
+        hw = &fitted;
+    }
     res->feasible = true;
     res->reason = ISIM_REASON_NONE;
     if (!hw->has_serving)
@@ -444,12 +499,11 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     for (int64_t s = 0; s < c.pp; s++) {
         stage_info si;
         stage_of(m, c.pp, s, &si);
-        isim_memory mem = {
-            .weights = stage_weight_bytes(&c, &si),
-            .kv_cache = stage_kv_bytes(&c, &si, I + O, b_dp),
-            .activations = activation_bytes(&c, chunk, fmax(1, chunk / fresh)),
-            .reserve = reserve,
-            .capacity = hw->mem_bytes};
+        isim_memory mem = {.weights = stage_weight_bytes(&c, &si),
+                           .kv_cache = stage_kv_bytes(&c, &si, I + O, b_dp),
+                           .activations = activation_bytes(&c, chunk, fmax(1, chunk / fresh)),
+                           .reserve = reserve,
+                           .capacity = hw->mem_bytes};
         if (q->draft) {
             stage_info dsi;
             stage_of(dc.m, 1, 0, &dsi);
@@ -510,8 +564,11 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
      * prefix-cache hit the new tokens attend over the cached prefix and themselves. */
     double total_tok = b_dp * fresh, C = fmin(hw->prefill_chunk_tokens, total_tok);
     double n_chunks = ceil(total_tok / C);
-    pass pre = {.seqs = fmax(C / fresh, 1.0), .q = fmin(C, fresh), .ctx = cached + fresh / 2,
-                .logit_seqs = C / fresh, .prefill = true};
+    pass pre = {.seqs = fmax(C / fresh, 1.0),
+                .q = fmin(C, fresh),
+                .ctx = cached + fresh / 2,
+                .logit_seqs = C / fresh,
+                .prefill = true};
     pass_result fr;
     run_pass(&c, &pre, &fr);
     if (q->draft) {
@@ -527,10 +584,19 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     memset(&res->prefill, 0, sizeof res->prefill);
     isim__terms_add(&res->prefill, &fr.sum, 1.0);
     isim__terms_add(&res->prefill, &fr.slowest, mean_chunk - 1);
-    isim_terms ovh = {{0, 0, 0, hw->step_overhead_s}, hw->step_overhead_s, ISIM_TERM_FIXED};
+    isim_terms ovh = {.t = {0, 0, 0, hw->step_overhead_s},
+                      .total_s = hw->step_overhead_s,
+                      .binding = ISIM_TERM_FIXED};
     isim__terms_add(&res->prefill, &ovh, mean_chunk);
+    /* the request's own path to its first token outside the passes (API server, tokenizer) */
+    isim_terms req = {.t = {0, 0, 0, hw->request_overhead_s},
+                      .total_s = hw->request_overhead_s,
+                      .binding = ISIM_TERM_FIXED};
+    isim__terms_add(&res->prefill, &req, 1.0);
     res->ttft_s = res->prefill.total_s;
     double prefill_wall = fr.sum_s + (n_chunks - 1) * fr.max_s + n_chunks * hw->step_overhead_s;
+    res->prefill_all_s = prefill_wall;
+    res->prefill_chunks = n_chunks;
 
     if (res->memory.total > hw->mem_bytes) {
         infeasible(res, ISIM_REASON_MEMORY, "needs %.1f GB per device of %.1f GB",

@@ -3,8 +3,8 @@
  * with file:line:col. */
 #include "sim/internal.h"
 
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static isim_status read_compute(isim__map *top, isim_hw *h)
@@ -12,9 +12,8 @@ static isim_status read_compute(isim__map *top, isim_hw *h)
     static const struct {
         const char *key;
         isim_dtype t;
-    } rates[] = {{"fp32_tflops", ISIM_FP32}, {"bf16_tflops", ISIM_BF16},
-                 {"fp16_tflops", ISIM_FP16}, {"fp8_tflops", ISIM_FP8},
-                 {"int8_tops", ISIM_INT8},   {"int4_tops", ISIM_INT4},
+    } rates[] = {{"fp32_tflops", ISIM_FP32}, {"bf16_tflops", ISIM_BF16}, {"fp16_tflops", ISIM_FP16},
+                 {"fp8_tflops", ISIM_FP8},   {"int8_tops", ISIM_INT8},   {"int4_tops", ISIM_INT4},
                  {"fp4_tflops", ISIM_FP4}};
     static const char *const keys[] = {"fp32_tflops", "bf16_tflops", "fp16_tflops", "fp8_tflops",
                                        "int8_tops",   "int4_tops",   "fp4_tflops",  NULL};
@@ -26,8 +25,9 @@ static isim_status read_compute(isim__map *top, isim_hw *h)
         h->peak_flops[rates[i].t] = v * 1e12;
     }
     if (!st && h->peak_flops[ISIM_BF16] == 0 && h->peak_flops[ISIM_FP16] == 0)
-        st = isim__map_error(&c, NULL, "'compute' needs a 16-bit rate: bf16_tflops or "
-                                       "fp16_tflops");
+        st = isim__map_error(&c, NULL,
+                             "'compute' needs a 16-bit rate: bf16_tflops or "
+                             "fp16_tflops");
     return st;
 }
 
@@ -41,7 +41,8 @@ static isim_status read_collectives(isim__map *top, isim_hw *h)
     isim__map c;
     int model = 0;
     isim_status st = isim__map_sub(top, "collectives", keys, true, &c, NULL);
-    if (!st) st = isim__map_enum(&c, "model", true, models, &model, NULL);
+    if (!st)
+        st = isim__map_enum(&c, "model", true, models, &model, NULL);
     if (st)
         return st;
     h->coll_model = (isim_coll_model)model;
@@ -68,35 +69,55 @@ static isim_status read_collectives(isim__map *top, isim_hw *h)
         isim_protocol *pr = &h->protocols[h->n_protocols++];
         snprintf(pr->name, sizeof pr->name, "%s", protocols[i]);
         double base = 0, rank = 0, node = 0;
-        if (!st) st = isim__map_number(&q, "base_us", true, 0, 1e6, &base, NULL);
-        if (!st) st = isim__map_number(&q, "per_rank_us", true, 0, 1e6, &rank, NULL);
-        if (!st) st = isim__map_number(&q, "per_node_log2_us", true, 0, 1e6, &node, NULL);
-        if (!st) st = isim__map_number(&q, "bandwidth_factor", true, 0.01, 1, &pr->bandwidth_factor, NULL);
+        if (!st)
+            st = isim__map_number(&q, "base_us", true, 0, 1e6, &base, NULL);
+        if (!st)
+            st = isim__map_number(&q, "per_rank_us", true, 0, 1e6, &rank, NULL);
+        if (!st)
+            st = isim__map_number(&q, "per_node_log2_us", true, 0, 1e6, &node, NULL);
+        if (!st)
+            st = isim__map_number(&q, "bandwidth_factor", true, 0.01, 1, &pr->bandwidth_factor,
+                                  NULL);
         pr->base_s = base * 1e-6;
         pr->per_rank_s = rank * 1e-6;
         pr->per_node_log2_s = node * 1e-6;
     }
     if (!st && h->n_protocols == 0)
-        st = isim__map_error(&p, NULL, "'collectives.protocols' lists no protocol (expected: LL, "
-                                       "LL128, Simple)");
+        st = isim__map_error(&p, NULL,
+                             "'collectives.protocols' lists no protocol (expected: LL, "
+                             "LL128, Simple)");
     return st;
 }
 
 static isim_status read_serving(isim__map *top, isim_hw *h)
 {
-    static const char *const keys[] = {"memory_utilization", "runtime_reserve_gb",
-                                       "step_overhead_us",   "kernels_per_layer",
-                                       "prefill_chunk_tokens", NULL};
+    static const char *const keys[] = {"memory_utilization",
+                                       "runtime_reserve_gb",
+                                       "step_overhead_us",
+                                       "kernels_per_layer",
+                                       "prefill_chunk_tokens",
+                                       "request_overhead_us",
+                                       NULL};
     isim__map s;
     isim_status st = isim__map_sub(top, "serving", keys, false, &s, &h->has_serving);
     if (st || !h->has_serving)
         return st;
     double gb = 0, us = 0;
-    if (!st) st = isim__map_number(&s, "memory_utilization", true, 0.05, 1, &h->mem_utilization, NULL);
-    if (!st) st = isim__map_number(&s, "runtime_reserve_gb", true, 0, 100000, &gb, NULL);
-    if (!st) st = isim__map_number(&s, "step_overhead_us", true, 0, 1e6, &us, NULL);
-    if (!st) st = isim__map_number(&s, "kernels_per_layer", true, 0, 1000, &h->kernels_per_layer, NULL);
-    if (!st) st = isim__map_number(&s, "prefill_chunk_tokens", true, 1, 1e7, &h->prefill_chunk_tokens, NULL);
+    if (!st)
+        st = isim__map_number(&s, "memory_utilization", true, 0.05, 1, &h->mem_utilization, NULL);
+    if (!st)
+        st = isim__map_number(&s, "runtime_reserve_gb", true, 0, 100000, &gb, NULL);
+    if (!st)
+        st = isim__map_number(&s, "step_overhead_us", true, 0, 1e6, &us, NULL);
+    if (!st)
+        st = isim__map_number(&s, "kernels_per_layer", true, 0, 1000, &h->kernels_per_layer, NULL);
+    if (!st)
+        st = isim__map_number(&s, "prefill_chunk_tokens", true, 1, 1e7, &h->prefill_chunk_tokens,
+                              NULL);
+    double req_us = 0;
+    if (!st)
+        st = isim__map_number(&s, "request_overhead_us", false, 0, 1e7, &req_us, NULL);
+    h->request_overhead_s = req_us * 1e-6;
     h->runtime_reserve_bytes = gb * 1e9;
     h->step_overhead_s = us * 1e-6;
     if (!st && h->runtime_reserve_bytes >= h->mem_bytes * h->mem_utilization)
@@ -107,15 +128,156 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
     return st;
 }
 
+/* fitted: the deploy fidelity's parameters fitted to measured serving data, per engine
+ * (written by `infersim validate --dataset`; docs/validation.md). */
+static isim_status read_fitted(isim__map *top, isim_hw *h)
+{
+    static const char *const keys[] = {"source", "dataset",  "digest", "split",
+                                       "date",   "backends", NULL};
+    static const char *const fit_keys[] = {"flops",
+                                           "hbm",
+                                           "step_overhead_us",
+                                           "collective_latency_scale",
+                                           "kv",
+                                           "request_overhead_us",
+                                           "kernel_launch_us",
+                                           "flops_full_rows",
+                                           "hbm_fp4",
+                                           "hbm_int4",
+                                           "hbm_experts",
+                                           "lockstep",
+                                           "all_to_all_latency_scale",
+                                           "train_rows",
+                                           "heldout_rows",
+                                           "heldout_tpot_median_abs_pct",
+                                           "heldout_tpot_p90_abs_pct",
+                                           NULL};
+    static const char *const dtypes[] = {
+#define ISIM_X(name, str, bytes) str,
+        ISIM_DTYPE_LIST(ISIM_X)
+#undef ISIM_X
+            NULL};
+    isim__map f, b;
+    bool here = false;
+    const char *str = NULL;
+    isim_status st = isim__map_sub(top, "fitted", keys, false, &f, &here);
+    if (st || !here)
+        return st;
+    for (int k = 1; !st && k <= 3; k++)
+        st = isim__map_string(&f, keys[k], true, &str, NULL);
+    if (!st)
+        st = isim__map_sub(&f, "backends", NULL, true, &b, NULL);
+    if (st)
+        return st;
+    if (!isim__map_get(&b, "all"))
+        return isim__map_error(&b, NULL, "'fitted.backends' needs 'all' (every engine together)");
+    if (b.node->n > ISIM_MAX_FITS + (isim__map_get(&b, "source") != NULL))
+        return isim__map_error(&b, NULL, "'fitted.backends' holds more than %d engines",
+                               ISIM_MAX_FITS);
+    /* "all" first, then the others in the order written */
+    for (int pass = 0; pass < 2 && !st; pass++)
+        for (size_t i = 0; i < b.node->n && !st; i++) {
+            const char *name = b.node->keys[i]->text;
+            if (strcmp(name, "source") == 0 || (pass == 0) != (strcmp(name, "all") == 0))
+                continue;
+            isim__map e;
+            isim_hw_fit *fit = &h->fits[h->n_fits];
+            double us = 0, v = 0;
+            int kv = 0;
+            if (strlen(name) >= sizeof fit->backend)
+                return isim__map_error(&b, name, "engine name '%s' is too long", name);
+            snprintf(fit->backend, sizeof fit->backend, "%s", name);
+            st = isim__map_sub(&b, name, fit_keys, true, &e, NULL);
+            if (!st)
+                st = isim__map_number(&e, "flops", true, 0.01, 1, &fit->eff_flops, NULL);
+            if (!st)
+                st = isim__map_number(&e, "hbm", true, 0.01, 1, &fit->eff_hbm, NULL);
+            if (!st)
+                st = isim__map_number(&e, "step_overhead_us", true, 0, 1e6, &us, NULL);
+            if (!st)
+                st = isim__map_number(&e, "collective_latency_scale", true, 1e-3, 1e3,
+                                      &fit->coll_latency_scale, NULL);
+            if (!st)
+                st = isim__map_enum(&e, "kv", true, dtypes, &kv, NULL);
+            double req = h->request_overhead_s * 1e6, launch = h->kernel_launch_s * 1e6;
+            if (!st)
+                st = isim__map_number(&e, "request_overhead_us", false, 0, 1e7, &req, NULL);
+            if (!st)
+                st = isim__map_number(&e, "kernel_launch_us", false, 0, 1e5, &launch, NULL);
+            fit->eff_flops_full_rows = h->eff_flops_full_rows;
+            if (!st)
+                st = isim__map_number(&e, "flops_full_rows", false, 0, 1e6,
+                                      &fit->eff_flops_full_rows, NULL);
+            fit->eff_hbm_fp4 = h->eff_hbm_fp4;
+            fit->eff_hbm_int4 = h->eff_hbm_int4;
+            if (!st)
+                st = isim__map_number(&e, "hbm_fp4", false, 0.01, 1, &fit->eff_hbm_fp4, NULL);
+            if (!st)
+                st = isim__map_number(&e, "hbm_int4", false, 0.01, 1, &fit->eff_hbm_int4, NULL);
+            fit->eff_hbm_experts = h->eff_hbm_experts;
+            if (!st)
+                st = isim__map_number(&e, "hbm_experts", false, 0.01, 1, &fit->eff_hbm_experts,
+                                      NULL);
+            if (!st)
+                st = isim__map_number(&e, "lockstep", false, 0, 1, &fit->lockstep, NULL);
+            fit->a2a_latency_scale = 1;
+            if (!st)
+                st = isim__map_number(&e, "all_to_all_latency_scale", false, 1e-3, 1e3,
+                                      &fit->a2a_latency_scale, NULL);
+            for (int k = 13; !st && fit_keys[k]; k++)
+                st = isim__map_number(&e, fit_keys[k], false, 0, 1e9, &v, NULL);
+            fit->step_overhead_s = us * 1e-6;
+            fit->request_overhead_s = req * 1e-6;
+            fit->kernel_launch_s = launch * 1e-6;
+            fit->kv = (isim_dtype)kv;
+            h->n_fits++;
+        }
+    return st;
+}
+
+void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out)
+{
+    *out = *h;
+#define ISIM_SET(bit, field, value)                                                                \
+    do {                                                                                           \
+        if (!(h->pinned & (1u << (bit))))                                                          \
+            out->field = (value);                                                                  \
+    } while (0)
+    ISIM_SET(ISIM_FIT_FLOPS, eff_flops, f->eff_flops);
+    ISIM_SET(ISIM_FIT_HBM, eff_hbm, f->eff_hbm);
+    ISIM_SET(ISIM_FIT_HBM_FP4, eff_hbm_fp4, f->eff_hbm_fp4);
+    ISIM_SET(ISIM_FIT_HBM_INT4, eff_hbm_int4, f->eff_hbm_int4);
+    ISIM_SET(ISIM_FIT_HBM_EXPERTS, eff_hbm_experts, f->eff_hbm_experts);
+    ISIM_SET(ISIM_FIT_FULL_ROWS, eff_flops_full_rows, f->eff_flops_full_rows);
+    if (h->attention_follows_flops)
+        out->eff_attention = out->eff_flops;
+    ISIM_SET(ISIM_FIT_STEP, step_overhead_s, f->step_overhead_s);
+    ISIM_SET(ISIM_FIT_REQUEST, request_overhead_s, f->request_overhead_s);
+    ISIM_SET(ISIM_FIT_LAUNCH, kernel_launch_s, f->kernel_launch_s);
+#undef ISIM_SET
+    out->coll_latency_scale = f->coll_latency_scale;
+    out->a2a_latency_scale = f->a2a_latency_scale;
+}
+
+const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend)
+{
+    for (size_t i = 0; i < h->n_fits; i++)
+        if (strcmp(h->fits[i].backend, backend) == 0)
+            return &h->fits[i];
+    return NULL;
+}
+
 static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
 {
     isim_hw *h = obj;
-    static const char *const keys[] = {"name",        "vendor",    "kind",      "compute",
-                                       "efficiency",  "memory",    "scale_up",  "scale_out",
-                                       "collectives", "kernel",    "power",     "price",
-                                       "serving",     NULL};
+    static const char *const keys[] = {"name",        "vendor",  "kind",     "compute",
+                                       "efficiency",  "memory",  "scale_up", "scale_out",
+                                       "collectives", "kernel",  "power",    "price",
+                                       "serving",     "aliases", "fitted",   NULL};
     static const char *const kinds[] = {"gpu", "tpu", "lpu", "cpu", "accelerator", NULL};
-    static const char *const eff_keys[] = {"flops", "hbm", NULL};
+    static const char *const eff_keys[] = {"flops",     "hbm",         "flops_full_rows",
+                                           "attention", "overlap",     "hbm_fp4",
+                                           "hbm_int4",  "hbm_experts", NULL};
     static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps", NULL};
     static const char *const up_keys[] = {"domain_size", "bandwidth_gbps", NULL};
     static const char *const out_keys[] = {"bandwidth_gbps", NULL};
@@ -127,52 +289,146 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     int kind = 0;
     double v = 0;
     isim_status st = isim__map_root(r, root, keys, &top);
-    if (!st) st = isim__map_string(&top, "name", true, &str, NULL);
-    if (!st && !(h->name = strdup(str))) st = ISIM_ENOMEM;
-    if (!st) st = isim__map_string(&top, "vendor", true, &str, NULL);
-    if (!st && !(h->vendor = strdup(str))) st = ISIM_ENOMEM;
-    if (!st) st = isim__map_enum(&top, "kind", true, kinds, &kind, NULL);
+    if (!st)
+        st = isim__map_string(&top, "name", true, &str, NULL);
+    if (!st && !(h->name = strdup(str)))
+        st = ISIM_ENOMEM;
+    if (!st)
+        st = isim__map_string(&top, "vendor", true, &str, NULL);
+    if (!st && !(h->vendor = strdup(str)))
+        st = ISIM_ENOMEM;
+    /* other names of the device (a dataset's spelling) */
+    if (!st)
+        st = isim__map_strings(&top, "aliases", false, &h->aliases, NULL);
+    if (!st)
+        st = isim__map_enum(&top, "kind", true, kinds, &kind, NULL);
     h->kind = (isim_hw_kind)kind;
-    if (!st) st = read_compute(&top, h);
+    if (!st)
+        st = read_compute(&top, h);
 
-    if (!st) st = isim__map_sub(&top, "efficiency", eff_keys, true, &s, NULL);
-    if (!st) st = isim__map_number(&s, "flops", true, 0.01, 1, &h->eff_flops, NULL);
-    if (!st) st = isim__map_number(&s, "hbm", true, 0.01, 1, &h->eff_hbm, NULL);
+    if (!st)
+        st = isim__map_sub(&top, "efficiency", eff_keys, true, &s, NULL);
+    if (!st)
+        st = isim__map_number(&s, "flops", true, 0.01, 1, &h->eff_flops, NULL);
+    if (!st)
+        st = isim__map_number(&s, "hbm", true, 0.01, 1, &h->eff_hbm, NULL);
+    /* optional: matmul efficiency rising with the rows of a pass, flops x min(1, r / full), and
+     * attention's own share of the 16-bit rate (defaults: flat, and the matmuls' `flops`) */
+    bool has_attn = false;
+    if (!st)
+        st = isim__map_number(&s, "flops_full_rows", false, 0, 1e6, &h->eff_flops_full_rows, NULL);
+    if (!st)
+        st = isim__map_number(&s, "attention", false, 0.001, 1, &h->eff_attention, &has_attn);
+    /* optional: the share of the shorter of a kernel's arithmetic and traffic that does not
+     * overlap with the longer (0: perfect overlap, the default) */
+    if (!st)
+        st = isim__map_number(&s, "overlap", false, 0, 1, &h->eff_overlap, NULL);
+    /* optional: the bandwidth fractions at which fp4 and int4 weights stream (default: hbm's) */
+    if (!st)
+        st = isim__map_number(&s, "hbm_fp4", false, 0.01, 1, &h->eff_hbm_fp4, NULL);
+    if (!st)
+        st = isim__map_number(&s, "hbm_int4", false, 0.01, 1, &h->eff_hbm_int4, NULL);
+    /* optional: the bandwidth fraction at which routed experts' weights stream (default: hbm's) */
+    if (!st)
+        st = isim__map_number(&s, "hbm_experts", false, 0.01, 1, &h->eff_hbm_experts, NULL);
+    h->attention_follows_flops = !has_attn;
+    if (!st && !has_attn)
+        h->eff_attention = h->eff_flops;
 
-    if (!st) st = isim__map_sub(&top, "memory", mem_keys, true, &s, NULL);
-    if (!st) st = isim__map_number(&s, "capacity_gb", true, 0.001, 100000, &v, NULL);
+    if (!st)
+        st = isim__map_sub(&top, "memory", mem_keys, true, &s, NULL);
+    if (!st)
+        st = isim__map_number(&s, "capacity_gb", true, 0.001, 100000, &v, NULL);
     h->mem_bytes = v * 1e9;
-    if (!st) st = isim__map_number(&s, "bandwidth_gbps", true, 0.1, 1e6, &v, NULL);
+    if (!st)
+        st = isim__map_number(&s, "bandwidth_gbps", true, 0.1, 1e6, &v, NULL);
     h->mem_bytes_per_s = v * 1e9;
 
-    if (!st) st = isim__map_sub(&top, "scale_up", up_keys, true, &s, NULL);
-    if (!st) st = isim__map_int(&s, "domain_size", true, 1, 1000000, &h->domain_size, NULL);
-    if (!st) st = isim__map_number(&s, "bandwidth_gbps", true, 0.01, 1e6, &v, NULL);
+    if (!st)
+        st = isim__map_sub(&top, "scale_up", up_keys, true, &s, NULL);
+    if (!st)
+        st = isim__map_int(&s, "domain_size", true, 1, 1000000, &h->domain_size, NULL);
+    if (!st)
+        st = isim__map_number(&s, "bandwidth_gbps", true, 0.01, 1e6, &v, NULL);
     h->scale_up_bytes_per_s = v * 1e9;
 
-    if (!st) st = isim__map_sub(&top, "scale_out", out_keys, true, &s, NULL);
-    if (!st) st = isim__map_number(&s, "bandwidth_gbps", true, 0.01, 1e6, &v, NULL);
+    if (!st)
+        st = isim__map_sub(&top, "scale_out", out_keys, true, &s, NULL);
+    if (!st)
+        st = isim__map_number(&s, "bandwidth_gbps", true, 0.01, 1e6, &v, NULL);
     h->scale_out_bytes_per_s = v * 1e9;
 
-    if (!st) st = read_collectives(&top, h);
+    if (!st)
+        st = read_collectives(&top, h);
 
-    if (!st) st = isim__map_sub(&top, "kernel", kernel_keys, true, &s, NULL);
-    if (!st) st = isim__map_number(&s, "launch_us", true, 0, 1e5, &v, NULL);
+    if (!st)
+        st = isim__map_sub(&top, "kernel", kernel_keys, true, &s, NULL);
+    if (!st)
+        st = isim__map_number(&s, "launch_us", true, 0, 1e5, &v, NULL);
     h->kernel_launch_s = v * 1e-6;
 
-    if (!st) st = isim__map_sub(&top, "power", power_keys, false, &s, &h->has_power);
-    if (!st && h->has_power) st = isim__map_number(&s, "tdp_w", true, 1, 1e6, &h->tdp_w, NULL);
+    if (!st)
+        st = isim__map_sub(&top, "power", power_keys, false, &s, &h->has_power);
+    if (!st && h->has_power)
+        st = isim__map_number(&s, "tdp_w", true, 1, 1e6, &h->tdp_w, NULL);
 
-    if (!st) st = isim__map_sub(&top, "price", price_keys, true, &s, NULL);
-    if (!st) st = isim__map_number(&s, "cloud_usd_per_h", true, 0.001, 10000, &h->cloud_usd_per_h, NULL);
-    if (!st) st = isim__map_number(&s, "purchase_usd", false, 1, 1e9, &h->purchase_usd, &h->has_purchase);
+    if (!st)
+        st = isim__map_sub(&top, "price", price_keys, true, &s, NULL);
+    if (!st)
+        st = isim__map_number(&s, "cloud_usd_per_h", true, 0.001, 10000, &h->cloud_usd_per_h, NULL);
+    if (!st)
+        st =
+            isim__map_number(&s, "purchase_usd", false, 1, 1e9, &h->purchase_usd, &h->has_purchase);
     bool has_life = false;
-    if (!st) st = isim__map_number(&s, "life_years", false, 0.5, 30, &h->life_years, &has_life);
+    if (!st)
+        st = isim__map_number(&s, "life_years", false, 0.5, 30, &h->life_years, &has_life);
     if (!st && h->has_purchase != has_life)
         st = isim__map_error(&s, has_life ? "life_years" : "purchase_usd",
                              "'price.purchase_usd' and 'price.life_years' go together");
 
-    if (!st) st = read_serving(&top, h);
+    if (!st)
+        st = read_serving(&top, h);
+    h->coll_latency_scale = 1;
+    h->a2a_latency_scale = 1;
+    /* the profile's own values, kept beside the fits (the prior of a new fit) */
+    isim_hw_fit *u = &h->unfitted;
+    snprintf(u->backend, sizeof u->backend, "profile");
+    u->eff_flops = h->eff_flops;
+    u->eff_hbm = h->eff_hbm;
+    u->eff_hbm_fp4 = h->eff_hbm_fp4;
+    u->eff_hbm_int4 = h->eff_hbm_int4;
+    u->eff_hbm_experts = h->eff_hbm_experts;
+    u->eff_flops_full_rows = h->eff_flops_full_rows;
+    u->step_overhead_s = h->step_overhead_s;
+    u->request_overhead_s = h->request_overhead_s;
+    u->kernel_launch_s = h->kernel_launch_s;
+    u->coll_latency_scale = 1;
+    u->a2a_latency_scale = 1;
+    u->kv = ISIM_BF16;
+    /* a what-if on a value a fit replaces wins over the fit */
+    static const char *const pin_paths[] = {[ISIM_FIT_FLOPS] = "efficiency.flops",
+                                            [ISIM_FIT_HBM] = "efficiency.hbm",
+                                            [ISIM_FIT_HBM_FP4] = "efficiency.hbm_fp4",
+                                            [ISIM_FIT_HBM_INT4] = "efficiency.hbm_int4",
+                                            [ISIM_FIT_HBM_EXPERTS] = "efficiency.hbm_experts",
+                                            [ISIM_FIT_FULL_ROWS] = "efficiency.flops_full_rows",
+                                            [ISIM_FIT_STEP] = "serving.step_overhead_us",
+                                            [ISIM_FIT_REQUEST] = "serving.request_overhead_us",
+                                            [ISIM_FIT_LAUNCH] = "kernel.launch_us"};
+    for (size_t i = 0; i < r->n_ov; i++)
+        for (unsigned k = 0; k < sizeof pin_paths / sizeof *pin_paths; k++)
+            if (strcmp(r->ov[i].path, pin_paths[k]) == 0)
+                h->pinned |= 1u << k;
+    if (!st)
+        st = read_fitted(&top, h);
+    if (!st && h->n_fits) {
+        if (!h->has_serving)
+            return isim__map_error(&top, "fitted",
+                                   "'fitted' needs the 'serving' section it "
+                                   "replaces values of");
+        isim_hw declared = *h;
+        isim_hw_apply_fit(&declared, &h->fits[0], h);
+    }
     if (st == ISIM_ENOMEM)
         return isim__fail(r->err, ISIM_ENOMEM, r->file, 0, 0, "out of memory");
     return st;
@@ -186,6 +442,7 @@ void isim_hw_free(isim_hw *h)
     free(h->path);
     free(h->name);
     free(h->vendor);
+    isim_ids_free(h->aliases);
     isim__facts_free(h->facts, h->n_facts);
     free(h);
 }

@@ -8,9 +8,8 @@
 #include "sim/sim.h"
 
 /* Fills err (if not NULL) and returns code. fmt is printf-style. */
-isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line,
-                       int column, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
+isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line, int column,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* ---- YAML tree (yamldoc.c) ---------------------------------------------------------- */
 
@@ -18,12 +17,12 @@ typedef enum { ISIM__YSCALAR, ISIM__YMAP, ISIM__YSEQ } isim__ykind;
 
 typedef struct isim__ynode {
     isim__ykind kind;
-    int line, column; /* 1-based */
-    char *text;       /* scalar text */
-    bool quoted;      /* scalar was quoted: always a string */
-    const char *file; /* where the node was written when not in the document's own file
-                         (an override); NULL otherwise. Borrowed. */
-    size_t n;         /* map entries or sequence items */
+    int line, column;           /* 1-based */
+    char *text;                 /* scalar text */
+    bool quoted;                /* scalar was quoted: always a string */
+    const char *file;           /* where the node was written when not in the document's own file
+                                   (an override); NULL otherwise. Borrowed. */
+    size_t n;                   /* map entries or sequence items */
     struct isim__ynode **keys;  /* map: key scalars (n) */
     struct isim__ynode **items; /* map: values (n); sequence: items (n) */
 } isim__ynode;
@@ -37,12 +36,14 @@ void isim__ynode_free(isim__ynode *n);
 /* ---- strict schema reader (schema.c) ---------------------------------------------- */
 
 typedef struct isim__reader {
-    const char *file; /* path used in messages */
+    const char *file;           /* path used in messages */
     const char *default_source; /* the source of numbers written without one; NULL: they
                                    are refused */
     isim_error *err;
     isim_fact *facts;
     size_t n_facts, cap_facts;
+    const isim_override *ov; /* the what-ifs applied to the document */
+    size_t n_ov;
 } isim__reader;
 
 /* A mapping being read: its key path and the source that covers its numbers. */
@@ -50,30 +51,32 @@ typedef struct isim__map {
     isim__reader *r;
     const isim__ynode *node;
     const isim__ynode *key; /* the key naming this mapping; NULL for the root */
-    char path[160];     /* "" for the document root */
-    const char *source; /* nearest enclosing non-root source; NULL if none */
+    char path[160];         /* "" for the document root */
+    const char *source;     /* nearest enclosing non-root source; NULL if none */
 } isim__map;
 
 /* Opens the document root; refuses keys outside `allowed` (NULL-terminated). */
-isim_status isim__map_root(isim__reader *r, const isim__ynode *root,
-                           const char *const *allowed, isim__map *out);
-/* Opens parent[key] as a mapping with its own allowed keys. *present (may be NULL)
+isim_status isim__map_root(isim__reader *r, const isim__ynode *root, const char *const *allowed,
+                           isim__map *out);
+/* Opens parent[key] as a mapping with its own allowed keys (NULL: any). *present (may be NULL)
  * tells whether it was there; a missing required key is an error. */
 isim_status isim__map_sub(isim__map *parent, const char *key, const char *const *allowed,
                           bool required, isim__map *out, bool *present);
 /* Scalars. A missing optional key leaves *out untouched and *present false. */
-isim_status isim__map_number(isim__map *m, const char *key, bool required, double min,
-                             double max, double *out, bool *present);
-isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t min,
-                          int64_t max, int64_t *out, bool *present);
-isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out,
-                           bool *present);
+isim_status isim__map_number(isim__map *m, const char *key, bool required, double min, double max,
+                             double *out, bool *present);
+isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t min, int64_t max,
+                          int64_t *out, bool *present);
+isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out, bool *present);
 /* The string stays owned by the tree; copy it if it must outlive it. */
 isim_status isim__map_string(isim__map *m, const char *key, bool required, const char **out,
                              bool *present);
+/* A list of non-empty strings: *out becomes a new NULL-terminated array (isim_ids_free). */
+isim_status isim__map_strings(isim__map *m, const char *key, bool required, char ***out,
+                              bool *present);
 /* names is NULL-terminated; *out gets the index. */
-isim_status isim__map_enum(isim__map *m, const char *key, bool required,
-                           const char *const *names, int *out, bool *present);
+isim_status isim__map_enum(isim__map *m, const char *key, bool required, const char *const *names,
+                           int *out, bool *present);
 /* Records a number read outside isim__map_number (key's node n) as a fact with `source`,
  * or (NULL) the mapping's source or the reader's default. */
 isim_status isim__map_fact(isim__map *m, const char *key, double value, const char *source,

@@ -104,7 +104,8 @@ double isim_model_kv_bytes(const isim_model *m, double context, isim_dtype kv)
 
 double isim_model_active_as_declared(const isim_model *m)
 {
-    return m->d.params_active - (m->active_counts_input_embedding ? 0 : m->d.embedding_params);
+    return m->d.params_active - (m->active_counts_input_embedding ? 0 : m->d.embedding_params) -
+           (m->active_counts_output_embedding ? 0 : m->d.unembedding_params);
 }
 
 /* 2 FLOPs per multiply-accumulate (Kaplan et al. 2020, Table 1): the active matmul weights

@@ -31,39 +31,59 @@ static const char *const dtype_names[] = {
 static isim_status read_architecture(isim__map *root, isim_model *m)
 {
     static const char *const keys[] = {
-        "d_model", "n_layers", "n_heads", "n_kv_heads", "head_dim", "d_ff", "ffn", "vocab",
-        "tied_embeddings", "norm", "position", "max_context", "attn_bias", "mlp_bias",
-        "qk_norm", "rope_theta", "norm_eps", NULL};
+        "d_model",   "n_layers", "n_heads",         "n_kv_heads", "head_dim", "d_ff",
+        "ffn",       "vocab",    "tied_embeddings", "norm",       "position", "max_context",
+        "attn_bias", "mlp_bias", "qk_norm",         "rope_theta", "norm_eps", NULL};
     static const char *const ffns[] = {"swiglu", "gelu", NULL};
     static const char *const norms[] = {"rmsnorm", "layernorm", NULL};
     static const char *const positions[] = {"rope", "learned", NULL};
     isim__map a;
     isim_status st = isim__map_sub(root, "architecture", keys, true, &a, NULL);
     int e = 0;
-    if (!st) st = isim__map_int(&a, "d_model", true, 1, DIM_MAX, &m->d_model, NULL);
-    if (!st) st = isim__map_int(&a, "n_layers", true, 1, 10000, &m->n_layers, NULL);
-    if (!st) st = isim__map_int(&a, "n_heads", true, 1, 100000, &m->n_heads, NULL);
-    if (!st) st = isim__map_int(&a, "n_kv_heads", true, 1, 100000, &m->n_kv_heads, NULL);
-    if (!st) st = isim__map_int(&a, "head_dim", true, 1, 100000, &m->head_dim, NULL);
-    if (!st) st = isim__map_int(&a, "d_ff", true, 1, 10 * DIM_MAX, &m->d_ff, NULL);
-    if (!st) st = isim__map_enum(&a, "ffn", true, ffns, &e, NULL);
-    if (!st) m->ffn = (isim_ffn)e;
-    if (!st) st = isim__map_int(&a, "vocab", true, 1, 100 * DIM_MAX, &m->vocab, NULL);
-    if (!st) st = isim__map_bool(&a, "tied_embeddings", true, &m->tied_embeddings, NULL);
-    if (!st) st = isim__map_enum(&a, "norm", true, norms, &e, NULL);
-    if (!st) m->norm = (isim_norm)e;
-    if (!st) st = isim__map_enum(&a, "position", true, positions, &e, NULL);
-    if (!st) m->position = (isim_position)e;
-    if (!st) st = isim__map_int(&a, "max_context", true, 1, 1000000000, &m->max_context, NULL);
-    if (!st) st = isim__map_bool(&a, "attn_bias", false, &m->attn_bias, NULL);
-    if (!st) st = isim__map_bool(&a, "mlp_bias", false, &m->mlp_bias, NULL);
-    if (!st) st = isim__map_bool(&a, "qk_norm", false, &m->qk_norm, NULL);
+    if (!st)
+        st = isim__map_int(&a, "d_model", true, 1, DIM_MAX, &m->d_model, NULL);
+    if (!st)
+        st = isim__map_int(&a, "n_layers", true, 1, 10000, &m->n_layers, NULL);
+    if (!st)
+        st = isim__map_int(&a, "n_heads", true, 1, 100000, &m->n_heads, NULL);
+    if (!st)
+        st = isim__map_int(&a, "n_kv_heads", true, 1, 100000, &m->n_kv_heads, NULL);
+    if (!st)
+        st = isim__map_int(&a, "head_dim", true, 1, 100000, &m->head_dim, NULL);
+    if (!st)
+        st = isim__map_int(&a, "d_ff", true, 1, 10 * DIM_MAX, &m->d_ff, NULL);
+    if (!st)
+        st = isim__map_enum(&a, "ffn", true, ffns, &e, NULL);
+    if (!st)
+        m->ffn = (isim_ffn)e;
+    if (!st)
+        st = isim__map_int(&a, "vocab", true, 1, 100 * DIM_MAX, &m->vocab, NULL);
+    if (!st)
+        st = isim__map_bool(&a, "tied_embeddings", true, &m->tied_embeddings, NULL);
+    if (!st)
+        st = isim__map_enum(&a, "norm", true, norms, &e, NULL);
+    if (!st)
+        m->norm = (isim_norm)e;
+    if (!st)
+        st = isim__map_enum(&a, "position", true, positions, &e, NULL);
+    if (!st)
+        m->position = (isim_position)e;
+    if (!st)
+        st = isim__map_int(&a, "max_context", true, 1, 1000000000, &m->max_context, NULL);
+    if (!st)
+        st = isim__map_bool(&a, "attn_bias", false, &m->attn_bias, NULL);
+    if (!st)
+        st = isim__map_bool(&a, "mlp_bias", false, &m->mlp_bias, NULL);
+    if (!st)
+        st = isim__map_bool(&a, "qk_norm", false, &m->qk_norm, NULL);
     /* what the engines need to run the model: RoPE base and the norms' epsilon (defaults
      * of the original Llama, for files that do not say) */
     m->rope_theta = 10000;
     m->norm_eps = 1e-5;
-    if (!st) st = isim__map_number(&a, "rope_theta", false, 1, 1e9, &m->rope_theta, NULL);
-    if (!st) st = isim__map_number(&a, "norm_eps", false, 1e-12, 0.1, &m->norm_eps, NULL);
+    if (!st)
+        st = isim__map_number(&a, "rope_theta", false, 1, 1e9, &m->rope_theta, NULL);
+    if (!st)
+        st = isim__map_number(&a, "norm_eps", false, 1e-12, 0.1, &m->norm_eps, NULL);
     if (st)
         return st;
     if (m->n_kv_heads > m->n_heads || m->n_heads % m->n_kv_heads != 0)
@@ -76,22 +96,29 @@ static isim_status read_architecture(isim__map *root, isim_model *m)
 
 static isim_status read_moe(isim__map *root, isim_model *m)
 {
-    static const char *const keys[] = {"n_experts",   "n_active_experts",   "n_shared_experts",
-                                       "expert_d_ff", "shared_expert_d_ff", "first_dense_layers",
-                                       "router_bias", NULL};
+    static const char *const keys[] = {
+        "n_experts",          "n_active_experts",   "n_shared_experts", "expert_d_ff",
+        "shared_expert_d_ff", "first_dense_layers", "router_bias",      NULL};
     isim__map e;
     isim_status st = isim__map_sub(root, "moe", keys, false, &e, &m->has_moe);
     if (st || !m->has_moe)
         return st;
     bool has_shared_ff = false;
-    if (!st) st = isim__map_int(&e, "n_experts", true, 1, 100000, &m->n_experts, NULL);
-    if (!st) st = isim__map_int(&e, "n_active_experts", true, 1, 100000, &m->n_active_experts, NULL);
-    if (!st) st = isim__map_int(&e, "n_shared_experts", true, 0, 1000, &m->n_shared_experts, NULL);
-    if (!st) st = isim__map_int(&e, "expert_d_ff", true, 1, 10 * DIM_MAX, &m->expert_d_ff, NULL);
-    if (!st) st = isim__map_int(&e, "shared_expert_d_ff", false, 0, 10 * DIM_MAX,
-                                &m->shared_expert_d_ff, &has_shared_ff);
-    if (!st) st = isim__map_int(&e, "first_dense_layers", true, 0, 10000, &m->first_dense_layers, NULL);
-    if (!st) st = isim__map_bool(&e, "router_bias", false, &m->router_bias, NULL);
+    if (!st)
+        st = isim__map_int(&e, "n_experts", true, 1, 100000, &m->n_experts, NULL);
+    if (!st)
+        st = isim__map_int(&e, "n_active_experts", true, 1, 100000, &m->n_active_experts, NULL);
+    if (!st)
+        st = isim__map_int(&e, "n_shared_experts", true, 0, 1000, &m->n_shared_experts, NULL);
+    if (!st)
+        st = isim__map_int(&e, "expert_d_ff", true, 1, 10 * DIM_MAX, &m->expert_d_ff, NULL);
+    if (!st)
+        st = isim__map_int(&e, "shared_expert_d_ff", false, 0, 10 * DIM_MAX, &m->shared_expert_d_ff,
+                           &has_shared_ff);
+    if (!st)
+        st = isim__map_int(&e, "first_dense_layers", true, 0, 10000, &m->first_dense_layers, NULL);
+    if (!st)
+        st = isim__map_bool(&e, "router_bias", false, &m->router_bias, NULL);
     if (st)
         return st;
     if (m->n_active_experts > m->n_experts)
@@ -112,16 +139,20 @@ static isim_status read_moe(isim__map *root, isim_model *m)
 
 static isim_status read_mla(isim__map *root, isim_model *m)
 {
-    static const char *const keys[] = {"kv_lora_rank", "q_lora_rank", "rope_head_dim",
-                                       "v_head_dim", NULL};
+    static const char *const keys[] = {"kv_lora_rank", "q_lora_rank", "rope_head_dim", "v_head_dim",
+                                       NULL};
     isim__map a;
     isim_status st = isim__map_sub(root, "mla", keys, false, &a, &m->has_mla);
     if (st || !m->has_mla)
         return st;
-    if (!st) st = isim__map_int(&a, "kv_lora_rank", true, 1, DIM_MAX, &m->kv_lora_rank, NULL);
-    if (!st) st = isim__map_int(&a, "q_lora_rank", true, 0, DIM_MAX, &m->q_lora_rank, NULL);
-    if (!st) st = isim__map_int(&a, "rope_head_dim", true, 0, DIM_MAX, &m->rope_head_dim, NULL);
-    if (!st) st = isim__map_int(&a, "v_head_dim", true, 1, DIM_MAX, &m->mla_v_head_dim, NULL);
+    if (!st)
+        st = isim__map_int(&a, "kv_lora_rank", true, 1, DIM_MAX, &m->kv_lora_rank, NULL);
+    if (!st)
+        st = isim__map_int(&a, "q_lora_rank", true, 0, DIM_MAX, &m->q_lora_rank, NULL);
+    if (!st)
+        st = isim__map_int(&a, "rope_head_dim", true, 0, DIM_MAX, &m->rope_head_dim, NULL);
+    if (!st)
+        st = isim__map_int(&a, "v_head_dim", true, 1, DIM_MAX, &m->mla_v_head_dim, NULL);
     return st;
 }
 
@@ -161,23 +192,31 @@ static isim_status read_sliding(isim__map *root, isim_model *m)
 
 static isim_status read_declared(isim__map *root, isim_model *m)
 {
-    static const char *const keys[] = {"total", "active", "active_counts_input_embedding", NULL};
+    static const char *const keys[] = {"total", "active", "active_counts_input_embedding",
+                                       "active_counts_output_embedding", NULL};
     isim__map a;
     bool has_active = false;
     isim_status st = isim__map_sub(root, "declared_params", keys, true, &a, NULL);
-    if (!st) st = isim__map_number(&a, "total", true, 1, 1e15, &m->declared_total, NULL);
-    if (!st) st = isim__map_number(&a, "active", false, 1, 1e15, &m->declared_active, &has_active);
+    if (!st)
+        st = isim__map_number(&a, "total", true, 1, 1e15, &m->declared_total, NULL);
+    if (!st)
+        st = isim__map_number(&a, "active", false, 1, 1e15, &m->declared_active, &has_active);
     m->active_counts_input_embedding = true;
-    if (!st) st = isim__map_bool(&a, "active_counts_input_embedding", false,
-                                 &m->active_counts_input_embedding, NULL);
+    if (!st)
+        st = isim__map_bool(&a, "active_counts_input_embedding", false,
+                            &m->active_counts_input_embedding, NULL);
+    m->active_counts_output_embedding = true;
+    if (!st)
+        st = isim__map_bool(&a, "active_counts_output_embedding", false,
+                            &m->active_counts_output_embedding, NULL);
     if (st)
         return st;
     if (m->has_moe && !has_active)
-        return isim__map_error(&a, NULL, "missing key 'active' in 'declared_params' (a MoE "
-                                         "model declares its active parameters)");
+        return isim__map_error(&a, NULL,
+                               "missing key 'active' in 'declared_params' (a MoE "
+                               "model declares its active parameters)");
     if (!m->has_moe && has_active)
-        return isim__map_error(&a, "active",
-                               "'declared_params.active' applies to MoE models only");
+        return isim__map_error(&a, "active", "'declared_params.active' applies to MoE models only");
     if (has_active && m->declared_active > m->declared_total)
         return isim__map_error(&a, "active",
                                "'declared_params.active' (%g) exceeds 'declared_params.total' "
@@ -189,25 +228,41 @@ static isim_status read_declared(isim__map *root, isim_model *m)
 static isim_status read_model(isim__reader *r, const isim__ynode *root, void *obj)
 {
     isim_model *m = obj;
-    static const char *const keys[] = {"name",    "family",         "architecture", "moe", "mla",
-                                       "sliding_window", "release", "declared_params", NULL};
+    static const char *const keys[] = {
+        "name",           "family",  "architecture",    "moe",     "mla",
+        "sliding_window", "release", "declared_params", "aliases", NULL};
     static const char *const release_keys[] = {"weights", NULL};
     isim__map top, rel;
     const char *s = NULL;
     int e = 0;
     isim_status st = isim__map_root(r, root, keys, &top);
-    if (!st) st = isim__map_string(&top, "name", true, &s, NULL);
-    if (!st && !(m->name = strdup(s))) st = ISIM_ENOMEM;
-    if (!st) st = isim__map_string(&top, "family", true, &s, NULL);
-    if (!st && !(m->family = strdup(s))) st = ISIM_ENOMEM;
-    if (!st) st = read_architecture(&top, m);
-    if (!st) st = read_moe(&top, m);
-    if (!st) st = read_mla(&top, m);
-    if (!st) st = read_sliding(&top, m);
-    if (!st) st = isim__map_sub(&top, "release", release_keys, true, &rel, NULL);
-    if (!st) st = isim__map_enum(&rel, "weights", true, dtype_names, &e, NULL);
-    if (!st) m->release_weights = (isim_dtype)e;
-    if (!st) st = read_declared(&top, m);
+    if (!st)
+        st = isim__map_string(&top, "name", true, &s, NULL);
+    if (!st && !(m->name = strdup(s)))
+        st = ISIM_ENOMEM;
+    if (!st)
+        st = isim__map_string(&top, "family", true, &s, NULL);
+    if (!st && !(m->family = strdup(s)))
+        st = ISIM_ENOMEM;
+    /* other names of the model (a hub repository, a dataset's spelling) */
+    if (!st)
+        st = isim__map_strings(&top, "aliases", false, &m->aliases, NULL);
+    if (!st)
+        st = read_architecture(&top, m);
+    if (!st)
+        st = read_moe(&top, m);
+    if (!st)
+        st = read_mla(&top, m);
+    if (!st)
+        st = read_sliding(&top, m);
+    if (!st)
+        st = isim__map_sub(&top, "release", release_keys, true, &rel, NULL);
+    if (!st)
+        st = isim__map_enum(&rel, "weights", true, dtype_names, &e, NULL);
+    if (!st)
+        m->release_weights = (isim_dtype)e;
+    if (!st)
+        st = read_declared(&top, m);
     if (st == ISIM_ENOMEM)
         return isim__fail(r->err, ISIM_ENOMEM, r->file, 0, 0, "out of memory");
     return st;
@@ -221,6 +276,7 @@ void isim_model_free(isim_model *m)
     free(m->path);
     free(m->name);
     free(m->family);
+    isim_ids_free(m->aliases);
     isim__facts_free(m->facts, m->n_facts);
     free(m);
 }
@@ -230,8 +286,8 @@ isim_status isim_model_load(const char *path, isim_model **out, isim_error *err)
     return isim_model_load_with(path, NULL, 0, out, err);
 }
 
-isim_status isim_model_load_with(const char *path, const isim_override *ov, size_t n, isim_model **out,
-                                 isim_error *err)
+isim_status isim_model_load_with(const char *path, const isim_override *ov, size_t n,
+                                 isim_model **out, isim_error *err)
 {
     *out = NULL;
     isim_model *m = calloc(1, sizeof *m);

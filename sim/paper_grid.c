@@ -126,7 +126,7 @@ static void piece_bound(const isim_hw *hw, double r_lo, double r_hi, double n_lo
     if (r_hi <= 1)
         return;
     if (hw->coll_model == ISIM_COLL_FLAT) {
-        *lat = 2 * isim__max(0.0, r_lo - 1) * hw->flat_per_rank_s;
+        *lat = 2 * isim__max(0.0, r_lo - 1) * hw->flat_per_rank_s * hw->coll_latency_scale;
         *bw = 2 * isim__max(0.0, r_lo - 1) / (r_lo * hw->scale_up_bytes_per_s) / par_hi;
         return;
     }
@@ -139,7 +139,7 @@ static void piece_bound(const isim_hw *hw, double r_lo, double r_hi, double n_lo
         best = isim__min(best, p->base_s + 2 * (hops * p->per_rank_s + lg * p->per_node_log2_s));
         factor = isim__max(factor, p->bandwidth_factor);
     }
-    *lat = best;
+    *lat = best * hw->coll_latency_scale;
     *bw = 2 * isim__max(intra, inter) / factor / par_hi;
 }
 
@@ -167,7 +167,8 @@ static void step_bound(const isim_hw *hw, double node, double lo, double hi, boo
     *lat = *bw = INFINITY;
     for (double v = v_lo; v <= v_hi; v++) {
         double l, w;
-        layout_bound(hw, isim__max(lo, (v - 1) * node), isim__min(hi, v * node), v, v, two_d, &l, &w);
+        layout_bound(hw, isim__max(lo, (v - 1) * node), isim__min(hi, v * node), v, v, two_d, &l,
+                     &w);
         *lat = isim__min(*lat, l);
         *bw = isim__min(*bw, w);
     }
@@ -310,8 +311,8 @@ static double dyn_eval(const isim_paper_ctx *c, double N, double pp, int k, int 
         pc->k = k;
         pc->layouts = layout;
     }
-    return isim__paper_cand_at(c, &pc->parts, i < N_SCALE,
-                               exp2(log2(N / pp) * (i % N_SCALE) / 5.0), b);
+    return isim__paper_cand_at(c, &pc->parts, i < N_SCALE, exp2(log2(N / pp) * (i % N_SCALE) / 5.0),
+                               b);
 }
 
 /* The dynamic degrees of the grid's batch j: pp[k] = exp2(log2(b) k / 9) as
@@ -323,9 +324,8 @@ typedef struct {
 /* The dynamic PP degrees (batch < layers: min(b, L)^(k/9) depends on the batch) at one
  * point: their candidates in the order of their bounds, each built only when its bound
  * can still beat the best; best enters as an upper bound and leaves exact. */
-static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double seq,
-                            double input, const loose_bound *lb, const dyn_batch *db,
-                            int *hint, double *best)
+static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double seq, double input,
+                            const loose_bound *lb, const dyn_batch *db, int *hint, double *best)
 {
     double each[GROUP];
     parts_cache pc; /* no initializer: zeroing the parts costs more than building them */
@@ -354,7 +354,9 @@ static void resolve_dynamic(const isim_paper_ctx *c, double N, double b, double 
         /* without collectives and at scale-down 1 this degree and every larger one take
          * at least this (hand-offs and weight reads grow with the degree) */
         if ((lb->K + (pp - 1) * lb->p2p_lat +
-             isim__max(pp * (lb->wc + lb->wa) + lb->kv * b, (lb->fc + lb->fa) * b)) * SLACK >= *best)
+             isim__max(pp * (lb->wc + lb->wa) + lb->kv * b, (lb->fc + lb->fa) * b)) *
+                SLACK >=
+            *best)
             break;
         double x = lb->log2N - db->lpp[k];
         if (dyn_bound(lb, b, pp, x, lb->rN * db->rpp[k], each) * SLACK >= *best)
@@ -482,8 +484,7 @@ static void row_dense(const isim_paper_grid_query *q, const subgrid *sg, size_t 
             }
         }
         if (q->use_pp && b < c->L)
-            resolve_dynamic(c, N, b, sg->seq, q->input_len, &r->lb, &sg->dyn[j], &r->hint,
-                            &best);
+            resolve_dynamic(c, N, b, sg->seq, q->input_len, &r->lb, &sg->dyn[j], &r->hint, &best);
         if (sg->spec)
             spec_fold(sg->spec, p, best);
         else
@@ -606,11 +607,14 @@ isim_status isim_paper_grid(const isim_paper_ctx *c, const isim_paper_grid_query
     *sg = (subgrid){.c = q->draft, .seq = 1, .t = draft, .dyn = dyn};
     if ((st = run_rows(q, sg, threads, err)))
         goto cleanup;
-    spec_step step = {.plain = plain, .draft = draft, .latency = latency,
+    spec_step step = {.plain = plain,
+                      .draft = draft,
+                      .latency = latency,
                       .kernels = c->L * 4 * c->launch,
-                      .flop_tok = (c->ff_flop_tok + c->proj_flop_tok +
-                                   c->attn_flop_full * q->input_len +
-                                   c->attn_flop_local * isim__min(q->input_len, c->window)) / c->F};
+                      .flop_tok =
+                          (c->ff_flop_tok + c->proj_flop_tok + c->attn_flop_full * q->input_len +
+                           c->attn_flop_local * isim__min(q->input_len, c->window)) /
+                          c->F};
     for (int g = 2; g <= q->spec_gamma_max; g++) {
         step.g = g;
         step.tokens = (1 - pow(q->spec_alpha, g)) / (1 - q->spec_alpha);

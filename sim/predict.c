@@ -58,6 +58,8 @@ void isim__terms_add(isim_terms *acc, const isim_terms *x, double scale)
 {
     for (int i = 0; i < ISIM_TERM_COUNT; i++)
         acc->t[i] += scale * x->t[i];
+    acc->matmul_s += scale * x->matmul_s;
+    acc->attention_s += scale * x->attention_s;
     double total = acc->total_s + scale * x->total_s;
     isim__terms_finish(acc);
     acc->total_s = total;
@@ -121,17 +123,23 @@ static isim_status check_query(const isim_model *m, const isim_query *q, isim_er
         return isim__fail(err, ISIM_EINVAL, "", 0, 0, "batch must be in [1, 1e9], got %g",
                           q->batch);
     if (!(q->input_tokens >= 0) || !isfinite(q->input_tokens) || q->input_tokens > 1e9)
-        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
-                          "input tokens must be in [0, 1e9], got %g", q->input_tokens);
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "input tokens must be in [0, 1e9], got %g",
+                          q->input_tokens);
     if (!(q->output_tokens >= 1) || !isfinite(q->output_tokens) || q->output_tokens > 1e9)
-        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
-                          "output tokens must be in [1, 1e9], got %g", q->output_tokens);
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "output tokens must be in [1, 1e9], got %g",
+                          q->output_tokens);
     if (!(q->prefix_hit_rate >= 0 && q->prefix_hit_rate < 1))
         return isim__fail(err, ISIM_EINVAL, "", 0, 0,
-                          "the prefix-cache hit rate must be in [0, 1), got %g", q->prefix_hit_rate);
+                          "the prefix-cache hit rate must be in [0, 1), got %g",
+                          q->prefix_hit_rate);
     if (!(q->usd_per_device_h >= 0) || !isfinite(q->usd_per_device_h))
         return isim__fail(err, ISIM_EINVAL, "", 0, 0, "the device-hour price must be >= 0, got %g",
                           q->usd_per_device_h);
+    if (q->backend && q->fidelity != ISIM_DEPLOY)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "an engine's fitted parameters (backend '%s') apply to the deploy "
+                          "fidelity only",
+                          q->backend);
     if (q->tp < 0 || q->pp < 0 || q->ep < 0)
         return isim__fail(err, ISIM_EINVAL, "", 0, 0, "tp, pp and ep must be positive");
     if ((unsigned)q->weights > ISIM_DTYPE_COUNT || (unsigned)q->kv >= ISIM_DTYPE_COUNT ||

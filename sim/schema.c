@@ -24,8 +24,8 @@ static void full_path(const isim__map *m, const char *key, char *buf, size_t n)
 static isim_status fail_node(const isim__map *m, const isim__ynode *n, const char *msg)
 {
     if (n->file)
-        return isim__fail(m->r->err, ISIM_ESCHEMA, n->file, n->line, n->column, "%s (in %s)",
-                          msg, m->r->file);
+        return isim__fail(m->r->err, ISIM_ESCHEMA, n->file, n->line, n->column, "%s (in %s)", msg,
+                          m->r->file);
     return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column, "%s", msg);
 }
 
@@ -77,7 +77,7 @@ static const isim__ynode *key_node(const isim__map *m, const char *key)
 /* Refuses keys outside `allowed`; "source" is always allowed and never listed. */
 static isim_status check_keys(const isim__map *m, const char *const *allowed)
 {
-    for (size_t i = 0; i < m->node->n; i++) {
+    for (size_t i = 0; allowed && i < m->node->n; i++) {
         const char *k = m->node->keys[i]->text;
         bool ok = strcmp(k, "source") == 0;
         for (const char *const *a = allowed; !ok && *a; a++)
@@ -134,8 +134,8 @@ static isim_status open_map(isim__reader *r, const isim__map *parent, const isim
     return ISIM_OK;
 }
 
-isim_status isim__map_root(isim__reader *r, const isim__ynode *root,
-                           const char *const *allowed, isim__map *out)
+isim_status isim__map_root(isim__reader *r, const isim__ynode *root, const char *const *allowed,
+                           isim__map *out)
 {
     return open_map(r, NULL, root, "", allowed, out);
 }
@@ -248,8 +248,8 @@ static bool looks_like_unit(const char *s)
     return isalpha((unsigned char)*end) != 0;
 }
 
-isim_status isim__map_number(isim__map *m, const char *key, bool required, double min,
-                             double max, double *out, bool *present)
+isim_status isim__map_number(isim__map *m, const char *key, bool required, double min, double max,
+                             double *out, bool *present)
 {
     const isim__ynode *n;
     isim_status found = lookup(m, key, required, present, &n);
@@ -298,8 +298,8 @@ isim_status isim__map_number(isim__map *m, const char *key, bool required, doubl
     return ISIM_OK;
 }
 
-isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t min,
-                          int64_t max, int64_t *out, bool *present)
+isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t min, int64_t max,
+                          int64_t *out, bool *present)
 {
     double v = 0;
     bool here = false;
@@ -332,8 +332,34 @@ isim_status isim__map_string(isim__map *m, const char *key, bool required, const
     return ISIM_OK;
 }
 
-isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out,
-                           bool *present)
+isim_status isim__map_strings(isim__map *m, const char *key, bool required, char ***out,
+                              bool *present)
+{
+    const isim__ynode *n;
+    isim_status found = lookup(m, key, required, present, &n);
+    if (found || !n)
+        return found;
+    char path[200];
+    full_path(m, key, path, sizeof path);
+    if (n->kind != ISIM__YSEQ || n->n == 0)
+        return fail_at(m, n, "'%s' must be a list of strings", path);
+    for (size_t i = 0; i < n->n; i++)
+        if (n->items[i]->kind != ISIM__YSCALAR || !n->items[i]->text[0])
+            return fail_at(m, n->items[i], "'%s' items must be non-empty strings", path);
+    char **v = calloc(n->n + 1, sizeof *v);
+    for (size_t i = 0; v && i < n->n; i++)
+        if (!(v[i] = strdup(n->items[i]->text))) {
+            isim_ids_free(v);
+            v = NULL;
+        }
+    if (!v)
+        return ISIM_ENOMEM;
+    isim_ids_free(*out);
+    *out = v;
+    return ISIM_OK;
+}
+
+isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out, bool *present)
 {
     const isim__ynode *n;
     isim_status found = lookup(m, key, required, present, &n);
@@ -352,8 +378,8 @@ isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *o
     return ISIM_OK;
 }
 
-isim_status isim__map_enum(isim__map *m, const char *key, bool required,
-                           const char *const *names, int *out, bool *present)
+isim_status isim__map_enum(isim__map *m, const char *key, bool required, const char *const *names,
+                           int *out, bool *present)
 {
     const char *s = NULL;
     bool here = false;
@@ -393,7 +419,7 @@ isim_status isim__spec_read(const char *path, const isim_override *ov, size_t n_
         isim__ynode_free(root);
         return st;
     }
-    isim__reader r = {.file = path, .err = err};
+    isim__reader r = {.file = path, .err = err, .ov = ov, .n_ov = n_ov};
     st = read(&r, root, obj);
     isim__ynode_free(root);
     if (st) {

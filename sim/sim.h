@@ -16,13 +16,13 @@
 
 /* ---- status and errors ------------------------------------------------------------ */
 
-#define ISIM_STATUS_LIST(X)                                                                \
-    X(OK, "success")                                                                       \
-    X(ENOMEM, "out of memory")                                                             \
-    X(EIO, "cannot read file")                                                             \
-    X(EPARSE, "malformed YAML")                                                            \
-    X(ESCHEMA, "invalid specification")                                                    \
-    X(EINVAL, "invalid argument")                                                          \
+#define ISIM_STATUS_LIST(X)                                                                        \
+    X(OK, "success")                                                                               \
+    X(ENOMEM, "out of memory")                                                                     \
+    X(EIO, "cannot read file")                                                                     \
+    X(EPARSE, "malformed YAML")                                                                    \
+    X(ESCHEMA, "invalid specification")                                                            \
+    X(EINVAL, "invalid argument")                                                                  \
     X(ENOTFOUND, "not found")
 
 typedef enum {
@@ -50,13 +50,13 @@ const char *isim_error_format(const isim_error *e, char *buf, size_t n);
 
 /* ---- precisions ------------------------------------------------------------------- */
 
-#define ISIM_DTYPE_LIST(X)                                                                 \
-    X(FP32, "fp32", 4.0)                                                                   \
-    X(BF16, "bf16", 2.0)                                                                   \
-    X(FP16, "fp16", 2.0)                                                                   \
-    X(FP8, "fp8", 1.0)                                                                     \
-    X(INT8, "int8", 1.0)                                                                   \
-    X(INT4, "int4", 0.5)                                                                   \
+#define ISIM_DTYPE_LIST(X)                                                                         \
+    X(FP32, "fp32", 4.0)                                                                           \
+    X(BF16, "bf16", 2.0)                                                                           \
+    X(FP16, "fp16", 2.0)                                                                           \
+    X(FP8, "fp8", 1.0)                                                                             \
+    X(INT8, "int8", 1.0)                                                                           \
+    X(INT4, "int4", 0.5)                                                                           \
     X(FP4, "fp4", 0.5)
 
 typedef enum {
@@ -112,31 +112,34 @@ typedef enum { ISIM_POS_ROPE, ISIM_POS_LEARNED } isim_position;
 /* Quantities derived from the architecture (docs/model.md, "Parameter counts"). Counts
  * are exact integers held in doubles (exact below 2^53). */
 typedef struct isim_model_derived {
-    double attn_params_layer;     /* attention matrices (+biases, q/k norms) of one layer */
-    double kv_proj_params_layer;  /* of which the K and V projections (GQA; 0 for MLA) */
-    double norm_params_layer;     /* the two norms of one layer */
-    double dense_ffn_params;      /* one dense FFN block (width d_ff) */
-    double expert_params;         /* one routed expert (width expert_d_ff) */
-    double shared_expert_params;  /* one shared expert */
-    double router_params_layer;   /* router of one MoE layer */
-    int64_t n_dense_layers;       /* layers with a dense FFN */
-    int64_t n_moe_layers;         /* layers with a MoE FFN */
-    int64_t n_sliding_layers;     /* layers with local attention */
-    double embedding_params;      /* input embedding (+ learned positions) */
-    double unembedding_params;    /* output classifier; 0 when tied */
+    double attn_params_layer;    /* attention matrices (+biases, q/k norms) of one layer */
+    double kv_proj_params_layer; /* of which the K and V projections (GQA; 0 for MLA) */
+    double norm_params_layer;    /* the two norms of one layer */
+    double dense_ffn_params;     /* one dense FFN block (width d_ff) */
+    double expert_params;        /* one routed expert (width expert_d_ff) */
+    double shared_expert_params; /* one shared expert */
+    double router_params_layer;  /* router of one MoE layer */
+    int64_t n_dense_layers;      /* layers with a dense FFN */
+    int64_t n_moe_layers;        /* layers with a MoE FFN */
+    int64_t n_sliding_layers;    /* layers with local attention */
+    double embedding_params;     /* input embedding (+ learned positions) */
+    double unembedding_params;   /* output classifier; 0 when tied */
     double final_norm_params;
     double params_total;
-    double params_active;         /* per token; MoE: n_active routed experts per layer */
-    double kv_elems_per_token_layer; /* K+V elements cached per token per layer (MLA: latent+rope) */
+    double params_active; /* per token; MoE: n_active routed experts per layer */
+    double
+        kv_elems_per_token_layer; /* K+V elements cached per token per layer (MLA: latent+rope) */
     double qk_head_dim;           /* per-head q.k width (MLA: head_dim + rope_head_dim) */
     double v_head_dim;            /* per-head value width */
 } isim_model_derived;
 
 typedef struct isim_model {
-    char *id;     /* file stem */
-    char *path;   /* file it was loaded from */
+    char *id;   /* file stem */
+    char *path; /* file it was loaded from */
     char *name;
     char *family;
+    char **aliases; /* other names (hub repositories, datasets' spellings), NULL-terminated;
+                       NULL when none */
     /* architecture */
     int64_t d_model, n_layers, n_heads, n_kv_heads, head_dim, d_ff, vocab, max_context;
     isim_ffn ffn;
@@ -158,7 +161,7 @@ typedef struct isim_model {
     bool pattern[ISIM_MAX_PATTERN];
     isim_dtype release_weights;
     double declared_total, declared_active; /* declared_active 0 for dense models */
-    bool active_counts_input_embedding;
+    bool active_counts_input_embedding, active_counts_output_embedding;
     isim_model_derived d;
     size_t n_facts;
     isim_fact *facts; /* every number with its source */
@@ -192,19 +195,64 @@ typedef struct isim_protocol {
     double base_s, per_rank_s, per_node_log2_s, bandwidth_factor;
 } isim_protocol;
 
+/* Parameters of the deploy fidelity fitted to measurements of one serving engine on the
+ * device (docs/validation.md): they replace the profile's own values. */
+#define ISIM_MAX_FITS 8
+enum {
+    ISIM_FIT_FLOPS,
+    ISIM_FIT_HBM,
+    ISIM_FIT_HBM_FP4,
+    ISIM_FIT_HBM_INT4,
+    ISIM_FIT_HBM_EXPERTS,
+    ISIM_FIT_FULL_ROWS,
+    ISIM_FIT_STEP,
+    ISIM_FIT_REQUEST,
+    ISIM_FIT_LAUNCH
+};
+typedef struct isim_hw_fit {
+    char backend[24];                 /* "all": every engine measured together */
+    double eff_flops, eff_hbm;        /* as isim_hw's */
+    double eff_hbm_fp4, eff_hbm_int4; /* as isim_hw's; 0 = eff_hbm */
+    double eff_hbm_experts;           /* as isim_hw's; 0 = eff_hbm */
+    double eff_flops_full_rows;
+    double step_overhead_s;
+    double request_overhead_s; /* added to each request's TTFT */
+    double kernel_launch_s;
+    double coll_latency_scale; /* factor on the collectives' latencies */
+    double a2a_latency_scale;  /* and on all-to-all's besides */
+    isim_dtype kv;             /* the KV-cache precision the engine ran (informative) */
+    double lockstep;           /* share of a closed-loop benchmark's fixed-length requests that
+                                  stay in lock-step: prompts prefilled together, then decoded
+                                  together (the engine's scheduler; docs/validation.md) */
+} isim_hw_fit;
+
 typedef struct isim_hw {
     char *id, *path, *name, *vendor;
+    char **aliases; /* other names (datasets' spellings), NULL-terminated; NULL when none */
     isim_hw_kind kind;
     double peak_flops[ISIM_DTYPE_COUNT]; /* FLOP/s (OP/s for integers); 0 = no such rate */
     double eff_flops, eff_hbm;           /* sustained fraction of peak */
+    double eff_hbm_fp4, eff_hbm_int4;    /* deploy: fraction of peak bandwidth at which fp4
+                                            (W4A4) and int4 (W4A16) weights stream; 0 = eff_hbm */
+    double eff_hbm_experts;              /* deploy: fraction of peak bandwidth at which routed
+                                            experts' 8/16-bit weights stream; 0 = eff_hbm */
+    double eff_flops_full_rows;          /* deploy: matmul efficiency eff_flops min(1, r / this)
+                                            for r rows in a pass; 0 = flat */
+    double eff_attention;                /* deploy: attention's fraction of the 16-bit rate;
+                                            eff_flops unless the profile says */
+    double eff_overlap;                  /* deploy: share of the shorter of a kernel's
+                                            arithmetic and traffic not hidden by the longer; 0 */
+    bool attention_follows_flops;        /* eff_attention not written: it is eff_flops */
     double mem_bytes, mem_bytes_per_s;
-    int64_t domain_size;                 /* devices in one scale-up domain */
-    double scale_up_bytes_per_s;         /* per device, per direction */
-    double scale_out_bytes_per_s;        /* per device, per direction */
+    int64_t domain_size;          /* devices in one scale-up domain */
+    double scale_up_bytes_per_s;  /* per device, per direction */
+    double scale_out_bytes_per_s; /* per device, per direction */
     isim_coll_model coll_model;
     int n_protocols;
     isim_protocol protocols[3];
     double flat_per_rank_s;
+    double coll_latency_scale; /* factor on every collective latency; 1 */
+    double a2a_latency_scale;  /* and on all-to-all's besides; 1 */
     double kernel_launch_s;
     bool has_power;
     double tdp_w;
@@ -214,14 +262,28 @@ typedef struct isim_hw {
     bool has_serving;
     double mem_utilization, runtime_reserve_bytes, step_overhead_s, kernels_per_layer,
         prefill_chunk_tokens;
+    double request_overhead_s; /* a request's own fixed time to its first token (API server,
+                                  tokenizer, scheduling, streaming); 0 unless written */
+    /* fits to measured serving data (the profile's `fitted:` section): fits[0] is the one
+     * over every engine ("all"), already applied to the fields above; the others are one
+     * engine's each, applied when a query names its backend */
+    size_t n_fits;
+    isim_hw_fit fits[ISIM_MAX_FITS];
+    isim_hw_fit unfitted; /* the profile's own values of the fitted fields */
+    unsigned pinned;      /* fitted fields a what-if set (1 << ISIM_FIT_...): fits leave them */
     size_t n_facts;
     isim_fact *facts;
 } isim_hw;
 
 isim_status isim_hw_load(const char *path, isim_hw **out, isim_error *err);
-isim_status isim_hw_load_with(const char *path, const isim_override *ov, size_t n,
-                              isim_hw **out, isim_error *err);
+isim_status isim_hw_load_with(const char *path, const isim_override *ov, size_t n, isim_hw **out,
+                              isim_error *err);
 void isim_hw_free(isim_hw *h);
+/* *out becomes a copy of h (sharing its strings and facts: it lives no longer than h) with
+ * fit f's values in place of its own. */
+void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out);
+/* The fit of h for serving engine `backend`; NULL when the profile has none. */
+const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend);
 
 /* ---- catalog: files under a data directory ----------------------------------------- */
 
@@ -230,13 +292,17 @@ void isim_hw_free(isim_hw *h);
 isim_status isim_catalog_list(const char *dir, const char *sub, char ***ids, isim_error *err);
 void isim_ids_free(char **ids);
 /* Loads dir/models/<id>.yaml or dir/hw-profiles/<id>.yaml; ISIM_ENOTFOUND if absent. */
-isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out,
-                               isim_error *err);
+isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out, isim_error *err);
 isim_status isim_catalog_hw(const char *dir, const char *id, isim_hw **out, isim_error *err);
 /* Where dir/models/<id>.yaml (kind "model"), dir/hw-profiles/<id>.yaml (kind "hw") or
  * dir/scenarios/<id>.yaml (kind "scenario") is; ISIM_ENOTFOUND with close matches suggested
  * if absent. */
 isim_status isim_catalog_path(const char *dir, const char *kind, const char *id, char *path,
+                              size_t size, isim_error *err);
+/* The id of the model (kind "model") or hardware profile (kind "hw") under dir whose id or
+ * one of whose aliases is `name`, compared without regard to case; ISIM_ENOTFOUND if
+ * none. */
+isim_status isim_catalog_find(const char *dir, const char *kind, const char *name, char *id,
                               size_t size, isim_error *err);
 /* Levenshtein distance of two strings, for "did you mean"; strings of 128 characters or
  * more count as far apart (1000). */
@@ -259,7 +325,6 @@ void isim_collective_time(const isim_hw *hw, isim_fidelity f, isim_coll kind, do
 
 /* ---- the step model ---------------------------------------------------------------- */
 
-
 typedef enum {
     ISIM_TERM_ARITHMETIC,
     ISIM_TERM_HBM,
@@ -275,43 +340,49 @@ typedef struct isim_terms {
     double t[ISIM_TERM_COUNT];
     double total_s;
     isim_term binding; /* the term that contributes most to total_s */
+    /* deploy fidelity: the matmul kernels' and the attention core's time, each the larger
+     * of its arithmetic and its memory traffic (docs/model.md, "Overlap"); 0 in paper */
+    double matmul_s, attention_s;
 } isim_terms;
 
 /* What to predict. isim_query_init() sets the defaults noted here. */
 typedef struct isim_query {
-    isim_fidelity fidelity;   /* ISIM_DEPLOY */
-    double devices;           /* > 0; whole in deploy fidelity */
-    double batch;             /* sequences decoded together, >= 1 */
-    double input_tokens;      /* prompt tokens per sequence, >= 0 */
-    double output_tokens;     /* generated tokens per sequence, >= 1 */
-    int tp, pp, ep;           /* 0 = chosen (paper: searched as the released code does) */
-    isim_dtype weights;       /* ISIM_DTYPE_COUNT = the model's release precision */
-    isim_dtype kv;            /* ISIM_BF16 */
-    const isim_model *draft;  /* speculative decoding draft; NULL = none */
-    isim_dtype draft_weights; /* ISIM_BF16 (the paper keeps 16-bit drafts) */
-    double spec_alpha;        /* acceptance probability, 0 < a < 1 */
-    int spec_gamma;           /* draft tokens per step; 0 = the best of 2 (paper) or 1
-                                 (deploy) up to spec_gamma_max, or plain decoding */
-    int spec_gamma_max;       /* 5, as in the released code's pareto_fronts */
+    isim_fidelity fidelity;     /* ISIM_DEPLOY */
+    double devices;             /* > 0; whole in deploy fidelity */
+    double batch;               /* sequences decoded together, >= 1 */
+    double input_tokens;        /* prompt tokens per sequence, >= 0 */
+    double output_tokens;       /* generated tokens per sequence, >= 1 */
+    int tp, pp, ep;             /* 0 = chosen (paper: searched as the released code does) */
+    isim_dtype weights;         /* ISIM_DTYPE_COUNT = the model's release precision */
+    isim_dtype kv;              /* ISIM_BF16 */
+    const isim_model *draft;    /* speculative decoding draft; NULL = none */
+    isim_dtype draft_weights;   /* ISIM_BF16 (the paper keeps 16-bit drafts) */
+    double spec_alpha;          /* acceptance probability, 0 < a < 1 */
+    int spec_gamma;             /* draft tokens per step; 0 = the best of 2 (paper) or 1
+                                   (deploy) up to spec_gamma_max, or plain decoding */
+    int spec_gamma_max;         /* 5, as in the released code's pareto_fronts */
     bool allow_cross_domain_tp; /* deploy: TP may span scale-up domains */
-    double prefix_hit_rate;   /* share of each prompt already in the prefix cache, [0, 1):
-                                 its KV is held but not computed again; 0 */
-    double usd_per_device_h;  /* price of a device-hour for the cost figures; 0 = the
-                                 profile's cloud price (a scenario's cost model sets it) */
+    double prefix_hit_rate;     /* share of each prompt already in the prefix cache, [0, 1):
+                                   its KV is held but not computed again; 0 */
+    double usd_per_device_h;    /* price of a device-hour for the cost figures; 0 = the
+                                   profile's cloud price (a scenario's cost model sets it) */
+    const char *backend;        /* deploy: the serving engine whose fitted parameters the
+                                   profile holds (its `fitted:` section); NULL = the profile's
+                                   values as loaded */
 } isim_query;
 
 void isim_query_init(isim_query *q);
 
-#define ISIM_REASON_LIST(X)                                                                \
-    X(NONE, "none", "feasible")                                                            \
-    X(MEMORY, "memory", "does not fit in memory")                                          \
-    X(NO_RATE, "no_rate", "no arithmetic rate for the precision")                          \
-    X(TP_HEADS, "tp_heads", "tensor parallelism does not divide the attention heads")      \
-    X(TP_DOMAIN, "tp_domain", "tensor parallelism exceeds the scale-up domain")            \
-    X(PP_LAYERS, "pp_layers", "more pipeline stages than layers, devices or sequences")    \
-    X(LAYOUT, "layout", "devices do not factor into tp x pp x dp")                         \
-    X(EP_EXPERTS, "ep_experts", "expert parallelism does not divide the experts")          \
-    X(DRAFT, "draft", "draft model unusable for speculative decoding")                     \
+#define ISIM_REASON_LIST(X)                                                                        \
+    X(NONE, "none", "feasible")                                                                    \
+    X(MEMORY, "memory", "does not fit in memory")                                                  \
+    X(NO_RATE, "no_rate", "no arithmetic rate for the precision")                                  \
+    X(TP_HEADS, "tp_heads", "tensor parallelism does not divide the attention heads")              \
+    X(TP_DOMAIN, "tp_domain", "tensor parallelism exceeds the scale-up domain")                    \
+    X(PP_LAYERS, "pp_layers", "more pipeline stages than layers, devices or sequences")            \
+    X(LAYOUT, "layout", "devices do not factor into tp x pp x dp")                                 \
+    X(EP_EXPERTS, "ep_experts", "expert parallelism does not divide the experts")                  \
+    X(DRAFT, "draft", "draft model unusable for speculative decoding")                             \
     X(NO_SERVING, "no_serving", "hardware profile lacks serving parameters")
 
 typedef enum {
@@ -350,6 +421,10 @@ typedef struct isim_result {
     isim_terms decode;
     isim_terms prefill;
     double tpot_s, ttft_s;
+    /* deploy: wall time to prefill the prompts of every sequence of the batch (each data-
+     * parallel group its own, chunk after chunk, engine overhead included) and the chunks
+     * it takes; 0 in paper fidelity */
+    double prefill_all_s, prefill_chunks;
     double tokens_per_s_per_user, tokens_per_s_per_device, tokens_per_s_total;
     double cost_usd_per_mtok_output, cost_usd_per_mtok_input;
     bool has_energy;
@@ -391,8 +466,7 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
 /* Minimum over the released code's candidates (2-D/1-D, PP list unless pp > 0, six
  * attention scale-downs); *best (may be NULL) receives the winning point. */
 double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, double pp,
-                       double seq_len, double input_len, isim_terms *terms,
-                       isim_paper_point *best);
+                       double seq_len, double input_len, isim_terms *terms, isim_paper_point *best);
 
 /* The released code's pareto_fronts grid: the latency (seconds per token) at every
  * devices[i] x batch[j], minimised as new_token_latency_seconds does (2-D or 1-D, the PP
@@ -428,30 +502,30 @@ const char *isim_cost_model_name(isim_cost_model m); /* "cloud", "owned" */
 /* Every setting of a scenario that is a single value; each can be swept by its path
  * (isim_scenario_set). Units as in the names; 0 for an optional setting means none. */
 typedef struct isim_scenario_settings {
-    double input_tokens, output_tokens;  /* workload.input_tokens, workload.output_tokens */
-    double request_rate_per_s;           /* workload.request_rate_per_s */
-    double concurrency;                  /* workload.concurrency (sequences at once) */
-    double prefix_cache_hit_rate;        /* workload.prefix_cache_hit_rate, [0, 1) */
-    double ttft_ms, tpot_ms;             /* slo.ttft_ms, slo.tpot_ms */
-    double min_tokens_per_s_per_user;    /* slo.min_tokens_per_s_per_user */
-    double max_cost_usd_per_mtok;        /* slo.max_cost_usd_per_mtok */
-    double percentile;                   /* slo.percentile the SLOs are stated at; 50 */
-    double max_devices;                  /* search.max_devices; 64 */
-    double spec_alpha, spec_gamma_max;   /* search.spec_alpha 0.8, search.spec_gamma_max 5 */
-    double grid;                         /* search.grid (paper fidelity); 400 */
-    double customer_alpha;               /* recommend.alpha; 3 */
+    double input_tokens, output_tokens; /* workload.input_tokens, workload.output_tokens */
+    double request_rate_per_s;          /* workload.request_rate_per_s */
+    double concurrency;                 /* workload.concurrency (sequences at once) */
+    double prefix_cache_hit_rate;       /* workload.prefix_cache_hit_rate, [0, 1) */
+    double ttft_ms, tpot_ms;            /* slo.ttft_ms, slo.tpot_ms */
+    double min_tokens_per_s_per_user;   /* slo.min_tokens_per_s_per_user */
+    double max_cost_usd_per_mtok;       /* slo.max_cost_usd_per_mtok */
+    double percentile;                  /* slo.percentile the SLOs are stated at; 50 */
+    double max_devices;                 /* search.max_devices; 64 */
+    double spec_alpha, spec_gamma_max;  /* search.spec_alpha 0.8, search.spec_gamma_max 5 */
+    double grid;                        /* search.grid (paper fidelity); 400 */
+    double customer_alpha;              /* recommend.alpha; 3 */
     /* search.weights, search.kv: a sweep's single precision in place of the scenario's
      * lists; ISIM_DTYPE_COUNT = the lists as written */
     isim_dtype weights, kv;
     /* owned devices (docs/scenarios.md, "Cost models"): a device's IT load is its TDP x
      * server_power_factor (the server around it); it draws power_fraction_of_tdp of that
      * on average, times PUE, at the electricity price, and pays colocation on the load */
-    isim_cost_model cost_model;          /* cost.model; cloud */
-    double pue;                          /* cost.pue; 1 */
-    double electricity_usd_per_kwh;      /* cost.electricity_usd_per_kwh; 0 */
-    double colocation_usd_per_kw_month;  /* cost.colocation_usd_per_kw_month; 0 */
-    double server_power_factor;          /* cost.server_power_factor; 1 */
-    double power_fraction_of_tdp;        /* cost.power_fraction_of_tdp; 1 */
+    isim_cost_model cost_model;         /* cost.model; cloud */
+    double pue;                         /* cost.pue; 1 */
+    double electricity_usd_per_kwh;     /* cost.electricity_usd_per_kwh; 0 */
+    double colocation_usd_per_kw_month; /* cost.colocation_usd_per_kw_month; 0 */
+    double server_power_factor;         /* cost.server_power_factor; 1 */
+    double power_fraction_of_tdp;       /* cost.power_fraction_of_tdp; 1 */
 } isim_scenario_settings;
 
 /* A value as written, and where. */
@@ -525,8 +599,22 @@ const char *isim_scenario_setting_text(const isim_scenario_settings *s, const ch
 /* ---- the toy model of Erdil 2025 §2.2 ------------------------------------------------ */
 
 /* Eq. 3 with t_reduce = 2 (sqrt(N) - 1) t_hop (Eq. 5): seconds per token. */
-double isim_toy_latency(double n_params, double bytes_per_param, double n_layers,
-                        double n_reduce, double t_hop_s, double hbm_bytes_per_s,
-                        double flops_per_s, double batch, double n_devices);
+double isim_toy_latency(double n_params, double bytes_per_param, double n_layers, double n_reduce,
+                        double t_hop_s, double hbm_bytes_per_s, double flops_per_s, double batch,
+                        double n_devices);
+
+/* ---- fitting (docs/validation.md) ------------------------------------------------ */
+
+/* Least squares of y = intercept + slope x over n points. */
+isim_status isim_fit_line(const double *x, const double *y, size_t n, double *intercept,
+                          double *slope, isim_error *err);
+
+/* Fills r[0 .. n_residuals) for the parameters x[0 .. n_params). */
+typedef void (*isim_fit_residuals)(const double *x, double *r, void *ctx);
+/* Nonlinear least squares over positive parameters (their logarithms are what moves):
+ * params holds the start and receives the fit; *rms (may be NULL) the residuals' root mean
+ * square at the fit. Levenberg-Marquardt with geodesic acceleration (GSL). */
+isim_status isim_fit_positive(size_t n_params, double *params, size_t n_residuals,
+                              isim_fit_residuals fn, void *ctx, double *rms, isim_error *err);
 
 #endif

@@ -9,10 +9,10 @@
 #include "tests/testutil.h"
 
 static const char *const REQUIRED[] = {
-    "llama-3.1-8b",   "llama-3.1-70b", "llama-3.1-405b",  "llama-3.2-1b",  "llama-3.2-3b",
-    "mistral-large-2", "mixtral-8x7b", "mixtral-8x22b",   "deepseek-v3",   "qwen3-32b",
-    "qwen3-235b-a22b", "gpt-oss-120b", "gpt-oss-20b",     "gpt-3-175b",    "llama-2-7b",
-    "llama-2-13b",    "llama-2-70b",   "stories260k"};
+    "llama-3.1-8b",    "llama-3.1-70b", "llama-3.1-405b", "llama-3.2-1b", "llama-3.2-3b",
+    "mistral-large-2", "mixtral-8x7b",  "mixtral-8x22b",  "deepseek-v3",  "qwen3-32b",
+    "qwen3-235b-a22b", "gpt-oss-120b",  "gpt-oss-20b",    "gpt-3-175b",   "llama-2-7b",
+    "llama-2-13b",     "llama-2-70b",   "stories260k"};
 
 Test(models, the_catalog_has_every_required_model)
 {
@@ -27,6 +27,15 @@ Test(models, the_catalog_has_every_required_model)
     isim_ids_free(ids);
 }
 
+/* Publishers whose total follows another architecture than the checkpoint's: the total is
+ * compared with the derived count of the architecture as they counted it. */
+static const struct {
+    const char *id, *path, *value, *why;
+} COUNTED_AS[] = {
+    {"kimi-k2.5", "moe.first_dense_layers", "0",
+     "Moonshot's 1.04T counts all 61 layers as MoE; the checkpoint's layer 0 is dense (1.026T)"},
+};
+
 /* The published totals are rounded to 2-4 significant figures in most announcements;
  * 1% is the tolerance the foundation issue sets. */
 Test(models, derived_parameters_match_published_totals_within_one_percent)
@@ -36,8 +45,26 @@ Test(models, derived_parameters_match_published_totals_within_one_percent)
     int n = 0;
     for (char **p = ids; *p; p++, n++) {
         isim_model *m = tu_model(*p);
-        cr_expect(tu_close(m->d.params_total, m->declared_total, 0.01),
-                  "%s: derived %.6g vs declared %.6g", *p, m->d.params_total, m->declared_total);
+        double total = m->d.params_total;
+        for (size_t k = 0; k < sizeof COUNTED_AS / sizeof COUNTED_AS[0]; k++) {
+            if (strcmp(*p, COUNTED_AS[k].id) != 0)
+                continue;
+            char path[512];
+            snprintf(path, sizeof path, "%s/models/%s.yaml", ISIM_DATA_DIR, *p);
+            isim_override ov = {.path = COUNTED_AS[k].path,
+                                .value = COUNTED_AS[k].value,
+                                .source = COUNTED_AS[k].why,
+                                .file = "test",
+                                .line = 1,
+                                .column = 1};
+            isim_model *as = NULL;
+            cr_assert_eq(isim_model_load_with(path, &ov, 1, &as, NULL), ISIM_OK);
+            cr_expect_lt(total, as->d.params_total, "%s", COUNTED_AS[k].why);
+            total = as->d.params_total;
+            isim_model_free(as);
+        }
+        cr_expect(tu_close(total, m->declared_total, 0.01), "%s: derived %.6g vs declared %.6g", *p,
+                  total, m->declared_total);
         if (m->has_moe)
             cr_expect(tu_close(isim_model_active_as_declared(m), m->declared_active, 0.01),
                       "%s: derived active %.6g vs declared %.6g", *p,

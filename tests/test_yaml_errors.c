@@ -81,7 +81,7 @@ static const bad_case cases[] = {
      "unknown key 'hbm_gib' in 'memory' (expected: capacity_gb, bandwidth_gbps)", ""},
     {"unknown top-level key", false, "kind: gpu\n", "kind: gpu\ncolor: green\n", 4, 1,
      "unknown key 'color' (expected: name, vendor, kind, compute, efficiency, memory, "
-     "scale_up, scale_out, collectives, kernel, power, price, serving)",
+     "scale_up, scale_out, collectives, kernel, power, price, serving, aliases, fitted)",
      ""},
     {"missing key", false, "  bandwidth_gbps: 3300\n", "", 11, 1,
      "missing key 'bandwidth_gbps' in 'memory'", ""},
