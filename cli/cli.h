@@ -22,8 +22,8 @@ typedef struct cli_opt {
 /* Parses argv[first..] into opts (NULL-name terminated) and up to max_pos positional
  * arguments. Prints the usage error itself; returns CLI_OK, or CLI_USAGE, or -1 when -h
  * or --help was given (the caller prints help and exits 0). */
-int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
-              const char **pos, int max_pos, int *n_pos);
+int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts, const char **pos,
+              int max_pos, int *n_pos);
 cli_opt *cli_find(cli_opt *opts, const char *name);
 void cli_print_options(const cli_opt *opts);
 
@@ -59,5 +59,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 #endif

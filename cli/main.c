@@ -16,6 +16,8 @@ static const struct {
     {"scenario", cmd_scenario, "run a what-if scenario: sweeps, cost models, sensitivity"},
     {"report", cmd_report, "a scenario's procurement report: HTML and Markdown with figures"},
     {"run", cmd_run, "run a model on this machine's CPUs and measure it (--engine cpu)"},
+    {"calibrate", cmd_calibrate, "measure this machine and write its hardware profile (local-cpu)"},
+    {"validate", cmd_validate, "predictions against the engine or measured serving data"},
     {"list", cmd_list, "list the models, hardware profiles or scenarios in the catalog"},
     {"show", cmd_show, "show a model or hardware profile with its derived numbers and sources"},
 };
@@ -27,7 +29,8 @@ static void usage(FILE *out)
                  "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'infersim COMMAND --help' describes a command. --version prints the version.\n");
+    fprintf(out,
+            "\n'infersim COMMAND --help' describes a command. --version prints the version.\n");
 }
 
 int main(int argc, char **argv)

@@ -39,8 +39,8 @@ void isim_report_hw_line(FILE *out, const isim_hw *hw, bool header);
 char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing);
 void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p);
 void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan *p);
-isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p,
-                                  const char *path, isim_error *err);
+isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p, const char *path,
+                                  isim_error *err);
 
 /* A scenario's results: JSON with everything (malloc'd; `timing` adds elapsed_ms), CSV
  * with one row per point x hardware x frontier point (the swept values as columns; the
@@ -63,5 +63,22 @@ isim_status isim_report_scenario_write(const isim_scenario_result *res, const ch
 
 /* x rounded to 6 significant digits (0 and non-finite values unchanged). */
 double isim_report_round(double x);
+
+/* ---- accuracy (docs/validation.md) ----------------------------------------------- */
+
+/* The errors of predictions against measurements, in percent of the measurement:
+ * median and 90th percentile of |predicted - measured| / measured, the median signed
+ * error and the largest, over the n pairs with a positive measurement. */
+typedef struct isim_accuracy {
+    size_t n;
+    double median_abs_pct, p90_abs_pct, median_pct, max_abs_pct;
+} isim_accuracy;
+void isim_report_accuracy(const double *measured, const double *predicted, size_t n,
+                          isim_accuracy *out);
+/* Predicted against measured, log-log, one series of points per name (series[i] indexes
+ * names), the diagonal and +-10% lines; a .png or .svg by gnuplot. */
+isim_status isim_report_scatter(const char *path, const double *measured, const double *predicted,
+                                const int *series, size_t n, const char *const *names, int n_series,
+                                const char *title, const char *unit, isim_error *err);
 
 #endif

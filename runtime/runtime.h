@@ -118,6 +118,62 @@ isim_status isim_rt_generate(isim_rt *rt, int batch, const int *const *prompts,
 /* Seeded random prompt ids in [3, vocab): the same for a given seed, sequence and length. */
 void isim_rt_random_prompt(uint64_t seed, int sequence, int len, int vocab, int *ids);
 
+/* ---- measuring the machine (infersim calibrate; docs/validation.md) ------------------- */
+
+/* A repeated measurement: the best, the median and the worst of `runs` (for rates the best
+ * is the highest, for times the lowest). */
+typedef struct isim_rt_stat {
+    double best, median, worst;
+    int runs;
+} isim_rt_stat;
+
+#define ISIM_RT_CAL_ROWS 14
+
+typedef struct isim_rt_calibration {
+    const char *kernels; /* the kernel set measured */
+    int threads;
+    double load_1min;                  /* /proc/loadavg when the measurements began */
+    isim_rt_stat read_bytes_per_s;     /* a sum over 1 GiB in huge pages, every thread */
+    isim_rt_stat peak_fp32, peak_bf16; /* FLOP/s on registers */
+    int rows[ISIM_RT_CAL_ROWS];        /* matmul rows measured */
+    isim_rt_stat mm_fp32[ISIM_RT_CAL_ROWS], mm_bf16[ISIM_RT_CAL_ROWS]; /* FLOP/s, weights
+                                                                      in cache */
+    size_t big_n, big_k; /* the matrix of the sweep from memory */
+    isim_rt_stat big_fp32[ISIM_RT_CAL_ROWS], big_bf16[ISIM_RT_CAL_ROWS]; /* seconds, weights
+                                                    streamed from memory (64 MB in bf16) */
+    isim_rt_stat stream_fp32, stream_bf16; /* bytes/s of weights one-row matmuls read from
+                                              DRAM (the decode case) */
+    isim_rt_stat attention_flops;          /* the attention kernel, fp32 cache, 1K positions */
+    isim_rt_stat dispatch_s;               /* handing an empty task to every thread */
+    double dispatches_per_layer;           /* tasks handed out per layer of a decode step */
+    isim_rt_stat layer_s;                  /* a small model's decode step, per layer */
+    isim_rt_stat step_overhead_s;          /* a decode step less its layers */
+} isim_rt_calibration;
+
+/* Runs the microbenchmarks of the calibration on this process's threads (0: one per CPU),
+ * `runs` times each (at least 3). `small` and `mid` are models whose shapes the per-layer
+ * and per-step measurements use (a copy with 1 and 2 layers of each is built): a small
+ * model (stories260k) for the step's fixed cost, a mid-size one (llama-3.2-1b) for the
+ * tasks a layer hands out. */
+isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const isim_model *small,
+                              const isim_model *mid, isim_rt_calibration *out, isim_error *err);
+
+/* Under mpirun, on every rank: the time of an all-reduce of sizes[i] bytes of floats over
+ * the world (out[i]: seconds, the best the lowest), `runs` times each. */
+isim_status isim_rt_measure_allreduce(const size_t *sizes, int n, int runs, isim_rt_stat *out,
+                                      isim_error *err);
+
+/* The rate the engine streams weights now: a one-row bf16 matmul over 256 MB on every
+ * thread (the decode case), best of `runs`, in bytes/s. The probe holds its matrix. */
+typedef struct isim_rt_stream_probe isim_rt_stream_probe;
+isim_status isim_rt_stream_probe_new(int threads, isim_rt_stream_probe **out, isim_error *err);
+double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs);
+void isim_rt_stream_probe_free(isim_rt_stream_probe *p);
+
+/* For measuring decode at long contexts without computing the prompts: slot s holds pos
+ * tokens from now on (whatever its cache holds). */
+void isim_rt_set_position(isim_rt *rt, int slot, int pos);
+
 /* ---- checking ------------------------------------------------------------------------ */
 
 /* Writes the weights as the engine computes with them (bf16 and int8 dequantized) to

@@ -197,3 +197,51 @@ bool isim__rt_comm_any(rt_comm *c, bool failed)
         return true;
     return any != 0;
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+isim_status isim_rt_measure_allreduce(const size_t *sizes, int n, int runs, isim_rt_stat *out,
+                                      isim_error *err)
+{
+    if (!mpi_running())
+        return isim__rt_fail(err, ISIM_EINVAL, "measuring all-reduce needs mpirun");
+    if (runs < 3)
+        runs = 3;
+    size_t biggest = 0;
+    for (int i = 0; i < n; i++)
+        biggest = sizes[i] > biggest ? sizes[i] : biggest;
+    float *buf = calloc(biggest / sizeof(float) + 1, sizeof(float));
+    double *t = malloc((size_t)runs * sizeof *t);
+    if (!buf || !t) {
+        free(buf);
+        free(t);
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    }
+    isim_status st = ISIM_OK;
+    for (int i = 0; i < n && !st; i++) {
+        int count = (int)(sizes[i] / sizeof(float));
+        if (count < 1)
+            count = 1;
+        /* repetitions enough for about a millisecond at the smallest sizes */
+        int reps = sizes[i] < 65536 ? 200 : sizes[i] < (1u << 22) ? 20 : 4;
+        for (int r = 0; r < runs && !st; r++) {
+            int rc = MPI_Barrier(MPI_COMM_WORLD);
+            double t0 = MPI_Wtime();
+            for (int q = 0; q < reps && rc == MPI_SUCCESS; q++)
+                rc = MPI_Allreduce(MPI_IN_PLACE, buf, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            t[r] = (MPI_Wtime() - t0) / reps;
+            if (rc != MPI_SUCCESS)
+                st = mpi_fail(err, rc, "all-reduce");
+        }
+        qsort(t, (size_t)runs, sizeof *t, cmp_double);
+        out[i] =
+            (isim_rt_stat){.best = t[0], .median = t[runs / 2], .worst = t[runs - 1], .runs = runs};
+    }
+    free(buf);
+    free(t);
+    return st;
+}

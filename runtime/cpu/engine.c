@@ -216,9 +216,8 @@ static void layout(isim_rt *rt)
     rt->first = st == 0;
     rt->last = st == pp - 1;
     rt->ctx = o->max_context ? o->max_context : (int)m->max_context;
-    /* the transposed keys' row stride: a multiple of 16 positions, plus 16 so that the rows
-     * of one head do not fall on the same cache sets at power-of-two contexts */
-    rt->ldk = (rt->ctx + 15) / 16 * 16 + 16;
+    /* positions each head's cache holds: the context in whole tiles of 16 */
+    rt->ldk = (rt->ctx + 15) / 16 * 16;
     rt->batch_cap = o->max_batch;
     rt->chunk = o->max_chunk ? o->max_chunk : 512;
     rt->micro = o->micro_batches > 0 ? o->micro_batches : pp;

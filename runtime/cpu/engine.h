@@ -32,7 +32,7 @@ struct isim_rt {
     int vocab, vocab_l, v0; /* this rank's vocabulary rows [v0, v0 + vocab_l) */
     int ne, topk;
     int l0, l1;                            /* this stage's layers [l0, l1) */
-    int ctx, ldk, batch_cap, chunk, micro; /* ldk: K^T row stride (>= ctx) */
+    int ctx, ldk, batch_cap, chunk, micro; /* ldk: positions a head's cache holds (>= ctx) */
     bool first, last;                      /* first and last pipeline stage */
     int kmax_pad;                          /* widest matmul input, padded: bf16 input rows */
     /* weights */

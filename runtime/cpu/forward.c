@@ -176,8 +176,9 @@ static isim_status allreduce(isim_rt *rt, float *x, size_t n, isim_error *err)
 
 /* ---- attention -------------------------------------------------------------------------- */
 
-/* The cache of (local layer li, slot, kv head g): which 0 is K stored transposed, (hd,
- * ldk); which 1 is V, (ctx, hd). Elements of the cache's type. */
+/* The cache of (local layer li, slot, kv head g): which 0 is K in tiles of 16 positions
+ * (isim__rt_kt_at), which 1 is V, (position, hd). Elements of the cache's type; each holds
+ * ldk (ctx rounded up to whole tiles) positions. */
 static void *kv_base(isim_rt *rt, int li, int which, int slot, int g)
 {
     size_t es = rt->o.kv == ISIM_BF16 ? 2 : 4;
@@ -231,15 +232,14 @@ static void prep_task(void *p, int tid, int n)
                 headnorm(rt->k, k + g * hd, j->L->k_norm, hd, eps);
             rope(rt, k + g * hd, pos);
             void *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
-            const size_t ctx = (size_t)rt->ldk;
             if (rt->o.kv == ISIM_BF16) {
                 for (int e = 0; e < hd; e++) {
-                    ((uint16_t *)kt)[(size_t)e * ctx + pos] = isim__rt_bf16(k[g * hd + e]);
+                    ((uint16_t *)kt)[isim__rt_kt_at(hd, pos, e)] = isim__rt_bf16(k[g * hd + e]);
                     ((uint16_t *)vc)[(size_t)pos * hd + e] = isim__rt_bf16(v[g * hd + e]);
                 }
             } else {
                 for (int e = 0; e < hd; e++)
-                    ((float *)kt)[(size_t)e * ctx + pos] = k[g * hd + e];
+                    ((float *)kt)[isim__rt_kt_at(hd, pos, e)] = k[g * hd + e];
                 memcpy((float *)vc + (size_t)pos * hd, v + g * hd, (size_t)hd * sizeof(float));
             }
         }
@@ -260,7 +260,6 @@ static void attend_task(void *p, int tid, int n)
     const int hchunk = G < QMAX ? G : QMAX, nhc = (G + hchunk - 1) / hchunk;
     const float scale = 1.0f / sqrtf((float)hd);
     const bool bf16 = rt->o.kv == ISIM_BF16;
-    const size_t es = bf16 ? 2 : 4;
     float *sc = rt->scores + (size_t)tid * QMAX * (size_t)rt->ctx;
     const float *qv[QMAX];
     float *ov[QMAX];
@@ -270,12 +269,11 @@ static void attend_task(void *p, int tid, int n)
         int b = t / (rt->nkv_l * nhc), g = t / nhc % rt->nkv_l, hc = t % nhc;
         int r0 = j->blk_start[b], rows = j->blk_len[b], slot = rt->row_slot[r0];
         int h0 = g * G + hc * hchunk, hn = G - hc * hchunk < hchunk ? G - hc * hchunk : hchunk;
-        int base = INT32_MAX, top = 0, nq = 0;
+        int top = 0, nq = 0;
         for (int i = 0; i < rows; i++) {
             int pos = rt->row_pos[r0 + i], lo = 0;
             if (j->L->local && rt->m->window > 0 && pos - (int)rt->m->window + 1 > 0)
                 lo = pos - (int)rt->m->window + 1;
-            base = lo < base ? lo : base;
             top = pos > top ? pos : top;
             for (int h = 0; h < hn; h++) {
                 qv[nq] = rt->qkv + (size_t)(r0 + i) * w + (size_t)(h0 + h) * hd;
@@ -285,13 +283,8 @@ static void attend_task(void *p, int tid, int n)
                 nq++;
             }
         }
-        for (int i = 0; i < nq; i++) {
-            first[i] -= base;
-            last[i] -= base;
-        }
-        const char *kt = kv_base(rt, j->li, 0, slot, g), *vc = kv_base(rt, j->li, 1, slot, g);
-        rt->k->attend(qv, first, last, nq, hd, kt + (size_t)base * es, (size_t)rt->ldk,
-                      vc + (size_t)base * hd * es, top - base + 1, scale, bf16, sc, ov);
+        rt->k->attend(qv, first, last, nq, hd, kv_base(rt, j->li, 0, slot, g),
+                      kv_base(rt, j->li, 1, slot, g), top + 1, scale, bf16, sc, ov);
     }
 }
 

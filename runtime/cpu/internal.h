@@ -76,20 +76,26 @@ typedef struct rt_kernels {
      * (which 0) or bf16 dot products (which 1) on registers, returning the FLOPs done */
     float (*read)(const float *x, size_t n);
     double (*peak)(int which, long iters);
-    /* Attention of nq query vectors (q[i], hd each) over one KV head's positions [0, span)
-     * (relative to where kt and v point), query i seeing [first[i], last[i]]: keys stored
-     * transposed, kt[d * ldk + j]; values v[j * hd + d]; fp32, or bf16 when kv_bf16.
-     * Writes out[i] (hd each); scores (nq, span) is scratch. */
+    /* Attention of nq query vectors (q[i], hd each) over one KV head's cache, query i
+     * seeing positions [first[i], last[i]] (all below span). Keys in tiles of 16 positions,
+     * each tile hd x 16 (the key of position p, element d at
+     * kt[((p / 16) * hd + d) * 16 + p % 16]); values by position, v[p * hd + d]; fp32, or
+     * bf16 when kv_bf16. Writes out[i] (hd each); scores (nq, span) is scratch. */
     void (*attend)(const float *const *q, const int *first, const int *last, int nq, int hd,
-                   const void *kt, size_t ldk, const void *v, int span, float scale, bool kv_bf16,
+                   const void *kt, const void *v, int span, float scale, bool kv_bf16,
                    float *scores, float *const *out);
 } rt_kernels;
 
 extern const rt_kernels isim__rt_kernels_scalar;
 /* the scalar set's attention, shared by the AVX2 set */
 void isim__rt_attend_scalar(const float *const *q, const int *first, const int *last, int nq,
-                            int hd, const void *kt, size_t ldk, const void *v, int span,
-                            float scale, bool kv_bf16, float *scores, float *const *out);
+                            int hd, const void *kt, const void *v, int span, float scale,
+                            bool kv_bf16, float *scores, float *const *out);
+/* Where element d of the key at position p lives in a head's tiled key cache. */
+static inline size_t isim__rt_kt_at(int hd, int p, int d)
+{
+    return ((size_t)(p / 16) * (size_t)hd + (size_t)d) * 16 + (size_t)(p % 16);
+}
 extern const rt_kernels isim__rt_kernels_avx2;
 extern const rt_kernels isim__rt_kernels_avx512;
 /* The best set this CPU runs ("auto"), or the named one; NULL if the CPU cannot. */
@@ -125,6 +131,8 @@ typedef void (*rt_task)(void *ctx, int tid, int n_threads);
 isim_status isim__rt_pool_new(int n, rt_pool **out, isim_error *err);
 void isim__rt_pool_free(rt_pool *p);
 int isim__rt_pool_size(const rt_pool *p);
+/* Tasks handed to the workers so far (a single-thread pool hands none). */
+unsigned long isim__rt_pool_dispatches(const rt_pool *p);
 /* Runs fn(ctx, tid, n) on every thread (tid 0 on the caller) and returns when all have
  * finished. */
 void isim__rt_pool_run(rt_pool *p, rt_task fn, void *ctx);

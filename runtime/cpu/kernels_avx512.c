@@ -9,8 +9,9 @@
 #include <math.h>
 #include <string.h>
 
-#define KB 512 /* k per block when x has more rows than one microkernel call takes */
-#define PB 8   /* panels per block */
+#define KB 512       /* k per block when x has more rows than one microkernel call takes */
+#define PB 8         /* panels per block */
+#define MID_ROWS 128 /* rows up to which each panel is taken whole */
 
 /* y (tile of mr rows x 32 outputs, masks m0/m1 for the valid outputs) = or += acc */
 #define TILE_OUT(MR)                                                                               \
@@ -152,16 +153,20 @@ static void tile(const rt_matrix *w, const void *x, int t0, int mr, size_t p, si
                     (const uint16_t *)x + tl * kp * RT_MR, k0, k1, yt, ldy, m0, m1, NULL, k0 > 0);
 }
 
-/* Decode (one tile of rows): each panel streamed once, over all of k. Prefill: blocks of PB
- * panels by KB of k (in L2), each tile of x (in L1) run across the block's panels, so that
- * x is read from L2 once per PB panels and the block's outputs stay in L2 across k. */
+/* Decode and small batches (up to MID_ROWS rows): each panel streamed once, over all of k,
+ * for every tile of rows. Prefill: blocks of PB panels by KB of k (in L2), each tile of x
+ * (in L1) run across the block's panels, so that x is read from L2 once per PB panels and
+ * the block's outputs stay in L2 across k. */
 static void matmul(const rt_matrix *w, const void *x, int rows, float *y, size_t ldy, size_t p0,
                    size_t p1, bool add_bias)
 {
     const size_t kp = w->kp;
-    if (rows <= RT_MR) {
+    if (rows <= MID_ROWS) {
+        /* each panel streamed once from memory, whole, then kept in L2 for the other tiles
+         * of rows (up to MID_ROWS rows of x, which also stay in L2) */
         for (size_t p = p0; p < p1; p++)
-            tile(w, x, 0, rows, p, 0, kp, y, ldy);
+            for (int t0 = 0; t0 < rows; t0 += RT_MR)
+                tile(w, x, t0, rows - t0 < RT_MR ? rows - t0 : RT_MR, p, 0, kp, y, ldy);
     } else {
         for (size_t pb = p0; pb < p1; pb += PB) {
             size_t pe = pb + PB < p1 ? pb + PB : p1;
@@ -360,110 +365,130 @@ static __m512 load16(const void *p, size_t i, __mmask16 m, bool bf16)
     return _mm512_maskz_loadu_ps(m, (const float *)p + i);
 }
 
-/* Scores of 6 queries by 32 positions at a time against the transposed keys (no horizontal
- * sums; each key load serves 6 queries, each query value 2 key vectors), the queries copied
- * side by side first; the softmax over each query's range, zeros elsewhere; then the values,
- * 3 queries by 4 registers of hd at a time. A short last group of queries repeats its last
- * query rather than branch in the inner loops. */
+/* Scores of 4 queries by 64 positions (4 tiles) at a time against the tiled keys: each
+ * key load serves 4 queries, each query value 4 key vectors, no horizontal sums, and the
+ * tiles stream from memory in order; positions a query may not see masked to -inf; the
+ * softmax over each query's range, zeros elsewhere; then the values, 4 queries by 4
+ * registers of hd at a time. A short last group of queries repeats its last query rather
+ * than branch in the inner loops. */
 static void attend(const float *const *q, const int *first, const int *last, int nq, int hd,
-                   const void *kt, size_t ldk, const void *v, int span, float scale, bool bf16,
-                   float *scores, float *const *out)
+                   const void *kt, const void *v, int span, float scale, bool bf16, float *scores,
+                   float *const *out)
 {
     const __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    int lo = span, hi = 0; /* the positions any query sees */
-    for (int i = 0; i < nq; i++) {
-        lo = first[i] < lo ? first[i] : lo;
-        hi = last[i] + 1 > hi ? last[i] + 1 : hi;
-    }
-    float qb[6 * 256]; /* hd <= 256 */
-    for (int i0 = 0; i0 < nq; i0 += 6) {
-        int qn = nq - i0 < 6 ? nq - i0 : 6;
-        /* the 6 queries interleaved: qb[d * 6 + i] */
-        for (int i = 0; i < 6; i++) {
+    float qb[4 * 512]; /* hd <= 512 */
+    for (int i0 = 0; i0 < nq; i0 += 4) {
+        int qn = nq - i0 < 4 ? nq - i0 : 4;
+        int lo = span, hi = 0; /* the positions these queries see */
+        for (int i = 0; i < qn; i++) {
+            lo = first[i0 + i] < lo ? first[i0 + i] : lo;
+            hi = last[i0 + i] + 1 > hi ? last[i0 + i] + 1 : hi;
+        }
+        /* the 4 queries interleaved: qb[d * 4 + i] */
+        for (int i = 0; i < 4; i++) {
             const float *qi = q[i0 + (i < qn ? i : qn - 1)];
             for (int d = 0; d < hd; d++)
-                qb[d * 6 + i] = qi[d];
+                qb[d * 4 + i] = qi[d];
         }
-        for (int j0 = lo; j0 < hi; j0 += 32) {
-            __mmask16 m0 = hi - j0 >= 16 ? 0xffff : (__mmask16)((1u << (hi - j0)) - 1);
-            __mmask16 m1 = hi - j0 >= 32  ? 0xffff
-                           : hi - j0 > 16 ? (__mmask16)((1u << (hi - j0 - 16)) - 1)
-                                          : 0;
-            __m512 a[6][2];
-            _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) a[i][0] = a[i][1] =
-                _mm512_setzero_ps();
+        for (int j0 = lo / 16 * 16; j0 < hi; j0 += 64) {
+            __mmask16 m[4];
+            for (int t = 0; t < 4; t++) {
+                __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j0 + 16 * t), iota);
+                m[t] = _mm512_cmpge_epi32_mask(idx, _mm512_set1_epi32(lo)) &
+                       _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(hi));
+            }
+            __m512 a[4][4];
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+                _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) a[i][t] = _mm512_setzero_ps();
+            const size_t tile = (size_t)(j0 / 16) * (size_t)hd * 16;
             const float *qd = qb;
-            for (int d = 0; d < hd; d++, qd += 6) {
-                __m512 k0 = load16(kt, (size_t)d * ldk + (size_t)j0, m0, bf16);
-                __m512 k1 = load16(kt, (size_t)d * ldk + (size_t)j0 + 16, m1, bf16);
-                _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++)
+            /* the next block's keys, a block ahead: the access is 4 interleaved streams,
+             * too many for the hardware prefetchers to keep up with alone */
+            const char *next = (const char *)kt + (tile + (size_t)hd * 64) * (bf16 ? 2 : 4);
+            const size_t step = (bf16 ? 2 : 4) * 16;
+            for (int d = 0; d < hd; d++, qd += 4) {
+                if (j0 + 64 < hi) {
+                    _mm_prefetch(next + (size_t)d * step, _MM_HINT_T0);
+                    _mm_prefetch(next + ((size_t)hd + (size_t)d) * step, _MM_HINT_T0);
+                    _mm_prefetch(next + ((size_t)2 * hd + (size_t)d) * step, _MM_HINT_T0);
+                    _mm_prefetch(next + ((size_t)3 * hd + (size_t)d) * step, _MM_HINT_T0);
+                }
+                __m512 k[4];
+                _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) k[t] =
+                    load16(kt, tile + ((size_t)t * (size_t)hd + (size_t)d) * 16, m[t], bf16);
+                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
                 {
                     __m512 x = _mm512_set1_ps(qd[i]);
-                    a[i][0] = _mm512_fmadd_ps(x, k0, a[i][0]);
-                    a[i][1] = _mm512_fmadd_ps(x, k1, a[i][1]);
+                    _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++) a[i][t] =
+                        _mm512_fmadd_ps(x, k[t], a[i][t]);
                 }
             }
             /* constant indices only, so that the accumulators stay in registers */
-            _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++)
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
             {
                 if (i < qn) {
                     float *sc = scores + (size_t)(i0 + i) * span;
                     __m512i f = _mm512_set1_epi32(first[i0 + i]),
                             l = _mm512_set1_epi32(last[i0 + i]);
-                    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++)
+                    _Pragma("GCC unroll 4") for (int t = 0; t < 4; t++)
                     {
-                        int j = j0 + 16 * h;
+                        int j = j0 + 16 * t;
                         if (j < hi) {
                             __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(j), iota);
                             __mmask16 ok =
                                 _mm512_cmpge_epi32_mask(idx, f) & _mm512_cmple_epi32_mask(idx, l);
+                            __mmask16 in = _mm512_cmplt_epi32_mask(idx, _mm512_set1_epi32(span));
                             _mm512_mask_storeu_ps(
-                                sc + j, h ? m1 : m0,
-                                _mm512_mask_blend_ps(ok, ninf, _mm512_mul_ps(a[i][h], vs)));
+                                sc + j, in,
+                                _mm512_mask_blend_ps(ok, ninf, _mm512_mul_ps(a[i][t], vs)));
                         }
                     }
                 }
             }
         }
-    }
-    for (int i = 0; i < nq; i++) {
-        float *sc = scores + (size_t)i * span;
-        softmax(sc + first[i], last[i] - first[i] + 1);
-        for (int j = lo; j < first[i]; j++)
-            sc[j] = 0;
-        for (int j = last[i] + 1; j < hi; j++)
-            sc[j] = 0;
-    }
-    const int nv = (hd + 15) / 16;
-    for (int i0 = 0; i0 < nq; i0 += 3) {
-        int qn = nq - i0 < 3 ? nq - i0 : 3;
-        const float *s0 = scores + (size_t)i0 * span, *s1 = scores + (size_t)(i0 + (qn > 1)) * span,
-                    *s2 = scores + (size_t)(i0 + (qn > 2 ? 2 : qn - 1)) * span;
+        for (int i = 0; i < qn; i++) {
+            float *sc = scores + (size_t)(i0 + i) * span;
+            softmax(sc + first[i0 + i], last[i0 + i] - first[i0 + i] + 1);
+            for (int j = lo; j < first[i0 + i]; j++)
+                sc[j] = 0;
+            for (int j = last[i0 + i] + 1; j < hi; j++)
+                sc[j] = 0;
+        }
+        const float *s0 = scores + (size_t)i0 * span,
+                    *s1 = scores + (size_t)(i0 + (qn > 1 ? 1 : 0)) * span,
+                    *s2 = scores + (size_t)(i0 + (qn > 2 ? 2 : qn - 1)) * span,
+                    *s3 = scores + (size_t)(i0 + (qn > 3 ? 3 : qn - 1)) * span;
+        const int nv = (hd + 15) / 16;
         for (int c0 = 0; c0 < nv; c0 += 4) {
             int cn = nv - c0 < 4 ? nv - c0 : 4;
-            __m512 acc[3][4];
-            _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++)
+            __m512 acc[4][4];
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
                 _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[i][c] = _mm512_setzero_ps();
             __mmask16 mk[4];
             for (int c = 0; c < 4; c++) {
                 int e = (c0 + c) * 16;
                 mk[c] = c < cn ? (hd - e >= 16 ? 0xffff : (__mmask16)((1u << (hd - e)) - 1)) : 0;
             }
+            const size_t row = (size_t)hd * (bf16 ? 2 : 4);
             for (int j = lo; j < hi; j++) {
+                if (j + 32 < hi)
+                    for (size_t b = 0; b < row; b += 64)
+                        _mm_prefetch((const char *)v + (size_t)(j + 32) * row + b, _MM_HINT_T0);
                 __m512 vv[4];
                 _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) vv[c] =
                     load16(v, (size_t)j * hd + (size_t)(c0 + c) * 16, mk[c], bf16);
                 __m512 p0 = _mm512_set1_ps(s0[j]), p1 = _mm512_set1_ps(s1[j]),
-                       p2 = _mm512_set1_ps(s2[j]);
+                       p2 = _mm512_set1_ps(s2[j]), p3 = _mm512_set1_ps(s3[j]);
                 _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
                 {
                     acc[0][c] = _mm512_fmadd_ps(p0, vv[c], acc[0][c]);
                     acc[1][c] = _mm512_fmadd_ps(p1, vv[c], acc[1][c]);
                     acc[2][c] = _mm512_fmadd_ps(p2, vv[c], acc[2][c]);
+                    acc[3][c] = _mm512_fmadd_ps(p3, vv[c], acc[3][c]);
                 }
             }
-            _Pragma("GCC unroll 3") for (int i = 0; i < 3; i++)
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
                 _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) if (i < qn && c < cn)
                     _mm512_mask_storeu_ps(out[i0 + i] + (c0 + c) * 16, mk[c], acc[i][c]);
         }

@@ -111,19 +111,18 @@ static double peak(int which, long iters)
 }
 
 void isim__rt_attend_scalar(const float *const *q, const int *first, const int *last, int nq,
-                            int hd, const void *kt, size_t ldk, const void *v, int span,
-                            float scale, bool kv_bf16, float *scores, float *const *out)
+                            int hd, const void *kt, const void *v, int span, float scale,
+                            bool kv_bf16, float *scores, float *const *out)
 {
-    (void)span;
     const float *kf = kt, *vf = v;
     const uint16_t *kb = kt, *vb = v;
     for (int i = 0; i < nq; i++) {
         int a = first[i], n = last[i] - first[i] + 1;
-        float *sc = scores + (size_t)i * span;
+        float *sc = scores + (size_t)i * span + a;
         for (int j = 0; j < n; j++) {
             float s = 0;
             for (int d = 0; d < hd; d++) {
-                size_t at = (size_t)d * ldk + (size_t)(a + j);
+                size_t at = isim__rt_kt_at(hd, a + j, d);
                 s += q[i][d] * (kv_bf16 ? isim__rt_f32(kb[at]) : kf[at]);
             }
             sc[j] = s * scale;

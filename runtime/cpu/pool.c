@@ -20,6 +20,7 @@ struct rt_pool {
     atomic_bool stop;
     rt_task fn;
     void *ctx;
+    unsigned long dispatches; /* tasks handed to the workers (caller's thread only) */
 };
 
 typedef struct {
@@ -108,6 +109,11 @@ int isim__rt_pool_size(const rt_pool *p)
     return p->n;
 }
 
+unsigned long isim__rt_pool_dispatches(const rt_pool *p)
+{
+    return p->dispatches;
+}
+
 void isim__rt_pool_run(rt_pool *p, rt_task fn, void *ctx)
 {
     if (p->n == 1) {
@@ -116,6 +122,7 @@ void isim__rt_pool_run(rt_pool *p, rt_task fn, void *ctx)
     }
     p->fn = fn;
     p->ctx = ctx;
+    p->dispatches++;
     atomic_store_explicit(&p->pending, p->n - 1, memory_order_relaxed);
     pthread_mutex_lock(&p->lock);
     atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);

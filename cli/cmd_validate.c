@@ -1,0 +1,678 @@
+/* infersim validate: predictions against measurements (docs/validation.md).
+ *   --engine cpu --model ID   runs a grid of configurations on the CPU engine (one process,
+ *                             and 2 ranks under mpirun for TP and PP) and compares the step
+ *                             times, TTFT and the split with the deploy fidelity's prediction
+ *                             for this machine's measured profile (infersim calibrate);
+ *   --dataset FILE            predicts every row of public serving measurements (see
+ *                             cli/validate_dataset.c). */
+#include "cli/cli.h"
+#include "reports/report.h"
+#include "runtime/runtime.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_validate_dataset(int argc, char **argv, cli_opt *opts);
+
+static void help(const cli_opt *opts)
+{
+    printf(
+        "usage: infersim validate --engine cpu --model ID [--profile ID|FILE] [-o DIR] [--json]\n"
+        "       infersim validate --dataset FILE [-o DIR] [--json] [--write-profiles]\n\n"
+        "With --engine: runs a grid of configurations on the CPU engine (batches, contexts,\n"
+        "prompt lengths, precisions; TP and PP over 2 ranks under mpirun) and compares the\n"
+        "measured decode step time, TTFT and the split of the step with the deploy\n"
+        "fidelity's prediction for the machine's measured profile (default local-cpu,\n"
+        "written by infersim calibrate). With --dataset: predicts each row of measured\n"
+        "serving data (TTFT and TPOT under closed-loop concurrency), fits the deploy\n"
+        "fidelity's free parameters per hardware and backend on a training split and\n"
+        "reports the accuracy on the held-out rows. Writes DIR/validation.csv, the\n"
+        "predicted-against-measured plot DIR/validation.png (and .svg) and a summary.\n\n"
+        "options:\n");
+    cli_print_options(opts);
+}
+
+/* A comma-separated list of positive integers; false (usage error printed) if not. */
+static bool int_list(const cli_opt *o, int *v, int cap, int *n)
+{
+    *n = 0;
+    const char *p = o->value;
+    while (p && *p) {
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 1 || x > 1 << 20 || (*end && *end != ',') || *n >= cap) {
+            cli_usage_error("validate", "--%s: '%s' is not a list of up to %d positive integers",
+                            o->name, o->value, cap);
+            return false;
+        }
+        v[(*n)++] = (int)x;
+        p = *end ? end + 1 : end;
+    }
+    return *n > 0;
+}
+
+typedef struct {
+    char kind[8]; /* decode, prefill */
+    isim_dtype weights, kv;
+    int tp, pp, batch, tokens; /* tokens: context (decode) or prompt (prefill) */
+    double meas, pred, coarse; /* seconds; coarse: fixed + network + max(arithmetic, hbm) */
+    double bw_now;             /* bytes/s the engine streamed just before (the probe) */
+    double pred_now;           /* predicted with that bandwidth instead of the profile's */
+    double m_mm, p_mm, m_att, p_att, m_rest, p_rest;
+    bool memory_bound; /* by the prediction's larger matmul term */
+} vpoint;
+
+typedef struct {
+    vpoint *v;
+    size_t n, cap;
+} vlist;
+
+static vpoint *vadd(vlist *l)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        vpoint *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        l->v = v;
+        l->cap = cap;
+    }
+    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
+    return &l->v[l->n++];
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* The deploy prediction of one configuration on hw (decode at `ctx` tokens, or the prefill
+ * of one prompt of `ctx` tokens). */
+static isim_status predict(const isim_model *m, const isim_hw *hw, const vpoint *p, int steps,
+                           isim_result *r, isim_error *err)
+{
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_DEPLOY;
+    q.devices = p->tp * p->pp;
+    q.tp = p->tp;
+    q.pp = p->pp;
+    q.batch = p->batch;
+    q.weights = p->weights;
+    q.kv = p->kv;
+    q.input_tokens = p->tokens;
+    q.output_tokens = strcmp(p->kind, "decode") == 0 ? steps + 1 : 1;
+    return isim_predict(m, hw, &q, r, err);
+}
+
+static void fill_prediction(vpoint *p, const isim_result *r)
+{
+    const isim_terms *t = strcmp(p->kind, "decode") == 0 ? &r->decode : &r->prefill;
+    p->pred = strcmp(p->kind, "decode") == 0 ? r->tpot_s : r->ttft_s;
+    p->p_mm = t->matmul_s;
+    p->p_att = t->attention_s;
+    p->p_rest = p->pred - p->p_mm - p->p_att;
+    p->coarse = t->t[ISIM_TERM_FIXED] + t->t[ISIM_TERM_NETWORK] +
+                fmax(t->t[ISIM_TERM_ARITHMETIC], t->t[ISIM_TERM_HBM]);
+    p->memory_bound = t->t[ISIM_TERM_HBM] >= t->t[ISIM_TERM_ARITHMETIC];
+}
+
+/* One process, every thread: prefill of one prompt of each length, and decode at each batch
+ * and context (positions set directly: the cache holds whatever it held). */
+static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt, isim_dtype kv,
+                          int threads, const int *batches, int nb, const int *ctxs, int nc,
+                          const int *prompts, int np, int steps, int reps,
+                          isim_rt_stream_probe *probe, vlist *out)
+{
+    int max_b = 1, max_ctx = 1;
+    for (int i = 0; i < nb; i++)
+        max_b = batches[i] > max_b ? batches[i] : max_b;
+    for (int i = 0; i < nc; i++)
+        max_ctx = ctxs[i] + steps + 2 > max_ctx ? ctxs[i] + steps + 2 : max_ctx;
+    for (int i = 0; i < np; i++)
+        max_ctx = prompts[i] + 1 > max_ctx ? prompts[i] + 1 : max_ctx;
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m;
+    o.weights = wt;
+    o.kv = kv;
+    o.threads = threads;
+    o.max_batch = max_b;
+    o.max_context = max_ctx;
+    isim_rt *rt = NULL;
+    isim_error err = {0};
+    if (isim_rt_open(&o, &rt, &err))
+        return cli_error(&err);
+    int rc = CLI_OK;
+    int *slots = malloc((size_t)max_b * sizeof *slots),
+        *ones = malloc((size_t)max_b * sizeof *ones);
+    int *tok = malloc((size_t)max_b * sizeof *tok),
+        *prompt = malloc((size_t)max_ctx * sizeof *prompt);
+    const int **in = malloc((size_t)max_b * sizeof *in);
+    double *t = malloc((size_t)(steps > reps ? steps : reps) * sizeof *t);
+    if (!slots || !ones || !tok || !prompt || !in || !t) {
+        rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+        goto done;
+    }
+    for (int i = 0; i < max_b; i++) {
+        slots[i] = i;
+        ones[i] = 1;
+        tok[i] = 3 + i;
+        in[i] = &tok[i];
+    }
+    for (int pi = 0; pi < np && !rc; pi++) {
+        vpoint *p = vadd(out);
+        if (!p) {
+            rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+            break;
+        }
+        snprintf(p->kind, sizeof p->kind, "prefill");
+        p->weights = wt;
+        p->kv = kv;
+        p->tp = p->pp = 1;
+        p->batch = 1;
+        p->tokens = prompts[pi];
+        p->bw_now = isim_rt_stream_probe_run(probe, 3);
+        isim_rt_random_prompt(1, 0, prompts[pi], (int)m->vocab, prompt);
+        double mm[16], att[16];
+        for (int r = 0; r < reps && !rc; r++) {
+            isim_rt_reset(rt, 0);
+            isim_rt_times_reset(rt);
+            const int *pp = prompt;
+            int n = prompts[pi];
+            double t0 = now_s();
+            if (isim_rt_forward(rt, 1, slots, &pp, &n, NULL, &err)) {
+                rc = cli_error(&err);
+                break;
+            }
+            t[r] = now_s() - t0;
+            isim_rt_times tt;
+            isim_rt_times_get(rt, &tt);
+            mm[r] = tt.matmul_s;
+            att[r] = tt.attention_s;
+        }
+        if (rc)
+            break;
+        p->meas = median(t, reps);
+        p->m_mm = median(mm, reps);
+        p->m_att = median(att, reps);
+        p->m_rest = p->meas - p->m_mm - p->m_att;
+    }
+    for (int bi = 0; bi < nb && !rc; bi++)
+        for (int ci = 0; ci < nc && !rc; ci++) {
+            vpoint *p = vadd(out);
+            if (!p) {
+                rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+                break;
+            }
+            int B = batches[bi];
+            snprintf(p->kind, sizeof p->kind, "decode");
+            p->weights = wt;
+            p->kv = kv;
+            p->tp = p->pp = 1;
+            p->batch = B;
+            p->tokens = ctxs[ci];
+            p->bw_now = isim_rt_stream_probe_run(probe, 3);
+            /* one step to warm up, then `steps` steps at the same context */
+            for (int i = 0; i < B; i++)
+                isim_rt_set_position(rt, i, ctxs[ci]);
+            if (isim_rt_forward(rt, B, slots, in, ones, NULL, &err)) {
+                rc = cli_error(&err);
+                break;
+            }
+            isim_rt_times_reset(rt);
+            for (int s = 0; s < steps && !rc; s++) {
+                for (int i = 0; i < B; i++)
+                    isim_rt_set_position(rt, i, ctxs[ci] + s / 2);
+                double t0 = now_s();
+                if (isim_rt_forward(rt, B, slots, in, ones, NULL, &err))
+                    rc = cli_error(&err);
+                t[s] = now_s() - t0;
+            }
+            if (rc)
+                break;
+            isim_rt_times tt;
+            isim_rt_times_get(rt, &tt);
+            p->meas = median(t, steps);
+            p->m_mm = tt.matmul_s / steps;
+            p->m_att = tt.attention_s / steps;
+            p->m_rest = p->meas - p->m_mm - p->m_att;
+        }
+done:
+    free(slots);
+    free(ones);
+    free(tok);
+    free(prompt);
+    free(in);
+    free(t);
+    isim_rt_close(rt);
+    (void)hw;
+    return rc;
+}
+
+/* Two ranks under mpirun: `infersim run --json` with --tp or --pp 2, one thread each. */
+static int two_ranks(const char *self, const char *model, const char *data, isim_dtype wt,
+                     isim_dtype kv, int tp, int pp, int batch, int prompt, int steps, vlist *out)
+{
+    char cmd[2000];
+    snprintf(
+        cmd, sizeof cmd,
+        "mpirun --allow-run-as-root --oversubscribe -np %d '%s' run --engine cpu --data '%s' "
+        "--model %s --dtype %s --kv %s --batch %d --input-tokens %d --output-tokens %d --tp %d "
+        "--pp %d --threads 1 --json 2>&1",
+        tp * pp, self, data, model, isim_dtype_name(wt), isim_dtype_name(kv), batch, prompt,
+        steps + 1, tp, pp);
+    FILE *f = popen(cmd, "r");
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    while (f && buf && len + 1 < cap) {
+        size_t got = fread(buf + len, 1, cap - 1 - len, f);
+        if (!got)
+            break;
+        len += got;
+    }
+    int st = f ? pclose(f) : -1;
+    if (buf)
+        buf[len] = 0;
+    const char *brace = buf ? strchr(buf, '{') : NULL;
+    cJSON *j = st == 0 && brace ? cJSON_Parse(brace) : NULL;
+    if (!j) {
+        fprintf(stderr, "infersim: error: '%s' failed: %s\n", cmd, buf ? buf : "");
+        free(buf);
+        return CLI_FAIL;
+    }
+    free(buf);
+    const cJSON *dec = cJSON_GetObjectItem(j, "decode_step_ms"),
+                *t = cJSON_GetObjectItem(j, "terms_ms"),
+                *pt = cJSON_GetObjectItem(j, "prefill_terms_ms");
+    vpoint *d = vadd(out);
+    if (!d || !dec || !t || !pt) {
+        cJSON_Delete(j);
+        return cli_error(
+            &(isim_error){.code = ISIM_EINVAL, .message = "run printed no measurements"});
+    }
+    snprintf(d->kind, sizeof d->kind, "decode");
+    d->weights = wt;
+    d->kv = kv;
+    d->tp = tp;
+    d->pp = pp;
+    d->batch = batch;
+    d->tokens = prompt;
+    d->meas = cJSON_GetObjectItem(dec, "median")->valuedouble / 1e3;
+    d->m_mm = cJSON_GetObjectItem(t, "matmul")->valuedouble / 1e3;
+    d->m_att = cJSON_GetObjectItem(t, "attention")->valuedouble / 1e3;
+    d->m_rest = d->meas - d->m_mm - d->m_att;
+    if (batch == 1) {
+        vpoint *p = vadd(out);
+        if (!p) {
+            cJSON_Delete(j);
+            return CLI_FAIL;
+        }
+        snprintf(p->kind, sizeof p->kind, "prefill");
+        p->weights = wt;
+        p->kv = kv;
+        p->tp = tp;
+        p->pp = pp;
+        p->batch = 1;
+        p->tokens = prompt;
+        p->meas = cJSON_GetObjectItem(j, "prefill_ms")->valuedouble / 1e3;
+        p->m_mm = cJSON_GetObjectItem(pt, "matmul")->valuedouble / 1e3;
+        p->m_att = cJSON_GetObjectItem(pt, "attention")->valuedouble / 1e3;
+        p->m_rest = p->meas - p->m_mm - p->m_att;
+    }
+    cJSON_Delete(j);
+    return CLI_OK;
+}
+
+static void csv(FILE *f, const vlist *l)
+{
+    fputs("kind,weights,kv,tp,pp,batch,tokens,measured_ms,predicted_ms,error_pct,"
+          "stream_gb_per_s_beside,predicted_beside_ms,error_beside_pct,"
+          "predicted_coarse_ms,error_coarse_pct,measured_matmul_ms,predicted_matmul_ms,"
+          "measured_attention_ms,predicted_attention_ms,measured_rest_ms,predicted_rest_ms,"
+          "predicted_bound\n",
+          f);
+    for (size_t i = 0; i < l->n; i++) {
+        const vpoint *p = &l->v[i];
+        fprintf(
+            f,
+            "%s,%s,%s,%d,%d,%d,%d,%.6g,%.6g,%.4g,%.4g,%.6g,%.4g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,%.6g,"
+            "%.6g,%s\n",
+            p->kind, isim_dtype_name(p->weights), isim_dtype_name(p->kv), p->tp, p->pp, p->batch,
+            p->tokens, p->meas * 1e3, p->pred * 1e3, 100 * (p->pred - p->meas) / p->meas,
+            p->bw_now / 1e9, p->pred_now * 1e3, 100 * (p->pred_now - p->meas) / p->meas,
+            p->coarse * 1e3, 100 * (p->coarse - p->meas) / p->meas, p->m_mm * 1e3, p->p_mm * 1e3,
+            p->m_att * 1e3, p->p_att * 1e3, p->m_rest * 1e3, p->p_rest * 1e3,
+            p->memory_bound ? "memory" : "compute");
+    }
+}
+
+/* Accuracy of the points `keep` selects, for the step rule and the coarse one. */
+typedef bool (*keep_fn)(const vpoint *p);
+static bool k_decode(const vpoint *p)
+{
+    return strcmp(p->kind, "decode") == 0;
+}
+static bool k_prefill(const vpoint *p)
+{
+    return strcmp(p->kind, "prefill") == 0;
+}
+static bool k_dec_mem(const vpoint *p)
+{
+    return k_decode(p) && p->memory_bound;
+}
+static bool k_dec_cmp(const vpoint *p)
+{
+    return k_decode(p) && !p->memory_bound;
+}
+static bool k_dec_one(const vpoint *p)
+{
+    return k_decode(p) && p->tp * p->pp == 1;
+}
+static bool k_dec_tp(const vpoint *p)
+{
+    return k_decode(p) && p->tp > 1;
+}
+static bool k_dec_pp(const vpoint *p)
+{
+    return k_decode(p) && p->pp > 1;
+}
+
+static void accuracy(const vlist *l, keep_fn keep, isim_accuracy *a, isim_accuracy *beside,
+                     isim_accuracy *coarse)
+{
+    size_t cap = l->n ? l->n : 1;
+    double *m = malloc(cap * sizeof *m), *p = malloc(cap * sizeof *p), *b = malloc(cap * sizeof *b),
+           *c = malloc(cap * sizeof *c);
+    size_t k = 0;
+    for (size_t i = 0; m && p && b && c && i < l->n; i++)
+        if (keep(&l->v[i])) {
+            m[k] = l->v[i].meas;
+            p[k] = l->v[i].pred;
+            b[k] = l->v[i].pred_now;
+            c[k] = l->v[i].coarse;
+            k++;
+        }
+    isim_report_accuracy(m, p, k, a);
+    isim_report_accuracy(m, b, k, beside);
+    isim_report_accuracy(m, c, k, coarse);
+    free(m);
+    free(p);
+    free(b);
+    free(c);
+}
+
+int cmd_validate(int argc, char **argv)
+{
+    const char *cmd = "validate";
+    cli_opt opts[] = {
+        {"engine", true, "cpu: run configurations on this machine's engine", NULL},
+        {"model", true, "model id for --engine (default llama-3.2-1b)", NULL},
+        {"profile", true, "hardware profile id or file to predict with (default local-cpu)", NULL},
+        {"dtype", true, "weights to run, a list of fp32, bf16, int8 (default bf16,fp32)", NULL},
+        {"batches", true, "decode batches (default 1,2,4,8,16,32,64)", NULL},
+        {"contexts", true, "decode contexts in tokens (default 16,512,2048)", NULL},
+        {"prompts", true, "prefill prompt lengths (default 16,64,256,1024,2048)", NULL},
+        {"steps", true, "decode steps measured per point (default 5)", NULL},
+        {"no-mpi", false, "leave out the 2-rank TP and PP runs", NULL},
+        {"threads", true, "threads of the one-process runs (default: one per CPU)", NULL},
+        {"dataset", true, "measured serving data to validate against (a CSV)", NULL},
+        {"write-profiles", false, "--dataset: write the fitted parameters into the profiles", NULL},
+        {"out", true, "directory for validation.csv and the plot (-o DIR; default validation)",
+         NULL},
+        {"json", false, "print the summary as JSON", NULL},
+        {"data", true, "directory holding models/ and hw-profiles/", NULL},
+        {NULL, false, NULL, NULL}};
+    const char *pos[1];
+    int n_pos = 0, rc = cli_parse(cmd, argc, argv, 2, opts, pos, 0, &n_pos);
+    if (rc < 0) {
+        help(opts);
+        return CLI_OK;
+    }
+    if (rc)
+        return rc;
+    if (cli_find(opts, "dataset")->value)
+        return cli_validate_dataset(argc, argv, opts);
+    const char *engine = cli_find(opts, "engine")->value;
+    if (!engine || strcmp(engine, "cpu") != 0)
+        return cli_usage_error(cmd, "give --engine cpu or --dataset FILE");
+    int batches[32] = {1, 2, 4, 8, 16, 32, 64}, nb = 7, ctxs[32] = {16, 512, 2048}, nc = 3;
+    int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, threads = 0;
+    if ((cli_find(opts, "batches")->value &&
+         !int_list(cli_find(opts, "batches"), batches, 32, &nb)) ||
+        (cli_find(opts, "contexts")->value &&
+         !int_list(cli_find(opts, "contexts"), ctxs, 32, &nc)) ||
+        (cli_find(opts, "prompts")->value &&
+         !int_list(cli_find(opts, "prompts"), prompts, 32, &np)) ||
+        (cli_find(opts, "steps")->value &&
+         !cli_int(cmd, cli_find(opts, "steps"), 3, 1000, &steps)) ||
+        (cli_find(opts, "threads")->value &&
+         !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads)))
+        return CLI_USAGE;
+    isim_dtype dts[3] = {ISIM_BF16, ISIM_FP32};
+    int nd = 2;
+    if (cli_find(opts, "dtype")->value) {
+        nd = 0;
+        char list[64];
+        snprintf(list, sizeof list, "%s", cli_find(opts, "dtype")->value);
+        for (char *tokp = strtok(list, ","); tokp; tokp = strtok(NULL, ",")) {
+            if (nd == 3 || isim_dtype_parse(tokp, &dts[nd]) ||
+                (dts[nd] != ISIM_FP32 && dts[nd] != ISIM_BF16 && dts[nd] != ISIM_INT8))
+                return cli_usage_error(cmd, "--dtype: '%s' is not a list of fp32, bf16, int8",
+                                       cli_find(opts, "dtype")->value);
+            nd++;
+        }
+    }
+    const char *data = cli_data_dir(cli_find(opts, "data"));
+    const char *model_id =
+        cli_find(opts, "model")->value ? cli_find(opts, "model")->value : "llama-3.2-1b";
+    const char *profile =
+        cli_find(opts, "profile")->value ? cli_find(opts, "profile")->value : "local-cpu";
+    const char *dir = cli_find(opts, "out")->value ? cli_find(opts, "out")->value : "validation";
+    bool json = cli_find(opts, "json")->value != NULL;
+    isim_model *m = NULL;
+    isim_hw *hw = NULL;
+    isim_error err = {0};
+    if (isim_catalog_model(data, model_id, &m, &err)) {
+        rc = cli_error(&err);
+        goto cleanup;
+    }
+    char ppath[1200];
+    if (strchr(profile, '/') || strstr(profile, ".yaml"))
+        snprintf(ppath, sizeof ppath, "%s", profile);
+    else if (isim_catalog_path(data, "hw", profile, ppath, sizeof ppath, &err)) {
+        if (strcmp(profile, "local-cpu") == 0)
+            fprintf(stderr,
+                    "infersim: error: no profile of this machine yet: run `infersim calibrate "
+                    "--engine cpu` first (it writes hw-profiles/local-cpu.yaml)\n");
+        else
+            cli_error(&err);
+        rc = strcmp(profile, "local-cpu") == 0 ? CLI_FAIL : CLI_USAGE;
+        goto cleanup;
+    }
+    if (isim_hw_load(ppath, &hw, &err)) {
+        rc = cli_error(&err);
+        goto cleanup;
+    }
+    vlist l = {0};
+    isim_rt_stream_probe *probe = NULL;
+    if (isim_rt_stream_probe_new(threads, &probe, &err)) {
+        rc = cli_error(&err);
+        goto cleanup;
+    }
+    char self[1024];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[sl > 0 ? sl : 0] = 0;
+    bool mpi = !cli_find(opts, "no-mpi")->value && sl > 0 &&
+               system("command -v mpirun >/dev/null 2>&1") == 0;
+    for (int di = 0; di < nd && !rc; di++) {
+        isim_dtype kv = dts[di] == ISIM_FP32 ? ISIM_FP32 : ISIM_BF16;
+        fprintf(stderr, "validate: %s weights, one process...\n", isim_dtype_name(dts[di]));
+        rc = single_process(m, hw, dts[di], kv, threads, batches, nb, ctxs, nc, prompts, np, steps,
+                            3, probe, &l);
+        static const int layouts[2][2] = {{2, 1}, {1, 2}};
+        static const int cfg[4][2] = {{1, 128}, {8, 128}, {32, 128}, {1, 1024}};
+        for (int li = 0; li < 2 && mpi && !rc; li++)
+            for (int ci = 0; ci < 4 && !rc; ci++) {
+                fprintf(stderr, "validate: %s weights, tp %d pp %d, batch %d, %d tokens...\n",
+                        isim_dtype_name(dts[di]), layouts[li][0], layouts[li][1], cfg[ci][0],
+                        cfg[ci][1]);
+                size_t before = l.n;
+                double bw = isim_rt_stream_probe_run(probe, 3);
+                rc = two_ranks(self, model_id, data, dts[di], kv, layouts[li][0], layouts[li][1],
+                               cfg[ci][0], cfg[ci][1], steps, &l);
+                for (size_t i = before; i < l.n; i++)
+                    l.v[i].bw_now = bw;
+            }
+    }
+    /* predictions: ranks sharing this machine each get an equal share of its compute,
+     * bandwidth and memory, one thread each (no task hand-off) */
+    for (size_t i = 0; i < l.n && !rc; i++) {
+        vpoint *p = &l.v[i];
+        int ranks = p->tp * p->pp;
+        isim_hw share = *hw;
+        if (ranks > 1) {
+            for (int d = 0; d < ISIM_DTYPE_COUNT; d++)
+                share.peak_flops[d] /= ranks;
+            share.mem_bytes_per_s /= ranks;
+            share.mem_bytes /= ranks;
+            share.domain_size = ranks;
+            share.kernel_launch_s = 0;
+        }
+        isim_result r;
+        if (predict(m, &share, p, steps, &r, &err)) {
+            rc = cli_error(&err);
+            break;
+        }
+        fill_prediction(p, &r);
+        /* the machine's bandwidth moves (a shared VM's by tens of percent): the same
+         * prediction with the bandwidth the engine streamed just before */
+        share.mem_bytes_per_s = p->bw_now / ranks / hw->eff_hbm;
+        if (predict(m, &share, p, steps, &r, &err)) {
+            rc = cli_error(&err);
+            break;
+        }
+        p->pred_now = strcmp(p->kind, "decode") == 0 ? r.tpot_s : r.ttft_s;
+    }
+    if (rc)
+        goto done;
+    /* outputs */
+    mkdir(dir, 0777);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/validation.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "infersim: error: %s: cannot create: %s\n", path, strerror(errno));
+        rc = CLI_FAIL;
+        goto done;
+    }
+    csv(f, &l);
+    fclose(f);
+    double *ms = malloc((l.n ? l.n : 1) * sizeof *ms), *ps = malloc((l.n ? l.n : 1) * sizeof *ps);
+    int *series = malloc((l.n ? l.n : 1) * sizeof *series);
+    for (size_t i = 0; ms && ps && series && i < l.n; i++) {
+        ms[i] = l.v[i].meas * 1e3;
+        ps[i] = l.v[i].pred * 1e3;
+        series[i] = strcmp(l.v[i].kind, "prefill") == 0 ? 2 : l.v[i].tp * l.v[i].pp > 1 ? 1 : 0;
+    }
+    static const char *const names[] = {"decode step, one process",
+                                        "decode step, 2 ranks (TP or PP)", "prefill (TTFT)"};
+    char title[300];
+    snprintf(title, sizeof title, "%s on %s: deploy fidelity against the CPU engine", m->name,
+             hw->name);
+    for (int e = 0; e < 2 && ms && ps && series; e++) {
+        snprintf(path, sizeof path, "%s/validation.%s", dir, e ? "svg" : "png");
+        if (isim_report_scatter(path, ms, ps, series, l.n, names, 3, title, "ms", &err))
+            fprintf(stderr, "infersim: warning: %s\n", err.message);
+    }
+    free(ms);
+    free(ps);
+    free(series);
+    static const struct {
+        const char *name;
+        keep_fn keep;
+    } groups[] = {{"decode step", k_decode},
+                  {"decode, memory-bound", k_dec_mem},
+                  {"decode, compute-bound", k_dec_cmp},
+                  {"decode, one process", k_dec_one},
+                  {"decode, tp 2", k_dec_tp},
+                  {"decode, pp 2", k_dec_pp},
+                  {"prefill (TTFT)", k_prefill}};
+    cJSON *j = json ? cJSON_CreateObject() : NULL;
+    if (j) {
+        cJSON_AddStringToObject(j, "model", m->id);
+        cJSON_AddStringToObject(j, "profile", hw->id);
+        cJSON_AddNumberToObject(j, "points", (double)l.n);
+    }
+    cJSON *ga = j ? cJSON_AddArrayToObject(j, "groups") : NULL;
+    if (!json)
+        printf(
+            "%s on %s (profile %s): %zu points; error = (predicted - measured) / measured\n"
+            "  %-24s %5s | %-29s | %-29s | %s\n  %-24s %5s | %9s %9s %9s | %9s %9s %9s | %9s %9s\n",
+            m->name, hw->name, hw->id, l.n, "", "", "as calibrated", "bandwidth measured beside",
+            "coarse overlap rule", "group", "n", "median|e|", "P90|e|", "median e", "median|e|",
+            "P90|e|", "median e", "median|e|", "P90|e|");
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        isim_accuracy a, b, c;
+        accuracy(&l, groups[g].keep, &a, &b, &c);
+        if (!a.n)
+            continue;
+        if (j) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "group", groups[g].name);
+            cJSON_AddNumberToObject(o, "n", (double)a.n);
+            cJSON_AddNumberToObject(o, "median_abs_pct", a.median_abs_pct);
+            cJSON_AddNumberToObject(o, "p90_abs_pct", a.p90_abs_pct);
+            cJSON_AddNumberToObject(o, "median_pct", a.median_pct);
+            cJSON_AddNumberToObject(o, "beside_median_abs_pct", b.median_abs_pct);
+            cJSON_AddNumberToObject(o, "beside_p90_abs_pct", b.p90_abs_pct);
+            cJSON_AddNumberToObject(o, "beside_median_pct", b.median_pct);
+            cJSON_AddNumberToObject(o, "coarse_median_abs_pct", c.median_abs_pct);
+            cJSON_AddNumberToObject(o, "coarse_p90_abs_pct", c.p90_abs_pct);
+            cJSON_AddItemToArray(ga, o);
+        } else {
+            printf("  %-24s %5zu | %8.1f%% %8.1f%% %+8.1f%% | %8.1f%% %8.1f%% %+8.1f%% | %8.1f%% "
+                   "%8.1f%%\n",
+                   groups[g].name, a.n, a.median_abs_pct, a.p90_abs_pct, a.median_pct,
+                   b.median_abs_pct, b.p90_abs_pct, b.median_pct, c.median_abs_pct, c.p90_abs_pct);
+        }
+    }
+    if (j) {
+        char *text = cJSON_Print(j);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        cJSON_Delete(j);
+    } else {
+        printf("points: %s/validation.csv; plot: %s/validation.png (.svg)\n", dir, dir);
+    }
+done:
+    free(l.v);
+    isim_rt_stream_probe_free(probe);
+cleanup:
+    isim_hw_free(hw);
+    isim_model_free(m);
+    return rc;
+}

@@ -1,0 +1,471 @@
+/* infersim validate --dataset FILE: every row of measured serving data (TTFT and TPOT under
+ * closed-loop concurrency) predicted with the deploy fidelity, the profiles' free
+ * parameters fitted per hardware and engine on the training split, and the accuracy on
+ * the held-out rows, overall and by model family, hardware, engine, TP degree,
+ * concurrency and serving mode (docs/validation.md). */
+#include "cli/cli.h"
+#include "reports/dataset.h"
+#include "reports/report.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_validate_dataset(int argc, char **argv, cli_opt *opts);
+
+/* ---- grouping --------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *by;
+    char group[64];
+} group_key;
+
+static const char *const BY[] = {"family",      "hardware", "backend", "tp",
+                                 "concurrency", "mode",     "model",   "precision"};
+#define N_BY (sizeof BY / sizeof BY[0])
+
+static void group_of(const isim_dataset *d, const isim_ds_row *r, size_t by, char *out, size_t n)
+{
+    const isim_ds_shape *s = r->disagg ? &r->decode : &r->agg;
+    switch (by) {
+    case 0:
+        snprintf(out, n, "%s", d->models[r->model]->family);
+        break;
+    case 1:
+        snprintf(out, n, "%s", d->hw[r->hw]->id);
+        break;
+    case 2:
+        snprintf(out, n, "%s", r->backend);
+        break;
+    case 3:
+        snprintf(out, n, "tp %d%s", s->tp, s->dp > 1 ? " + dp" : "");
+        break;
+    case 4: {
+        int c = r->concurrency;
+        snprintf(out, n, "%s",
+                 c <= 4     ? "1-4"
+                 : c <= 16  ? "5-16"
+                 : c <= 64  ? "17-64"
+                 : c <= 256 ? "65-256"
+                            : ">256");
+        break;
+    }
+    case 5:
+        snprintf(out, n, "%s", r->disagg ? "disagg" : "agg");
+        break;
+    case 6:
+        snprintf(out, n, "%s", d->models[r->model]->id);
+        break;
+    default:
+        snprintf(out, n, "%s", isim_dtype_name(r->weights));
+        break;
+    }
+}
+
+/* Accuracy of TPOT and TTFT over the rows `keep` selects (prior: the profile's own values). */
+typedef bool (*row_keep)(const isim_dataset *d, const isim_ds_row *r, const void *ctx);
+
+static void accuracy(const isim_dataset *d, row_keep keep, const void *ctx, bool prior,
+                     isim_accuracy *tpot, isim_accuracy *ttft)
+{
+    size_t cap = d->n_rows ? d->n_rows : 1;
+    double *m1 = malloc(cap * sizeof *m1), *p1 = malloc(cap * sizeof *p1),
+           *m2 = malloc(cap * sizeof *m2), *p2 = malloc(cap * sizeof *p2);
+    size_t k = 0;
+    for (size_t i = 0; m1 && p1 && m2 && p2 && i < d->n_rows; i++) {
+        const isim_ds_row *r = &d->rows[i];
+        if (r->skip[0] || !keep(d, r, ctx))
+            continue;
+        m1[k] = r->tpot_s;
+        p1[k] = prior ? r->prior_tpot_s : r->pred_tpot_s;
+        m2[k] = r->ttft_s;
+        p2[k] = prior ? r->prior_ttft_s : r->pred_ttft_s;
+        k++;
+    }
+    isim_report_accuracy(m1, p1, k, tpot);
+    isim_report_accuracy(m2, p2, k, ttft);
+    free(m1);
+    free(p1);
+    free(m2);
+    free(p2);
+}
+
+static bool k_heldout(const isim_dataset *d, const isim_ds_row *r, const void *ctx)
+{
+    (void)d;
+    (void)ctx;
+    return !r->train;
+}
+
+static bool k_train(const isim_dataset *d, const isim_ds_row *r, const void *ctx)
+{
+    (void)d;
+    (void)ctx;
+    return r->train;
+}
+
+static bool k_group(const isim_dataset *d, const isim_ds_row *r, const void *ctx)
+{
+    const group_key *g = ctx;
+    size_t by = 0;
+    while (by < N_BY && strcmp(BY[by], g->by) != 0)
+        by++;
+    char name[64];
+    group_of(d, r, by, name, sizeof name);
+    return !r->train && strcmp(name, g->group) == 0;
+}
+
+/* ---- outputs ------------------------------------------------------------------------------ */
+
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void write_rows(FILE *f, void *ctx)
+{
+    const isim_dataset *d = ctx;
+    fputs("line,id,model,hardware,backend,mode,weights,isl,osl,concurrency,tp,pp,dp,ep,"
+          "split,fit,measured_ttft_ms,predicted_ttft_ms,error_ttft_pct,measured_tpot_ms,"
+          "predicted_tpot_ms,error_tpot_pct,profile_ttft_ms,profile_tpot_ms,step_ms,prompt_ms,"
+          "burst_ttft_ms,steady_ttft_ms,not_predicted\n",
+          f);
+    for (size_t i = 0; i < d->n_rows; i++) {
+        const isim_ds_row *r = &d->rows[i];
+        const isim_ds_shape *s = r->disagg ? &r->decode : &r->agg;
+        fprintf(f, "%d,", r->line);
+        csv_field(f, r->id);
+        fprintf(f, ",%s,%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%s,",
+                r->model >= 0 ? d->models[r->model]->id : "", r->hw >= 0 ? d->hw[r->hw]->id : "",
+                r->backend, r->disagg ? "disagg" : "agg", isim_dtype_name(r->weights), r->isl,
+                r->osl, r->concurrency, s->tp, s->pp, s->dp, s->ep, r->train ? "train" : "heldout");
+        if (r->skip[0]) {
+            fprintf(f, ",%.6g,,,%.6g,,,,,,,,,", r->ttft_s * 1e3, r->tpot_s * 1e3);
+            csv_field(f, r->skip);
+            fputc('\n', f);
+            continue;
+        }
+        fprintf(f, "%s,%.6g,%.6g,%.4g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,\n",
+                r->fit >= 0 ? d->fits[r->fit].backend : "profile", r->ttft_s * 1e3,
+                r->pred_ttft_s * 1e3, 100 * (r->pred_ttft_s - r->ttft_s) / r->ttft_s,
+                r->tpot_s * 1e3, r->pred_tpot_s * 1e3,
+                100 * (r->pred_tpot_s - r->tpot_s) / r->tpot_s, r->prior_ttft_s * 1e3,
+                r->prior_tpot_s * 1e3, r->parts.step_s * 1e3, r->parts.prompt_s * 1e3,
+                r->parts.burst_ttft_s * 1e3, r->parts.steady_ttft_s * 1e3);
+    }
+}
+
+/* "no model named X", "layout columns disagree", ...: the reason without its numbers. */
+static void reason_of(const char *skip, char *out, size_t n)
+{
+    if (strncmp(skip, "the measurement of line", 23) == 0) {
+        snprintf(out, n, "the same measurement written again (kept once)");
+        return;
+    }
+    if (strncmp(skip, "one configuration", 17) == 0) {
+        snprintf(out, n,
+                 "one configuration measured with different results (speculative "
+                 "decoding not recorded)");
+        return;
+    }
+    snprintf(out, n, "%s", skip);
+    char *colon = strchr(out, ':');
+    if (colon && strncmp(out, "no model", 8) != 0)
+        *colon = 0;
+}
+
+static cJSON *acc_json(const isim_accuracy *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "median_abs_pct", round(a->median_abs_pct * 100) / 100);
+    cJSON_AddNumberToObject(o, "p90_abs_pct", round(a->p90_abs_pct * 100) / 100);
+    cJSON_AddNumberToObject(o, "median_pct", round(a->median_pct * 100) / 100);
+    cJSON_AddNumberToObject(o, "n", (double)a->n);
+    return o;
+}
+
+static cJSON *pair_json(const isim_accuracy *tpot, const isim_accuracy *ttft)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "tpot", acc_json(tpot));
+    cJSON_AddItemToObject(o, "ttft", acc_json(ttft));
+    return o;
+}
+
+static void print_line(const char *name, const isim_accuracy *tp, const isim_accuracy *tt)
+{
+    printf("  %-30s %5zu | %8.1f%% %8.1f%% %+8.1f%% | %8.1f%% %8.1f%% %+8.1f%%\n", name, tp->n,
+           tp->median_abs_pct, tp->p90_abs_pct, tp->median_pct, tt->median_abs_pct, tt->p90_abs_pct,
+           tt->median_pct);
+}
+
+static void print_head(const char *title)
+{
+    printf("\n%s\n  %-30s %5s | %-28s | %s\n  %-30s %5s | %9s %9s %9s | %9s %9s %9s\n", title, "",
+           "", "TPOT", "TTFT", "group", "n", "median|e|", "P90|e|", "median e", "median|e|",
+           "P90|e|", "median e");
+}
+
+static int plot(const isim_dataset *d, const char *dir, bool tpot)
+{
+    size_t cap = d->n_rows ? d->n_rows : 1;
+    double *m = malloc(cap * sizeof *m), *p = malloc(cap * sizeof *p);
+    int *series = malloc(cap * sizeof *series);
+    const char *names[64];
+    size_t k = 0;
+    for (size_t i = 0; i < d->n_hw && i < 64; i++)
+        names[i] = d->hw[i]->id;
+    for (size_t i = 0; m && p && series && i < d->n_rows; i++) {
+        const isim_ds_row *r = &d->rows[i];
+        if (r->skip[0] || r->train || r->hw >= 64)
+            continue;
+        m[k] = (tpot ? r->tpot_s : r->ttft_s) * 1e3;
+        p[k] = (tpot ? r->pred_tpot_s : r->pred_ttft_s) * 1e3;
+        series[k] = r->hw;
+        k++;
+    }
+    int rc = CLI_OK;
+    char path[1200], title[300];
+    const char *base = strrchr(d->path, '/');
+    snprintf(title, sizeof title,
+             "%s (held-out rows): deploy fidelity, fitted per hardware and engine",
+             tpot ? "TPOT" : "TTFT");
+    (void)base;
+    for (int e = 0; e < 2 && m && p && series; e++) {
+        snprintf(path, sizeof path, "%s/dataset_%s.%s", dir, tpot ? "tpot" : "ttft",
+                 e ? "svg" : "png");
+        isim_error err = {0};
+        if (isim_report_scatter(path, m, p, series, k, names, (int)(d->n_hw < 64 ? d->n_hw : 64),
+                                title, "ms", &err)) {
+            fprintf(stderr, "infersim: warning: %s\n", err.message);
+            rc = CLI_FAIL;
+        }
+    }
+    free(m);
+    free(p);
+    free(series);
+    return rc;
+}
+
+int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
+{
+    (void)argc;
+    (void)argv;
+    const char *cmd = "validate";
+    const char *file = cli_find(opts, "dataset")->value;
+    const char *dir = cli_find(opts, "out")->value ? cli_find(opts, "out")->value : "validation";
+    const char *data = cli_data_dir(cli_find(opts, "data"));
+    bool json = cli_find(opts, "json")->value != NULL;
+    int threads = 0;
+    if (cli_find(opts, "engine")->value)
+        return cli_usage_error(cmd, "give --engine or --dataset, not both");
+    if (cli_find(opts, "threads")->value &&
+        !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads))
+        return CLI_USAGE;
+    isim_dataset *d = NULL;
+    isim_error err = {0};
+    if (isim_dataset_load(file, data, &d, &err))
+        return cli_error(&err);
+    fprintf(stderr, "validate: %zu rows of %s; fitting...\n", d->n_rows, file);
+    if (isim_dataset_fit(d, threads, &err)) {
+        isim_dataset_free(d);
+        return cli_error(&err);
+    }
+    int rc = cli_mkdirs(dir);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/dataset.csv", dir);
+    if (!rc)
+        rc = cli_write_file(path, write_rows, d);
+    if (!rc)
+        plot(d, dir, true), plot(d, dir, false);
+    if (!rc && cli_find(opts, "write-profiles")->value) {
+        char date[16];
+        time_t now = time(NULL);
+        strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+        for (size_t h = 0; h < d->n_hw && !rc; h++) {
+            bool any = false;
+            for (size_t i = 0; i < d->n_fits; i++)
+                any |= d->fits[i].hw == (int)h && d->fits[i].own;
+            if (!any)
+                continue;
+            if (isim_dataset_write_profile(d, h, date, &err))
+                rc = cli_error(&err);
+            else
+                fprintf(stderr, "validate: wrote the fits into %s\n", d->hw[h]->path);
+        }
+    }
+    if (rc) {
+        isim_dataset_free(d);
+        return rc;
+    }
+    /* counts */
+    size_t predicted = 0, train = 0;
+    for (size_t i = 0; i < d->n_rows; i++)
+        if (!d->rows[i].skip[0]) {
+            predicted++;
+            train += d->rows[i].train;
+        }
+    isim_accuracy ho_tp, ho_tt, tr_tp, tr_tt, pr_tp, pr_tt;
+    accuracy(d, k_heldout, NULL, false, &ho_tp, &ho_tt);
+    accuracy(d, k_train, NULL, false, &tr_tp, &tr_tt);
+    accuracy(d, k_heldout, NULL, true, &pr_tp, &pr_tt);
+    /* skipped rows by reason */
+    char(*reasons)[160] = calloc(d->n_rows + 1, sizeof *reasons);
+    size_t *counts = calloc(d->n_rows + 1, sizeof *counts), n_reasons = 0;
+    for (size_t i = 0; reasons && counts && i < d->n_rows; i++) {
+        if (!d->rows[i].skip[0])
+            continue;
+        char why[160];
+        reason_of(d->rows[i].skip, why, sizeof why);
+        size_t k = 0;
+        while (k < n_reasons && strcmp(reasons[k], why) != 0)
+            k++;
+        if (k == n_reasons)
+            snprintf(reasons[n_reasons++], sizeof reasons[0], "%s", why);
+        counts[k]++;
+    }
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    cJSON *j = json ? cJSON_CreateObject() : NULL;
+    if (j) {
+        cJSON *ds = cJSON_AddObjectToObject(j, "dataset");
+        cJSON_AddStringToObject(ds, "file", base);
+        char dg[40];
+        snprintf(dg, sizeof dg, "fnv1a64:%s", d->digest);
+        cJSON_AddStringToObject(ds, "digest", dg);
+        cJSON_AddNumberToObject(ds, "rows", (double)d->n_rows);
+        cJSON_AddNumberToObject(ds, "predicted", (double)predicted);
+        cJSON_AddStringToObject(ds, "split", ISIM_DS_SPLIT_RULE);
+        cJSON_AddItemToObject(j, "heldout", pair_json(&ho_tp, &ho_tt));
+        cJSON_AddItemToObject(j, "train", pair_json(&tr_tp, &tr_tt));
+        cJSON_AddItemToObject(j, "heldout_profile_values", pair_json(&pr_tp, &pr_tt));
+    } else {
+        printf("%s: %zu rows, %zu predicted (%zu for training, %zu held out: %s)\n"
+               "error = (predicted - measured) / measured; TPOT and TTFT of each row's clients\n",
+               base, d->n_rows, predicted, train, predicted - train, ISIM_DS_SPLIT_RULE);
+        print_head("accuracy");
+        print_line("held out, fitted", &ho_tp, &ho_tt);
+        print_line("training rows, fitted", &tr_tp, &tr_tt);
+        print_line("held out, profiles' own values", &pr_tp, &pr_tt);
+    }
+    cJSON *groups = j ? cJSON_AddArrayToObject(j, "by_group") : NULL;
+    for (size_t by = 0; by < N_BY; by++) {
+        /* the groups present, in first-seen order */
+        char(*names)[64] = calloc(d->n_rows + 1, sizeof *names);
+        size_t n = 0;
+        for (size_t i = 0; names && i < d->n_rows; i++) {
+            const isim_ds_row *r = &d->rows[i];
+            if (r->skip[0] || r->train)
+                continue;
+            char g[64];
+            group_of(d, r, by, g, sizeof g);
+            size_t k = 0;
+            while (k < n && strcmp(names[k], g) != 0)
+                k++;
+            if (k == n)
+                snprintf(names[n++], sizeof names[0], "%s", g);
+        }
+        if (!json) {
+            char t[80];
+            snprintf(t, sizeof t, "held out, by %s", BY[by]);
+            print_head(t);
+        }
+        for (size_t k = 0; k < n; k++) {
+            group_key g = {.by = BY[by]};
+            snprintf(g.group, sizeof g.group, "%s", names[k]);
+            isim_accuracy tp, tt;
+            accuracy(d, k_group, &g, false, &tp, &tt);
+            if (j) {
+                cJSON *o = pair_json(&tp, &tt);
+                cJSON_AddStringToObject(o, "by", BY[by]);
+                cJSON_AddStringToObject(o, "group", names[k]);
+                cJSON_AddItemToArray(groups, o);
+            } else {
+                print_line(names[k], &tp, &tt);
+            }
+        }
+        free(names);
+    }
+    cJSON *fits = j ? cJSON_AddArrayToObject(j, "fits") : NULL;
+    if (!json)
+        printf(
+            "\nfitted parameters (per hardware; an engine with fewer than 20 training rows uses "
+            "'all')\n  %-14s %-8s %6s %6s %6s %6s %6s %6s %6s %10s %8s %6s %5s %9s %5s %4s %6s\n",
+            "hardware", "engine", "train", "flops", "rows", "hbm", "fp4", "int4", "expert", "step",
+            "launch", "coll", "a2a", "request", "lock", "kv", "rms");
+    for (size_t i = 0; i < d->n_fits; i++) {
+        const isim_ds_fit *f = &d->fits[i];
+        if (!f->own)
+            continue;
+        if (j) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "hardware", d->hw[f->hw]->id);
+            cJSON_AddStringToObject(o, "backend", f->backend);
+            cJSON_AddNumberToObject(o, "train_rows", (double)f->n_train);
+            cJSON_AddNumberToObject(o, "eff_flops", f->p.eff_flops);
+            cJSON_AddNumberToObject(o, "eff_hbm", f->p.eff_hbm);
+            cJSON_AddNumberToObject(o, "eff_hbm_fp4", f->p.eff_hbm_fp4);
+            cJSON_AddNumberToObject(o, "eff_hbm_int4", f->p.eff_hbm_int4);
+            cJSON_AddNumberToObject(o, "eff_hbm_experts", f->p.eff_hbm_experts);
+            cJSON_AddNumberToObject(o, "eff_flops_full_rows", f->p.eff_flops_full_rows);
+            cJSON_AddNumberToObject(o, "step_overhead_us", f->p.step_overhead_s * 1e6);
+            cJSON_AddNumberToObject(o, "collective_latency_scale", f->p.coll_latency_scale);
+            cJSON_AddNumberToObject(o, "all_to_all_latency_scale", f->p.a2a_latency_scale);
+            cJSON_AddNumberToObject(o, "kernel_launch_us", f->p.kernel_launch_s * 1e6);
+            cJSON_AddNumberToObject(o, "request_overhead_us", f->p.request_overhead_s * 1e6);
+            cJSON_AddNumberToObject(o, "lockstep", f->p.lockstep);
+            cJSON_AddStringToObject(o, "kv", isim_dtype_name(f->p.kv));
+            cJSON_AddNumberToObject(o, "train_rms_log", f->train_rms_log);
+            cJSON_AddItemToArray(fits, o);
+        } else {
+            printf("  %-14s %-8s %6zu %6.3f %6.1f %6.3f %6.3f %6.3f %6.3f %8.0fus %6.2fus %6.2f "
+                   "%5.2f %7.1fms %5.2f %4s %6.3f\n",
+                   d->hw[f->hw]->id, f->backend, f->n_train, f->p.eff_flops,
+                   f->p.eff_flops_full_rows, f->p.eff_hbm, f->p.eff_hbm_fp4, f->p.eff_hbm_int4,
+                   f->p.eff_hbm_experts, f->p.step_overhead_s * 1e6, f->p.kernel_launch_s * 1e6,
+                   f->p.coll_latency_scale, f->p.a2a_latency_scale, f->p.request_overhead_s * 1e3,
+                   f->p.lockstep, isim_dtype_name(f->p.kv), f->train_rms_log);
+        }
+    }
+    cJSON *sk = j ? cJSON_AddArrayToObject(j, "not_predicted") : NULL;
+    if (!json && n_reasons)
+        printf("\nrows not predicted\n");
+    for (size_t k = 0; k < n_reasons; k++) {
+        if (j) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "reason", reasons[k]);
+            cJSON_AddNumberToObject(o, "rows", (double)counts[k]);
+            cJSON_AddItemToArray(sk, o);
+        } else {
+            printf("  %5zu  %s\n", counts[k], reasons[k]);
+        }
+    }
+    free(reasons);
+    free(counts);
+    if (j) {
+        char *text = cJSON_Print(j);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        cJSON_Delete(j);
+    } else {
+        printf("\nrows: %s/dataset.csv; plots: %s/dataset_tpot.png, %s/dataset_ttft.png (.svg)\n",
+               dir, dir, dir);
+    }
+    isim_dataset_free(d);
+    return CLI_OK;
+}

@@ -1,0 +1,106 @@
+/* Accuracy of predictions against measurements (docs/validation.md): the median and 90th
+ * percentile of the absolute relative error, and the predicted-against-measured scatter
+ * plot (gnuplot), log-log with the diagonal and +-10% lines. */
+#include "reports/internal.h"
+#include "reports/report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q quantile of sorted v (n > 0), linear between neighbours. */
+static double quantile(const double *v, size_t n, double q)
+{
+    double at = q * (double)(n - 1);
+    size_t i = (size_t)at;
+    if (i + 1 >= n)
+        return v[n - 1];
+    return v[i] + (at - (double)i) * (v[i + 1] - v[i]);
+}
+
+void isim_report_accuracy(const double *measured, const double *predicted, size_t n,
+                          isim_accuracy *out)
+{
+    memset(out, 0, sizeof *out);
+    double *a = malloc((n ? n : 1) * sizeof *a), *s = malloc((n ? n : 1) * sizeof *s);
+    size_t k = 0;
+    for (size_t i = 0; a && s && i < n; i++) {
+        if (!(measured[i] > 0) || !isfinite(predicted[i]))
+            continue;
+        s[k] = 100 * (predicted[i] - measured[i]) / measured[i];
+        a[k] = fabs(s[k]);
+        k++;
+    }
+    out->n = k;
+    if (k) {
+        qsort(a, k, sizeof *a, cmp_double);
+        qsort(s, k, sizeof *s, cmp_double);
+        out->median_abs_pct = quantile(a, k, 0.5);
+        out->p90_abs_pct = quantile(a, k, 0.9);
+        out->median_pct = quantile(s, k, 0.5);
+        out->max_abs_pct = a[k - 1];
+    }
+    free(a);
+    free(s);
+}
+
+isim_status isim_report_scatter(const char *path, const double *measured, const double *predicted,
+                                const int *series, size_t n, const char *const *names, int n_series,
+                                const char *title, const char *unit, isim_error *err)
+{
+    char *body = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&body, &size);
+    if (!f)
+        return isim__gnuplot_fail(err, "out of memory");
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < n; i++)
+        if (measured[i] > 0 && predicted[i] > 0) {
+            lo = fmin(lo, fmin(measured[i], predicted[i]));
+            hi = fmax(hi, fmax(measured[i], predicted[i]));
+        }
+    if (!(hi > 0)) {
+        fclose(f);
+        free(body);
+        return isim__gnuplot_fail(err, "%s: nothing to plot", path);
+    }
+    lo /= 1.5;
+    hi *= 1.5;
+    fputs("set title ", f);
+    isim__gp_quoted(f, title);
+    fprintf(f,
+            "\nset logscale xy\nset xrange [%g:%g]\nset yrange [%g:%g]\nset size square\n"
+            "set grid xtics ytics mxtics mytics lc rgb '#dddddd'\nset key top left box opaque\n"
+            "set format x '%%g'\nset format y '%%g'\n",
+            lo, hi, lo, hi);
+    fprintf(f, "set xlabel 'measured (%s)'\nset ylabel 'predicted (%s)'\n", unit, unit);
+    for (int s = 0; s < n_series; s++) {
+        fprintf(f, "$s%d << EOD\n", s);
+        for (size_t i = 0; i < n; i++)
+            if (series[i] == s && measured[i] > 0 && predicted[i] > 0)
+                fprintf(f, "%.6g %.6g\n", measured[i], predicted[i]);
+        fputs("EOD\n", f);
+    }
+    fputs("plot x title 'predicted = measured' lc rgb '#000000' lw 1, "
+          "1.1 * x title '+-10%' lc rgb '#999999' dt 2, 0.9 * x notitle lc rgb '#999999' dt 2",
+          f);
+    for (int s = 0; s < n_series; s++) {
+        fprintf(f, ", $s%d with points pt %d ps 1.2 title ", s, 7 + 2 * (s % 3));
+        isim__gp_quoted(f, names[s]);
+    }
+    fputc('\n', f);
+    if (fclose(f) != 0) {
+        free(body);
+        return isim__gnuplot_fail(err, "out of memory");
+    }
+    isim_status st = isim__gnuplot(path, 760, 720, body, err);
+    free(body);
+    return st;
+}

@@ -1,0 +1,1359 @@
+/* Public measured serving data, read and matched to the catalog (docs/validation.md,
+ * "Against public measurements"). The CSV is parsed with libcsv; columns are found by
+ * their header names, so their order does not matter. */
+#include "reports/dataset.h"
+#include "reports/report.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static uint64_t fnv1a64(const void *data, size_t n, uint64_t h)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+static isim_status ds_fail(isim_error *err, isim_status code, const char *file, int line,
+                           int column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static isim_status ds_fail(isim_error *err, isim_status code, const char *file, int line,
+                           int column, const char *fmt, ...)
+{
+    if (err) {
+        err->code = code;
+        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+        err->line = line;
+        err->column = column;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+bool isim_ds_heldout(const char *id)
+{
+    return fnv1a64(id, strlen(id), FNV_OFFSET) % 5 == 0;
+}
+
+/* ---- columns ------------------------------------------------------------------------- */
+
+enum {
+    C_ID,
+    C_SOURCE,
+    C_BACKEND,
+    C_VERSION,
+    C_MODEL,
+    C_SYSTEM,
+    C_PRECISION,
+    C_MODE,
+    C_ISL,
+    C_OSL,
+    C_GEMM,
+    C_BATCH,
+    C_TP,
+    C_PP,
+    C_ADP,
+    C_MOE_TP,
+    C_MOE_EP,
+    C_P_BATCH,
+    C_P_WORKERS,
+    C_P_TP,
+    C_P_PP,
+    C_P_ADP,
+    C_P_MOE_TP,
+    C_P_MOE_EP,
+    C_D_BATCH,
+    C_D_WORKERS,
+    C_D_TP,
+    C_D_PP,
+    C_D_ADP,
+    C_D_MOE_TP,
+    C_D_MOE_EP,
+    C_TTFT,
+    C_TPOT,
+    C_COUNT
+};
+
+static const char *const col_names[C_COUNT] = {
+    "id",
+    "silicon_data_source",
+    "backend",
+    "backend_version",
+    "model_path",
+    "system",
+    "precision",
+    "mode",
+    "isl",
+    "osl",
+    "gemm_quant_mode",
+    "batch_size",
+    "tp_size",
+    "pp_size",
+    "attention_dp_size",
+    "moe_tp_size",
+    "moe_ep_size",
+    "prefill_batch_size",
+    "prefill_num_workers",
+    "prefill_tp_size",
+    "prefill_pp_size",
+    "prefill_attention_dp_size",
+    "prefill_moe_tp_size",
+    "prefill_moe_ep_size",
+    "decode_batch_size",
+    "decode_num_workers",
+    "decode_tp_size",
+    "decode_pp_size",
+    "decode_attention_dp_size",
+    "decode_moe_tp_size",
+    "decode_moe_ep_size",
+    "silicon_ttft_ms",
+    "silicon_tpot_ms",
+};
+
+#define MAX_FIELDS 64
+#define FIELD_CAP 512
+
+typedef struct {
+    const char *path;
+    isim_error *err;
+    isim_status st;
+    long record; /* records seen, the header being 1 */
+    int n_fields;
+    char field[MAX_FIELDS][FIELD_CAP];
+    int col[C_COUNT]; /* field index of each column; -1 absent */
+    isim_ds_row *rows;
+    size_t n, cap;
+} parse_ctx;
+
+static void on_field(void *s, size_t len, void *data)
+{
+    parse_ctx *c = data;
+    if (c->n_fields < MAX_FIELDS) {
+        size_t k = len < FIELD_CAP - 1 ? len : FIELD_CAP - 1;
+        memcpy(c->field[c->n_fields], s, k);
+        c->field[c->n_fields][k] = 0;
+    }
+    c->n_fields++;
+}
+
+static const char *get(const parse_ctx *c, int col)
+{
+    int i = c->col[col];
+    return i >= 0 && i < c->n_fields && i < MAX_FIELDS ? c->field[i] : "";
+}
+
+/* An integer field: `empty` when empty; false for text that is not one. */
+static bool int_field(const parse_ctx *c, int col, int empty, int *out)
+{
+    const char *s = get(c, col);
+    if (!s[0]) {
+        *out = empty;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end || errno || v < 0 || v > 1000000000)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool num_field(const parse_ctx *c, int col, double *out)
+{
+    const char *s = get(c, col);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!s[0] || *end || errno || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+static void fail_field(parse_ctx *c, int col, const char *what)
+{
+    if (c->st)
+        return;
+    c->st = ds_fail(c->err, ISIM_ESCHEMA, c->path, (int)c->record, c->col[col] + 1,
+                    "column '%s': '%s' is not %s", col_names[col], get(c, col), what);
+}
+
+static bool header(parse_ctx *c)
+{
+    for (int k = 0; k < C_COUNT; k++) {
+        c->col[k] = -1;
+        for (int i = 0; i < c->n_fields && i < MAX_FIELDS; i++)
+            if (strcmp(c->field[i], col_names[k]) == 0)
+                c->col[k] = i;
+        if (c->col[k] < 0) {
+            c->st = ds_fail(c->err, ISIM_ESCHEMA, c->path, 1, 1, "no column '%s' in the header",
+                            col_names[k]);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Weights from the GEMM quantisation the row names (fp8 and fp8_block: fp8; nvfp4: fp4;
+ * int4_wo: int4, weight-only; empty: bf16). */
+static bool weights_of(const char *gemm, const char *precision, isim_dtype *w)
+{
+    const char *q = gemm[0] ? gemm : precision;
+    if (!q[0] || strcmp(q, "bf16") == 0)
+        *w = ISIM_BF16;
+    else if (strcmp(q, "fp8") == 0 || strcmp(q, "fp8_block") == 0)
+        *w = ISIM_FP8;
+    else if (strcmp(q, "nvfp4") == 0 || strcmp(q, "fp4") == 0 || strcmp(q, "mxfp4") == 0)
+        *w = ISIM_FP4;
+    else if (strcmp(q, "int4_wo") == 0 || strcmp(q, "int4") == 0)
+        *w = ISIM_INT4;
+    else
+        return false;
+    return true;
+}
+
+static void on_record(int term, void *data)
+{
+    (void)term;
+    parse_ctx *c = data;
+    c->record++;
+    if (c->st)
+        return;
+    if (c->record == 1) {
+        header(c);
+        c->n_fields = 0;
+        return;
+    }
+    if (c->n_fields == 1 && !c->field[0][0]) { /* blank line */
+        c->n_fields = 0;
+        return;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 1024;
+        isim_ds_row *r = realloc(c->rows, cap * sizeof *r);
+        if (!r) {
+            c->st = ds_fail(c->err, ISIM_ENOMEM, c->path, 0, 0, "out of memory");
+            return;
+        }
+        c->rows = r;
+        c->cap = cap;
+    }
+    isim_ds_row *r = &c->rows[c->n];
+    memset(r, 0, sizeof *r);
+    r->line = (int)c->record;
+    r->model = r->hw = r->fit = -1;
+    snprintf(r->id, sizeof r->id, "%s", get(c, C_ID));
+    snprintf(r->backend, sizeof r->backend, "%s", get(c, C_BACKEND));
+    snprintf(r->system, sizeof r->system, "%s", get(c, C_SYSTEM));
+    snprintf(r->model_path, sizeof r->model_path, "%s", get(c, C_MODEL));
+    snprintf(r->precision, sizeof r->precision, "%s", get(c, C_PRECISION));
+    snprintf(r->version, sizeof r->version, "%s", get(c, C_VERSION));
+    snprintf(r->source, sizeof r->source, "%.*s", (int)strcspn(get(c, C_SOURCE), ";"),
+             get(c, C_SOURCE));
+    if (!r->id[0]) {
+        fail_field(c, C_ID, "an id");
+        return;
+    }
+    const char *mode = get(c, C_MODE);
+    if (strcmp(mode, "agg") != 0 && strcmp(mode, "disagg") != 0) {
+        fail_field(c, C_MODE, "agg or disagg");
+        return;
+    }
+    r->disagg = strcmp(mode, "disagg") == 0;
+    if (!weights_of(get(c, C_GEMM), get(c, C_PRECISION), &r->weights)) {
+        fail_field(c, C_GEMM, "a known quantisation (fp8, fp8_block, nvfp4, int4_wo, empty)");
+        return;
+    }
+    const struct {
+        int col, empty;
+        int *dst;
+    } ints[] = {
+        {C_ISL, -1, &r->isl},
+        {C_OSL, -1, &r->osl},
+        {C_TP, 0, &r->raw[0]},
+        {C_PP, 1, &r->raw[1]},
+        {C_ADP, -1, &r->raw[2]},
+        {C_MOE_TP, 0, &r->raw[3]},
+        {C_MOE_EP, 0, &r->raw[4]},
+        {C_BATCH, 0, &r->raw[5]},
+        {C_P_BATCH, 1, &r->prefill.batch},
+        {C_P_WORKERS, 0, &r->prefill.workers},
+        {C_P_TP, 0, &r->prefill.tp},
+        {C_P_PP, 1, &r->prefill.pp},
+        {C_P_ADP, 1, &r->prefill.dp},
+        {C_P_MOE_EP, 1, &r->prefill.ep},
+        {C_D_BATCH, 0, &r->decode.batch},
+        {C_D_WORKERS, 0, &r->decode.workers},
+        {C_D_TP, 0, &r->decode.tp},
+        {C_D_PP, 1, &r->decode.pp},
+        {C_D_ADP, 1, &r->decode.dp},
+        {C_D_MOE_EP, 1, &r->decode.ep},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        if (!int_field(c, ints[k].col, ints[k].empty, ints[k].dst)) {
+            fail_field(c, ints[k].col, "a whole number");
+            return;
+        }
+    if (r->isl < 1 || r->osl < 1) {
+        fail_field(c, r->isl < 1 ? C_ISL : C_OSL, "a positive length");
+        return;
+    }
+    double ttft_ms, tpot_ms;
+    if (!num_field(c, C_TTFT, &ttft_ms) || !(ttft_ms > 0)) {
+        fail_field(c, C_TTFT, "a positive number of milliseconds");
+        return;
+    }
+    if (!num_field(c, C_TPOT, &tpot_ms) || !(tpot_ms > 0)) {
+        fail_field(c, C_TPOT, "a positive number of milliseconds");
+        return;
+    }
+    r->ttft_s = ttft_ms * 1e-3;
+    r->tpot_s = tpot_ms * 1e-3;
+    /* the client concurrency: the source's silicon_concurrency, else the batch column
+     * (per attention-DP rank in aiconfigurator's convention) */
+    const char *src = get(c, C_SOURCE);
+    const char *sc = strstr(src, "silicon_concurrency=");
+    r->concurrency = sc ? atoi(sc + strlen("silicon_concurrency=")) : 0;
+    if (r->concurrency <= 0)
+        r->concurrency = r->disagg ? r->decode.batch * r->decode.dp * r->decode.workers
+                                   : r->raw[5] * (r->raw[2] > 1 ? r->raw[2] : 1);
+    /* InferenceX's runs (its database dumps): lengths uniform in [0.8 L, L] */
+    r->inferencex = strncmp(src, "db-dump", 7) == 0 || strncmp(src, "source_file=2026-", 17) == 0;
+    r->train = !isim_ds_heldout(r->id);
+    c->n++;
+    c->n_fields = 0;
+}
+
+static isim_status parse_file(const char *path, parse_ctx *c, uint64_t *digest, isim_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    struct csv_parser p;
+    if (csv_init(&p, CSV_APPEND_NULL) != 0) {
+        fclose(f);
+        return ds_fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+    }
+    char buf[1 << 16];
+    size_t got;
+    uint64_t h = FNV_OFFSET;
+    while (!c->st && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+        h = fnv1a64(buf, got, h);
+        if (csv_parse(&p, buf, got, on_field, on_record, c) != got && !c->st)
+            c->st = ds_fail(err, ISIM_EPARSE, path, (int)c->record + 1, 0, "malformed CSV: %s",
+                            csv_strerror(csv_error(&p)));
+    }
+    if (!c->st && ferror(f))
+        c->st = ds_fail(err, ISIM_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    if (!c->st && csv_fini(&p, on_field, on_record, c) != 0)
+        c->st = ds_fail(err, ISIM_EPARSE, path, (int)c->record + 1, 0, "malformed CSV: %s",
+                        csv_strerror(csv_error(&p)));
+    csv_free(&p);
+    fclose(f);
+    if (!c->st && c->record < 1)
+        c->st = ds_fail(err, ISIM_ESCHEMA, path, 1, 1, "empty file: no header");
+    *digest = h;
+    return c->st;
+}
+
+/* ---- the catalog's models and profiles ------------------------------------------------ */
+
+/* Index of the model (kind "model") or profile named `name` in d, loading it on first use;
+ * -1 when the catalog has none. */
+static int catalog_index(isim_dataset *d, const char *data_dir, bool model, const char *name,
+                         char (*names)[128], size_t *n_names, int *index, isim_status *st,
+                         isim_error *err)
+{
+    for (size_t i = 0; i < *n_names; i++)
+        if (strcmp(names[i], name) == 0)
+            return index[i];
+    if (*n_names == 64)
+        return -1;
+    char id[256];
+    int at = -1;
+    isim_error e = {0};
+    if (isim_catalog_find(data_dir, model ? "model" : "hw", name, id, sizeof id, &e) == ISIM_OK) {
+        if (model) {
+            isim_model *m = NULL, **grown = realloc(d->models, (d->n_models + 1) * sizeof *grown);
+            if (!grown) {
+                *st = ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+                return -1;
+            }
+            d->models = grown;
+            if ((*st = isim_catalog_model(data_dir, id, &m, err)))
+                return -1;
+            d->models[d->n_models] = m;
+            at = (int)d->n_models++;
+        } else {
+            isim_hw *h = NULL, **grown = realloc(d->hw, (d->n_hw + 1) * sizeof *grown);
+            if (!grown) {
+                *st = ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+                return -1;
+            }
+            d->hw = grown;
+            if ((*st = isim_catalog_hw(data_dir, id, &h, err)))
+                return -1;
+            d->hw[d->n_hw] = h;
+            at = (int)d->n_hw++;
+        }
+    }
+    snprintf(names[*n_names], 128, "%s", name);
+    index[(*n_names)++] = at;
+    return at;
+}
+
+/* ---- layouts ---------------------------------------------------------------------------- */
+
+/* The layout a row ran, from the columns as the file writes them (docs/validation.md,
+ * "Reading the rows"). aiconfigurator's convention: attention tp x data-parallel ranks
+ * = devices = moe tp x moe ep, batch per data-parallel rank. Some sources wrote
+ * InferenceX's (tp, ep) as tp x ep: those are recognised by their product and read as
+ * InferenceX meant them, tp devices with ep-way experts. False with the reason when the
+ * columns describe no layout. */
+static bool agg_layout(isim_ds_row *r, const isim_model *m, char *why, size_t n)
+{
+    int tp = r->raw[0], pp = r->raw[1] > 0 ? r->raw[1] : 1, adp = r->raw[2], mtp = r->raw[3],
+        mep = r->raw[4], bs = r->raw[5];
+    int dp = adp > 1 ? adp : 1;
+    isim_ds_shape *s = &r->agg;
+    memset(s, 0, sizeof *s);
+    s->pp = pp;
+    s->workers = 1;
+    r->replicas = 1;
+    if (tp < 1) {
+        snprintf(why, n, "no tensor-parallel degree");
+        return false;
+    }
+    if (!m->has_moe) {
+        /* dense: tp x pp devices; a batch below the concurrency is one of several replicas
+         * behind a router */
+        s->tp = tp;
+        s->dp = dp;
+        s->ep = 1;
+        if (dp == 1 && bs > 0 && bs < r->concurrency && r->concurrency % bs == 0)
+            r->replicas = r->concurrency / bs;
+        s->batch = r->concurrency / r->replicas;
+        return true;
+    }
+    s->batch = r->concurrency;
+    if (mtp > 1 && mep > 1 && dp == 1 && tp == mtp * mep) {
+        /* InferenceX tp (= devices) x ep written as tp */
+        s->tp = mtp;
+        s->dp = 1;
+        s->ep = mep;
+    } else if (mtp > 1 && mep > 1 && tp == 1 && dp == mtp * mep) {
+        /* the same with attention data parallelism */
+        s->tp = 1;
+        s->dp = mtp;
+        s->ep = mep;
+    } else if (mtp <= 1 && tp > 1 && dp > 1 && mep == tp * dp) {
+        /* vLLM: tp devices, experts over all of them, written as tp x dp */
+        s->tp = tp;
+        s->dp = 1;
+        s->ep = tp;
+    } else if (adp < 0 && mep <= 1 && mtp == tp && bs > 0 && bs * tp == r->concurrency && tp > 1) {
+        /* TensorRT-LLM's attention data parallelism with the dp column left empty: the
+         * batch column is per rank */
+        s->tp = 1;
+        s->dp = tp;
+        s->ep = 1;
+    } else if (adp < 0 && mep == tp && bs > 0 && bs * tp == r->concurrency && tp > 1) {
+        s->tp = 1;
+        s->dp = tp;
+        s->ep = mep;
+    } else if ((mtp > 0 || mep > 0) && tp * dp == (mtp > 0 ? mtp : 1) * (mep > 0 ? mep : 1)) {
+        s->tp = tp;
+        s->dp = dp;
+        s->ep = mep > 0 ? mep : 1;
+    } else {
+        snprintf(why, n,
+                 "layout columns disagree: tp %d x attention dp %d != moe tp %d x moe ep %d", tp,
+                 dp, mtp, mep);
+        return false;
+    }
+    if (s->tp > 8 && s->ep <= 1) {
+        snprintf(why, n,
+                 "tp %d without expert parallelism: the devices of a disaggregated "
+                 "deployment, not one aggregated layout",
+                 s->tp);
+        return false;
+    }
+    return true;
+}
+
+static bool disagg_shapes(isim_ds_row *r, char *why, size_t n)
+{
+    if (r->prefill.workers < 1 || r->decode.workers < 1 || r->decode.batch < 1) {
+        snprintf(why, n, "disaggregated row without its workers' counts and batch");
+        return false;
+    }
+    isim_ds_shape *sh[2] = {&r->prefill, &r->decode};
+    for (int k = 0; k < 2; k++) {
+        isim_ds_shape *s = sh[k];
+        if (s->tp < 1) {
+            snprintf(why, n, "%s worker without a tensor-parallel degree",
+                     k ? "decode" : "prefill");
+            return false;
+        }
+        s->dp = s->dp > 1 ? s->dp : 1;
+        s->pp = s->pp > 1 ? s->pp : 1;
+        s->ep = s->ep > 1 ? s->ep : 1;
+        s->batch = (s->batch > 0 ? s->batch : 1) * s->dp; /* the column is per rank */
+    }
+    return true;
+}
+
+/* ---- prediction --------------------------------------------------------------------------- */
+
+void isim_ds_prior(const isim_hw *hw, isim_hw_fit *p)
+{
+    /* the profile's own values, not an earlier fit's: a refit does not drift */
+    *p = hw->unfitted;
+    snprintf(p->backend, sizeof p->backend, "all");
+    if (!(p->eff_hbm_fp4 > 0))
+        p->eff_hbm_fp4 = p->eff_hbm;
+    if (!(p->eff_hbm_int4 > 0))
+        p->eff_hbm_int4 = p->eff_hbm;
+    if (!(p->eff_hbm_experts > 0))
+        p->eff_hbm_experts = p->eff_hbm;
+    p->kv = ISIM_BF16;
+    p->lockstep = 0.5;
+}
+
+/* Mean lengths: InferenceX draws each in [0.8 L, L] (its benchmark template's
+ * RANDOM_RANGE_RATIO 0.8), a mean of 0.9 L. */
+static double mean_len(const isim_ds_row *r, int l)
+{
+    return r->inferencex ? floor(0.9 * l + 0.5) : (double)l;
+}
+
+static bool run_shape(const isim_model *m, const isim_hw *hw, const isim_ds_row *r,
+                      const isim_ds_shape *s, double batch, isim_dtype kv, isim_result *res,
+                      char *why, size_t n)
+{
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_DEPLOY;
+    q.devices = (double)s->tp * s->pp * s->dp;
+    q.tp = s->tp;
+    q.pp = s->pp;
+    q.ep = m->has_moe ? s->ep : 1;
+    q.batch = batch < 1 ? 1 : batch;
+    q.input_tokens = mean_len(r, r->isl);
+    q.output_tokens = mean_len(r, r->osl);
+    q.weights = r->weights;
+    q.kv = kv;
+    q.allow_cross_domain_tp = true; /* the row ran it */
+    isim_error e = {0};
+    if (isim_predict(m, hw, &q, res, &e)) {
+        snprintf(why, n, "%s", e.message);
+        return false;
+    }
+    if (!res->feasible && res->reason != ISIM_REASON_MEMORY) {
+        snprintf(why, n, "%s: %s", isim_reason_text(res->reason), res->reason_detail);
+        return false;
+    }
+    return true; /* a layout the memory model finds too big still ran: its times stand */
+}
+
+/* Sequences of b (per data-parallel group) whose KV cache fits beside the weights: paged
+ * engines admit requests while the cache holds their tokens, on average the prompt and
+ * half the output; the others wait for a slot. res is the prediction at b sequences, whose
+ * memory holds every sequence at full context. */
+static double admitted(const isim_result *res, double b, double isl, double osl)
+{
+    const isim_memory *mem = &res->memory;
+    if (mem->total <= mem->capacity || !(mem->kv_cache > 0))
+        return b;
+    double per_seq = mem->kv_cache / b * (isl + osl / 2) / (isl + osl);
+    double room = mem->capacity - (mem->total - mem->kv_cache);
+    /* a layout whose weights leave no room by this memory model still ran: the model is
+     * too strict there, and the batch stands */
+    if (room < per_seq)
+        return b;
+    return fmin(b, floor(room / per_seq));
+}
+
+/* M/D/1 mean wait of a server busy rho of the time with service s (Pollaczek-Khinchine). */
+static double md1_wait(double rho, double s)
+{
+    rho = rho < 0.95 ? rho : 0.95;
+    return rho * s / (2 * (1 - rho));
+}
+
+bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
+                     double *ttft_s, double *tpot_s, isim_ds_parts *parts, char *why, size_t n)
+{
+    isim_ds_parts scratch;
+    if (!parts)
+        parts = &scratch;
+    if (r->model < 0 || r->hw < 0) {
+        snprintf(why, n, "no model or profile");
+        return false;
+    }
+    const isim_model *m = d->models[r->model];
+    isim_hw hw;
+    isim_hw_apply_fit(d->hw[r->hw], p, &hw);
+    const double osl = mean_len(r, r->osl), ovh = hw.step_overhead_s;
+    isim_result res;
+    if (!r->disagg) {
+        /* Aggregated, closed loop: each data-parallel group decodes b sequences and
+         * prefills the prompts of the requests that replace finished ones in the same
+         * passes (chunked prefill). Over one request's osl - 1 decode steps the other b - 1
+         * requests each start once: their prefill passes add to its TPOT. */
+        const isim_ds_shape *s = &r->agg;
+        if (!run_shape(m, &hw, r, s, s->batch, p->kv, &res, why, n))
+            return false;
+        double clients = ceil((double)s->batch / s->dp);
+        double b = admitted(&res, clients, mean_len(r, r->isl), osl);
+        if (b < clients && !run_shape(m, &hw, r, s, b * s->dp, p->kv, &res, why, n))
+            return false;
+        double per_prompt = fmax(res.prefill_all_s - res.prefill_chunks * ovh, 0) / b;
+        double chunks_each = ceil(mean_len(r, r->isl) / hw.prefill_chunk_tokens);
+        double tpot = res.tpot_s + (osl > 1 ? (b - 1) / (osl - 1) * per_prompt : 0);
+        /* TTFT in the steady state: the pass under way when the request arrives (none
+         * when it is alone), its own chunks riding with the others' decodes, and the
+         * queue of prompts ahead of it (M/D/1, arrivals b per request cycle). */
+        double cycle = osl * tpot + per_prompt;
+        double steady = hw.request_overhead_s + per_prompt + chunks_each * ovh +
+                        md1_wait(b * per_prompt / cycle, per_prompt);
+        if (b > 1)
+            steady += 0.5 * tpot + chunks_each * (res.tpot_s - ovh);
+        /* the benchmark's first b requests arrive together (InferenceX sends 10 x the
+         * concurrency in all): one request in ten waits for the whole burst */
+        double ttft = 0.9 * steady + 0.1 * res.ttft_s;
+        /* Requests of one fixed length that start together can stay together: the b prompts
+         * prefill as one burst, then decode with no prompt among them. A share of them does
+         * (the scheduler decides: one that admits every waiting prompt at once keeps them in
+         * step; one that mixes chunks into decode passes spreads them); InferenceX's random
+         * lengths break the lock-step. */
+        if (!r->inferencex && b > 1) {
+            double w = p->lockstep;
+            tpot = w * res.tpot_s + (1 - w) * tpot;
+            ttft = w * (hw.request_overhead_s + res.ttft_s) + (1 - w) * ttft;
+        }
+        /* clients beyond the admitted sequences wait for a slot: b slots serve requests of
+         * ttft + (osl - 1) tpot each, so a client's cycle is that times clients / b */
+        if (b < clients)
+            ttft += (ttft + (osl - 1) * tpot) * (clients / b - 1);
+        *ttft_s = ttft;
+        *tpot_s = tpot;
+        *parts = (isim_ds_parts){res.tpot_s, per_prompt, res.ttft_s, steady};
+        return true;
+    }
+    /* Disaggregated: decode workers decode, prefill workers prefill and hand the KV cache
+     * over; TTFT queues at the prefill workers. */
+    if (!run_shape(m, &hw, r, &r->decode, r->decode.batch, p->kv, &res, why, n))
+        return false;
+    double clients = ceil((double)r->decode.batch / r->decode.dp);
+    double b = admitted(&res, clients, mean_len(r, r->isl), osl);
+    if (b < clients && !run_shape(m, &hw, r, &r->decode, b * r->decode.dp, p->kv, &res, why, n))
+        return false;
+    double tpot = res.tpot_s;
+    if (!run_shape(m, &hw, r, &r->prefill, r->prefill.batch, p->kv, &res, why, n))
+        return false;
+    double s = res.ttft_s;
+    double lambda = r->concurrency / (osl * tpot + s) / r->prefill.workers;
+    double gp = (double)r->prefill.tp * r->prefill.pp * r->prefill.dp,
+           gd = (double)r->decode.tp * r->decode.pp * r->decode.dp;
+    double link =
+        gp + gd <= (double)hw.domain_size ? hw.scale_up_bytes_per_s : hw.scale_out_bytes_per_s;
+    double kv = isim_model_kv_bytes(m, mean_len(r, r->isl), p->kv);
+    double ttft = s + md1_wait(lambda * s / r->prefill.batch, s) + kv / (fmin(gp, gd) * link);
+    if (b < clients)
+        ttft += (ttft + (osl - 1) * tpot) * (clients / b - 1);
+    *ttft_s = ttft;
+    *tpot_s = tpot;
+    *parts = (isim_ds_parts){tpot, s, s, *ttft_s};
+    return true;
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+void isim_dataset_free(isim_dataset *d)
+{
+    if (!d)
+        return;
+    free(d->rows);
+    for (size_t i = 0; i < d->n_models; i++)
+        isim_model_free(d->models[i]);
+    for (size_t i = 0; i < d->n_hw; i++)
+        isim_hw_free(d->hw[i]);
+    free(d->models);
+    free(d->hw);
+    free(d->fits);
+    free(d);
+}
+
+typedef struct {
+    const char *system, *backend, *model;
+    int isl, osl, concurrency;
+    long long ttft_us, tpot_us;
+    size_t row;
+} dup_key;
+
+static int cmp_dup(const void *a, const void *b)
+{
+    const dup_key *x = a, *y = b;
+    int c = strcmp(x->system, y->system);
+    if (!c)
+        c = strcmp(x->backend, y->backend);
+    if (!c)
+        c = strcmp(x->model, y->model);
+    if (!c)
+        c = (x->isl > y->isl) - (x->isl < y->isl);
+    if (!c)
+        c = (x->osl > y->osl) - (x->osl < y->osl);
+    if (!c)
+        c = (x->concurrency > y->concurrency) - (x->concurrency < y->concurrency);
+    if (!c)
+        c = (x->ttft_us > y->ttft_us) - (x->ttft_us < y->ttft_us);
+    if (!c)
+        c = (x->tpot_us > y->tpot_us) - (x->tpot_us < y->tpot_us);
+    if (!c)
+        c = (x->row > y->row) - (x->row < y->row);
+    return c;
+}
+
+static bool same_measurement(const dup_key *x, const dup_key *y)
+{
+    return strcmp(x->system, y->system) == 0 && strcmp(x->backend, y->backend) == 0 &&
+           strcmp(x->model, y->model) == 0 && x->isl == y->isl && x->osl == y->osl &&
+           x->concurrency == y->concurrency && x->ttft_us == y->ttft_us && x->tpot_us == y->tpot_us;
+}
+
+/* One configuration of one source measured more than once with different results (on
+ * engine versions a patch apart, or the same): the source's runs with and without
+ * speculative decoding (MTP) share every column, so which is which cannot be told; all of
+ * them are left out. */
+static bool same_config(const isim_ds_row *a, const isim_ds_row *b)
+{
+    return strcmp(a->source, b->source) == 0 && strcmp(a->system, b->system) == 0 &&
+           strcmp(a->backend, b->backend) == 0 && strcmp(a->model_path, b->model_path) == 0 &&
+           a->weights == b->weights && a->disagg == b->disagg && a->isl == b->isl &&
+           a->osl == b->osl && a->concurrency == b->concurrency &&
+           memcmp(a->raw, b->raw, sizeof a->raw) == 0 &&
+           memcmp(&a->prefill, &b->prefill, sizeof a->prefill) == 0 &&
+           memcmp(&a->decode, &b->decode, sizeof a->decode) == 0;
+}
+
+static int cmp_row_config(const void *x, const void *y)
+{
+    const isim_ds_row *a = *(const isim_ds_row *const *)x, *b = *(const isim_ds_row *const *)y;
+    int c = strcmp(a->source, b->source);
+    if (!c)
+        c = strcmp(a->system, b->system);
+    if (!c)
+        c = strcmp(a->backend, b->backend);
+    if (!c)
+        c = strcmp(a->model_path, b->model_path);
+    if (!c)
+        c = (a->isl > b->isl) - (a->isl < b->isl);
+    if (!c)
+        c = (a->osl > b->osl) - (a->osl < b->osl);
+    if (!c)
+        c = (a->concurrency > b->concurrency) - (a->concurrency < b->concurrency);
+    if (!c)
+        c = (a->line > b->line) - (a->line < b->line);
+    return c;
+}
+
+static isim_status drop_ambiguous(isim_dataset *d, isim_error *err)
+{
+    isim_ds_row **v = malloc((d->n_rows ? d->n_rows : 1) * sizeof *v);
+    if (!v)
+        return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    for (size_t i = 0; i < d->n_rows; i++)
+        v[i] = &d->rows[i];
+    qsort(v, d->n_rows, sizeof *v, cmp_row_config);
+    /* rows of one configuration are adjacent up to the sort key; compare within runs of
+     * equal sort keys */
+    for (size_t i = 0; i < d->n_rows;) {
+        size_t j = i + 1;
+        while (j < d->n_rows && strcmp(v[j]->source, v[i]->source) == 0 &&
+               strcmp(v[j]->system, v[i]->system) == 0 &&
+               strcmp(v[j]->backend, v[i]->backend) == 0 &&
+               strcmp(v[j]->model_path, v[i]->model_path) == 0 && v[j]->isl == v[i]->isl &&
+               v[j]->osl == v[i]->osl && v[j]->concurrency == v[i]->concurrency)
+            j++;
+        for (size_t a = i; a < j; a++)
+            for (size_t b = a + 1; b < j; b++)
+                if (same_config(v[a], v[b]) && (fabs(v[a]->tpot_s - v[b]->tpot_s) > 1e-6 ||
+                                                fabs(v[a]->ttft_s - v[b]->ttft_s) > 1e-6)) {
+                    for (int k = 0; k < 2; k++) {
+                        isim_ds_row *r = k ? v[b] : v[a];
+                        if (!r->skip[0] || strncmp(r->skip, "one configuration", 17) == 0)
+                            snprintf(r->skip, sizeof r->skip,
+                                     "one configuration measured with different results "
+                                     "(lines %d and %d): runs with and without speculative "
+                                     "decoding are not told apart",
+                                     v[a]->line, v[b]->line);
+                    }
+                }
+        i = j;
+    }
+    free(v);
+    return ISIM_OK;
+}
+
+/* The same measurement written twice (sources that encode one run differently): the
+ * first predictable row stands for it, the others are left out so that no measurement is
+ * both fitted and held out, nor counted twice. */
+static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
+{
+    dup_key *k = malloc((d->n_rows ? d->n_rows : 1) * sizeof *k);
+    if (!k)
+        return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_rows; i++) {
+        const isim_ds_row *r = &d->rows[i];
+        if (r->skip[0])
+            continue;
+        k[n++] = (dup_key){r->system,
+                           r->backend,
+                           r->model_path,
+                           r->isl,
+                           r->osl,
+                           r->concurrency,
+                           llround(r->ttft_s * 1e6),
+                           llround(r->tpot_s * 1e6),
+                           i};
+    }
+    qsort(k, n, sizeof *k, cmp_dup);
+    for (size_t i = 1; i < n; i++) {
+        size_t first = i - 1;
+        while (i < n && same_measurement(&k[first], &k[i])) {
+            isim_ds_row *r = &d->rows[k[i].row];
+            snprintf(r->skip, sizeof r->skip, "the measurement of line %d written again",
+                     d->rows[k[first].row].line);
+            i++;
+        }
+    }
+    free(k);
+    return ISIM_OK;
+}
+
+isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_dataset **out,
+                              isim_error *err)
+{
+    *out = NULL;
+    isim_dataset *d = calloc(1, sizeof *d);
+    parse_ctx *c = calloc(1, sizeof *c);
+    if (!d || !c) {
+        free(d);
+        free(c);
+        return ds_fail(err, ISIM_ENOMEM, csv_path, 0, 0, "out of memory");
+    }
+    c->path = csv_path;
+    c->err = err;
+    uint64_t digest = 0;
+    isim_status st = parse_file(csv_path, c, &digest, err);
+    d->rows = c->rows;
+    d->n_rows = c->n;
+    free(c);
+    snprintf(d->path, sizeof d->path, "%s", csv_path);
+    snprintf(d->digest, sizeof d->digest, "%016llx", (unsigned long long)digest);
+    /* match names with the catalog: model_path with a model's aliases (a hub repository),
+     * system with a profile's */
+    char(*names)[128] = calloc(128, sizeof *names);
+    int index[128];
+    size_t n_models = 0, n_hw = 0;
+    if (!st && !names)
+        st = ds_fail(err, ISIM_ENOMEM, csv_path, 0, 0, "out of memory");
+    for (size_t i = 0; !st && i < d->n_rows; i++) {
+        isim_ds_row *r = &d->rows[i];
+        r->model =
+            catalog_index(d, data_dir, true, r->model_path, names, &n_models, index, &st, err);
+        if (st)
+            break;
+        r->hw =
+            catalog_index(d, data_dir, false, r->system, names + 64, &n_hw, index + 64, &st, err);
+        if (st)
+            break;
+        if (r->model < 0)
+            snprintf(r->skip, sizeof r->skip, "no model named %s in the catalog", r->model_path);
+        else if (r->hw < 0)
+            snprintf(r->skip, sizeof r->skip, "no hardware profile named %s", r->system);
+        else if (r->disagg)
+            disagg_shapes(r, r->skip, sizeof r->skip);
+        else
+            agg_layout(r, d->models[r->model], r->skip, sizeof r->skip);
+        if (!r->skip[0]) {
+            /* a layout the step model cannot run (heads not divisible, ...) */
+            isim_hw_fit prior;
+            isim_ds_prior(d->hw[r->hw], &prior);
+            double t, p;
+            isim_ds_predict(d, r, &prior, &t, &p, NULL, r->skip, sizeof r->skip);
+        }
+    }
+    free(names);
+    if (!st)
+        st = drop_ambiguous(d, err);
+    if (!st)
+        st = drop_duplicates(d, err);
+    if (st) {
+        isim_dataset_free(d);
+        return st;
+    }
+    *out = d;
+    return ISIM_OK;
+}
+
+/* ---- fitting -------------------------------------------------------------------------------- */
+
+/* A group with fewer training rows than this borrows its hardware's fit over every engine. */
+#define MIN_ROWS 20
+/* Weight of the pull of each parameter's logarithm towards the profile's value: weak (one
+ * such residual counts as much as one row off by 10% when the parameter is off by e). */
+#define PRIOR_WEIGHT 0.1
+/* Weight of a row's TTFT residual beside its TPOT's (TTFT is noisier: queueing). */
+#define TTFT_WEIGHT 0.5
+/* The fitted parameters: matmul and HBM efficiencies, per-step overhead, collective
+ * latency factor, per-request overhead, kernel launch, the rows a matmul needs for its
+ * full rate, the bandwidth at which 4-bit weights stream, the share of fixed-length requests
+ * in lock-step, the bandwidth at which routed experts stream, that of int4 weights, the
+ * all-to-all latency factor. */
+#define N_PARAMS 12
+
+typedef struct {
+    const isim_dataset *d;
+    const size_t *rows;
+    size_t n;
+    isim_hw_fit base; /* the prior, and the backend name and kv of this fit */
+    double x0[N_PARAMS];
+} fit_task_ctx;
+
+/* Efficiencies through their odds (they stay in (0, 1)); times in milliseconds and
+ * microseconds so that every parameter starts near 1. */
+static void params_of(const double *x, isim_hw_fit *p)
+{
+    p->eff_flops = x[0] / (1 + x[0]);
+    p->eff_hbm = x[1] / (1 + x[1]);
+    p->step_overhead_s = x[2] * 1e-3;
+    p->coll_latency_scale = x[3];
+    p->request_overhead_s = x[4] * 1e-3;
+    p->kernel_launch_s = x[5] * 1e-6;
+    p->eff_flops_full_rows = x[6];
+    p->eff_hbm_fp4 = x[7] / (1 + x[7]);
+    p->lockstep = x[8] / (1 + x[8]);
+    p->eff_hbm_experts = x[9] / (1 + x[9]);
+    p->eff_hbm_int4 = x[10] / (1 + x[10]);
+    p->a2a_latency_scale = x[11];
+}
+
+static void to_x(const isim_hw_fit *p, double *x)
+{
+    x[0] = p->eff_flops / (1 - p->eff_flops);
+    x[1] = p->eff_hbm / (1 - p->eff_hbm);
+    x[2] = fmax(p->step_overhead_s * 1e3, 1e-3);
+    x[3] = p->coll_latency_scale;
+    x[4] = fmax(p->request_overhead_s * 1e3, 1.0);
+    x[5] = fmax(p->kernel_launch_s * 1e6, 0.1);
+    x[6] = p->eff_flops_full_rows > 1 ? p->eff_flops_full_rows : 16;
+    x[7] = p->eff_hbm_fp4 / (1 - p->eff_hbm_fp4);
+    x[8] = fmin(fmax(p->lockstep, 0.05), 0.95) / (1 - fmin(fmax(p->lockstep, 0.05), 0.95));
+    x[9] = p->eff_hbm_experts / (1 - p->eff_hbm_experts);
+    x[10] = p->eff_hbm_int4 / (1 - p->eff_hbm_int4);
+    x[11] = p->a2a_latency_scale;
+}
+
+/* A robust loss: the squared result is the soft-L1 loss 2 c^2 (sqrt(1 + (r/c)^2) - 1), which
+ * is r^2 near zero and grows as 2 c |r| beyond c (Triggs et al. 2000, "Bundle adjustment",
+ * §6.8; scipy.optimize.least_squares' 'soft_l1'). Rows the step model cannot describe
+ * (speculative decoding not recorded, a kernel far from the others) pull the fit as a
+ * median would, not as a mean. */
+#define ROBUST_SCALE 0.1
+static double robust(double r)
+{
+    double u = r / ROBUST_SCALE;
+    return copysign(ROBUST_SCALE * sqrt(2 * (sqrt(1 + u * u) - 1)), r);
+}
+
+static void fit_residuals(const double *x, double *r, void *ctx)
+{
+    const fit_task_ctx *c = ctx;
+    isim_hw_fit p = c->base;
+    params_of(x, &p);
+    for (size_t i = 0; i < c->n; i++) {
+        const isim_ds_row *row = &c->d->rows[c->rows[i]];
+        double ttft, tpot;
+        char why[160];
+        bool ok = isim_ds_predict(c->d, row, &p, &ttft, &tpot, NULL, why, sizeof why) && tpot > 0 &&
+                  ttft > 0;
+        r[2 * i] = robust(ok ? log(tpot / row->tpot_s) : log(10.0));
+        r[2 * i + 1] = TTFT_WEIGHT * robust(ok ? log(ttft / row->ttft_s) : log(10.0));
+    }
+    /* the request overhead, the rows for the full rate and the lock-step share have no
+     * prior: GPU profiles do not state them */
+    for (int k = 0; k < N_PARAMS; k++)
+        r[2 * c->n + (size_t)k] =
+            k >= 4 && k != 5 && k != 7 && k < 9 ? 0 : PRIOR_WEIGHT * log(x[k] / c->x0[k]);
+}
+
+typedef struct {
+    isim_dataset *d;
+    size_t fit; /* index into d->fits */
+    isim_dtype kv;
+    size_t *rows;
+    size_t n;
+    isim_hw_fit result;
+    double rms; /* of the rows' residuals */
+    isim_status st;
+    isim_error err;
+} fit_task;
+
+static void run_fit_task(fit_task *t)
+{
+    const isim_ds_fit *f = &t->d->fits[t->fit];
+    fit_task_ctx c = {.d = t->d, .rows = t->rows, .n = t->n};
+    isim_ds_prior(t->d->hw[f->hw], &c.base);
+    snprintf(c.base.backend, sizeof c.base.backend, "%s", f->backend);
+    c.base.kv = t->kv;
+    to_x(&c.base, c.x0);
+    double x[N_PARAMS];
+    memcpy(x, c.x0, sizeof x);
+    t->st = isim_fit_positive(N_PARAMS, x, 2 * t->n + N_PARAMS, fit_residuals, &c, NULL, &t->err);
+    t->result = c.base;
+    params_of(x, &t->result);
+    double *r = malloc((2 * t->n + N_PARAMS) * sizeof *r);
+    if (!r) {
+        t->st = ds_fail(&t->err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+        return;
+    }
+    fit_residuals(x, r, &c);
+    double ss = 0;
+    for (size_t i = 0; i < t->n; i++)
+        ss += r[2 * i] * r[2 * i];
+    t->rms = t->n ? sqrt(ss / (double)t->n) : 0;
+    free(r);
+}
+
+typedef struct {
+    fit_task *tasks;
+    size_t n;
+    size_t next;
+    pthread_mutex_t lock;
+} task_queue;
+
+static void *fit_worker(void *arg)
+{
+    task_queue *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        size_t i = q->next++;
+        pthread_mutex_unlock(&q->lock);
+        if (i >= q->n)
+            return NULL;
+        run_fit_task(&q->tasks[i]);
+    }
+}
+
+/* The fit that predicts row r: its engine's own, else its hardware's over every engine. */
+static int fit_of(const isim_dataset *d, const isim_ds_row *r)
+{
+    int all = -1;
+    for (size_t i = 0; i < d->n_fits; i++) {
+        const isim_ds_fit *f = &d->fits[i];
+        if (f->hw != r->hw)
+            continue;
+        if (strcmp(f->backend, "all") == 0)
+            all = (int)i;
+        else if (f->own && strcmp(f->backend, r->backend) == 0)
+            return (int)i;
+    }
+    return all;
+}
+
+isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err)
+{
+    /* the groups: per profile, every engine together ("all") and each engine with enough
+     * training rows of its own */
+    free(d->fits);
+    d->fits = NULL;
+    d->n_fits = 0;
+    size_t cap = d->n_hw * (ISIM_MAX_FITS + 1) + 1;
+    d->fits = calloc(cap, sizeof *d->fits);
+    if (!d->fits)
+        return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    for (size_t h = 0; h < d->n_hw; h++) {
+        const char *seen[ISIM_MAX_FITS];
+        size_t n_seen = 0;
+        size_t all = d->n_fits++;
+        d->fits[all].hw = (int)h;
+        snprintf(d->fits[all].backend, sizeof d->fits[all].backend, "all");
+        d->fits[all].own = true;
+        for (size_t i = 0; i < d->n_rows; i++) {
+            const isim_ds_row *r = &d->rows[i];
+            if (r->hw != (int)h || r->skip[0])
+                continue;
+            d->fits[all].n_train += r->train;
+            bool known = false;
+            for (size_t k = 0; k < n_seen; k++)
+                known |= strcmp(seen[k], r->backend) == 0;
+            if (known || n_seen + 1 == ISIM_MAX_FITS)
+                continue;
+            seen[n_seen++] = r->backend;
+            isim_ds_fit *f = &d->fits[d->n_fits++];
+            f->hw = (int)h;
+            snprintf(f->backend, sizeof f->backend, "%s", r->backend);
+        }
+        for (size_t k = all + 1; k < d->n_fits; k++)
+            for (size_t i = 0; i < d->n_rows; i++) {
+                const isim_ds_row *r = &d->rows[i];
+                d->fits[k].n_train += r->hw == (int)h && !r->skip[0] && r->train &&
+                                      strcmp(r->backend, d->fits[k].backend) == 0;
+            }
+        for (size_t k = all + 1; k < d->n_fits; k++)
+            d->fits[k].own = d->fits[k].n_train >= MIN_ROWS;
+        if (d->fits[all].n_train == 0)
+            d->fits[all].own = false;
+    }
+    /* one task per (fit, KV precision): the KV cache's precision is the engine's choice,
+     * taken as the one that fits the training rows better */
+    static const isim_dtype kvs[2] = {ISIM_BF16, ISIM_FP8};
+    fit_task *tasks = calloc(2 * d->n_fits + 1, sizeof *tasks);
+    if (!tasks)
+        return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    size_t n_tasks = 0;
+    isim_status st = ISIM_OK;
+    for (size_t k = 0; k < d->n_fits && !st; k++) {
+        isim_ds_fit *f = &d->fits[k];
+        if (!f->own)
+            continue;
+        size_t *rows = malloc(f->n_train * sizeof *rows);
+        if (!rows) {
+            st = ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+            break;
+        }
+        size_t n = 0;
+        bool all = strcmp(f->backend, "all") == 0;
+        for (size_t i = 0; i < d->n_rows; i++) {
+            const isim_ds_row *r = &d->rows[i];
+            if (r->hw == f->hw && !r->skip[0] && r->train &&
+                (all || strcmp(r->backend, f->backend) == 0))
+                rows[n++] = i;
+        }
+        for (int v = 0; v < 2; v++) {
+            fit_task *t = &tasks[n_tasks++];
+            t->d = d;
+            t->fit = k;
+            t->kv = kvs[v];
+            t->rows = rows; /* shared; freed with the second */
+            t->n = n;
+        }
+    }
+    if (!st) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        int nt = threads > 0 ? threads : (int)(cpus > 0 ? cpus : 1);
+        if ((size_t)nt > n_tasks)
+            nt = (int)(n_tasks ? n_tasks : 1);
+        task_queue q = {.tasks = tasks, .n = n_tasks};
+        pthread_mutex_init(&q.lock, NULL);
+        pthread_t tid[64];
+        int started = 0;
+        for (int i = 0; i < nt && i < 64; i++)
+            if (pthread_create(&tid[started], NULL, fit_worker, &q) == 0)
+                started++;
+        if (started == 0)
+            fit_worker(&q);
+        for (int i = 0; i < started; i++)
+            pthread_join(tid[i], NULL);
+        pthread_mutex_destroy(&q.lock);
+    }
+    /* the better KV precision of each fit */
+    for (size_t i = 0; i + 1 < n_tasks && !st; i += 2) {
+        fit_task *a = &tasks[i], *b = &tasks[i + 1];
+        if (a->st && b->st) {
+            st = a->st;
+            if (err)
+                *err = a->err;
+            break;
+        }
+        fit_task *best = a->st ? b : b->st ? a : (b->rms < a->rms ? b : a);
+        d->fits[a->fit].p = best->result;
+        d->fits[a->fit].train_rms_log = best->rms;
+    }
+    for (size_t i = 1; i < n_tasks; i += 2)
+        free(tasks[i].rows);
+    free(tasks);
+    if (st)
+        return st;
+    /* every predictable row with its fit, and with the profile's own values */
+    for (size_t i = 0; i < d->n_rows; i++) {
+        isim_ds_row *r = &d->rows[i];
+        if (r->skip[0])
+            continue;
+        char why[160];
+        isim_hw_fit prior;
+        isim_ds_prior(d->hw[r->hw], &prior);
+        isim_ds_predict(d, r, &prior, &r->prior_ttft_s, &r->prior_tpot_s, &r->parts, why,
+                        sizeof why);
+        r->fit = fit_of(d, r);
+        if (r->fit < 0 || !d->fits[r->fit].own) {
+            r->pred_ttft_s = r->prior_ttft_s;
+            r->pred_tpot_s = r->prior_tpot_s;
+            r->fit = -1;
+            continue;
+        }
+        isim_ds_predict(d, r, &d->fits[r->fit].p, &r->pred_ttft_s, &r->pred_tpot_s, &r->parts, why,
+                        sizeof why);
+        d->fits[r->fit].n_heldout += !r->train;
+    }
+    return ISIM_OK;
+}
+
+/* ---- writing the fits into a profile ------------------------------------------------------ */
+
+/* The file's text without its top-level `fitted:` section (and the comment lines just
+ * before it that introduce it). */
+static char *without_fitted(const char *text)
+{
+    size_t n = strlen(text);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    bool in_fitted = false, intro = false;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+        bool top = line[0] != ' ' && line[0] != '\t' && line[0] != '#' && line[0] != '\n';
+        if (top)
+            in_fitted = strncmp(line, "fitted:", 7) == 0;
+        /* the introducing comment: its first line and the comment lines after it */
+        intro =
+            strncmp(line, "# Fitted by infersim validate", 29) == 0 || (intro && line[0] == '#');
+        if (!in_fitted && !intro) {
+            memcpy(out + o, line, len);
+            o += len;
+        }
+        line += len;
+    }
+    while (o > 1 && out[o - 1] == '\n' && out[o - 2] == '\n')
+        o--;
+    out[o] = 0;
+    return out;
+}
+
+static void write_fit(FILE *f, const isim_ds_fit *x, const isim_dataset *d)
+{
+    /* held-out accuracy of the rows this fit predicts */
+    double *m = malloc((d->n_rows ? d->n_rows : 1) * sizeof *m);
+    double *p = malloc((d->n_rows ? d->n_rows : 1) * sizeof *p);
+    size_t k = 0;
+    for (size_t i = 0; m && p && i < d->n_rows; i++) {
+        const isim_ds_row *r = &d->rows[i];
+        if (r->skip[0] || r->train || r->fit < 0 || &d->fits[r->fit] != x)
+            continue;
+        m[k] = r->tpot_s;
+        p[k] = r->pred_tpot_s;
+        k++;
+    }
+    isim_accuracy a;
+    isim_report_accuracy(m, p, k, &a);
+    free(m);
+    free(p);
+    fprintf(
+        f,
+        "    %s: {flops: %.4g, flops_full_rows: %.4g, hbm: %.4g, hbm_fp4: %.4g, hbm_int4: %.4g, "
+        "hbm_experts: %.4g, all_to_all_latency_scale: %.4g, "
+        "step_overhead_us: %.4g, "
+        "kernel_launch_us: %.4g, collective_latency_scale: %.4g, request_overhead_us: %.4g, "
+        "lockstep: %.3g, kv: %s, train_rows: %zu",
+        x->backend, x->p.eff_flops, x->p.eff_flops_full_rows, x->p.eff_hbm, x->p.eff_hbm_fp4,
+        x->p.eff_hbm_int4, x->p.eff_hbm_experts, x->p.a2a_latency_scale, x->p.step_overhead_s * 1e6,
+        x->p.kernel_launch_s * 1e6, x->p.coll_latency_scale, x->p.request_overhead_s * 1e6,
+        x->p.lockstep, isim_dtype_name(x->p.kv), x->n_train);
+    if (a.n)
+        fprintf(f,
+                ", heldout_rows: %zu, heldout_tpot_median_abs_pct: %.3g, heldout_tpot_p90_abs_pct: "
+                "%.3g",
+                a.n, a.median_abs_pct, a.p90_abs_pct);
+    fprintf(f, "}\n");
+}
+
+isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const char *date,
+                                       isim_error *err)
+{
+    const isim_hw *h = d->hw[hw];
+    const isim_ds_fit *all = NULL;
+    for (size_t i = 0; i < d->n_fits; i++)
+        if (d->fits[i].hw == (int)hw && d->fits[i].own && strcmp(d->fits[i].backend, "all") == 0)
+            all = &d->fits[i];
+    if (!all)
+        return ds_fail(err, ISIM_EINVAL, h->path, 0, 0, "no fit for %s: no training rows", h->id);
+    FILE *f = fopen(h->path, "rb");
+    if (!f)
+        return ds_fail(err, ISIM_EIO, h->path, 0, 0, "cannot read: %s", strerror(errno));
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[4096];
+    size_t got;
+    while (mem && (got = fread(buf, 1, sizeof buf, f)) > 0)
+        fwrite(buf, 1, got, mem);
+    fclose(f);
+    if (!mem || fclose(mem) != 0 || !text) {
+        free(text);
+        return ds_fail(err, ISIM_ENOMEM, h->path, 0, 0, "out of memory");
+    }
+    char *kept = without_fitted(text);
+    free(text);
+    if (!kept)
+        return ds_fail(err, ISIM_ENOMEM, h->path, 0, 0, "out of memory");
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", h->path);
+    FILE *o = fopen(tmp, "wb");
+    if (!o) {
+        free(kept);
+        return ds_fail(err, ISIM_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
+    }
+    const char *base = strrchr(d->path, '/');
+    base = base ? base + 1 : d->path;
+    size_t n_total = 0;
+    for (size_t i = 0; i < d->n_rows; i++)
+        n_total += d->rows[i].hw == (int)hw && !d->rows[i].skip[0];
+    fputs(kept, o);
+    fprintf(
+        o,
+        "\n# Fitted by infersim validate --dataset (docs/validation.md); rewritten on each run\n"
+        "# with --write-profiles. 'all' replaces the values above; an engine's own applies\n"
+        "# when a query names it (--backend).\n"
+        "fitted:\n"
+        "  source: \"infersim validate --dataset %s --write-profiles, %s: GSL least squares of "
+        "ln(predicted / measured) TPOT over the training rows of this hardware (%zu rows "
+        "predicted, %zu for training), per engine with %d or more rows\"\n"
+        "  dataset: \"%s\"\n"
+        "  digest: \"fnv1a64:%s\"\n"
+        "  split: \"%s\"\n"
+        "  date: \"%s\"\n"
+        "  backends:\n",
+        base, date, n_total, all->n_train, MIN_ROWS, base, d->digest, ISIM_DS_SPLIT_RULE, date);
+    write_fit(o, all, d);
+    for (size_t i = 0; i < d->n_fits; i++)
+        if (d->fits[i].hw == (int)hw && d->fits[i].own && &d->fits[i] != all)
+            write_fit(o, &d->fits[i], d);
+    free(kept);
+    if (fclose(o) != 0 || rename(tmp, h->path) != 0) {
+        remove(tmp);
+        return ds_fail(err, ISIM_EIO, h->path, 0, 0, "cannot write: %s", strerror(errno));
+    }
+    return ISIM_OK;
+}

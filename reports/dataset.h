@@ -1,0 +1,108 @@
+/* Validation against public measured serving data (docs/validation.md): rows of TTFT and
+ * TPOT measured under closed-loop concurrency on real engines, each predicted with the
+ * deploy fidelity for the matching model and hardware profile, the profile's free
+ * parameters fitted per hardware and backend on a training split, and the accuracy on the
+ * rows held out. Never prints. */
+#ifndef ISIM_DATASET_H
+#define ISIM_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/sim.h"
+
+/* One shape of workers: attention tp x pp x dp devices, experts over ep of them. */
+typedef struct isim_ds_shape {
+    int tp, pp, dp, ep;
+    int batch;   /* sequences per worker */
+    int workers; /* workers of this shape */
+} isim_ds_shape;
+
+/* The parts of a row's prediction: the decode step alone, one prompt's prefill passes, the
+ * TTFT of a burst of every client at once and of the steady state. */
+typedef struct isim_ds_parts {
+    double step_s, prompt_s, burst_ttft_s, steady_ttft_s;
+} isim_ds_parts;
+
+typedef struct isim_ds_row {
+    char id[200];
+    int line; /* in the CSV */
+    char backend[24], system[24], model_path[96], precision[16];
+    char source[96], version[48]; /* the measurement's origin (file or database dump) and
+                                     the engine's version */
+    bool disagg;
+    bool inferencex; /* measured by InferenceX: lengths drawn in [0.8 L, L] */
+    isim_dtype weights;
+    int isl, osl;                  /* as labelled */
+    int concurrency;               /* clients of the whole deployment */
+    int replicas;                  /* agg: replicas behind a router sharing the clients (1) */
+    int raw[8];                    /* agg tp, pp, attention dp, moe tp, moe ep, batch as written */
+    isim_ds_shape agg;             /* aggregated serving: one replica of every device */
+    isim_ds_shape prefill, decode; /* disaggregated serving */
+    double ttft_s, tpot_s;         /* measured */
+    int model, hw;                 /* indexes into the dataset's models and profiles, -1 */
+    char skip[160];                /* why the row is not predicted; "" when it is */
+    bool train;                    /* in the training split */
+    int fit;                       /* index of the fit that predicts it, -1 */
+    double pred_ttft_s, pred_tpot_s;   /* with the fit's parameters */
+    isim_ds_parts parts;               /* of the prediction with the fit */
+    double prior_ttft_s, prior_tpot_s; /* with the profile's own parameters */
+} isim_ds_row;
+
+/* The fitted parameters of one hardware profile and backend ("all": every backend of
+ * the hardware together). */
+typedef struct isim_ds_fit {
+    int hw;
+    char backend[24];
+    isim_hw_fit p;
+    size_t n_train, n_heldout;
+    double train_rms_log; /* root mean square of ln(predicted / measured) TPOT, training */
+    bool own;             /* fitted on its own rows; false: too few, the hardware's "all"
+                             fit predicts them */
+} isim_ds_fit;
+
+typedef struct isim_dataset {
+    char path[512];
+    char digest[24]; /* FNV-1a 64 of the file's bytes, hex */
+    size_t n_rows;
+    isim_ds_row *rows;
+    size_t n_models, n_hw;
+    isim_model **models;
+    isim_hw **hw;
+    size_t n_fits;
+    isim_ds_fit *fits;
+} isim_dataset;
+
+/* The training split: a row is held out when the FNV-1a 64 hash of its id is 0 modulo
+ * 5 (a fifth of the rows, the same on every run and machine). */
+#define ISIM_DS_SPLIT_RULE "rows whose FNV-1a 64-bit hash of the id is 0 modulo 5 are held out"
+bool isim_ds_heldout(const char *id);
+
+/* Reads the CSV (columns as in aiconfigurator's silicon_sample.csv: docs/validation.md)
+ * and matches each row's model_path and system with a model and a hardware profile under
+ * data_dir by id or alias. Rows that cannot be predicted stay, with `skip` saying why.
+ * Errors with file:line:column for a malformed file. */
+isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_dataset **out,
+                              isim_error *err);
+void isim_dataset_free(isim_dataset *d); /* NULL is a no-op */
+
+/* The profile's own parameters as a fit (kv: bf16). */
+void isim_ds_prior(const isim_hw *hw, isim_hw_fit *p);
+
+/* Predicts one row with parameters p: TPOT and TTFT under the closed-loop concurrency of
+ * the row (docs/validation.md, "Predicting a row"), and their parts (may be NULL). False
+ * when the row's layout is impossible for the model (why says so). */
+bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
+                     double *ttft_s, double *tpot_s, isim_ds_parts *parts, char *why, size_t n);
+
+/* Fits the parameters per (hardware, backend) on the training rows and predicts every
+ * row: fills d->fits and each row's predictions. threads: 0 = one per CPU. */
+isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err);
+
+/* Writes the fits of hardware profile `hw` into its file under a top-level `fitted:` key
+ * (replacing one written before), with the dataset, its digest and the split. */
+isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const char *date,
+                                       isim_error *err);
+
+#endif

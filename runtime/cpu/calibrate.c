@@ -1,0 +1,452 @@
+/* The microbenchmarks of `infersim calibrate` (docs/validation.md): what the step model
+ * needs from this machine, measured with the engine's own kernels and threads. Memory read
+ * bandwidth; peak FLOP/s; matmul FLOP/s by the number of rows (weights in cache, so that
+ * the curve is compute alone); the rate one-row matmuls stream weights from DRAM; the
+ * attention kernel's rate; the cost of handing a task to the threads and how many a layer
+ * hands out; a small model's step per layer and the step's own fixed cost. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
+#include "runtime/cpu/engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Best (highest when `rate`, else lowest), median and worst of v. */
+static isim_rt_stat stat_of(double *v, int n, bool rate)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    isim_rt_stat s = {.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), .runs = n};
+    s.best = rate ? v[n - 1] : v[0];
+    s.worst = rate ? v[0] : v[n - 1];
+    return s;
+}
+
+static double load_1min(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l = NAN;
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = NAN;
+        fclose(f);
+    }
+    return l;
+}
+
+/* ---- bandwidth and peaks ----------------------------------------------------------------- */
+
+typedef struct {
+    const rt_kernels *k;
+    const float *x;
+    size_t n;
+    int which;
+    long iters;
+    double flops[256];
+    volatile float sink[256];
+} probe;
+
+static void read_task(void *p, int tid, int n)
+{
+    probe *b = p;
+    size_t a = b->n * (size_t)tid / (size_t)n, z = b->n * (size_t)(tid + 1) / (size_t)n;
+    b->sink[tid] = b->k->read(b->x + a, z - a);
+}
+
+static void peak_task(void *p, int tid, int n)
+{
+    (void)n;
+    probe *b = p;
+    b->flops[tid] = b->k->peak(b->which, b->iters);
+}
+
+static void empty_task(void *p, int tid, int n)
+{
+    (void)p;
+    (void)tid;
+    (void)n;
+}
+
+/* ---- matmuls ----------------------------------------------------------------------------- */
+
+typedef struct {
+    const rt_kernels *k;
+    const rt_matrix *m;
+    const void *x;
+    int rows;
+    float *y;
+} mm_job;
+
+static void mm_task(void *p, int tid, int n)
+{
+    mm_job *j = p;
+    size_t p0 = j->m->panels * (size_t)tid / (size_t)n,
+           p1 = j->m->panels * (size_t)(tid + 1) / (size_t)n;
+    if (p1 > p0)
+        j->k->matmul(j->m, j->x, j->rows, j->y, j->m->n, p0, p1, false);
+}
+
+typedef struct {
+    rt_matrix m;
+    float *x, *y;
+    void *xp;
+} mm_case;
+
+static bool mm_make(mm_case *c, size_t n, size_t k, int rows, isim_dtype dt)
+{
+    memset(c, 0, sizeof *c);
+    c->m =
+        (rt_matrix){.n = n, .k = k, .kp = k + (k & 1), .panels = (n + RT_NR - 1) / RT_NR, .dt = dt};
+    size_t bytes = isim__rt_matrix_bytes(n, k, dt);
+    c->m.data = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c->m.data == MAP_FAILED) {
+        c->m.data = NULL;
+        return false;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(c->m.data, bytes, MADV_HUGEPAGE);
+#endif
+    memset(c->m.data, 0, bytes);
+    float *row = malloc(k * sizeof *row);
+    c->x = malloc((size_t)rows * k * sizeof *c->x);
+    c->y = malloc((size_t)rows * n * sizeof *c->y);
+    c->xp = malloc(isim__rt_xpack_bytes(rows, c->m.kp, dt) + 64);
+    if (!row || !c->x || !c->y || !c->xp) {
+        free(row);
+        return false;
+    }
+    for (size_t r = 0; r < n; r++) {
+        for (size_t i = 0; i < k; i++)
+            row[i] = 1e-3f * (float)((r * 7 + i) % 101) - 0.05f;
+        isim__rt_matrix_set_row(&c->m, r, row);
+    }
+    free(row);
+    for (size_t i = 0; i < (size_t)rows * k; i++)
+        c->x[i] = 1e-3f * (float)(i % 89);
+    isim__rt_xpack(c->x, k, rows, k, c->m.kp, dt, c->xp);
+    return true;
+}
+
+static void mm_free(mm_case *c)
+{
+    if (c->m.data)
+        munmap(c->m.data, isim__rt_matrix_bytes(c->m.n, c->m.k, c->m.dt));
+    free(c->x);
+    free(c->y);
+    free(c->xp);
+}
+
+/* Seconds of one matmul of the case over the pool: repeated until 20 ms have passed. */
+static double mm_time(rt_pool *pool, const rt_kernels *k, mm_case *c, int rows)
+{
+    mm_job j = {k, &c->m, c->xp, rows, c->y};
+    int reps = 0;
+    double t0 = isim__rt_now(), t;
+    do {
+        isim__rt_pool_run(pool, mm_task, &j);
+        reps++;
+        t = isim__rt_now() - t0;
+    } while (t < 0.02);
+    return t / reps;
+}
+
+/* ---- attention ------------------------------------------------------------------------- */
+
+static double attention_rate(const rt_kernels *k, int runs, isim_rt_stat *out)
+{
+    const int nq = 32, hd = 64, span = 1024;
+    float *kt = calloc((size_t)hd * span, sizeof *kt), *v = calloc((size_t)span * hd, sizeof *v);
+    float *q = malloc((size_t)nq * hd * sizeof *q), *o = malloc((size_t)nq * hd * sizeof *o);
+    float *sc = malloc((size_t)nq * span * sizeof *sc);
+    double *r = malloc((size_t)runs * sizeof *r);
+    if (!kt || !v || !q || !o || !sc || !r) {
+        free(kt), free(v), free(q), free(o), free(sc), free(r);
+        return -1;
+    }
+    for (int i = 0; i < hd * span; i++)
+        kt[i] = 1e-3f * (float)(i % 31);
+    for (int i = 0; i < span * hd; i++)
+        v[i] = 1e-3f * (float)(i % 37);
+    for (int i = 0; i < nq * hd; i++)
+        q[i] = 1e-2f * (float)(i % 11);
+    const float *qv[32];
+    float *ov[32];
+    int first[32], last[32];
+    for (int i = 0; i < nq; i++) {
+        qv[i] = q + (size_t)i * hd;
+        ov[i] = o + (size_t)i * hd;
+        first[i] = 0;
+        last[i] = span - 1;
+    }
+    for (int s = 0; s < runs; s++) {
+        int reps = 0;
+        double t0 = isim__rt_now(), t;
+        do {
+            k->attend(qv, first, last, nq, hd, kt, v, span, 0.125f, false, sc, ov);
+            reps++;
+            t = isim__rt_now() - t0;
+        } while (t < 0.02);
+        /* q.k and p.v: 2 x 2 x hd FLOPs per query and position */
+        r[s] = 4.0 * nq * hd * span * reps / t;
+    }
+    *out = stat_of(r, runs, true);
+    free(kt), free(v), free(q), free(o), free(sc), free(r);
+    return 0;
+}
+
+/* ---- steps ----------------------------------------------------------------------------- */
+
+/* The median time of `steps` decode steps of batch 1 at about 64 tokens of context, and the
+ * tasks handed out per step. */
+static isim_status step_time(const isim_model *m, int threads, const char *kernels, int steps,
+                             double *median_s, double *dispatches, isim_error *err)
+{
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m;
+    o.threads = threads;
+    o.kernels = kernels;
+    o.max_context = 128;
+    isim_rt *rt = NULL;
+    isim_status st = isim_rt_open(&o, &rt, err);
+    if (st)
+        return st;
+    int prompt[64], slot = 0, n = 64, one = 1, tok = 3;
+    isim_rt_random_prompt(1, 0, 64, (int)m->vocab, prompt);
+    const int *in = prompt;
+    double *t = malloc((size_t)steps * sizeof *t);
+    if (!t) {
+        isim_rt_close(rt);
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    }
+    st = isim_rt_forward(rt, 1, &slot, &in, &n, NULL, err);
+    in = &tok;
+    unsigned long d0 = isim__rt_pool_dispatches(rt->pool);
+    for (int s = 0; s < steps && !st; s++) {
+        double t0 = isim__rt_now();
+        st = isim_rt_forward(rt, 1, &slot, &in, &one, NULL, err);
+        t[s] = isim__rt_now() - t0;
+        isim_rt_set_position(rt, slot, 64); /* every step at the same context */
+    }
+    *dispatches = (double)(isim__rt_pool_dispatches(rt->pool) - d0) / steps;
+    if (!st)
+        *median_s = stat_of(t, steps, false).median;
+    free(t);
+    isim_rt_close(rt);
+    return st;
+}
+
+struct isim_rt_stream_probe {
+    rt_pool *pool;
+    const rt_kernels *k;
+    mm_case c;
+};
+
+isim_status isim_rt_stream_probe_new(int threads, isim_rt_stream_probe **out, isim_error *err)
+{
+    *out = NULL;
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    isim_rt_stream_probe *p = calloc(1, sizeof *p);
+    if (!p)
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    p->k = isim__rt_kernels_pick(NULL);
+    isim_status st = isim__rt_pool_new(threads, &p->pool, err);
+    if (!st && !mm_make(&p->c, 8192, 16384, 1, ISIM_BF16))
+        st = isim__rt_fail(err, ISIM_ENOMEM, "no memory for the streaming probe (256 MB)");
+    if (st) {
+        isim_rt_stream_probe_free(p);
+        return st;
+    }
+    *out = p;
+    return ISIM_OK;
+}
+
+double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs)
+{
+    double best = 0, bytes = (double)isim__rt_matrix_bytes(p->c.m.n, p->c.m.k, ISIM_BF16);
+    for (int r = 0; r < (runs > 0 ? runs : 1); r++) {
+        double rate = bytes / mm_time(p->pool, p->k, &p->c, 1);
+        best = rate > best ? rate : best;
+    }
+    return best;
+}
+
+void isim_rt_stream_probe_free(isim_rt_stream_probe *p)
+{
+    if (!p)
+        return;
+    mm_free(&p->c);
+    isim__rt_pool_free(p->pool);
+    free(p);
+}
+
+void isim_rt_set_position(isim_rt *rt, int slot, int pos)
+{
+    if (slot >= 0 && slot < rt->batch_cap && pos >= 0 && pos <= rt->ctx)
+        rt->pos[slot] = pos;
+}
+
+isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const isim_model *small,
+                              const isim_model *mid, isim_rt_calibration *out, isim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (runs < 3)
+        runs = 3;
+    if (runs > 64)
+        runs = 64;
+    const rt_kernels *k = isim__rt_kernels_pick(kernels);
+    if (!k)
+        return isim__rt_fail(err, ISIM_EINVAL, "this CPU cannot run the '%s' kernels", kernels);
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads > 256)
+        threads = 256;
+    out->kernels = k->name;
+    out->threads = threads;
+    out->load_1min = load_1min();
+    rt_pool *pool = NULL;
+    isim_status st = isim__rt_pool_new(threads, &pool, err);
+    if (st)
+        return st;
+    double *v = malloc((size_t)(runs > 64 ? runs : 64) * sizeof *v);
+    size_t n = (size_t)1 << 28; /* 1 GiB of floats */
+    float *x =
+        mmap(NULL, n * sizeof *x, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!v || x == MAP_FAILED) {
+        st = isim__rt_fail(err, ISIM_ENOMEM, "no memory for the bandwidth probe (1 GiB)");
+        x = NULL;
+        goto done;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(x, n * sizeof *x, MADV_HUGEPAGE);
+#endif
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(i & 1023);
+    probe b = {.k = k, .x = x, .n = n};
+    for (int r = 0; r < runs; r++) {
+        double t0 = isim__rt_now();
+        isim__rt_pool_run(pool, read_task, &b);
+        v[r] = (double)(n * sizeof *x) / (isim__rt_now() - t0);
+    }
+    out->read_bytes_per_s = stat_of(v, runs, true);
+    for (int which = 0; which < 2; which++) {
+        b.which = which;
+        b.iters = 5000000;
+        for (int r = 0; r < runs; r++) {
+            double t0 = isim__rt_now();
+            isim__rt_pool_run(pool, peak_task, &b);
+            double dt = isim__rt_now() - t0, f = 0;
+            for (int i = 0; i < threads; i++)
+                f += b.flops[i];
+            v[r] = f / dt;
+        }
+        if (which == 0)
+            out->peak_fp32 = stat_of(v, runs, true);
+        else
+            out->peak_bf16 = stat_of(v, runs, true);
+    }
+    /* matmul by rows, weights in cache: 512 outputs x 1024 inputs (2 MB in fp32, 1 MB in
+     * bf16, shared by the threads' L2 caches) */
+    static const int rows[ISIM_RT_CAL_ROWS] = {1,  2,  4,  8,  12,  16,  24,
+                                               32, 48, 64, 96, 128, 256, 512};
+    for (int di = 0; di < 2 && !st; di++) {
+        isim_dtype dt = di ? ISIM_BF16 : ISIM_FP32;
+        mm_case c;
+        if (!mm_make(&c, 512, 1024, 512, dt)) {
+            mm_free(&c);
+            st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+            break;
+        }
+        for (int ri = 0; ri < ISIM_RT_CAL_ROWS; ri++) {
+            out->rows[ri] = rows[ri];
+            for (int r = 0; r < runs; r++)
+                v[r] = 2.0 * 512 * 1024 * rows[ri] / mm_time(pool, k, &c, rows[ri]);
+            (di ? out->mm_bf16 : out->mm_fp32)[ri] = stat_of(v, runs, true);
+        }
+        mm_free(&c);
+        /* the same rows against weights streamed from memory: 16384 x 2048 (64 MB in bf16,
+         * twice the last-level cache of most machines), the shape of a feed-forward matmul */
+        out->big_n = 16384;
+        out->big_k = 2048;
+        if (!mm_make(&c, out->big_n, out->big_k, 512, dt)) {
+            mm_free(&c);
+            st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+            break;
+        }
+        for (int ri = 0; ri < ISIM_RT_CAL_ROWS; ri++) {
+            for (int r = 0; r < runs; r++)
+                v[r] = mm_time(pool, k, &c, rows[ri]);
+            (di ? out->big_bf16 : out->big_fp32)[ri] = stat_of(v, runs, false);
+        }
+        mm_free(&c);
+        /* one row against 256 MB of weights: the decode case, streamed from DRAM */
+        if (!mm_make(&c, 8192, (size_t)(di ? 16384 : 8192), 1, dt)) {
+            mm_free(&c);
+            st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+            break;
+        }
+        double bytes = (double)isim__rt_matrix_bytes(c.m.n, c.m.k, dt);
+        for (int r = 0; r < runs; r++)
+            v[r] = bytes / mm_time(pool, k, &c, 1);
+        *(di ? &out->stream_bf16 : &out->stream_fp32) = stat_of(v, runs, true);
+        mm_free(&c);
+    }
+    if (st)
+        goto done;
+    if (attention_rate(k, runs, &out->attention_flops) < 0) {
+        st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* handing out a task: 1000 empty ones per run */
+    for (int r = 0; r < runs; r++) {
+        double t0 = isim__rt_now();
+        for (int i = 0; i < 1000; i++)
+            isim__rt_pool_run(pool, empty_task, NULL);
+        v[r] = (isim__rt_now() - t0) / 1000;
+    }
+    out->dispatch_s = stat_of(v, runs, false);
+    /* steps of 1 and 2 layers: the difference is a layer, the rest the step's own cost */
+    {
+        isim_model s1 = *small, s2 = *small, m1 = *mid, m2 = *mid;
+        s1.n_layers = 1;
+        s2.n_layers = 2;
+        m1.n_layers = 1;
+        m2.n_layers = 2;
+        m1.vocab = m2.vocab = 32000; /* a layer's tasks do not depend on the vocabulary */
+        m1.tied_embeddings = m2.tied_embeddings = true;
+        double layer[64], over[64], d1 = 0, d2 = 0, t1, t2;
+        for (int r = 0; r < runs && !st; r++) {
+            if ((st = step_time(&s1, threads, kernels, 50, &t1, &d1, err)) ||
+                (st = step_time(&s2, threads, kernels, 50, &t2, &d2, err)))
+                break;
+            layer[r] = t2 - t1;
+            over[r] = t1 - (t2 - t1);
+        }
+        if (!st) {
+            out->layer_s = stat_of(layer, runs > 64 ? 64 : runs, false);
+            out->step_overhead_s = stat_of(over, runs > 64 ? 64 : runs, false);
+            if (!(st = step_time(&m1, threads, kernels, 5, &t1, &d1, err)) &&
+                !(st = step_time(&m2, threads, kernels, 5, &t2, &d2, err)))
+                out->dispatches_per_layer = d2 - d1;
+        }
+    }
+done:
+    if (x)
+        munmap(x, n * sizeof *x);
+    free(v);
+    isim__rt_pool_free(pool);
+    return st;
+}
