@@ -34,8 +34,8 @@ cli_opt *cli_find(cli_opt *opts, const char *name)
     return NULL;
 }
 
-int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts,
-              const char **pos, int max_pos, int *n_pos)
+int cli_parse(const char *cmd, int argc, char **argv, int first, cli_opt *opts, const char **pos,
+              int max_pos, int *n_pos)
 {
     *n_pos = 0;
     for (int i = first; i < argc; i++) {

@@ -299,7 +299,7 @@ int cmd_calibrate(int argc, char **argv)
     }
     double e = fit[0], h = fit[1], ovl = fmin(fit[2], 1.0);
     /* the profile */
-    char cpu[256], vendor[64], date[32], s1[256], s2[256], s3[256];
+    char cpu[256], vendor[64], date[32], s1[256], s2[512], s3[256];
     cpu_name(cpu, sizeof cpu, vendor, sizeof vendor);
     time_t now = time(NULL);
     strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));

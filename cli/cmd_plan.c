@@ -46,13 +46,15 @@ static int dtypes(const char *cmd, const cli_opt *o, bool deploy_all, isim_dtype
     const char *items[ISIM_DTYPE_COUNT];
     int k = split(o->value, buf, sizeof buf, items, ISIM_DTYPE_COUNT);
     if (k <= 0)
-        return cli_usage_error(cmd, "--%s: expected a list of fp32 bf16 fp16 fp8 int8 int4 fp4 or "
-                                    "'all', got '%s'",
+        return cli_usage_error(cmd,
+                               "--%s: expected a list of fp32 bf16 fp16 fp8 int8 int4 fp4 or "
+                               "'all', got '%s'",
                                o->name, o->value);
     for (int i = 0; i < k; i++)
         if (isim_dtype_parse(items[i], &out[i]))
-            return cli_usage_error(cmd, "--%s: unknown precision '%s' (expected fp32 bf16 fp16 "
-                                        "fp8 int8 int4 fp4)",
+            return cli_usage_error(cmd,
+                                   "--%s: unknown precision '%s' (expected fp32 bf16 fp16 "
+                                   "fp8 int8 int4 fp4)",
                                    o->name, items[i]);
     *n = (size_t)k;
     return CLI_OK;
@@ -72,16 +74,19 @@ int cmd_plan(int argc, char **argv)
         {"demand", true, "tokens/s to serve (deploy: fewest devices; paper: the code's cap)", NULL},
         {"ttft-slo", true, "time to first token at most, ms (deploy)", NULL},
         {"tpot-slo", true, "time per output token at most, ms", NULL},
-        {"weights", true, "weight precisions to try, comma-separated or 'all' (default: as released)", NULL},
+        {"weights", true,
+         "weight precisions to try, comma-separated or 'all' (default: as released)", NULL},
         {"kv", true, "KV-cache precisions to try (default bf16)", NULL},
         {"spec-draft", true, "draft model id: also try speculative decoding", NULL},
-        {"spec-draft-weights", true, "draft weight precision (default bf16, as in the paper)", NULL},
+        {"spec-draft-weights", true, "draft weight precision (default bf16, as in the paper)",
+         NULL},
         {"spec-alpha", true, "draft token acceptance probability (default 0.8)", NULL},
         {"spec-gamma-max", true, "largest number of draft tokens per step (default 5)", NULL},
         {"max-devices", true, "deploy: devices of one replica at most (default 64)", NULL},
         {"allow-cross-domain-tp", false, "deploy: let TP span scale-up domains", NULL},
         {"pareto-ttft", false, "deploy: TTFT as a third objective of the frontier", NULL},
-        {"alpha", true, "exponent of the recommended point's speed^alpha / price (default 3)", NULL},
+        {"alpha", true, "exponent of the recommended point's speed^alpha / price (default 3)",
+         NULL},
         {"no-pp", false, "paper: without the code's pipeline-parallel candidates", NULL},
         {"grid", true, "paper: points per side of the devices x batch grid (default 400)", NULL},
         {"threads", true, "paper: threads for the grid (default: one per CPU)", NULL},
@@ -149,7 +154,8 @@ int cmd_plan(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         if (!cli_find(opts, "spec-draft")->value && cli_find(opts, spec_opts[i])->value)
             return cli_usage_error(cmd, "--%s needs --spec-draft", spec_opts[i]);
-    if ((o = cli_find(opts, "spec-draft-weights"))->value && isim_dtype_parse(o->value, &r.draft_weights))
+    if ((o = cli_find(opts, "spec-draft-weights"))->value &&
+        isim_dtype_parse(o->value, &r.draft_weights))
         return cli_usage_error(cmd, "--spec-draft-weights: unknown precision '%s'", o->value);
     isim_dtype ws[ISIM_DTYPE_COUNT], kvs[ISIM_DTYPE_COUNT];
     if ((o = cli_find(opts, "weights"))->value) {
@@ -174,7 +180,8 @@ int cmd_plan(int argc, char **argv)
     const char *items[256];
     rc = CLI_OK;
     if (isim_catalog_model(dir, cli_find(opts, "model")->value, &m, &err) ||
-        ((o = cli_find(opts, "spec-draft"))->value && isim_catalog_model(dir, o->value, &draft, &err))) {
+        ((o = cli_find(opts, "spec-draft"))->value &&
+         isim_catalog_model(dir, o->value, &draft, &err))) {
         rc = cli_error(&err);
         goto cleanup;
     }

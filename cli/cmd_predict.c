@@ -29,16 +29,25 @@ int cmd_predict(int argc, char **argv)
         {"output-tokens", true, "generated tokens per sequence", NULL},
         {"fidelity", true, "deploy (default) or paper (Erdil 2025 as its code computes it)", NULL},
         {"tp", true, "tensor-parallel degree (deploy; default: largest valid in a domain)", NULL},
-        {"pp", true, "pipeline stages (default: deploy the rest of the devices; paper searched)", NULL},
-        {"ep", true, "expert-parallel degree (deploy, MoE; default: every device of a stage)", NULL},
-        {"weights", true, "weight precision: fp32 bf16 fp16 fp8 int8 int4 fp4 (default: as released)", NULL},
+        {"pp", true, "pipeline stages (default: deploy the rest of the devices; paper searched)",
+         NULL},
+        {"ep", true, "expert-parallel degree (deploy, MoE; default: every device of a stage)",
+         NULL},
+        {"weights", true,
+         "weight precision: fp32 bf16 fp16 fp8 int8 int4 fp4 (default: as released)", NULL},
         {"kv", true, "KV-cache precision (default bf16)", NULL},
         {"spec-draft", true, "draft model id for speculative decoding", NULL},
         {"spec-draft-weights", true, "draft weight precision (default bf16)", NULL},
         {"spec-alpha", true, "draft token acceptance probability (default 0.8)", NULL},
-        {"spec-gamma", true, "draft tokens per step (default: the best up to --spec-gamma-max)", NULL},
+        {"spec-gamma", true, "draft tokens per step (default: the best up to --spec-gamma-max)",
+         NULL},
         {"spec-gamma-max", true, "largest gamma searched (default 5)", NULL},
-        {"allow-cross-domain-tp", false, "let tensor parallelism span scale-up domains (deploy)", NULL},
+        {"backend", true,
+         "deploy: the serving engine whose fitted parameters to use (the profile's fitted: "
+         "section)",
+         NULL},
+        {"allow-cross-domain-tp", false, "let tensor parallelism span scale-up domains (deploy)",
+         NULL},
         {"json", false, "print JSON", NULL},
         {"csv", false, "print a CSV header and row", NULL},
         {"data", true, "directory holding models/ and hw-profiles/", NULL},
@@ -52,8 +61,8 @@ int cmd_predict(int argc, char **argv)
     }
     if (rc)
         return rc;
-    static const char *const required[] = {"model", "hw", "devices", "batch", "input-tokens",
-                                           "output-tokens"};
+    static const char *const required[] = {"model", "hw",           "devices",
+                                           "batch", "input-tokens", "output-tokens"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
         if (!cli_find(opts, required[i])->value)
             return cli_usage_error(cmd, "missing --%s", required[i]);
@@ -79,21 +88,24 @@ int cmd_predict(int argc, char **argv)
     isim_dtype *dt[] = {&q.weights, &q.kv, &q.draft_weights};
     for (int i = 0; i < 3; i++)
         if ((o = cli_find(opts, dtypes[i]))->value && isim_dtype_parse(o->value, dt[i]))
-            return cli_usage_error(cmd, "--%s: expected one of fp32 bf16 fp16 fp8 int8 int4 fp4, got '%s'",
-                                   o->name, o->value);
+            return cli_usage_error(
+                cmd, "--%s: expected one of fp32 bf16 fp16 fp8 int8 int4 fp4, got '%s'", o->name,
+                o->value);
     bool spec = cli_find(opts, "spec-draft")->value != NULL;
     static const char *const spec_opts[] = {"spec-alpha", "spec-gamma", "spec-gamma-max",
                                             "spec-draft-weights"};
     for (int i = 0; i < 4; i++)
         if (!spec && cli_find(opts, spec_opts[i])->value)
             return cli_usage_error(cmd, "--%s needs --spec-draft", spec_opts[i]);
-    if ((o = cli_find(opts, "spec-alpha"))->value && !cli_number(cmd, o, 1e-6, 1 - 1e-6, &q.spec_alpha))
+    if ((o = cli_find(opts, "spec-alpha"))->value &&
+        !cli_number(cmd, o, 1e-6, 1 - 1e-6, &q.spec_alpha))
         return CLI_USAGE;
     if ((o = cli_find(opts, "spec-gamma"))->value && !cli_int(cmd, o, 1, 64, &q.spec_gamma))
         return CLI_USAGE;
     if ((o = cli_find(opts, "spec-gamma-max"))->value && !cli_int(cmd, o, 1, 64, &q.spec_gamma_max))
         return CLI_USAGE;
     q.allow_cross_domain_tp = cli_find(opts, "allow-cross-domain-tp")->value != NULL;
+    q.backend = cli_find(opts, "backend")->value;
 
     const char *dir = cli_data_dir(cli_find(opts, "data"));
     isim_model *m = NULL, *draft = NULL;

@@ -212,7 +212,7 @@ isim_status isim_catalog_find(const char *dir, const char *kind, const char *nam
     if (st)
         return st;
     /* a file that does not load names nothing; its failure is reported where it is used */
-    char broken[200] = "";
+    char broken[1100] = "";
     bool found = false;
     for (char **p = ids; *p && !found; p++) {
         char path[1024];

@@ -163,8 +163,14 @@ static isim_status read_fitted(isim__map *top, isim_hw *h)
     isim_status st = isim__map_sub(top, "fitted", keys, false, &f, &here);
     if (st || !here)
         return st;
-    for (int k = 1; !st && k <= 3; k++)
-        st = isim__map_string(&f, keys[k], true, &str, NULL);
+    for (int k = 1; !st && k <= 4; k++) {
+        st = isim__map_string(&f, keys[k], k < 4, &str, NULL);
+        if (!st && str && k == 1)
+            snprintf(h->fitted_dataset, sizeof h->fitted_dataset, "%s", str);
+        if (!st && str && k == 4)
+            snprintf(h->fitted_date, sizeof h->fitted_date, "%s", str);
+        str = NULL;
+    }
     if (!st)
         st = isim__map_sub(&f, "backends", NULL, true, &b, NULL);
     if (st)
@@ -224,8 +230,11 @@ static isim_status read_fitted(isim__map *top, isim_hw *h)
             if (!st)
                 st = isim__map_number(&e, "all_to_all_latency_scale", false, 1e-3, 1e3,
                                       &fit->a2a_latency_scale, NULL);
+            double *info[] = {&fit->train_rows, &fit->heldout_rows, &fit->heldout_tpot_median_pct,
+                              &fit->heldout_tpot_p90_pct};
             for (int k = 13; !st && fit_keys[k]; k++)
-                st = isim__map_number(&e, fit_keys[k], false, 0, 1e9, &v, NULL);
+                st = isim__map_number(&e, fit_keys[k], false, 0, 1e9,
+                                      k - 13 < 4 ? info[k - 13] : &v, NULL);
             fit->step_overhead_s = us * 1e-6;
             fit->request_overhead_s = req * 1e-6;
             fit->kernel_launch_s = launch * 1e-6;

@@ -218,12 +218,14 @@ typedef struct isim_hw_fit {
     double step_overhead_s;
     double request_overhead_s; /* added to each request's TTFT */
     double kernel_launch_s;
-    double coll_latency_scale; /* factor on the collectives' latencies */
-    double a2a_latency_scale;  /* and on all-to-all's besides */
-    isim_dtype kv;             /* the KV-cache precision the engine ran (informative) */
-    double lockstep;           /* share of a closed-loop benchmark's fixed-length requests that
-                                  stay in lock-step: prompts prefilled together, then decoded
-                                  together (the engine's scheduler; docs/validation.md) */
+    double coll_latency_scale;                            /* factor on the collectives' latencies */
+    double a2a_latency_scale;                             /* and on all-to-all's besides */
+    double train_rows, heldout_rows;                      /* as written by the fit; 0 = not said */
+    double heldout_tpot_median_pct, heldout_tpot_p90_pct; /* held-out |error| of TPOT */
+    isim_dtype kv;   /* the KV-cache precision the engine ran (informative) */
+    double lockstep; /* share of a closed-loop benchmark's fixed-length requests that
+                        stay in lock-step: prompts prefilled together, then decoded
+                        together (the engine's scheduler; docs/validation.md) */
 } isim_hw_fit;
 
 typedef struct isim_hw {
@@ -269,8 +271,9 @@ typedef struct isim_hw {
      * engine's each, applied when a query names its backend */
     size_t n_fits;
     isim_hw_fit fits[ISIM_MAX_FITS];
-    isim_hw_fit unfitted; /* the profile's own values of the fitted fields */
-    unsigned pinned;      /* fitted fields a what-if set (1 << ISIM_FIT_...): fits leave them */
+    isim_hw_fit unfitted;                     /* the profile's own values of the fitted fields */
+    char fitted_dataset[64], fitted_date[16]; /* what the fits came from; "" when none */
+    unsigned pinned; /* fitted fields a what-if set (1 << ISIM_FIT_...): fits leave them */
     size_t n_facts;
     isim_fact *facts;
 } isim_hw;
