@@ -80,38 +80,6 @@ static double median(double *v, int n)
 
 /* ---- the machine ------------------------------------------------------------------------ */
 
-typedef struct {
-    const rt_kernels *k;
-    const float *x;
-    size_t n;
-    int which;
-    long iters;
-    double flops[64];
-    volatile float sink[64];
-} probe;
-
-static void read_task(void *p, int tid, int n)
-{
-    probe *b = p;
-    size_t a = b->n * (size_t)tid / (size_t)n, z = b->n * (size_t)(tid + 1) / (size_t)n;
-    b->sink[tid] = b->k->read(b->x + a, z - a);
-}
-
-static void peak_task(void *p, int tid, int n)
-{
-    (void)n;
-    probe *b = p;
-    b->flops[tid] = b->k->peak(b->which, b->iters);
-}
-
-/* One read of the 2 GiB probe on every thread: bytes per second. */
-static double read_bw(rt_pool *pool, probe *b)
-{
-    double t0 = now_s();
-    isim__rt_pool_run(pool, read_task, b);
-    return (double)(b->n * sizeof(float)) / (now_s() - t0);
-}
-
 static void fail(const char *what, const isim_error *e)
 {
     fprintf(stderr, "bench_engine: %s: %s\n", what, e->message);
@@ -299,24 +267,15 @@ int main(int argc, char **argv)
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = (float)(i & 1023);
-    probe b = {.k = k, .x = x, .n = n};
     double t[16];
     for (int r = 0; r < 7; r++)
-        t[r] = read_bw(pool, &b);
+        t[r] = isim__rt_read_rate(pool, k, x, n);
     printf("machine  read bandwidth      %7.2f GB/s (sum over 2 GiB in huge pages, median of 7)\n",
            median(t, 7) / 1e9);
     double peak[2] = {1, 1};
     for (int which = 0; which < 2 && !decode_only; which++) {
-        b.which = which;
-        b.iters = 20000000;
-        for (int r = 0; r < 5; r++) {
-            double t0 = now_s();
-            isim__rt_pool_run(pool, peak_task, &b);
-            double dt = now_s() - t0, f = 0;
-            for (int i = 0; i < threads; i++)
-                f += b.flops[i];
-            t[r] = f / dt;
-        }
+        for (int r = 0; r < 5; r++)
+            t[r] = isim__rt_peak_rate(pool, k, which, 20000000);
         peak[which] = median(t, 5);
     }
     if (!decode_only) {
@@ -362,7 +321,7 @@ int main(int argc, char **argv)
         for (int r = 0; r < 5; r++) {
             double bw[3];
             for (int i = 0; i < 3; i++)
-                bw[i] = read_bw(pool, &b);
+                bw[i] = isim__rt_read_rate(pool, k, x, n);
             bws[r] = median(bw, 3);
             steps[r] = decode(&S, 9);
             frac[r] = wb / steps[r] / bws[r];

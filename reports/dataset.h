@@ -57,7 +57,9 @@ typedef struct isim_ds_fit {
     char backend[24];
     isim_hw_fit p;
     size_t n_train, n_heldout;
-    double train_rms_log; /* root mean square of ln(predicted / measured) TPOT, training */
+    double train_rms_log; /* root mean square over the training rows of ln(predicted /
+                             measured) TPOT through the fit's robust loss (soft-L1 at 10%):
+                             what picks the KV precision */
     bool own;             /* fitted on its own rows; false: too few, the hardware's "all"
                              fit predicts them */
 } isim_ds_fit;

@@ -68,6 +68,25 @@ static void peak_task(void *p, int tid, int n)
     b->flops[tid] = b->k->peak(b->which, b->iters);
 }
 
+double isim__rt_read_rate(rt_pool *pool, const rt_kernels *k, const float *x, size_t n)
+{
+    probe b = {.k = k, .x = x, .n = n};
+    double t0 = isim__rt_now();
+    isim__rt_pool_run(pool, read_task, &b);
+    return (double)(n * sizeof *x) / (isim__rt_now() - t0);
+}
+
+double isim__rt_peak_rate(rt_pool *pool, const rt_kernels *k, int which, long iters)
+{
+    probe b = {.k = k, .which = which, .iters = iters};
+    double t0 = isim__rt_now();
+    isim__rt_pool_run(pool, peak_task, &b);
+    double dt = isim__rt_now() - t0, f = 0;
+    for (int i = 0; i < isim__rt_pool_size(pool); i++)
+        f += b.flops[i];
+    return f / dt;
+}
+
 static void empty_task(void *p, int tid, int n)
 {
     (void)p;
@@ -335,24 +354,12 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = (float)(i & 1023);
-    probe b = {.k = k, .x = x, .n = n};
-    for (int r = 0; r < runs; r++) {
-        double t0 = isim__rt_now();
-        isim__rt_pool_run(pool, read_task, &b);
-        v[r] = (double)(n * sizeof *x) / (isim__rt_now() - t0);
-    }
+    for (int r = 0; r < runs; r++)
+        v[r] = isim__rt_read_rate(pool, k, x, n);
     out->read_bytes_per_s = stat_of(v, runs, true);
     for (int which = 0; which < 2; which++) {
-        b.which = which;
-        b.iters = 5000000;
-        for (int r = 0; r < runs; r++) {
-            double t0 = isim__rt_now();
-            isim__rt_pool_run(pool, peak_task, &b);
-            double dt = isim__rt_now() - t0, f = 0;
-            for (int i = 0; i < threads; i++)
-                f += b.flops[i];
-            v[r] = f / dt;
-        }
+        for (int r = 0; r < runs; r++)
+            v[r] = isim__rt_peak_rate(pool, k, which, 5000000);
         if (which == 0)
             out->peak_fp32 = stat_of(v, runs, true);
         else

@@ -137,6 +137,14 @@ unsigned long isim__rt_pool_dispatches(const rt_pool *p);
  * finished. */
 void isim__rt_pool_run(rt_pool *p, rt_task fn, void *ctx);
 
+/* ---- machine probes (calibrate.c; also bench/bench_engine.c) ----------------------------- */
+
+/* One read of x[0 .. n) split over the pool's threads (at most 256): bytes per second. */
+double isim__rt_read_rate(rt_pool *pool, const rt_kernels *k, const float *x, size_t n);
+/* The kernels' peak loop (which: 0 fp32 FMA, 1 bf16 dot) of `iters` on every thread:
+ * FLOP/s over all of them. */
+double isim__rt_peak_rate(rt_pool *pool, const rt_kernels *k, int which, long iters);
+
 /* ---- weight sources --------------------------------------------------------------------- */
 
 /* The tensors of a Llama-family model, as [rows][cols] (outputs x inputs) or vectors. */
