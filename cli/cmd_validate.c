@@ -1,8 +1,9 @@
 /* infersim validate: predictions against measurements (docs/validation.md).
  *   --engine cpu --model ID   runs a grid of configurations on the CPU engine (one process,
- *                             and 2 ranks under mpirun for TP and PP) and compares the step
- *                             times, TTFT and the split with the deploy fidelity's prediction
- *                             for this machine's measured profile (infersim calibrate);
+ *                             and 2 ranks under mpirun for TP and PP) and the planner's
+ *                             frontier points for the profile, and compares the step times,
+ *                             TTFT and the split with the deploy fidelity's prediction for
+ *                             this machine's measured profile (infersim calibrate);
  *   --dataset FILE            predicts every row of public serving measurements (see
  *                             cli/validate_dataset.c). */
 #include "cli/cli.h"
@@ -27,8 +28,9 @@ static void help(const cli_opt *opts)
         "usage: infersim validate --engine cpu --model ID [--profile ID|FILE] [-o DIR] [--json]\n"
         "       infersim validate --dataset FILE [-o DIR] [--json] [--write-profiles]\n\n"
         "With --engine: runs a grid of configurations on the CPU engine (batches, contexts,\n"
-        "prompt lengths, precisions; TP and PP over 2 ranks under mpirun) and compares the\n"
-        "measured decode step time, TTFT and the split of the step with the deploy\n"
+        "prompt lengths, precisions; TP and PP over 2 ranks under mpirun) and the planner's\n"
+        "frontier points for the profile (each served as one burst of its batch), and\n"
+        "compares the measured decode step time, TTFT and the split of the step with the deploy\n"
         "fidelity's prediction for the machine's measured profile (default local-cpu,\n"
         "written by infersim calibrate). With --dataset: predicts each row of measured\n"
         "serving data (TTFT and TPOT under closed-loop concurrency), fits the deploy\n"
@@ -67,7 +69,11 @@ typedef struct {
     double bw_now;             /* bytes/s the engine streamed just before (the probe) */
     double pred_now;           /* predicted with that bandwidth instead of the profile's */
     double m_mm, p_mm, m_att, p_att, m_rest, p_rest;
-    bool memory_bound; /* by the prediction's larger matmul term */
+    bool memory_bound;   /* by the prediction's larger matmul term */
+    bool frontier;       /* a planner frontier point served as a burst: decode is the mean
+                            step of the generation, prefill the mean TTFT of its requests */
+    int in_tok, out_tok; /* frontier: prompt and output tokens per sequence */
+    double planned;      /* frontier: the planner's TTFT or TPOT */
 } vpoint;
 
 typedef struct {
@@ -124,6 +130,10 @@ static isim_status predict(const isim_model *m, const isim_hw *hw, const vpoint 
     q.kv = p->kv;
     q.input_tokens = p->tokens;
     q.output_tokens = strcmp(p->kind, "decode") == 0 ? steps + 1 : 1;
+    if (p->frontier) {
+        q.input_tokens = p->in_tok;
+        q.output_tokens = p->out_tok;
+    }
     return isim_predict(m, hw, &q, r, err);
 }
 
@@ -272,6 +282,148 @@ done:
     return rc;
 }
 
+/* The planner's frontier for the profile, one device (the whole machine), at `in` prompt
+ * and `out` output tokens over the precisions the engine runs; each point of batch at most
+ * max_b served on the engine as one burst: the prompts in forward passes of the profile's
+ * prefill chunk (C / in whole prompts each, or one prompt chunked by the engine when longer),
+ * each request's TTFT from the burst's start to the pass that ends its prompt, then out - 1
+ * decode steps of every sequence. Two points per configuration: "prefill" with the mean TTFT
+ * and "decode" with the mean step, against the planner's TTFT and TPOT. */
+static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dtype *dts, int nd,
+                           int in, int out, int max_b, int threads, isim_rt_stream_probe *probe,
+                           vlist *l, int *n_frontier)
+{
+    *n_frontier = 0;
+    isim_plan_request r;
+    isim_plan_request_init(&r);
+    r.fidelity = ISIM_DEPLOY;
+    r.model = m;
+    const isim_hw *hws[1] = {hw};
+    r.hw = hws;
+    r.n_hw = 1;
+    r.input_tokens = in;
+    r.output_tokens = out;
+    r.weights = dts;
+    r.n_weights = (size_t)nd;
+    static const isim_dtype kv_bf16 = ISIM_BF16;
+    r.kv = &kv_bf16;
+    r.n_kv = 1;
+    r.max_devices = 1;
+    isim_plan *plan = NULL;
+    isim_error err = {0};
+    if (isim_plan_run(&r, &plan, &err))
+        return cli_error(&err);
+    int rc = CLI_OK;
+    int chunk = hw->prefill_chunk_tokens >= 1 ? (int)hw->prefill_chunk_tokens : 512;
+    int per = chunk / in > 1 ? chunk / in : 1; /* whole prompts per prefill pass */
+    for (size_t k = 0; k < plan->hw_n[0] && !rc; k++) {
+        const isim_plan_point *fp = &plan->hw_frontier[0][k];
+        int B = (int)fp->batch;
+        if (fp->devices != 1 || fp->tp * fp->pp != 1 || fp->spec || B > max_b ||
+            (double)B != fp->batch)
+            continue;
+        (*n_frontier)++;
+        fprintf(stderr, "validate: frontier point, %s weights, batch %d, %d + %d tokens...\n",
+                isim_dtype_name(fp->weights), B, in, out);
+        isim_rt_options o;
+        isim_rt_options_init(&o);
+        o.model = m;
+        o.weights = fp->weights;
+        o.kv = fp->kv;
+        o.threads = threads;
+        o.max_batch = B;
+        o.max_context = in + out;
+        o.max_chunk = chunk;
+        isim_rt *rt = NULL;
+        if (isim_rt_open(&o, &rt, &err)) {
+            rc = cli_error(&err);
+            break;
+        }
+        int *slots = malloc((size_t)B * sizeof *slots), *lens = malloc((size_t)B * sizeof *lens),
+            *ones = malloc((size_t)B * sizeof *ones);
+        int *prompts = malloc((size_t)B * (size_t)in * sizeof *prompts);
+        const int **ptr = malloc((size_t)B * sizeof *ptr), **tok = malloc((size_t)B * sizeof *tok);
+        int *next = malloc((size_t)B * sizeof *next);
+        vpoint *pre = vadd(l), *dec = pre ? vadd(l) : NULL;
+        if (!slots || !lens || !ones || !prompts || !ptr || !tok || !next || !pre || !dec) {
+            rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+            goto next_point;
+        }
+        pre = &l->v[l->n - 2]; /* vadd may have moved the list */
+        for (int i = 0; i < B; i++) {
+            slots[i] = i;
+            lens[i] = in;
+            ones[i] = 1;
+            next[i] = 3 + i;
+            tok[i] = &next[i];
+            isim_rt_random_prompt(1, i, in, (int)m->vocab, prompts + (size_t)i * (size_t)in);
+            ptr[i] = prompts + (size_t)i * (size_t)in;
+            isim_rt_reset(rt, i);
+        }
+        for (int h = 0; h < 2; h++) {
+            vpoint *p = h ? dec : pre;
+            snprintf(p->kind, sizeof p->kind, h ? "decode" : "prefill");
+            p->weights = fp->weights;
+            p->kv = fp->kv;
+            p->tp = p->pp = 1;
+            p->batch = B;
+            p->tokens = h ? in + (out - 1) / 2 : in;
+            p->frontier = true;
+            p->planned = h ? fp->tpot_s : fp->ttft_s;
+            p->in_tok = in;
+            p->out_tok = out;
+        }
+        pre->bw_now = isim_rt_stream_probe_run(probe, 3);
+        dec->bw_now = pre->bw_now;
+        /* the burst's prefill */
+        isim_rt_times_reset(rt);
+        double t0 = now_s(), ttft_sum = 0;
+        for (int i = 0; i < B && !rc; i += per) {
+            int n = B - i < per ? B - i : per;
+            if (isim_rt_forward(rt, n, slots + i, ptr + i, lens + i, NULL, &err)) {
+                rc = cli_error(&err);
+                break;
+            }
+            ttft_sum += n * (now_s() - t0);
+        }
+        if (rc)
+            goto next_point;
+        isim_rt_times tt;
+        isim_rt_times_get(rt, &tt);
+        pre->meas = ttft_sum / B;
+        /* the split of the whole prefill, scaled to the mean TTFT's share of it */
+        double all = now_s() - t0, share = all > 0 ? pre->meas / all : 0;
+        pre->m_mm = tt.matmul_s * share;
+        pre->m_att = tt.attention_s * share;
+        pre->m_rest = pre->meas - pre->m_mm - pre->m_att;
+        /* the generation: out - 1 decode steps, each sequence's context growing */
+        isim_rt_times_reset(rt);
+        t0 = now_s();
+        for (int s = 0; s < out - 1 && !rc; s++)
+            if (isim_rt_forward(rt, B, slots, tok, ones, NULL, &err))
+                rc = cli_error(&err);
+        if (rc)
+            goto next_point;
+        int steps = out - 1 > 0 ? out - 1 : 1;
+        dec->meas = (now_s() - t0) / steps;
+        isim_rt_times_get(rt, &tt);
+        dec->m_mm = tt.matmul_s / steps;
+        dec->m_att = tt.attention_s / steps;
+        dec->m_rest = dec->meas - dec->m_mm - dec->m_att;
+    next_point:
+        free(slots);
+        free(lens);
+        free(ones);
+        free(prompts);
+        free(ptr);
+        free(tok);
+        free(next);
+        isim_rt_close(rt);
+    }
+    isim_plan_free(plan);
+    return rc;
+}
+
 /* Two ranks under mpirun: `infersim run --json` with --tp or --pp 2, one thread each. */
 static int two_ranks(const char *self, const char *model, const char *data, isim_dtype wt,
                      isim_dtype kv, int tp, int pp, int batch, int prompt, int steps, vlist *out)
@@ -352,20 +504,25 @@ static void csv(FILE *f, const vlist *l)
           "stream_gb_per_s_beside,predicted_beside_ms,error_beside_pct,"
           "predicted_coarse_ms,error_coarse_pct,measured_matmul_ms,predicted_matmul_ms,"
           "measured_attention_ms,predicted_attention_ms,measured_rest_ms,predicted_rest_ms,"
-          "predicted_bound\n",
+          "predicted_bound,source,input_tokens,output_tokens\n",
           f);
     for (size_t i = 0; i < l->n; i++) {
         const vpoint *p = &l->v[i];
         fprintf(
             f,
             "%s,%s,%s,%d,%d,%d,%d,%.6g,%.6g,%.4g,%.4g,%.6g,%.4g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,%.6g,"
-            "%.6g,%s\n",
+            "%.6g,%s,%s,",
             p->kind, isim_dtype_name(p->weights), isim_dtype_name(p->kv), p->tp, p->pp, p->batch,
             p->tokens, p->meas * 1e3, p->pred * 1e3, 100 * (p->pred - p->meas) / p->meas,
             p->bw_now / 1e9, p->pred_now * 1e3, 100 * (p->pred_now - p->meas) / p->meas,
             p->coarse * 1e3, 100 * (p->coarse - p->meas) / p->meas, p->m_mm * 1e3, p->p_mm * 1e3,
             p->m_att * 1e3, p->p_att * 1e3, p->m_rest * 1e3, p->p_rest * 1e3,
-            p->memory_bound ? "memory" : "compute");
+            p->memory_bound ? "memory" : "compute", p->frontier ? "frontier" : "grid");
+        /* a frontier point's prompt and output tokens (a grid point's are `tokens`) */
+        if (p->frontier)
+            fprintf(f, "%d,%d\n", p->in_tok, p->out_tok);
+        else
+            fputs(",\n", f);
     }
 }
 
@@ -398,6 +555,14 @@ static bool k_dec_tp(const vpoint *p)
 static bool k_dec_pp(const vpoint *p)
 {
     return k_decode(p) && p->pp > 1;
+}
+static bool k_front_dec(const vpoint *p)
+{
+    return k_decode(p) && p->frontier;
+}
+static bool k_front_pre(const vpoint *p)
+{
+    return k_prefill(p) && p->frontier;
 }
 
 static void accuracy(const vlist *l, keep_fn keep, isim_accuracy *a, isim_accuracy *beside,
@@ -437,6 +602,10 @@ int cmd_validate(int argc, char **argv)
         {"prompts", true, "prefill prompt lengths (default 16,64,256,1024,2048)", NULL},
         {"steps", true, "decode steps measured per point (default 5)", NULL},
         {"no-mpi", false, "leave out the 2-rank TP and PP runs", NULL},
+        {"frontier", true,
+         "prompt and output tokens of the planner's frontier points, IN,OUT (default 256,64)",
+         NULL},
+        {"no-frontier", false, "leave out the planner's frontier points", NULL},
         {"threads", true, "threads of the one-process runs (default: one per CPU)", NULL},
         {"dataset", true, "measured serving data to validate against (a CSV)", NULL},
         {"write-profiles", false, "--dataset: write the fitted parameters into the profiles", NULL},
@@ -460,6 +629,7 @@ int cmd_validate(int argc, char **argv)
         return cli_usage_error(cmd, "give --engine cpu or --dataset FILE");
     int batches[32] = {1, 2, 4, 8, 16, 32, 64}, nb = 7, ctxs[32] = {16, 512, 2048}, nc = 3;
     int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, threads = 0;
+    int plan_tok[32] = {256, 64}, n_plan_tok = 2;
     if ((cli_find(opts, "batches")->value &&
          !int_list(cli_find(opts, "batches"), batches, 32, &nb)) ||
         (cli_find(opts, "contexts")->value &&
@@ -469,8 +639,12 @@ int cmd_validate(int argc, char **argv)
         (cli_find(opts, "steps")->value &&
          !cli_int(cmd, cli_find(opts, "steps"), 3, 1000, &steps)) ||
         (cli_find(opts, "threads")->value &&
-         !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads)))
+         !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads)) ||
+        (cli_find(opts, "frontier")->value &&
+         !int_list(cli_find(opts, "frontier"), plan_tok, 32, &n_plan_tok)))
         return CLI_USAGE;
+    if (n_plan_tok != 2 || plan_tok[1] < 2)
+        return cli_usage_error(cmd, "--frontier: give IN,OUT with at least 2 output tokens");
     isim_dtype dts[3] = {ISIM_BF16, ISIM_FP32};
     int nd = 2;
     if (cli_find(opts, "dtype")->value) {
@@ -547,6 +721,14 @@ int cmd_validate(int argc, char **argv)
                     l.v[i].bw_now = bw;
             }
     }
+    int n_front = 0;
+    if (!rc && !cli_find(opts, "no-frontier")->value) {
+        int max_b = 1;
+        for (int i = 0; i < nb; i++)
+            max_b = batches[i] > max_b ? batches[i] : max_b;
+        rc = frontier_points(m, hw, dts, nd, plan_tok[0], plan_tok[1], max_b, threads, probe, &l,
+                             &n_front);
+    }
     /* predictions: ranks sharing this machine each get an equal share of its compute,
      * bandwidth and memory, one thread each (no task hand-off) */
     for (size_t i = 0; i < l.n && !rc; i++) {
@@ -567,6 +749,17 @@ int cmd_validate(int argc, char **argv)
             break;
         }
         fill_prediction(p, &r);
+        /* a frontier point: the planner's own figure (the deploy fidelity's, which the
+         * split comes from; the two must agree) */
+        if (p->frontier) {
+            if (fabs(p->planned - p->pred) > 1e-9 * p->pred)
+                fprintf(stderr,
+                        "infersim: warning: the planner's %s of batch %d, %.6g ms, is not the "
+                        "deploy fidelity's %.6g ms\n",
+                        strcmp(p->kind, "decode") == 0 ? "TPOT" : "TTFT", p->batch,
+                        p->planned * 1e3, p->pred * 1e3);
+            p->pred = p->planned;
+        }
         /* the machine's bandwidth moves (a shared VM's by tens of percent): the same
          * prediction with the bandwidth the engine streamed just before */
         share.mem_bytes_per_s = p->bw_now / ranks / hw->eff_hbm;
@@ -595,16 +788,20 @@ int cmd_validate(int argc, char **argv)
     for (size_t i = 0; ms && ps && series && i < l.n; i++) {
         ms[i] = l.v[i].meas * 1e3;
         ps[i] = l.v[i].pred * 1e3;
-        series[i] = strcmp(l.v[i].kind, "prefill") == 0 ? 2 : l.v[i].tp * l.v[i].pp > 1 ? 1 : 0;
+        series[i] = l.v[i].frontier                       ? 3
+                    : strcmp(l.v[i].kind, "prefill") == 0 ? 2
+                    : l.v[i].tp * l.v[i].pp > 1           ? 1
+                                                          : 0;
     }
     static const char *const names[] = {"decode step, one process",
-                                        "decode step, 2 ranks (TP or PP)", "prefill (TTFT)"};
+                                        "decode step, 2 ranks (TP or PP)", "prefill (TTFT)",
+                                        "planner frontier (TPOT and mean TTFT)"};
     char title[300];
     snprintf(title, sizeof title, "%s on %s: deploy fidelity against the CPU engine", m->name,
              hw->name);
     for (int e = 0; e < 2 && ms && ps && series; e++) {
         snprintf(path, sizeof path, "%s/validation.%s", dir, e ? "svg" : "png");
-        if (isim_report_scatter(path, ms, ps, series, l.n, names, 3, title, "ms", &err))
+        if (isim_report_scatter(path, ms, ps, series, l.n, names, 4, title, "ms", &err))
             fprintf(stderr, "infersim: warning: %s\n", err.message);
     }
     free(ms);
@@ -619,12 +816,15 @@ int cmd_validate(int argc, char **argv)
                   {"decode, one process", k_dec_one},
                   {"decode, tp 2", k_dec_tp},
                   {"decode, pp 2", k_dec_pp},
-                  {"prefill (TTFT)", k_prefill}};
+                  {"frontier TPOT", k_front_dec},
+                  {"prefill (TTFT)", k_prefill},
+                  {"frontier TTFT", k_front_pre}};
     cJSON *j = json ? cJSON_CreateObject() : NULL;
     if (j) {
         cJSON_AddStringToObject(j, "model", m->id);
         cJSON_AddStringToObject(j, "profile", hw->id);
         cJSON_AddNumberToObject(j, "points", (double)l.n);
+        cJSON_AddNumberToObject(j, "frontier_points", n_front);
     }
     cJSON *ga = j ? cJSON_AddArrayToObject(j, "groups") : NULL;
     if (!json)

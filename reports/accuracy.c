@@ -92,7 +92,8 @@ isim_status isim_report_scatter(const char *path, const double *measured, const 
           "1.1 * x title '+-10%' lc rgb '#999999' dt 2, 0.9 * x notitle lc rgb '#999999' dt 2",
           f);
     for (int s = 0; s < n_series; s++) {
-        fprintf(f, ", $s%d with points pt %d ps 1.2 title ", s, 7 + 2 * (s % 3));
+        static const int pt[] = {7, 9, 5, 13, 11, 3}; /* filled circle, triangle, ... */
+        fprintf(f, ", $s%d with points pt %d ps 1.2 title ", s, pt[s % 6]);
         isim__gp_quoted(f, names[s]);
     }
     fputc('\n', f);

@@ -2,7 +2,8 @@
  * catalog entries, profiles' fitted sections (loaded, applied per engine, overridden by
  * what-ifs), and validation against measured serving rows: parsing with file:line:column,
  * rows that cannot be predicted set aside with the reason, a fit that recovers known
- * parameters from rows made with them, and fits written into a profile and read back. */
+ * parameters from rows made with them, and fits written into a profile and read back; and
+ * validation against the engine runs the planner's own frontier points. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -436,5 +437,80 @@ Test(dataset, the_command_prints_the_accuracy_as_json, .timeout = 120)
     cr_expect_eq(stat(csv, &sb), 0, "%s", csv);
     cJSON_Delete(j);
     tu_discard(path);
+    remove_dir(out_dir);
+}
+
+/* ---- against the engine ---------------------------------------------------------------- */
+
+/* The planner's frontier points run on the engine are the planner's own: every one of batch
+ * up to the grid's largest, each with its TPOT and TTFT as `infersim plan` prints them, and
+ * a measurement of each. */
+Test(engine_validation, runs_the_planners_frontier_points, .timeout = 300)
+{
+    char out_dir[1100], args[2048];
+    snprintf(out_dir, sizeof out_dir, "%s/validate-engine-%d", ISIM_TEST_OUT_DIR, (int)getpid());
+    snprintf(args, sizeof args,
+             "validate --engine cpu --model stories260k --profile cpu-server --dtype fp32 "
+             "--no-mpi --batches 1,4 --contexts 8 --prompts 16 --steps 3 --threads 1 "
+             "--frontier 32,4 -o '%s' --json",
+             out_dir);
+    cJSON *j = tu_run_json(args);
+    cr_assert_not_null(j);
+    cJSON *plan = tu_run_json("plan --model stories260k --hw cpu-server --input-tokens 32 "
+                              "--output-tokens 4 --max-devices 1 --weights fp32 --kv bf16 "
+                              "--json --no-elapsed");
+    cr_assert_not_null(plan);
+    /* the planner's points of batch <= 4 */
+    double want_tpot[64] = {0}, want_ttft[64] = {0};
+    int n_want = 0;
+    const cJSON *pt;
+    cJSON_ArrayForEach(pt, cJSON_GetObjectItem(plan, "frontier"))
+    {
+        int b = (int)tu_num(pt, "batch");
+        if (b <= 4) {
+            want_tpot[b] = tu_num(pt, "tpot_ms");
+            want_ttft[b] = tu_num(pt, "ttft_ms");
+            n_want++;
+        }
+    }
+    cr_assert(n_want >= 2, "the frontier has %d points of batch <= 4", n_want);
+    cr_expect_eq((int)tu_num(j, "frontier_points"), n_want);
+    bool tpot_group = false;
+    const cJSON *g;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItem(j, "groups"))
+    {
+        const cJSON *name = cJSON_GetObjectItem(g, "group");
+        if (cJSON_IsString(name) && strcmp(name->valuestring, "frontier TPOT") == 0) {
+            tpot_group = true;
+            cr_expect_eq((int)tu_num(g, "n"), n_want);
+        }
+    }
+    cr_expect(tpot_group);
+    /* the CSV: one decode and one prefill row per point, predicted = the planner's figure */
+    char csv[1200], line[2048];
+    snprintf(csv, sizeof csv, "%s/validation.csv", out_dir);
+    FILE *f = fopen(csv, "r");
+    cr_assert_not_null(f, "%s", csv);
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strstr(line, ",frontier,"))
+            continue;
+        char kind[16];
+        int batch = 0;
+        double meas = 0, pred = 0;
+        cr_assert_eq(sscanf(line, "%15[^,],%*[^,],%*[^,],%*d,%*d,%d,%*d,%lf,%lf", kind, &batch,
+                            &meas, &pred),
+                     4, "%s", line);
+        cr_assert(batch >= 1 && batch <= 4, "%s", line);
+        double want = strcmp(kind, "decode") == 0 ? want_tpot[batch] : want_ttft[batch];
+        cr_expect(tu_close(pred, want, 1e-4), "%s: planner %g ms", line, want);
+        cr_expect(meas > 0, "%s", line);
+        cr_expect(strstr(line, ",32,4") != NULL, "%s", line);
+        rows++;
+    }
+    fclose(f);
+    cr_expect_eq(rows, 2 * n_want);
+    cJSON_Delete(plan);
+    cJSON_Delete(j);
     remove_dir(out_dir);
 }
