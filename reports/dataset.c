@@ -813,9 +813,17 @@ static isim_status drop_ambiguous(isim_dataset *d, isim_error *err)
     return ISIM_OK;
 }
 
-/* The same measurement written twice (sources that encode one run differently): the
- * first predictable row stands for it, the others are left out so that no measurement is
- * both fitted and held out, nor counted twice. */
+/* The same measurement written twice (sources that encode one run differently, under
+ * another model name too: DeepSeek-R1's runs appear as DeepSeek-V3's, whose weights R1
+ * shares): the same system, engine, lengths, concurrency and TTFT and TPOT to the
+ * microsecond. The first predictable row stands for it, the others are left out so that no
+ * measurement is both fitted and held out, nor counted twice; when one copy was left out as
+ * ambiguous (drop_ambiguous), so are the others. */
+static bool ambiguous(const isim_ds_row *r)
+{
+    return strncmp(r->skip, "one configuration measured", 26) == 0;
+}
+
 static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
 {
     dup_key *k = malloc((d->n_rows ? d->n_rows : 1) * sizeof *k);
@@ -824,11 +832,11 @@ static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
     size_t n = 0;
     for (size_t i = 0; i < d->n_rows; i++) {
         const isim_ds_row *r = &d->rows[i];
-        if (r->skip[0])
+        if (r->skip[0] && !ambiguous(r))
             continue;
         k[n++] = (dup_key){r->system,
                            r->backend,
-                           r->model_path,
+                           "",
                            r->isl,
                            r->osl,
                            r->concurrency,
@@ -837,14 +845,29 @@ static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
                            i};
     }
     qsort(k, n, sizeof *k, cmp_dup);
-    for (size_t i = 1; i < n; i++) {
-        size_t first = i - 1;
-        while (i < n && same_measurement(&k[first], &k[i])) {
-            isim_ds_row *r = &d->rows[k[i].row];
-            snprintf(r->skip, sizeof r->skip, "the measurement of line %d written again",
-                     d->rows[k[first].row].line);
-            i++;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && same_measurement(&k[i], &k[j]))
+            j++;
+        const isim_ds_row *amb = NULL;
+        for (size_t a = i; a < j && !amb; a++)
+            if (ambiguous(&d->rows[k[a].row]))
+                amb = &d->rows[k[a].row];
+        for (size_t a = i + 1; a < j; a++) {
+            isim_ds_row *r = &d->rows[k[a].row];
+            if (!r->skip[0])
+                snprintf(r->skip, sizeof r->skip, "the measurement of line %d written again%s",
+                         d->rows[k[i].row].line,
+                         amb ? ", which another copy shows ambiguous (with and without "
+                               "speculative decoding)"
+                             : "");
         }
+        if (amb && !d->rows[k[i].row].skip[0])
+            snprintf(d->rows[k[i].row].skip, sizeof d->rows[k[i].row].skip,
+                     "the measurement of line %d, which is ambiguous (one configuration "
+                     "measured with different results: with and without speculative decoding)",
+                     amb->line);
+        i = j;
     }
     free(k);
     return ISIM_OK;

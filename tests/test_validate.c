@@ -296,17 +296,31 @@ Test(dataset, rows_that_cannot_be_predicted_say_why)
     strcat(text, row);
     agg_row(row, sizeof row, "amb-2", "Qwen/Qwen3-32B", 1024, 1024, 16, 4, 95, 15);
     strcat(text, row);
+    /* amb-2's measurement again in another source: as ambiguous as amb-2 */
+    strcat(text, "amb-copy,source_file=other.csv; silicon_concurrency=16,vllm,0.1,Qwen/Qwen3-32B,"
+                 "h100_sxm,fp8,agg,1024,1024,fp8,,16,4,1,1,1,1,,,,,,,,,,,,,,,95,15\n");
+    /* one run written under two model names (R1's runs appear as V3's): kept once */
+    agg_row(row, sizeof row, "name-1", "Qwen/Qwen3-32B", 4096, 256, 2, 2, 210, 9.5);
+    strcat(text, row);
+    agg_row(row, sizeof row, "name-2", "meta-llama/Llama-3.1-8B-Instruct", 4096, 256, 2, 2, 210,
+            9.5);
+    strcat(text, row);
     isim_status st;
     isim_error e = {0};
     char *path;
     isim_dataset *d = load_text(text, ISIM_DATA_DIR, &st, &e, &path);
     cr_assert_eq(st, ISIM_OK, "%s", e.message);
-    cr_expect_eq(d->n_rows, 6);
+    cr_expect_eq(d->n_rows, 9);
     cr_expect_str_eq(row_of(d, "ok")->skip, "");
     cr_expect(strstr(row_of(d, "unknown")->skip, "acme/NoSuchModel-7B") != NULL, "%s",
               row_of(d, "unknown")->skip);
     cr_expect((row_of(d, "twice-1")->skip[0] != 0) + (row_of(d, "twice-2")->skip[0] != 0) == 1);
     cr_expect(row_of(d, "amb-1")->skip[0] && row_of(d, "amb-2")->skip[0]);
+    cr_expect(strstr(row_of(d, "amb-copy")->skip, "speculative") != NULL, "%s",
+              row_of(d, "amb-copy")->skip);
+    cr_expect(row_of(d, "name-1")->skip[0] == 0, "%s", row_of(d, "name-1")->skip);
+    cr_expect(strstr(row_of(d, "name-2")->skip, "written again") != NULL, "%s",
+              row_of(d, "name-2")->skip);
     cr_expect_eq(row_of(d, "ok")->concurrency, 4);
     cr_expect_eq(row_of(d, "ok")->agg.tp, 1);
     cr_expect_eq(row_of(d, "ok")->weights, ISIM_FP8);
