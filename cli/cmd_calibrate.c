@@ -358,6 +358,13 @@ int cmd_calibrate(int argc, char **argv)
         "  attention: {value: %.6g, source: \"the attention kernel, 32 queries x 1024 positions "
         "x 64, fp32 cache, one thread, x threads: %s, over the bf16 peak\"}\n",
         fmin(1.0, c.attention_flops.median * c.threads / c.peak_bf16.median), s1);
+    stat_text(s1, sizeof s1, &c.kv_stream_bf16, 1e-9, "GB/s");
+    stat_text(s3, sizeof s3, &c.kv_stream_fp32, 1e-9, "GB/s");
+    fprintf(f,
+            "  hbm_kv: {value: %.6g, source: \"the attention kernel reading a KV cache of 256 MB "
+            "from memory on every thread (decode: 4 queries per head, 2048 positions of 64 "
+            "values), bf16 cache %s, over the bandwidth below (fp32 cache %s)\"}\n",
+            fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / bw)), s1, s3);
     stat_text(s1, sizeof s1, &c.read_bytes_per_s, 1e-9, "GB/s");
     fprintf(
         f,
@@ -466,6 +473,9 @@ int cmd_calibrate(int argc, char **argv)
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
         printf(" %5.2g", c.big_bf16[i].best * 1e3);
     printf("\n  attention             %8.1f GFLOP/s per thread\n", c.attention_flops.median / 1e9);
+    printf("  KV cache read         %8.2f GB/s bf16, %.2f fp32 (hbm_kv %.3f)\n",
+           c.kv_stream_bf16.median / 1e9, c.kv_stream_fp32.median / 1e9,
+           fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / c.stream_bf16.median)));
     printf("  task hand-off         %8.2f us, %.1f per layer\n", c.dispatch_s.median * 1e6,
            c.dispatches_per_layer);
     printf("  step overhead         %8.2f us; a small layer %.2f us\n",

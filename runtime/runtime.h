@@ -144,10 +144,13 @@ typedef struct isim_rt_calibration {
     isim_rt_stat stream_fp32, stream_bf16; /* bytes/s of weights one-row matmuls read from
                                               DRAM (the decode case) */
     isim_rt_stat attention_flops;          /* the attention kernel, fp32 cache, 1K positions */
-    isim_rt_stat dispatch_s;               /* handing an empty task to every thread */
-    double dispatches_per_layer;           /* tasks handed out per layer of a decode step */
-    isim_rt_stat layer_s;                  /* a small model's decode step, per layer */
-    isim_rt_stat step_overhead_s;          /* a decode step less its layers */
+    isim_rt_stat kv_stream_bf16, kv_stream_fp32; /* bytes/s of KV cache the attention kernel
+                                    reads from memory: decode, 4 queries per head, 2K positions,
+                                    every thread */
+    isim_rt_stat dispatch_s;                     /* handing an empty task to every thread */
+    double dispatches_per_layer;                 /* tasks handed out per layer of a decode step */
+    isim_rt_stat layer_s;                        /* a small model's decode step, per layer */
+    isim_rt_stat step_overhead_s;                /* a decode step less its layers */
 } isim_rt_calibration;
 
 /* Runs the microbenchmarks of the calibration on this process's threads (0: one per CPU),

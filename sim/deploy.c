@@ -46,8 +46,9 @@ typedef struct {
     const isim_hw *hw;
     double wp, kvb, ap;
     double F_gemm, F_attn, BW;
-    double BW_w; /* the rate at which the weights stream (4-bit kernels have their own) */
-    double BW_e; /* the rate at which routed experts' weights stream (grouped matmuls) */
+    double BW_w;  /* the rate at which the weights stream (4-bit kernels have their own) */
+    double BW_e;  /* the rate at which routed experts' weights stream (grouped matmuls) */
+    double BW_kv; /* the rate at which attention reads the KV cache */
     int64_t N, tp, pp, ep, dp, G, etp;
     double kv_shard;   /* ways the KV cache is split over a TP group */
     double kv_w_shard; /* ways the K and V projections are split (replicated past n_kv) */
@@ -194,7 +195,8 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     double F_expert = full > 0 && expert_rows < full ? c->F_gemm * expert_rows / full : c->F_gemm;
     double a_gemm = fl_gemm / F_gemm + (fl_expert > 0 ? fl_expert / F_expert : 0);
     double a_attn = fl_attn / c->F_attn;
-    double h_gemm = bytes / c->BW + wbytes / c->BW_w + ebytes / c->BW_e, h_attn = kv_bytes / c->BW;
+    double h_gemm = bytes / c->BW + wbytes / c->BW_w + ebytes / c->BW_e,
+           h_attn = kv_bytes / c->BW_kv;
     t->t[ISIM_TERM_ARITHMETIC] = a_gemm + a_attn;
     t->t[ISIM_TERM_HBM] = h_gemm + h_attn;
     t->t[ISIM_TERM_NETWORK] = bw;
@@ -372,6 +374,10 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
     /* a grouped matmul over many small experts reaches a bandwidth of its own, the same
      * fraction of the dense one for every weight precision */
     c->BW_e = hw->eff_hbm_experts > 0 ? c->BW_w * hw->eff_hbm_experts / hw->eff_hbm : c->BW_w;
+    /* attention reads each sequence's cache in rows of one head (head_dim values), not in
+     * the long contiguous runs of a weight matrix: its own measured fraction
+     * (infersim calibrate), else the weights' */
+    c->BW_kv = hw->eff_hbm_kv > 0 ? hw->mem_bytes_per_s * hw->eff_hbm_kv : c->BW;
     /* GQA heads are split over tp, replicated once tp exceeds them; the MLA latent is
      * shared by all heads, so every TP rank holds it whole. */
     c->kv_shard = m->has_mla ? 1.0 : (double)(c->tp < m->n_kv_heads ? c->tp : m->n_kv_heads);

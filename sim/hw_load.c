@@ -284,9 +284,9 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
                                        "collectives", "kernel",  "power",    "price",
                                        "serving",     "aliases", "fitted",   NULL};
     static const char *const kinds[] = {"gpu", "tpu", "lpu", "cpu", "accelerator", NULL};
-    static const char *const eff_keys[] = {"flops",     "hbm",         "flops_full_rows",
-                                           "attention", "overlap",     "hbm_fp4",
-                                           "hbm_int4",  "hbm_experts", NULL};
+    static const char *const eff_keys[] = {"flops",   "hbm",     "flops_full_rows", "attention",
+                                           "overlap", "hbm_fp4", "hbm_int4",        "hbm_experts",
+                                           "hbm_kv",  NULL};
     static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps", NULL};
     static const char *const up_keys[] = {"domain_size", "bandwidth_gbps", NULL};
     static const char *const out_keys[] = {"bandwidth_gbps", NULL};
@@ -340,6 +340,10 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     /* optional: the bandwidth fraction at which routed experts' weights stream (default: hbm's) */
     if (!st)
         st = isim__map_number(&s, "hbm_experts", false, 0.01, 1, &h->eff_hbm_experts, NULL);
+    /* optional: the bandwidth fraction at which attention reads the KV cache (default: hbm's,
+     * following a fit of hbm) */
+    if (!st)
+        st = isim__map_number(&s, "hbm_kv", false, 0.01, 1, &h->eff_hbm_kv, NULL);
     h->attention_follows_flops = !has_attn;
     if (!st && !has_attn)
         h->eff_attention = h->eff_flops;

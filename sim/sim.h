@@ -238,6 +238,8 @@ typedef struct isim_hw {
                                             (W4A4) and int4 (W4A16) weights stream; 0 = eff_hbm */
     double eff_hbm_experts;              /* deploy: fraction of peak bandwidth at which routed
                                             experts' 8/16-bit weights stream; 0 = eff_hbm */
+    double eff_hbm_kv;                   /* deploy: fraction of peak bandwidth at which the
+                                            attention kernel reads the KV cache; 0 = eff_hbm */
     double eff_flops_full_rows;          /* deploy: matmul efficiency eff_flops min(1, r / this)
                                             for r rows in a pass; 0 = flat */
     double eff_attention;                /* deploy: attention's fraction of the 16-bit rate;

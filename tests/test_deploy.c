@@ -56,7 +56,8 @@ Test(deploy, single_device_decode_reads_every_weight_once)
     double bytes = 2 * matmul + 32 * 128 * 4096.0;
     double want = 32 * LAUNCH + OVERHEAD + bytes / H100_BW;
     /* activations and the KV write add ~0.2% */
-    cr_expect(tu_close(f.r.tpot_s, want, 0.005), "%.4f ms vs %.4f ms", f.r.tpot_s * 1e3, want * 1e3);
+    cr_expect(tu_close(f.r.tpot_s, want, 0.005), "%.4f ms vs %.4f ms", f.r.tpot_s * 1e3,
+              want * 1e3);
     cr_expect_eq(f.r.decode.binding, ISIM_TERM_HBM);
     cr_expect(f.r.feasible);
     cr_expect_eq(f.r.tp, 1);
@@ -74,7 +75,8 @@ Test(deploy, prefill_is_compute_bound_and_gives_ttft)
     double gemm = 2 * 1000 * layers + 2 * 128256.0 * 4096;
     double attn = 2 * 1000 * 32 * 256 * 500.0 * 32;
     double want = 32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16;
-    cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
+    cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3,
+              want * 1e3);
     cr_expect_eq(f.r.prefill.binding, ISIM_TERM_ARITHMETIC);
     release(&f);
 }
@@ -94,7 +96,8 @@ Test(deploy, a_prefix_cache_hit_computes_only_the_new_tokens)
     double gemm = 2 * 1000 * layers + 2 * 128256.0 * 4096;
     double attn = 2 * 1000 * 32 * 256 * 3500.0 * 32;
     double want = 32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16;
-    cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
+    cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3,
+              want * 1e3);
     cr_expect_lt(f.r.ttft_s, 0.3 * full.ttft_s);
     cr_expect(tu_close(f.r.memory.kv_cache, full.memory.kv_cache, 1e-12));
     cr_expect(tu_close(f.r.tpot_s, full.tpot_s, 1e-12));
@@ -114,7 +117,8 @@ Test(deploy, the_device_hour_price_can_be_set)
     setup(&f, "llama-3.1-70b", "h100-sxm", 8, 32, 1024, 256);
     f.q.usd_per_device_h = 1.25;
     run(&f);
-    cr_expect(tu_close(f.r.cost_usd_per_mtok_output, 8 * 1.25 / 3600 * f.r.tpot_s / 32 * 1e6, 1e-12));
+    cr_expect(
+        tu_close(f.r.cost_usd_per_mtok_output, 8 * 1.25 / 3600 * f.r.tpot_s / 32 * 1e6, 1e-12));
     release(&f);
 }
 
@@ -143,8 +147,8 @@ Test(deploy, tensor_parallel_all_reduces_are_fixed_latency_at_batch_one)
     double ar = 6.8e-6 + 2 * 7 * 0.6e-6;
     cr_expect(tu_close(f.r.decode.t[ISIM_TERM_FIXED], 160 * ar + 80 * LAUNCH + OVERHEAD, 1e-9),
               "%.6f ms", f.r.decode.t[ISIM_TERM_FIXED] * 1e3);
-    cr_expect(tu_close(f.r.decode.t[ISIM_TERM_NETWORK], 160 * 2 * 7 * 16384.0 / (8 * 450e9 * 0.5),
-                       1e-9));
+    cr_expect(
+        tu_close(f.r.decode.t[ISIM_TERM_NETWORK], 160 * 2 * 7 * 16384.0 / (8 * 450e9 * 0.5), 1e-9));
     release(&f);
 }
 
@@ -248,7 +252,8 @@ Test(deploy, throughput_grows_and_speed_falls_with_batch)
         last_tput = f.r.tokens_per_s_total;
     }
     /* $ per Mtok = devices x $/h / 3600 x TPOT / batch x 1e6 */
-    cr_expect(tu_close(f.r.cost_usd_per_mtok_output, 8 * 3.99 / 3600 * f.r.tpot_s / 256 * 1e6, 1e-12));
+    cr_expect(
+        tu_close(f.r.cost_usd_per_mtok_output, 8 * 3.99 / 3600 * f.r.tpot_s / 256 * 1e6, 1e-12));
     cr_expect(tu_close(f.r.j_per_token_output, 8 * 700 * f.r.tpot_s / 256, 1e-12));
     release(&f);
 }
@@ -340,5 +345,26 @@ Test(deploy, the_draft_prefills_the_prompt_too)
     f.q.draft = f.draft;
     run(&f);
     cr_expect_gt(f.r.ttft_s, plain * 1.05, "%.2f vs %.2f ms", f.r.ttft_s * 1e3, plain * 1e3);
+    release(&f);
+}
+
+/* Attention reads the KV cache at its own fraction of the bandwidth when the profile gives
+ * one (efficiency.hbm_kv, measured by infersim calibrate), else at the weights' (0.8). Llama
+ * 3.1 8B, 32 sequences at 4096 tokens: 32 x 4096 x 32 layers x 4096 B of cache per step,
+ * memory-bound (its q.k and p.v take 3.1 ms at 0.7 of the bf16 rate, the reads 6.4 ms). */
+Test(deploy, attention_reads_the_cache_at_its_own_bandwidth)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 32, 4096, 1);
+    run(&f);
+    double kv = 32.0 * 4096 * 32 * 4096;
+    cr_expect(tu_close(f.r.decode.attention_s, kv / H100_BW, 0.005), "%.4f ms vs %.4f ms",
+              f.r.decode.attention_s * 1e3, kv / H100_BW * 1e3);
+    double matmul = f.r.decode.matmul_s;
+    f.h->eff_hbm_kv = 0.4;
+    run(&f);
+    cr_expect(tu_close(f.r.decode.attention_s, kv / (3350e9 * 0.4), 0.005), "%.4f ms vs %.4f ms",
+              f.r.decode.attention_s * 1e3, kv / (3350e9 * 0.4) * 1e3);
+    cr_expect(tu_close(f.r.decode.matmul_s, matmul, 1e-12), "the matmuls do not change");
     release(&f);
 }

@@ -353,3 +353,30 @@ Test(yaml_errors, an_empty_file_and_a_missing_file_are_refused)
     cr_expect(strncmp(e.message, "cannot open:", 12) == 0);
     tu_discard(p);
 }
+
+/* efficiency.hbm_kv, the KV cache's own share of the bandwidth: read when given (0 when not:
+ * the deploy fidelity then uses hbm's), refused above 1 at its line and column. */
+Test(yaml_errors, the_kv_caches_bandwidth_share_is_read_and_checked)
+{
+    isim_error e = {0};
+    char *text = tu_replace(HW_BASE, "  hbm: 0.75\n", "  hbm: 0.75\n  hbm_kv: 0.6\n");
+    char *p = tu_write("t.yaml", text);
+    isim_hw *h = NULL;
+    cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
+    cr_expect_float_eq(h->eff_hbm_kv, 0.6, 1e-12);
+    isim_hw_free(h);
+    free(text);
+    tu_discard(p);
+    text = tu_replace(HW_BASE, "  hbm: 0.75\n", "  hbm: 0.75\n  hbm_kv: 1.5\n");
+    p = tu_write("t.yaml", text);
+    h = NULL;
+    cr_expect_neq(isim_hw_load(p, &h, &e), ISIM_OK);
+    cr_expect_null(h);
+    cr_expect_eq(e.line, 11);
+    cr_expect_eq(e.column, 11);
+    free(text);
+    tu_discard(p);
+    h = tu_hw("h100-sxm");
+    cr_expect_eq(h->eff_hbm_kv, 0);
+    isim_hw_free(h);
+}

@@ -221,6 +221,64 @@ static double attention_rate(const rt_kernels *k, int runs, isim_rt_stat *out)
     return 0;
 }
 
+/* The decode case of attention: every thread reads its sequences' caches from memory, 4
+ * queries (a Llama 3.2 1B KV head's group) over 2048 positions of 64 values per head, heads
+ * enough for 256 MB of keys and values (beyond the last-level cache). Bytes/s of cache
+ * read. */
+typedef struct {
+    const rt_kernels *k;
+    const char *cache; /* heads x (keys, then values) */
+    size_t head_bytes; /* keys and values of one head */
+    int heads, hd, span, nq;
+    bool bf16;
+    float *scratch; /* per thread: scores (nq, span), queries and outputs (nq, hd) */
+} kv_probe;
+
+static void kv_task(void *p, int tid, int n)
+{
+    kv_probe *b = p;
+    size_t per = (size_t)b->nq * ((size_t)b->span + 2 * (size_t)b->hd);
+    float *sc = b->scratch + (size_t)tid * per, *q = sc + (size_t)b->nq * b->span,
+          *o = q + (size_t)b->nq * b->hd;
+    const float *qv[8];
+    float *ov[8];
+    int first[8], last[8];
+    for (int i = 0; i < b->nq; i++) {
+        qv[i] = q + (size_t)i * b->hd;
+        ov[i] = o + (size_t)i * b->hd;
+        first[i] = 0;
+        last[i] = b->span - 1;
+    }
+    for (int h = tid; h < b->heads; h += n) {
+        const char *kt = b->cache + (size_t)h * b->head_bytes;
+        b->k->attend(qv, first, last, b->nq, b->hd, kt, kt + b->head_bytes / 2, b->span, 0.125f,
+                     b->bf16, sc, ov);
+    }
+}
+
+static double kv_rate(rt_pool *pool, const rt_kernels *k, int threads, const void *cache, bool bf16)
+{
+    kv_probe b = {.k = k, .cache = cache, .hd = 64, .span = 2048, .nq = 4, .bf16 = bf16};
+    b.head_bytes = 2 * (size_t)b.span * (size_t)b.hd * (bf16 ? 2 : 4);
+    b.heads = (int)(((size_t)256 << 20) / b.head_bytes);
+    size_t per = (size_t)b.nq * ((size_t)b.span + 2 * (size_t)b.hd);
+    b.scratch = calloc((size_t)threads * per, sizeof *b.scratch);
+    if (!b.scratch)
+        return -1;
+    for (size_t i = 0; i < (size_t)threads * per; i++)
+        b.scratch[i] = 1e-3f * (float)(i % 13);
+    isim__rt_pool_run(pool, kv_task, &b); /* first touch */
+    int reps = 0;
+    double t0 = isim__rt_now(), t;
+    do {
+        isim__rt_pool_run(pool, kv_task, &b);
+        reps++;
+        t = isim__rt_now() - t0;
+    } while (t < 0.05);
+    free(b.scratch);
+    return (double)b.heads * (double)b.head_bytes * reps / t;
+}
+
 /* ---- steps ----------------------------------------------------------------------------- */
 
 /* The median time of `steps` decode steps of batch 1 at about 64 tokens of context, and the
@@ -416,6 +474,16 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
     if (attention_rate(k, runs, &out->attention_flops) < 0) {
         st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
         goto done;
+    }
+    /* the KV cache read from memory, in bf16 and fp32; 256 MB of the bandwidth probe's buffer
+     * (values of 0 to 1023: finite read as either) */
+    for (int bf = 0; bf < 2; bf++) {
+        for (int r = 0; r < runs; r++)
+            if ((v[r] = kv_rate(pool, k, threads, x, bf == 1)) < 0) {
+                st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+                goto done;
+            }
+        *(bf ? &out->kv_stream_bf16 : &out->kv_stream_fp32) = stat_of(v, runs, true);
     }
     /* handing out a task: 1000 empty ones per run */
     for (int r = 0; r < runs; r++) {
