@@ -314,6 +314,8 @@ int cmd_calibrate(int argc, char **argv)
     /* the bandwidth: what the engine's decode streams (the one-row matmul), so no further
      * loss; the simple read probe is noted beside it */
     double bw = c.stream_bf16.median, hbm = 1.0;
+    /* the KV cache's share of that bandwidth, as attention reads it */
+    double hbm_kv = fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / bw));
     fprintf(f,
             "# Written by infersim calibrate on %s on this machine (%s, %d threads, %s kernels;\n"
             "# 1-minute load %.2f when it began). The whole machine is one device. Rerun\n"
@@ -364,7 +366,7 @@ int cmd_calibrate(int argc, char **argv)
             "  hbm_kv: {value: %.6g, source: \"the attention kernel reading a KV cache of 256 MB "
             "from memory on every thread (decode: 4 queries per head, 2048 positions of 64 "
             "values), bf16 cache %s, over the bandwidth below (fp32 cache %s)\"}\n",
-            fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / bw)), s1, s3);
+            hbm_kv, s1, s3);
     stat_text(s1, sizeof s1, &c.read_bytes_per_s, 1e-9, "GB/s");
     fprintf(
         f,
@@ -474,8 +476,7 @@ int cmd_calibrate(int argc, char **argv)
         printf(" %5.2g", c.big_bf16[i].best * 1e3);
     printf("\n  attention             %8.1f GFLOP/s per thread\n", c.attention_flops.median / 1e9);
     printf("  KV cache read         %8.2f GB/s bf16, %.2f fp32 (hbm_kv %.3f)\n",
-           c.kv_stream_bf16.median / 1e9, c.kv_stream_fp32.median / 1e9,
-           fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / c.stream_bf16.median)));
+           c.kv_stream_bf16.median / 1e9, c.kv_stream_fp32.median / 1e9, hbm_kv);
     printf("  task hand-off         %8.2f us, %.1f per layer\n", c.dispatch_s.median * 1e6,
            c.dispatches_per_layer);
     printf("  step overhead         %8.2f us; a small layer %.2f us\n",

@@ -73,7 +73,6 @@ typedef struct {
     bool frontier;       /* a planner frontier point served as a burst: decode is the mean
                             step of the generation, prefill the mean TTFT of its requests */
     int in_tok, out_tok; /* frontier: prompt and output tokens per sequence */
-    double planned;      /* frontier: the planner's TTFT or TPOT */
 } vpoint;
 
 typedef struct {
@@ -344,12 +343,11 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
         int *prompts = malloc((size_t)B * (size_t)in * sizeof *prompts);
         const int **ptr = malloc((size_t)B * sizeof *ptr), **tok = malloc((size_t)B * sizeof *tok);
         int *next = malloc((size_t)B * sizeof *next);
-        vpoint *pre = vadd(l), *dec = pre ? vadd(l) : NULL;
-        if (!slots || !lens || !ones || !prompts || !ptr || !tok || !next || !pre || !dec) {
+        if (!slots || !lens || !ones || !prompts || !ptr || !tok || !next || !vadd(l) || !vadd(l)) {
             rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
             goto next_point;
         }
-        pre = &l->v[l->n - 2]; /* vadd may have moved the list */
+        vpoint *pre = &l->v[l->n - 2], *dec = &l->v[l->n - 1];
         for (int i = 0; i < B; i++) {
             slots[i] = i;
             lens[i] = in;
@@ -369,7 +367,6 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             p->batch = B;
             p->tokens = h ? in + (out - 1) / 2 : in;
             p->frontier = true;
-            p->planned = h ? fp->tpot_s : fp->ttft_s;
             p->in_tok = in;
             p->out_tok = out;
         }
@@ -629,7 +626,7 @@ int cmd_validate(int argc, char **argv)
         return cli_usage_error(cmd, "give --engine cpu or --dataset FILE");
     int batches[32] = {1, 2, 4, 8, 16, 32, 64}, nb = 7, ctxs[32] = {16, 512, 2048}, nc = 3;
     int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, threads = 0;
-    int plan_tok[32] = {256, 64}, n_plan_tok = 2;
+    int plan_tok[2] = {256, 64}, n_plan_tok = 2;
     if ((cli_find(opts, "batches")->value &&
          !int_list(cli_find(opts, "batches"), batches, 32, &nb)) ||
         (cli_find(opts, "contexts")->value &&
@@ -641,7 +638,7 @@ int cmd_validate(int argc, char **argv)
         (cli_find(opts, "threads")->value &&
          !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads)) ||
         (cli_find(opts, "frontier")->value &&
-         !int_list(cli_find(opts, "frontier"), plan_tok, 32, &n_plan_tok)))
+         !int_list(cli_find(opts, "frontier"), plan_tok, 2, &n_plan_tok)))
         return CLI_USAGE;
     if (n_plan_tok != 2 || plan_tok[1] < 2)
         return cli_usage_error(cmd, "--frontier: give IN,OUT with at least 2 output tokens");
@@ -749,17 +746,6 @@ int cmd_validate(int argc, char **argv)
             break;
         }
         fill_prediction(p, &r);
-        /* a frontier point: the planner's own figure (the deploy fidelity's, which the
-         * split comes from; the two must agree) */
-        if (p->frontier) {
-            if (fabs(p->planned - p->pred) > 1e-9 * p->pred)
-                fprintf(stderr,
-                        "infersim: warning: the planner's %s of batch %d, %.6g ms, is not the "
-                        "deploy fidelity's %.6g ms\n",
-                        strcmp(p->kind, "decode") == 0 ? "TPOT" : "TTFT", p->batch,
-                        p->planned * 1e3, p->pred * 1e3);
-            p->pred = p->planned;
-        }
         /* the machine's bandwidth moves (a shared VM's by tens of percent): the same
          * prediction with the bandwidth the engine streamed just before */
         share.mem_bytes_per_s = p->bw_now / ranks / hw->eff_hbm;

@@ -703,7 +703,7 @@ void isim_dataset_free(isim_dataset *d)
 }
 
 typedef struct {
-    const char *system, *backend, *model;
+    const char *system, *backend;
     int isl, osl, concurrency;
     long long ttft_us, tpot_us;
     size_t row;
@@ -715,8 +715,6 @@ static int cmp_dup(const void *a, const void *b)
     int c = strcmp(x->system, y->system);
     if (!c)
         c = strcmp(x->backend, y->backend);
-    if (!c)
-        c = strcmp(x->model, y->model);
     if (!c)
         c = (x->isl > y->isl) - (x->isl < y->isl);
     if (!c)
@@ -735,8 +733,8 @@ static int cmp_dup(const void *a, const void *b)
 static bool same_measurement(const dup_key *x, const dup_key *y)
 {
     return strcmp(x->system, y->system) == 0 && strcmp(x->backend, y->backend) == 0 &&
-           strcmp(x->model, y->model) == 0 && x->isl == y->isl && x->osl == y->osl &&
-           x->concurrency == y->concurrency && x->ttft_us == y->ttft_us && x->tpot_us == y->tpot_us;
+           x->isl == y->isl && x->osl == y->osl && x->concurrency == y->concurrency &&
+           x->ttft_us == y->ttft_us && x->tpot_us == y->tpot_us;
 }
 
 /* One configuration of one source measured more than once with different results (on
@@ -836,7 +834,6 @@ static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
             continue;
         k[n++] = (dup_key){r->system,
                            r->backend,
-                           "",
                            r->isl,
                            r->osl,
                            r->concurrency,
