@@ -177,21 +177,30 @@ typedef struct {
     bool fp32, bf16;
 } curve_ctx;
 
+/* The weights of the sweep from memory: sum of n k over the layer's matmuls. */
+static double sweep_params(const isim_rt_calibration *c)
+{
+    double p = 0;
+    for (int i = 0; i < c->big_mats; i++)
+        p += (double)c->big_n[i] * (double)c->big_k[i];
+    return p;
+}
+
 /* The step model's time of the matmul sweep from memory, for rows r (the deploy fidelity's
- * matmul kernel, docs/model.md): arithmetic a = 2 r n k / (peak x flops x min(1, r /
- * full)), traffic h = weights / (bandwidth x hbm), time max(a, h) + overlap x min(a, h).
- * x: flops, full, overlap. */
+ * matmul kernel, docs/model.md): arithmetic a = 2 r P / (peak x flops x min(1, r / full)),
+ * P the sweep's weights, traffic h = weights' bytes / bandwidth, time max(a, h) + overlap x
+ * min(a, h). x: flops, full, overlap. */
 static double model_time(const isim_rt_calibration *c, int d, int i, const double *x, double bw)
 {
-    double rows = c->rows[i], n = (double)c->big_n, k = (double)c->big_k;
-    double peak = d ? c->peak_bf16.best : c->peak_fp32.best;
-    double a = 2 * rows * n * k / (peak * x[0] * fmin(1.0, rows / x[1]));
-    double h = n * k * (d ? 2 : 4) / bw;
+    double rows = c->rows[i], P = sweep_params(c);
+    double peak = d ? c->peak_bf16.median : c->peak_fp32.median;
+    double a = 2 * rows * P / (peak * x[0] * fmin(1.0, rows / x[1]));
+    double h = P * (d ? 2 : 4) / bw;
     return fmax(a, h) + x[2] * fmin(a, h);
 }
 
-/* residuals of the model's times against the sweep's (the best of the runs: noise only
- * slows a microbenchmark down), relative */
+/* residuals of the model's times against the sweep's, relative: medians of the runs, as
+ * the profile's peak and bandwidth are and as the engine's steps are measured */
 static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
@@ -200,10 +209,10 @@ static void curve_residuals(const double *x, double *r, void *p)
     for (int d = 0; d < 2; d++) {
         if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
             continue;
-        double bw = (d ? c->stream_bf16 : c->stream_fp32).best;
+        double bw = (d ? c->stream_bf16 : c->stream_fp32).median;
         const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
         for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
-            double want = t[i].best;
+            double want = t[i].median;
             r[k++] = (model_time(c, d, i, x, bw) - want) / want;
         }
     }
@@ -314,6 +323,10 @@ int cmd_calibrate(int argc, char **argv)
     /* the bandwidth: what the engine's decode streams (the one-row matmul), so no further
      * loss; the simple read probe is noted beside it */
     double bw = c.stream_bf16.median, hbm = 1.0;
+    char shapes[160] = "";
+    for (int i = 0, o = 0; i < c.big_mats && o < (int)sizeof shapes; i++)
+        o += snprintf(shapes + o, sizeof shapes - (size_t)o, "%s%zu x %zu", i ? ", " : "",
+                      c.big_n[i], c.big_k[i]);
     /* the KV cache's share of that bandwidth, as attention reads it */
     double hbm_kv = fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / bw));
     fprintf(f,
@@ -339,15 +352,16 @@ int cmd_calibrate(int argc, char **argv)
         f,
         "efficiency:\n  source: \"infersim calibrate %s\"\n"
         "  flops: {value: %.6g, source: \"GSL least squares of the step model's matmul time, "
-        "max(a, h) + overlap min(a, h), a = 2 r n k / (peak x flops x min(1, r / full)), h = "
-        "weights / streaming rate, against %zu x %zu matmuls of r = 1..512 rows streamed from "
-        "memory, best of the runs, fp32 and bf16 together (relative rms %.3f; fp32 alone "
+        "max(a, h) + overlap min(a, h), a = 2 r P / (peak x flops x min(1, r / full)), h = "
+        "weights / streaming rate, against the matmuls of a layer of Llama 3.2 1B (%s, n x k, "
+        "P their weights) of r = 1..512 rows, one after another, streamed from memory, median "
+        "of the runs, fp32 and bf16 together (relative rms %.3f; fp32 alone "
         "%.3f, full %.3g, overlap %.3g; bf16 alone %.3f, full %.3g, overlap %.3g)\"}\n"
         "  flops_full_rows: {value: %.6g, source: \"the same fit: below it a microkernel tile "
         "loads weights for rows it does not have\"}\n"
         "  overlap: {value: %.6g, source: \"the same fit: the share of the shorter of a matmul's "
         "arithmetic and traffic that the longer does not hide\"}\n",
-        date, e, c.big_n, c.big_k, rms, f32[0], f32[1], f32[2], f16[0], f16[1], f16[2], h, ovl);
+        date, e, shapes, rms, f32[0], f32[1], f32[2], f16[0], f16[1], f16[2], h, ovl);
     stat_text(s1, sizeof s1, &c.stream_bf16, 1e-9, "GB/s");
     fprintf(
         f,
@@ -471,9 +485,9 @@ int cmd_calibrate(int argc, char **argv)
     printf("\n  bf16 of peak (best)  ");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
         printf(" %5.3f", c.mm_bf16[i].best / c.peak_bf16.best);
-    printf("\n  from memory, ms      ");
+    printf("\n  layer from memory, ms");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
-        printf(" %5.2g", c.big_bf16[i].best * 1e3);
+        printf(" %5.3g", c.big_bf16[i].median * 1e3);
     printf("\n  attention             %8.1f GFLOP/s per thread\n", c.attention_flops.median / 1e9);
     printf("  KV cache read         %8.2f GB/s bf16, %.2f fp32 (hbm_kv %.3f)\n",
            c.kv_stream_bf16.median / 1e9, c.kv_stream_fp32.median / 1e9, hbm_kv);

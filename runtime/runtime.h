@@ -138,9 +138,12 @@ typedef struct isim_rt_calibration {
     int rows[ISIM_RT_CAL_ROWS];        /* matmul rows measured */
     isim_rt_stat mm_fp32[ISIM_RT_CAL_ROWS], mm_bf16[ISIM_RT_CAL_ROWS]; /* FLOP/s, weights
                                                                       in cache */
-    size_t big_n, big_k; /* the matrix of the sweep from memory */
-    isim_rt_stat big_fp32[ISIM_RT_CAL_ROWS], big_bf16[ISIM_RT_CAL_ROWS]; /* seconds, weights
-                                                    streamed from memory (64 MB in bf16) */
+    /* the sweep from memory: a layer of the mid-size model's matmuls (n outputs x k inputs
+     * each), one after the other as a decode step runs them */
+    int big_mats, big_layers; /* matmuls in a layer; layers in a pass (256 MB or more) */
+    size_t big_n[4], big_k[4];
+    isim_rt_stat big_fp32[ISIM_RT_CAL_ROWS], big_bf16[ISIM_RT_CAL_ROWS]; /* seconds of a
+                                          layer's matmuls in the pass, weights streamed from memory */
     isim_rt_stat stream_fp32, stream_bf16; /* bytes/s of weights one-row matmuls read from
                                               DRAM (the decode case) */
     isim_rt_stat attention_flops;          /* the attention kernel, fp32 cache, 1K positions */
@@ -157,7 +160,7 @@ typedef struct isim_rt_calibration {
  * `runs` times each (at least 3). `small` and `mid` are models whose shapes the per-layer
  * and per-step measurements use (a copy with 1 and 2 layers of each is built): a small
  * model (stories260k) for the step's fixed cost, a mid-size one (llama-3.2-1b) for the
- * tasks a layer hands out. */
+ * tasks a layer hands out and the shapes of the matmul sweep from memory. */
 isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const isim_model *small,
                               const isim_model *mid, isim_rt_calibration *out, isim_error *err);
 
