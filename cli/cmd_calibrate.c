@@ -432,7 +432,9 @@ int cmd_calibrate(int argc, char **argv)
         "less its layer (2 layers less 1: %s): %s\"}\n"
         "  kernels_per_layer: {value: %.6g, source: \"tasks handed to the threads per layer of a "
         "Llama 3.2 1B-shaped decode step (2 layers less 1)\"}\n"
-        "  prefill_chunk_tokens: {value: 512, source: \"the engine's default --chunk\"}\n",
+        "  prefill_chunk_tokens: {value: 512, source: \"the engine's default --chunk\"}\n"
+        "  activation_bytes: {value: 4, source: \"the engine keeps activations, norms and the "
+        "residual stream in fp32 (docs/engine.md, Precisions)\"}\n",
         date, c.step_overhead_s.median * 1e6, s3, s1, c.dispatches_per_layer);
     fclose(f);
     /* refuse to write a profile that the catalog's reader would not take */

@@ -104,6 +104,14 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     const double tok = ps->seqs * ps->q, tok_stage = tok * (double)c->dp;
     const double c0 = m->ffn == ISIM_FFN_SWIGLU ? 2 : 1;
     double fl_gemm = 0, fl_attn = 0, bytes = 0, wbytes = 0, ebytes = 0, lat = 0, bw = 0;
+    /* The element-wise kernels' traffic, values read and written per token and layer: two
+     * RMSNorms (read x, write its norm: 2 d each) and two residual adds (read both, write
+     * the sum: 3 d each), replicated on every TP rank, and the FFN's activation (gated: read
+     * gate and up, write their product; else read and write), on the rank's share of the
+     * width. Separate kernels between the matmuls (unfused, as the CPU engine and eager
+     * PyTorch run them): their traffic adds to the step rather than hiding under the
+     * matmuls' arithmetic. docs/model.md, "Element-wise kernels". */
+    double elem = (double)si->layers * tok * ap * 10 * d;
     double fl_expert = 0, expert_rows = 0; /* routed experts' matmuls, rows of each */
 
     /* Attention: projections sharded by heads over tp; q.k and p.v over the context.
@@ -136,6 +144,7 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     fl_gemm += (double)si->dense * 2 * tok * x->dense_ffn_params / tp;
     wbytes += (double)si->dense * x->dense_ffn_params * wp / tp;
     bytes += (double)si->dense * tok * ap * (2 * d + (c0 + 1) * dff / tp);
+    elem += (double)si->dense * tok * ap * (c0 + 1) * dff / tp;
     if (c->tp > 1)
         add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->dense);
 
@@ -152,6 +161,9 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
             tok_stage * k / ep * ap * (2 * d + (c0 + 1) * dff_e / etp) +
             (sh > 0 ? tok * ap * (2 * d + (c0 + 1) * (double)m->shared_expert_d_ff / tp) : 0);
         bytes += (double)si->moe * per_layer_bytes;
+        elem += (double)si->moe * ap * (c0 + 1) *
+                (tok_stage * k / ep * dff_e / etp +
+                 (sh > 0 ? tok * (double)m->shared_expert_d_ff / tp : 0));
         fl_expert += (double)si->moe * 2 * tok_stage * k * x->expert_params / G;
         expert_rows = tok_stage * k / ep / fmax(touched, 1.0);
         fl_gemm += (double)si->moe *
@@ -198,7 +210,8 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     double h_gemm = bytes / c->BW + wbytes / c->BW_w + ebytes / c->BW_e,
            h_attn = kv_bytes / c->BW_kv;
     t->t[ISIM_TERM_ARITHMETIC] = a_gemm + a_attn;
-    t->t[ISIM_TERM_HBM] = h_gemm + h_attn;
+    t->elementwise_s = elem / c->BW;
+    t->t[ISIM_TERM_HBM] = h_gemm + h_attn + t->elementwise_s;
     t->t[ISIM_TERM_NETWORK] = bw;
     t->t[ISIM_TERM_FIXED] =
         lat + (double)si->layers * c->hw->kernels_per_layer * c->hw->kernel_launch_s;
@@ -210,7 +223,7 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     const double ov = c->hw->eff_overlap;
     t->matmul_s = fmax(a_gemm, h_gemm) + ov * fmin(a_gemm, h_gemm);
     t->attention_s = fmax(a_attn, h_attn) + ov * fmin(a_attn, h_attn);
-    t->total_s = t->t[ISIM_TERM_FIXED] + bw + t->matmul_s + t->attention_s;
+    t->total_s = t->t[ISIM_TERM_FIXED] + bw + t->matmul_s + t->attention_s + t->elementwise_s;
 }
 
 /* One pass (all stages) with the pipeline schedule: m micro-batches each traverse every
@@ -362,7 +375,9 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
     c->hw = hw;
     c->wp = isim_dtype_bytes(w);
     c->kvb = isim_dtype_bytes(kv);
-    c->ap = 2.0; /* 16-bit activations */
+    /* activations in 16 bits unless the engine's profile says otherwise (the CPU engine
+     * keeps them in fp32) */
+    c->ap = hw->activation_bytes > 0 ? hw->activation_bytes : 2.0;
     c->F_gemm = hw->peak_flops[isim__deploy_compute_dtype(hw, w)] * hw->eff_flops;
     c->F_attn = isim__rate16(hw) * hw->eff_attention;
     c->BW = hw->mem_bytes_per_s * hw->eff_hbm;

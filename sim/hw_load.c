@@ -97,6 +97,7 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
                                        "kernels_per_layer",
                                        "prefill_chunk_tokens",
                                        "request_overhead_us",
+                                       "activation_bytes",
                                        NULL};
     isim__map s;
     isim_status st = isim__map_sub(top, "serving", keys, false, &s, &h->has_serving);
@@ -118,6 +119,9 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
     if (!st)
         st = isim__map_number(&s, "request_overhead_us", false, 0, 1e7, &req_us, NULL);
     h->request_overhead_s = req_us * 1e-6;
+    h->activation_bytes = 2;
+    if (!st)
+        st = isim__map_number(&s, "activation_bytes", false, 1, 8, &h->activation_bytes, NULL);
     h->runtime_reserve_bytes = gb * 1e9;
     h->step_overhead_s = us * 1e-6;
     if (!st && h->runtime_reserve_bytes >= h->mem_bytes * h->mem_utilization)

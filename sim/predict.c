@@ -60,6 +60,7 @@ void isim__terms_add(isim_terms *acc, const isim_terms *x, double scale)
         acc->t[i] += scale * x->t[i];
     acc->matmul_s += scale * x->matmul_s;
     acc->attention_s += scale * x->attention_s;
+    acc->elementwise_s += scale * x->elementwise_s;
     double total = acc->total_s + scale * x->total_s;
     isim__terms_finish(acc);
     acc->total_s = total;

@@ -268,6 +268,7 @@ typedef struct isim_hw {
         prefill_chunk_tokens;
     double request_overhead_s; /* a request's own fixed time to its first token (API server,
                                   tokenizer, scheduling, streaming); 0 unless written */
+    double activation_bytes;   /* bytes of an activation value in the engine; 2 unless written */
     /* fits to measured serving data (the profile's `fitted:` section): fits[0] is the one
      * over every engine ("all"), already applied to the fields above; the others are one
      * engine's each, applied when a query names its backend */
@@ -348,6 +349,9 @@ typedef struct isim_terms {
     /* deploy fidelity: the matmul kernels' and the attention core's time, each the larger
      * of its arithmetic and its memory traffic (docs/model.md, "Overlap"); 0 in paper */
     double matmul_s, attention_s;
+    /* deploy fidelity: the element-wise kernels (norms, residual adds, the FFN's activation),
+     * their activation traffic at the bandwidth, not hidden by the matmuls; 0 in paper */
+    double elementwise_s;
 } isim_terms;
 
 /* What to predict. isim_query_init() sets the defaults noted here. */

@@ -252,9 +252,9 @@ Test(cli_plan, an_empty_frontier_says_which_constraint_and_by_how_much)
     free(out);
     free(err);
     /* neither with the other, and the speed not even alone: named, not "each can be met" */
-    rc = tu_run(SMALL " --min-speed 300 --max-cost 0.01", &out, &err);
+    rc = tu_run(SMALL " --min-speed 400 --max-cost 0.01", &out, &err);
     cr_expect_eq(rc, 1, "%s", err);
-    cr_expect(strstr(err, "tokens/s per user >= 300") != NULL, "%s", err);
+    cr_expect(strstr(err, "tokens/s per user >= 400") != NULL, "%s", err);
     free(out);
     free(err);
     /* a TPOT SLO that forbids the minimum speed outright is a contradiction in the request */

@@ -64,8 +64,14 @@ Test(deploy, single_device_decode_reads_every_weight_once)
     release(&f);
 }
 
+/* The element-wise kernels' bytes per token and layer of Llama 3.1 8B in bf16: two RMSNorms
+ * (2 d each), two residual adds (3 d each) and SwiGLU's activation (read gate and up, write
+ * their product: 3 x 14336). */
+static const double LLAMA8_ELEM = 2 * (10 * 4096.0 + 3 * 14336.0);
+
 /* Prefill of 1000 tokens is compute-bound: 2 FLOPs per weight per token, q.k and p.v over
- * a mean context of 500 tokens, and the classifier for the last token only. */
+ * a mean context of 500 tokens, and the classifier for the last token only; the
+ * element-wise kernels' traffic adds to it. */
 Test(deploy, prefill_is_compute_bound_and_gives_ttft)
 {
     fixture f;
@@ -74,7 +80,8 @@ Test(deploy, prefill_is_compute_bound_and_gives_ttft)
     double layers = 32 * (4096.0 * 48 * 128 + 4096.0 * 4096 + 3 * 4096.0 * 14336);
     double gemm = 2 * 1000 * layers + 2 * 128256.0 * 4096;
     double attn = 2 * 1000 * 32 * 256 * 500.0 * 32;
-    double want = 32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16;
+    double want =
+        32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16 + 1000 * 32 * LLAMA8_ELEM / H100_BW;
     cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3,
               want * 1e3);
     cr_expect_eq(f.r.prefill.binding, ISIM_TERM_ARITHMETIC);
@@ -95,7 +102,8 @@ Test(deploy, a_prefix_cache_hit_computes_only_the_new_tokens)
     double layers = 32 * (4096.0 * 48 * 128 + 4096.0 * 4096 + 3 * 4096.0 * 14336);
     double gemm = 2 * 1000 * layers + 2 * 128256.0 * 4096;
     double attn = 2 * 1000 * 32 * 256 * 3500.0 * 32;
-    double want = 32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16;
+    double want =
+        32 * LAUNCH + OVERHEAD + (gemm + attn) / H100_BF16 + 1000 * 32 * LLAMA8_ELEM / H100_BW;
     cr_expect(tu_close(f.r.ttft_s, want, 0.002), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3,
               want * 1e3);
     cr_expect_lt(f.r.ttft_s, 0.3 * full.ttft_s);
@@ -197,7 +205,9 @@ Test(deploy, pipeline_bubbles)
     release(&f);
 }
 
-/* Mixtral 8x7B at batch 1 reads 2 of its 8 experts per layer; at batch 64 all of them. */
+/* Mixtral 8x7B at batch 1 reads 2 of its 8 experts per layer; at batch 64 all of them. The
+ * element-wise kernels move 2 x (10 d + 2 x 3 x 14336) bytes per token and layer (norms and
+ * adds, and SwiGLU in each of the token's 2 experts). */
 Test(deploy, moe_reads_only_the_experts_it_routes_to)
 {
     fixture f;
@@ -205,12 +215,13 @@ Test(deploy, moe_reads_only_the_experts_it_routes_to)
     run(&f);
     const double BW = 4800e9 * 0.8, d = 4096, L = 32;
     double attn = L * (d * 48 * 128 + d * 4096), expert = 3 * d * 14336, head = 32000 * d;
-    double want = 2 * (attn + L * 2 * expert + L * 8 * d + head);
+    double elem = L * 2 * (10 * d + 2 * 3 * 14336.0);
+    double want = 2 * (attn + L * 2 * expert + L * 8 * d + head) + elem;
     cr_expect(tu_close(f.r.decode.t[ISIM_TERM_HBM] * BW, want, 0.005), "%.6g vs %.6g bytes",
               f.r.decode.t[ISIM_TERM_HBM] * BW, want);
     f.q.batch = 64;
     run(&f);
-    double all = 2 * (attn + L * 8 * expert * (1 - pow(0.75, 64)) + L * 8 * d + head);
+    double all = 2 * (attn + L * 8 * expert * (1 - pow(0.75, 64)) + L * 8 * d + head) + 64 * elem;
     cr_expect(tu_close(f.r.decode.t[ISIM_TERM_HBM] * BW, all, 0.01));
     release(&f);
 }
@@ -366,5 +377,27 @@ Test(deploy, attention_reads_the_cache_at_its_own_bandwidth)
     cr_expect(tu_close(f.r.decode.attention_s, kv / (3350e9 * 0.4), 0.005), "%.4f ms vs %.4f ms",
               f.r.decode.attention_s * 1e3, kv / (3350e9 * 0.4) * 1e3);
     cr_expect(tu_close(f.r.decode.matmul_s, matmul, 1e-12), "the matmuls do not change");
+    release(&f);
+}
+
+/* The element-wise kernels at batch 64 of Llama 3.1 8B decode: 64 x 32 x LLAMA8_ELEM bytes
+ * at the bandwidth, added to the step (not hidden under the matmuls); an engine keeping
+ * activations in fp32 (the CPU engine: serving.activation_bytes 4) moves twice as much. */
+Test(deploy, element_wise_kernels_add_their_traffic_to_the_step)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 64, 128, 16);
+    run(&f);
+    double want = 64 * 32 * LLAMA8_ELEM / H100_BW;
+    cr_expect(tu_close(f.r.decode.elementwise_s, want, 1e-9), "%.4f ms vs %.4f ms",
+              f.r.decode.elementwise_s * 1e3, want * 1e3);
+    cr_expect(tu_close(f.r.decode.total_s,
+                       f.r.decode.t[ISIM_TERM_FIXED] + f.r.decode.t[ISIM_TERM_NETWORK] +
+                           f.r.decode.matmul_s + f.r.decode.attention_s + want,
+                       1e-9));
+    double two = f.r.decode.elementwise_s;
+    f.h->activation_bytes = 4;
+    run(&f);
+    cr_expect(tu_close(f.r.decode.elementwise_s, 2 * two, 1e-9));
     release(&f);
 }

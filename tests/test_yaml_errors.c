@@ -2,6 +2,7 @@
  * kind of error (docs/formats.md). Each case edits one line of a valid base file. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tests/testutil.h"
@@ -379,4 +380,40 @@ Test(yaml_errors, the_kv_caches_bandwidth_share_is_read_and_checked)
     h = tu_hw("h100-sxm");
     cr_expect_eq(h->eff_hbm_kv, 0);
     isim_hw_free(h);
+}
+
+/* serving.activation_bytes, the bytes of an activation value in the engine: 2 when not
+ * written, read when given, refused outside 1..8 at its line and column. */
+Test(yaml_errors, the_engines_activation_bytes_are_read_and_checked)
+{
+    static const char *const serving = "serving:\n"                   /* 33 */
+                                       "  source: \"test\"\n"         /* 34 */
+                                       "  memory_utilization: 0.9\n"  /* 35 */
+                                       "  runtime_reserve_gb: 1\n"    /* 36 */
+                                       "  step_overhead_us: 100\n"    /* 37 */
+                                       "  kernels_per_layer: 8\n"     /* 38 */
+                                       "  prefill_chunk_tokens: 512\n"; /* 39 */
+    const double want[2] = {2, 4};
+    for (int i = 0; i < 3; i++) {
+        isim_error e = {0};
+        size_t n = strlen(HW_BASE) + strlen(serving) + 64;
+        char *text = malloc(n);
+        cr_assert_not_null(text);
+        snprintf(text, n, "%s%s%s", HW_BASE, serving,
+                 i == 0 ? "" : i == 1 ? "  activation_bytes: 4\n" : "  activation_bytes: 16\n");
+        char *p = tu_write("t.yaml", text);
+        isim_hw *h = NULL;
+        if (i < 2) {
+            cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
+            cr_expect_float_eq(h->activation_bytes, want[i], 1e-12);
+            isim_hw_free(h);
+        } else {
+            cr_expect_neq(isim_hw_load(p, &h, &e), ISIM_OK);
+            cr_expect_null(h);
+            cr_expect_eq(e.line, 40);
+            cr_expect_eq(e.column, 21);
+        }
+        free(text);
+        tu_discard(p);
+    }
 }
