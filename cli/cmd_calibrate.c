@@ -175,24 +175,17 @@ static void measure_collectives(int runs, coll_fit *cf)
 typedef struct {
     const isim_rt_calibration *c;
     bool fp32, bf16;
+    double P; /* the sweep's weights: sum of n k over the layer's matmuls */
 } curve_ctx;
-
-/* The weights of the sweep from memory: sum of n k over the layer's matmuls. */
-static double sweep_params(const isim_rt_calibration *c)
-{
-    double p = 0;
-    for (int i = 0; i < c->big_mats; i++)
-        p += (double)c->big_n[i] * (double)c->big_k[i];
-    return p;
-}
 
 /* The step model's time of the matmul sweep from memory, for rows r (the deploy fidelity's
  * matmul kernel, docs/model.md): arithmetic a = 2 r P / (peak x flops x min(1, r / full)),
  * P the sweep's weights, traffic h = weights' bytes / bandwidth, time max(a, h) + overlap x
  * min(a, h). x: flops, full, overlap. */
-static double model_time(const isim_rt_calibration *c, int d, int i, const double *x, double bw)
+static double model_time(const isim_rt_calibration *c, double P, int d, int i, const double *x,
+                         double bw)
 {
-    double rows = c->rows[i], P = sweep_params(c);
+    double rows = c->rows[i];
     double peak = d ? c->peak_bf16.median : c->peak_fp32.median;
     double a = 2 * rows * P / (peak * x[0] * fmin(1.0, rows / x[1]));
     double h = P * (d ? 2 : 4) / bw;
@@ -213,7 +206,7 @@ static void curve_residuals(const double *x, double *r, void *p)
         const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
         for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
             double want = t[i].median;
-            r[k++] = (model_time(c, d, i, x, bw) - want) / want;
+            r[k++] = (model_time(c, cc->P, d, i, x, bw) - want) / want;
         }
     }
 }
@@ -221,7 +214,9 @@ static void curve_residuals(const double *x, double *r, void *p)
 static isim_status fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double *x,
                              double *rms, isim_error *err)
 {
-    curve_ctx cc = {c, fp32, bf16};
+    curve_ctx cc = {c, fp32, bf16, 0};
+    for (int i = 0; i < c->big_mats; i++)
+        cc.P += (double)c->big_n[i] * (double)c->big_k[i];
     x[0] = 0.85;
     x[1] = 6;
     x[2] = 0.3;

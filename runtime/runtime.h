@@ -140,7 +140,7 @@ typedef struct isim_rt_calibration {
                                                                       in cache */
     /* the sweep from memory: a layer of the mid-size model's matmuls (n outputs x k inputs
      * each), one after the other as a decode step runs them */
-    int big_mats, big_layers; /* matmuls in a layer; layers in a pass (256 MB or more) */
+    int big_mats; /* matmuls in a layer */
     size_t big_n[4], big_k[4];
     isim_rt_stat big_fp32[ISIM_RT_CAL_ROWS], big_bf16[ISIM_RT_CAL_ROWS]; /* seconds of a
                                           layer's matmuls in the pass, weights streamed from memory */

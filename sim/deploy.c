@@ -375,9 +375,7 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
     c->hw = hw;
     c->wp = isim_dtype_bytes(w);
     c->kvb = isim_dtype_bytes(kv);
-    /* activations in 16 bits unless the engine's profile says otherwise (the CPU engine
-     * keeps them in fp32) */
-    c->ap = hw->activation_bytes > 0 ? hw->activation_bytes : 2.0;
+    c->ap = hw->activation_bytes; /* 2 unless the profile says otherwise (the CPU engine: 4) */
     c->F_gemm = hw->peak_flops[isim__deploy_compute_dtype(hw, w)] * hw->eff_flops;
     c->F_attn = isim__rate16(hw) * hw->eff_attention;
     c->BW = hw->mem_bytes_per_s * hw->eff_hbm;

@@ -100,6 +100,7 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
                                        "activation_bytes",
                                        NULL};
     isim__map s;
+    h->activation_bytes = 2; /* 16-bit activations unless the engine's profile says otherwise */
     isim_status st = isim__map_sub(top, "serving", keys, false, &s, &h->has_serving);
     if (st || !h->has_serving)
         return st;
@@ -119,7 +120,6 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
     if (!st)
         st = isim__map_number(&s, "request_overhead_us", false, 0, 1e7, &req_us, NULL);
     h->request_overhead_s = req_us * 1e-6;
-    h->activation_bytes = 2;
     if (!st)
         st = isim__map_number(&s, "activation_bytes", false, 1, 8, &h->activation_bytes, NULL);
     h->runtime_reserve_bytes = gb * 1e9;

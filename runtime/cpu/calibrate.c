@@ -201,10 +201,9 @@ static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_mo
         return isim__rt_fail(err, ISIM_ENOMEM, "out of memory (the layers' matmuls)");
     isim_status st = ISIM_OK;
     out->big_mats = SWEEP_MATS;
-    out->big_layers = layers;
+    memcpy(out->big_n, n, sizeof n);
+    memcpy(out->big_k, kk, sizeof kk);
     for (int i = 0; i < layers * SWEEP_MATS && !st; i++) {
-        out->big_n[i % SWEEP_MATS] = n[i % SWEEP_MATS];
-        out->big_k[i % SWEEP_MATS] = kk[i % SWEEP_MATS];
         if (!mm_make(&c[i], n[i % SWEEP_MATS], kk[i % SWEEP_MATS], 512, dt))
             st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory (the layers' matmuls)");
     }
