@@ -384,6 +384,11 @@ int cmd_calibrate(int argc, char **argv)
         "  bandwidth_gbps: {value: %.6g, source: \"a one-row bf16 matmul over 256 MB of weights "
         "on every thread, median (a plain sum over 1 GiB in huge pages read %s)\"}\n",
         date, mem_total_bytes() / 1e9, bw * 1e-9, s1);
+    stat_text(s1, sizeof s1, &c.stream_thread_bf16, 1e-9, "GB/s");
+    fprintf(f,
+            "  thread_bandwidth_gbps: {value: %.6g, source: \"the same matmul on one thread, run "
+            "by run in turn with every thread: %s\"}\n",
+            c.stream_thread_bf16.median * 1e-9, s1);
     double coll_bw = cf.ok ? cf.bytes_per_s : c.read_bytes_per_s.median / 4;
     if (cf.ok)
         snprintf(s2, sizeof s2,
@@ -467,6 +472,7 @@ int cmd_calibrate(int argc, char **argv)
            c.read_bytes_per_s.worst / 1e9);
     printf("  decode streams        %8.2f GB/s bf16, %.2f fp32 (efficiency %.3f)\n",
            c.stream_bf16.median / 1e9, c.stream_fp32.median / 1e9, hbm);
+    printf("  one thread streams    %8.2f GB/s bf16\n", c.stream_thread_bf16.median / 1e9);
     printf("  peak                  %8.1f GFLOP/s fp32, %.1f bf16\n", c.peak_fp32.median / 1e9,
            c.peak_bf16.median / 1e9);
     printf(

@@ -146,6 +146,8 @@ typedef struct isim_rt_calibration {
                                           layer's matmuls in the pass, weights streamed from memory */
     isim_rt_stat stream_fp32, stream_bf16; /* bytes/s of weights one-row matmuls read from
                                               DRAM (the decode case) */
+    isim_rt_stat stream_thread_bf16;       /* the same bf16 on one thread (a rank of one
+                                              thread running alone) */
     isim_rt_stat attention_flops;          /* the attention kernel, fp32 cache, 1K positions */
     isim_rt_stat kv_stream_bf16, kv_stream_fp32; /* bytes/s of KV cache the attention kernel
                                     reads from memory: decode, 4 queries per head, 2K positions,
@@ -170,7 +172,8 @@ isim_status isim_rt_measure_allreduce(const size_t *sizes, int n, int runs, isim
                                       isim_error *err);
 
 /* The rate the engine streams weights now: a one-row bf16 matmul over 256 MB on every
- * thread (the decode case), best of `runs`, in bytes/s. The probe holds its matrix. */
+ * thread (the decode case), the median of `runs` (1 to 64), in bytes/s, as calibrate
+ * measures the profile's bandwidth. The probe holds its matrix. */
 typedef struct isim_rt_stream_probe isim_rt_stream_probe;
 isim_status isim_rt_stream_probe_new(int threads, isim_rt_stream_probe **out, isim_error *err);
 double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs);

@@ -272,6 +272,26 @@ void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out)
     out->a2a_latency_scale = f->a2a_latency_scale;
 }
 
+void isim_hw_rank_share(const isim_hw *h, int ranks, int streaming, isim_hw *out)
+{
+    *out = *h;
+    if (ranks <= 1)
+        return;
+    streaming = streaming < 1 ? 1 : streaming > ranks ? ranks : streaming;
+    for (int d = 0; d < ISIM_DTYPE_COUNT; d++)
+        out->peak_flops[d] /= ranks; /* one core of the machine's each */
+    out->mem_bytes /= ranks;
+    out->domain_size = ranks;
+    out->kernel_launch_s = 0; /* one thread: no task handed to others */
+    /* ranks streaming at once split the machine's bandwidth; a rank streaming alone is held
+     * to what one thread can keep in flight (Little's law: its outstanding misses over the
+     * memory latency), measured as memory.thread_bandwidth_gbps */
+    double bw = h->mem_bytes_per_s / streaming;
+    if (h->mem_thread_bytes_per_s > 0 && h->mem_thread_bytes_per_s < bw)
+        bw = h->mem_thread_bytes_per_s;
+    out->mem_bytes_per_s = bw;
+}
+
 const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend)
 {
     for (size_t i = 0; i < h->n_fits; i++)
@@ -291,7 +311,8 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     static const char *const eff_keys[] = {"flops",   "hbm",     "flops_full_rows", "attention",
                                            "overlap", "hbm_fp4", "hbm_int4",        "hbm_experts",
                                            "hbm_kv",  NULL};
-    static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps", NULL};
+    static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps",
+                                           "thread_bandwidth_gbps", NULL};
     static const char *const up_keys[] = {"domain_size", "bandwidth_gbps", NULL};
     static const char *const out_keys[] = {"bandwidth_gbps", NULL};
     static const char *const kernel_keys[] = {"launch_us", NULL};
@@ -360,6 +381,11 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     if (!st)
         st = isim__map_number(&s, "bandwidth_gbps", true, 0.1, 1e6, &v, NULL);
     h->mem_bytes_per_s = v * 1e9;
+    /* optional: what one thread streams alone (a CPU profile: ranks sharing the machine) */
+    v = 0;
+    if (!st)
+        st = isim__map_number(&s, "thread_bandwidth_gbps", false, 0.1, 1e6, &v, NULL);
+    h->mem_thread_bytes_per_s = v * 1e9;
 
     if (!st)
         st = isim__map_sub(&top, "scale_up", up_keys, true, &s, NULL);

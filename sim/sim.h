@@ -248,6 +248,7 @@ typedef struct isim_hw {
                                             arithmetic and traffic not hidden by the longer; 0 */
     bool attention_follows_flops;        /* eff_attention not written: it is eff_flops */
     double mem_bytes, mem_bytes_per_s;
+    double mem_thread_bytes_per_s; /* what one thread streams alone; 0 = not measured */
     int64_t domain_size;          /* devices in one scale-up domain */
     double scale_up_bytes_per_s;  /* per device, per direction */
     double scale_out_bytes_per_s; /* per device, per direction */
@@ -288,6 +289,13 @@ void isim_hw_free(isim_hw *h);
 /* *out becomes a copy of h (sharing its strings and facts: it lives no longer than h) with
  * fit f's values in place of its own. */
 void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out);
+/* *out becomes one rank's share of h when `ranks` ranks of one thread each split the
+ * machine h describes as one device (the CPU engine's TP and PP ranks under mpirun on one
+ * machine), `streaming` of them reading memory at once (TP: all; PP: as many stages as there
+ * are micro-batches in flight): a 1/ranks share of the arithmetic and the memory, no task
+ * hand-off, and the bandwidth split among the streaming ranks but no more than one thread
+ * streams alone (mem_thread_bytes_per_s, when measured). ranks <= 1: a copy of h. */
+void isim_hw_rank_share(const isim_hw *h, int ranks, int streaming, isim_hw *out);
 /* The fit of h for serving engine `backend`; NULL when the profile has none. */
 const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend);
 

@@ -497,7 +497,7 @@ Test(scenario, bad_sweeps_are_refused_before_the_run)
     expect_run_refused("  - path: workload.output_tokens\n",
                        "  - path: hw.l4.memory.bandwith_gbps\n",
                        "run.yaml:14:14: unknown key 'bandwith_gbps' in 'memory' (expected: "
-                       "capacity_gb, bandwidth_gbps) (in ");
+                       "capacity_gb, bandwidth_gbps, thread_bandwidth_gbps) (in ");
     expect_run_refused("  - path: hw.*.memory.bandwidth_gbps\n", "  - path: hw.*.kind\n",
                        "run.yaml:8:14: 'kind' in ");
     expect_run_refused("  - path: hw.h100-sxm.price.cloud_usd_per_h\n",

@@ -79,7 +79,7 @@ typedef struct {
 
 static const bad_case cases[] = {
     {"unknown key", false, "  capacity_gb: 80\n", "  hbm_gib: 80\n", 13, 3,
-     "unknown key 'hbm_gib' in 'memory' (expected: capacity_gb, bandwidth_gbps)", ""},
+     "unknown key 'hbm_gib' in 'memory' (expected: capacity_gb, bandwidth_gbps, thread_bandwidth_gbps)", ""},
     {"unknown top-level key", false, "kind: gpu\n", "kind: gpu\ncolor: green\n", 4, 1,
      "unknown key 'color' (expected: name, vendor, kind, compute, efficiency, memory, "
      "scale_up, scale_out, collectives, kernel, power, price, serving, aliases, fitted)",
@@ -412,6 +412,36 @@ Test(yaml_errors, the_engines_activation_bytes_are_read_and_checked)
             cr_expect_null(h);
             cr_expect_eq(e.line, 40);
             cr_expect_eq(e.column, 21);
+        }
+        free(text);
+        tu_discard(p);
+    }
+}
+
+/* memory.thread_bandwidth_gbps, what one thread streams alone (a CPU profile written by
+ * calibrate): 0 when not written, read when given, refused below 0.1 at its line and column. */
+Test(yaml_errors, a_threads_bandwidth_is_read_and_checked)
+{
+    const char *val[3] = {NULL, "37.5", "0.01"};
+    for (int i = 0; i < 3; i++) {
+        char line[96];
+        snprintf(line, sizeof line, "  bandwidth_gbps: 3300\n  thread_bandwidth_gbps: %s\n",
+                 val[i] ? val[i] : "");
+        char *text = val[i] ? tu_replace(HW_BASE, "  bandwidth_gbps: 3300\n", line)
+                            : tu_replace(HW_BASE, "", "");
+        char *p = tu_write("t.yaml", text);
+        isim_hw *h = NULL;
+        isim_error e = {0};
+        if (i < 2) {
+            cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
+            cr_expect_float_eq(h->mem_thread_bytes_per_s, i ? 37.5e9 : 0, 1);
+            cr_expect_float_eq(h->mem_bytes_per_s, 3300e9, 1);
+            isim_hw_free(h);
+        } else {
+            cr_expect_neq(isim_hw_load(p, &h, &e), ISIM_OK);
+            cr_expect_null(h);
+            cr_expect_eq(e.line, 15);
+            cr_expect_eq(e.column, 26);
         }
         free(text);
         tu_discard(p);
