@@ -66,7 +66,7 @@ typedef struct {
     isim_dtype weights, kv;
     int tp, pp, batch, tokens; /* tokens: context (decode) or prompt (prefill) */
     double meas, pred, coarse; /* seconds; coarse: fixed + network + max(arithmetic, hbm) */
-    double bw_now;             /* bytes/s the engine streamed just before (the probe) */
+    double bw_now;             /* bytes/s the engine streamed around it (the probe) */
     double pred_now;           /* predicted with that bandwidth instead of the profile's */
     double m_mm, p_mm, m_att, p_att, m_rest, p_rest;
     bool memory_bound;   /* by the prediction's larger matmul term */
@@ -93,6 +93,10 @@ static vpoint *vadd(vlist *l)
     memset(&l->v[l->n], 0, sizeof l->v[l->n]);
     return &l->v[l->n++];
 }
+
+/* The streaming probe's runs before and after each point (its median: calibrate's statistic);
+ * the point's bandwidth is the mean of the two. */
+#define PROBE_RUNS 3
 
 static double now_s(void)
 {
@@ -152,7 +156,7 @@ static void fill_prediction(vpoint *p, const isim_result *r)
  * and context (positions set directly: the cache holds whatever it held). */
 static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt, isim_dtype kv,
                           int threads, const int *batches, int nb, const int *ctxs, int nc,
-                          const int *prompts, int np, int steps, int reps,
+                          const int *prompts, int np, int steps, int rounds, int reps,
                           isim_rt_stream_probe *probe, vlist *out)
 {
     int max_b = 1, max_ctx = 1;
@@ -203,7 +207,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         p->tp = p->pp = 1;
         p->batch = 1;
         p->tokens = prompts[pi];
-        p->bw_now = isim_rt_stream_probe_run(probe, 3);
+        double bw0 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
         isim_rt_random_prompt(1, 0, prompts[pi], (int)m->vocab, prompt);
         double mm[16], att[16];
         for (int r = 0; r < reps && !rc; r++) {
@@ -224,51 +228,77 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         }
         if (rc)
             break;
+        p->bw_now = 0.5 * (bw0 + isim_rt_stream_probe_run(probe, PROBE_RUNS));
         p->meas = median(t, reps);
         p->m_mm = median(mm, reps);
         p->m_att = median(att, reps);
         p->m_rest = p->meas - p->m_mm - p->m_att;
     }
-    for (int bi = 0; bi < nb && !rc; bi++)
-        for (int ci = 0; ci < nc && !rc; ci++) {
-            vpoint *p = vadd(out);
-            if (!p) {
-                rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
-                break;
-            }
-            int B = batches[bi];
-            snprintf(p->kind, sizeof p->kind, "decode");
-            p->weights = wt;
-            p->kv = kv;
-            p->tp = p->pp = 1;
-            p->batch = B;
-            p->tokens = ctxs[ci];
-            p->bw_now = isim_rt_stream_probe_run(probe, 3);
+    /* decode: the grid `rounds` times over, a warm-up step and `steps` measured steps of
+     * each point in each round, so that no point is measured in one moment of a machine
+     * whose bandwidth moves; a point's time is the median of its steps over the rounds and
+     * its bandwidth the median of its rounds' */
+    size_t first = out->n;
+    int npts = nb * nc;
+    for (int i = 0; i < npts && !rc; i++) {
+        vpoint *p = vadd(out);
+        if (!p) {
+            rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+            break;
+        }
+        snprintf(p->kind, sizeof p->kind, "decode");
+        p->weights = wt;
+        p->kv = kv;
+        p->tp = p->pp = 1;
+        p->batch = batches[i / nc];
+        p->tokens = ctxs[i % nc];
+    }
+    double *ts = rc ? NULL : malloc((size_t)npts * (size_t)(rounds * steps) * sizeof *ts);
+    double *bws = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *bws);
+    if (!rc && (!ts || !bws))
+        rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+    for (int r = 0; r < rounds && !rc; r++)
+        for (int i = 0; i < npts && !rc; i++) {
+            vpoint *p = &out->v[first + (size_t)i];
+            int B = p->batch, ctx = p->tokens;
+            double bw0 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
             /* one step to warm up, then `steps` steps at the same context */
-            for (int i = 0; i < B; i++)
-                isim_rt_set_position(rt, i, ctxs[ci]);
+            for (int q = 0; q < B; q++)
+                isim_rt_set_position(rt, q, ctx);
             if (isim_rt_forward(rt, B, slots, in, ones, NULL, &err)) {
                 rc = cli_error(&err);
                 break;
             }
             isim_rt_times_reset(rt);
-            for (int s = 0; s < steps && !rc; s++) {
-                for (int i = 0; i < B; i++)
-                    isim_rt_set_position(rt, i, ctxs[ci] + s / 2);
+            double *t_i = ts + ((size_t)i * (size_t)rounds + (size_t)r) * (size_t)steps;
+            for (int st = 0; st < steps && !rc; st++) {
+                for (int q = 0; q < B; q++)
+                    isim_rt_set_position(rt, q, ctx + st / 2);
                 double t0 = now_s();
                 if (isim_rt_forward(rt, B, slots, in, ones, NULL, &err))
                     rc = cli_error(&err);
-                t[s] = now_s() - t0;
+                t_i[st] = now_s() - t0;
             }
             if (rc)
                 break;
             isim_rt_times tt;
             isim_rt_times_get(rt, &tt);
-            p->meas = median(t, steps);
-            p->m_mm = tt.matmul_s / steps;
-            p->m_att = tt.attention_s / steps;
-            p->m_rest = p->meas - p->m_mm - p->m_att;
+            bws[(size_t)i * (size_t)rounds + (size_t)r] =
+                0.5 * (bw0 + isim_rt_stream_probe_run(probe, PROBE_RUNS));
+            /* the split: summed over the rounds here, divided below */
+            p->m_mm += tt.matmul_s;
+            p->m_att += tt.attention_s;
         }
+    for (int i = 0; i < npts && !rc; i++) {
+        vpoint *p = &out->v[first + (size_t)i];
+        p->meas = median(ts + (size_t)i * (size_t)(rounds * steps), rounds * steps);
+        p->bw_now = median(bws + (size_t)i * (size_t)rounds, rounds);
+        p->m_mm /= rounds * steps;
+        p->m_att /= rounds * steps;
+        p->m_rest = p->meas - p->m_mm - p->m_att;
+    }
+    free(ts);
+    free(bws);
 done:
     free(slots);
     free(ones);
@@ -370,8 +400,8 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             p->in_tok = in;
             p->out_tok = out;
         }
-        pre->bw_now = isim_rt_stream_probe_run(probe, 3);
-        dec->bw_now = pre->bw_now;
+        /* the bandwidth around each half: probes before, between and after */
+        double bw0 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
         /* the burst's prefill */
         isim_rt_times_reset(rt);
         double t0 = now_s(), ttft_sum = 0;
@@ -385,6 +415,8 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
         }
         if (rc)
             goto next_point;
+        double bw1 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
+        pre->bw_now = 0.5 * (bw0 + bw1);
         isim_rt_times tt;
         isim_rt_times_get(rt, &tt);
         pre->meas = ttft_sum / B;
@@ -403,6 +435,7 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             goto next_point;
         int steps = out - 1 > 0 ? out - 1 : 1;
         dec->meas = (now_s() - t0) / steps;
+        dec->bw_now = 0.5 * (bw1 + isim_rt_stream_probe_run(probe, PROBE_RUNS));
         isim_rt_times_get(rt, &tt);
         dec->m_mm = tt.matmul_s / steps;
         dec->m_att = tt.attention_s / steps;
@@ -597,7 +630,8 @@ int cmd_validate(int argc, char **argv)
         {"batches", true, "decode batches (default 1,2,4,8,16,32,64)", NULL},
         {"contexts", true, "decode contexts in tokens (default 16,512,2048)", NULL},
         {"prompts", true, "prefill prompt lengths (default 16,64,256,1024,2048)", NULL},
-        {"steps", true, "decode steps measured per point (default 5)", NULL},
+        {"steps", true, "decode steps measured per point (and per round; default 5)", NULL},
+        {"rounds", true, "times the one-process decode grid is run through (default 3)", NULL},
         {"no-mpi", false, "leave out the 2-rank TP and PP runs", NULL},
         {"frontier", true,
          "prompt and output tokens of the planner's frontier points, IN,OUT (default 256,64)",
@@ -625,7 +659,7 @@ int cmd_validate(int argc, char **argv)
     if (!engine || strcmp(engine, "cpu") != 0)
         return cli_usage_error(cmd, "give --engine cpu or --dataset FILE");
     int batches[32] = {1, 2, 4, 8, 16, 32, 64}, nb = 7, ctxs[32] = {16, 512, 2048}, nc = 3;
-    int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, threads = 0;
+    int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, rounds = 3, threads = 0;
     int plan_tok[2] = {256, 64}, n_plan_tok = 2;
     if ((cli_find(opts, "batches")->value &&
          !int_list(cli_find(opts, "batches"), batches, 32, &nb)) ||
@@ -635,6 +669,8 @@ int cmd_validate(int argc, char **argv)
          !int_list(cli_find(opts, "prompts"), prompts, 32, &np)) ||
         (cli_find(opts, "steps")->value &&
          !cli_int(cmd, cli_find(opts, "steps"), 3, 1000, &steps)) ||
+        (cli_find(opts, "rounds")->value &&
+         !cli_int(cmd, cli_find(opts, "rounds"), 1, 100, &rounds)) ||
         (cli_find(opts, "threads")->value &&
          !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads)) ||
         (cli_find(opts, "frontier")->value &&
@@ -702,7 +738,7 @@ int cmd_validate(int argc, char **argv)
         isim_dtype kv = dts[di] == ISIM_FP32 ? ISIM_FP32 : ISIM_BF16;
         fprintf(stderr, "validate: %s weights, one process...\n", isim_dtype_name(dts[di]));
         rc = single_process(m, hw, dts[di], kv, threads, batches, nb, ctxs, nc, prompts, np, steps,
-                            3, probe, &l);
+                            rounds, 3, probe, &l);
         static const int layouts[2][2] = {{2, 1}, {1, 2}};
         static const int cfg[4][2] = {{1, 128}, {8, 128}, {32, 128}, {1, 1024}};
         for (int li = 0; li < 2 && mpi && !rc; li++)
@@ -711,9 +747,10 @@ int cmd_validate(int argc, char **argv)
                         isim_dtype_name(dts[di]), layouts[li][0], layouts[li][1], cfg[ci][0],
                         cfg[ci][1]);
                 size_t before = l.n;
-                double bw = isim_rt_stream_probe_run(probe, 3);
+                double bw = isim_rt_stream_probe_run(probe, PROBE_RUNS);
                 rc = two_ranks(self, model_id, data, dts[di], kv, layouts[li][0], layouts[li][1],
                                cfg[ci][0], cfg[ci][1], steps, &l);
+                bw = 0.5 * (bw + isim_rt_stream_probe_run(probe, PROBE_RUNS));
                 for (size_t i = before; i < l.n; i++)
                     l.v[i].bw_now = bw;
             }
@@ -726,20 +763,17 @@ int cmd_validate(int argc, char **argv)
         rc = frontier_points(m, hw, dts, nd, plan_tok[0], plan_tok[1], max_b, threads, probe, &l,
                              &n_front);
     }
-    /* predictions: ranks sharing this machine each get an equal share of its compute,
-     * bandwidth and memory, one thread each (no task hand-off) */
+    /* predictions: ranks sharing this machine each get a share of its compute and memory,
+     * one thread each, and of its bandwidth what the ranks streaming at once leave them:
+     * TP's ranks all stream; PP's stages as many as the pass has micro-batches (the engine
+     * splits a pass's rows in up to pp of them: decode at batch 1 runs one stage at a time) */
     for (size_t i = 0; i < l.n && !rc; i++) {
         vpoint *p = &l.v[i];
         int ranks = p->tp * p->pp;
-        isim_hw share = *hw;
-        if (ranks > 1) {
-            for (int d = 0; d < ISIM_DTYPE_COUNT; d++)
-                share.peak_flops[d] /= ranks;
-            share.mem_bytes_per_s /= ranks;
-            share.mem_bytes /= ranks;
-            share.domain_size = ranks;
-            share.kernel_launch_s = 0;
-        }
+        double rows = strcmp(p->kind, "decode") == 0 ? p->batch : (double)p->batch * p->tokens;
+        int streaming = p->tp * (rows < p->pp ? (int)rows : p->pp);
+        isim_hw share;
+        isim_hw_rank_share(hw, ranks, streaming, &share);
         isim_result r;
         if (predict(m, &share, p, steps, &r, &err)) {
             rc = cli_error(&err);
@@ -747,8 +781,12 @@ int cmd_validate(int argc, char **argv)
         }
         fill_prediction(p, &r);
         /* the machine's bandwidth moves (a shared VM's by tens of percent): the same
-         * prediction with the bandwidth the engine streamed just before */
-        share.mem_bytes_per_s = p->bw_now / ranks / hw->eff_hbm;
+         * prediction with the bandwidth the engine streamed around the point, one thread's
+         * in the same proportion */
+        isim_hw now = *hw;
+        now.mem_bytes_per_s = p->bw_now / hw->eff_hbm;
+        now.mem_thread_bytes_per_s *= now.mem_bytes_per_s / hw->mem_bytes_per_s;
+        isim_hw_rank_share(&now, ranks, streaming, &share);
         if (predict(m, &share, p, steps, &r, &err)) {
             rc = cli_error(&err);
             break;
@@ -845,13 +883,33 @@ int cmd_validate(int argc, char **argv)
                    b.median_abs_pct, b.p90_abs_pct, b.median_pct, c.median_abs_pct, c.p90_abs_pct);
         }
     }
+    /* the bandwidth the probe read around the points against the profile's: how far the
+     * machine moved from where it was calibrated */
+    double *bw = malloc((l.n ? l.n : 1) * sizeof *bw), lo = 0, hi = 0, mid = 0;
+    for (size_t i = 0; bw && i < l.n; i++) {
+        bw[i] = l.v[i].bw_now;
+        lo = i == 0 || bw[i] < lo ? bw[i] : lo;
+        hi = bw[i] > hi ? bw[i] : hi;
+    }
+    if (bw && l.n)
+        mid = median(bw, (int)l.n);
+    free(bw);
+    double cal = hw->mem_bytes_per_s * hw->eff_hbm;
     if (j) {
+        cJSON *o = cJSON_AddObjectToObject(j, "bandwidth_gb_per_s");
+        cJSON_AddNumberToObject(o, "profile", cal * 1e-9);
+        cJSON_AddNumberToObject(o, "run_median", mid * 1e-9);
+        cJSON_AddNumberToObject(o, "run_min", lo * 1e-9);
+        cJSON_AddNumberToObject(o, "run_max", hi * 1e-9);
         char *text = cJSON_Print(j);
         if (text)
             printf("%s\n", text);
         free(text);
         cJSON_Delete(j);
     } else {
+        printf("bandwidth streamed around the points: median %.1f GB/s (%.1f to %.1f); the "
+               "profile's %.1f GB/s\n",
+               mid * 1e-9, lo * 1e-9, hi * 1e-9, cal * 1e-9);
         printf("points: %s/validation.csv; plot: %s/validation.png (.svg)\n", dir, dir);
     }
 done:

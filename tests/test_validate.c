@@ -465,11 +465,19 @@ Test(engine_validation, runs_the_planners_frontier_points, .timeout = 300)
     snprintf(out_dir, sizeof out_dir, "%s/validate-engine-%d", ISIM_TEST_OUT_DIR, (int)getpid());
     snprintf(args, sizeof args,
              "validate --engine cpu --model stories260k --profile cpu-server --dtype fp32 "
-             "--no-mpi --batches 1,4 --contexts 8 --prompts 16 --steps 3 --threads 1 "
-             "--frontier 32,4 -o '%s' --json",
+             "--no-mpi --batches 1,4 --contexts 8 --prompts 16 --steps 3 --rounds 2 "
+             "--threads 1 --frontier 32,4 -o '%s' --json",
              out_dir);
     cJSON *j = tu_run_json(args);
     cr_assert_not_null(j);
+    /* the bandwidth streamed around the points, against the profile's (cpu-server: 614.4
+     * GB/s at efficiency.hbm 0.8) */
+    const cJSON *bw = cJSON_GetObjectItem(j, "bandwidth_gb_per_s");
+    cr_assert_not_null(bw);
+    cr_expect(tu_close(tu_num(bw, "profile"), 614.4 * 0.8, 1e-9), "%g", tu_num(bw, "profile"));
+    cr_expect_gt(tu_num(bw, "run_min"), 0);
+    cr_expect_leq(tu_num(bw, "run_min"), tu_num(bw, "run_median"));
+    cr_expect_leq(tu_num(bw, "run_median"), tu_num(bw, "run_max"));
     cJSON *plan = tu_run_json("plan --model stories260k --hw cpu-server --input-tokens 32 "
                               "--output-tokens 4 --max-devices 1 --weights fp32 --kv bf16 "
                               "--json --no-elapsed");
