@@ -94,9 +94,18 @@ static vpoint *vadd(vlist *l)
     return &l->v[l->n++];
 }
 
-/* The streaming probe's runs before and after each point (its median: calibrate's statistic);
- * the point's bandwidth is the mean of the two. */
-#define PROBE_RUNS 3
+/* The streaming probe runs before and after each point (the median of 3 runs: calibrate's
+ * statistic); the point's bandwidth is the mean of the two. */
+static double probe_now(isim_rt_stream_probe *probe)
+{
+    return isim_rt_stream_probe_run(probe, 3);
+}
+
+/* The mean of a reading taken before and one taken now. */
+static double probe_around(isim_rt_stream_probe *probe, double before)
+{
+    return 0.5 * (before + probe_now(probe));
+}
 
 static double now_s(void)
 {
@@ -207,7 +216,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         p->tp = p->pp = 1;
         p->batch = 1;
         p->tokens = prompts[pi];
-        double bw0 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
+        double bw0 = probe_now(probe);
         isim_rt_random_prompt(1, 0, prompts[pi], (int)m->vocab, prompt);
         double mm[16], att[16];
         for (int r = 0; r < reps && !rc; r++) {
@@ -228,7 +237,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         }
         if (rc)
             break;
-        p->bw_now = 0.5 * (bw0 + isim_rt_stream_probe_run(probe, PROBE_RUNS));
+        p->bw_now = probe_around(probe, bw0);
         p->meas = median(t, reps);
         p->m_mm = median(mm, reps);
         p->m_att = median(att, reps);
@@ -261,7 +270,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         for (int i = 0; i < npts && !rc; i++) {
             vpoint *p = &out->v[first + (size_t)i];
             int B = p->batch, ctx = p->tokens;
-            double bw0 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
+            double bw0 = probe_now(probe);
             /* one step to warm up, then `steps` steps at the same context */
             for (int q = 0; q < B; q++)
                 isim_rt_set_position(rt, q, ctx);
@@ -283,8 +292,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
                 break;
             isim_rt_times tt;
             isim_rt_times_get(rt, &tt);
-            bws[(size_t)i * (size_t)rounds + (size_t)r] =
-                0.5 * (bw0 + isim_rt_stream_probe_run(probe, PROBE_RUNS));
+            bws[(size_t)i * (size_t)rounds + (size_t)r] = probe_around(probe, bw0);
             /* the split: summed over the rounds here, divided below */
             p->m_mm += tt.matmul_s;
             p->m_att += tt.attention_s;
@@ -401,7 +409,7 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             p->out_tok = out;
         }
         /* the bandwidth around each half: probes before, between and after */
-        double bw0 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
+        double bw0 = probe_now(probe);
         /* the burst's prefill */
         isim_rt_times_reset(rt);
         double t0 = now_s(), ttft_sum = 0;
@@ -415,7 +423,7 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
         }
         if (rc)
             goto next_point;
-        double bw1 = isim_rt_stream_probe_run(probe, PROBE_RUNS);
+        double bw1 = probe_now(probe);
         pre->bw_now = 0.5 * (bw0 + bw1);
         isim_rt_times tt;
         isim_rt_times_get(rt, &tt);
@@ -435,7 +443,7 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             goto next_point;
         int steps = out - 1 > 0 ? out - 1 : 1;
         dec->meas = (now_s() - t0) / steps;
-        dec->bw_now = 0.5 * (bw1 + isim_rt_stream_probe_run(probe, PROBE_RUNS));
+        dec->bw_now = probe_around(probe, bw1);
         isim_rt_times_get(rt, &tt);
         dec->m_mm = tt.matmul_s / steps;
         dec->m_att = tt.attention_s / steps;
@@ -747,10 +755,10 @@ int cmd_validate(int argc, char **argv)
                         isim_dtype_name(dts[di]), layouts[li][0], layouts[li][1], cfg[ci][0],
                         cfg[ci][1]);
                 size_t before = l.n;
-                double bw = isim_rt_stream_probe_run(probe, PROBE_RUNS);
+                double bw = probe_now(probe);
                 rc = two_ranks(self, model_id, data, dts[di], kv, layouts[li][0], layouts[li][1],
                                cfg[ci][0], cfg[ci][1], steps, &l);
-                bw = 0.5 * (bw + isim_rt_stream_probe_run(probe, PROBE_RUNS));
+                bw = probe_around(probe, bw);
                 for (size_t i = before; i < l.n; i++)
                     l.v[i].bw_now = bw;
             }
@@ -886,13 +894,13 @@ int cmd_validate(int argc, char **argv)
     /* the bandwidth the probe read around the points against the profile's: how far the
      * machine moved from where it was calibrated */
     double *bw = malloc((l.n ? l.n : 1) * sizeof *bw), lo = 0, hi = 0, mid = 0;
-    for (size_t i = 0; bw && i < l.n; i++) {
+    for (size_t i = 0; bw && i < l.n; i++)
         bw[i] = l.v[i].bw_now;
-        lo = i == 0 || bw[i] < lo ? bw[i] : lo;
-        hi = bw[i] > hi ? bw[i] : hi;
+    if (bw && l.n) {
+        mid = median(bw, (int)l.n); /* sorts them */
+        lo = bw[0];
+        hi = bw[l.n - 1];
     }
-    if (bw && l.n)
-        mid = median(bw, (int)l.n);
     free(bw);
     double cal = hw->mem_bytes_per_s * hw->eff_hbm;
     if (j) {
