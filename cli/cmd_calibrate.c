@@ -192,8 +192,9 @@ static double model_time(const isim_rt_calibration *c, double P, int d, int i, c
     return fmax(a, h) + x[2] * fmin(a, h);
 }
 
-/* residuals of the model's times against the sweep's, relative: medians of the runs, as
- * the profile's peak and bandwidth are and as the engine's steps are measured */
+/* residuals of the model's times against the sweep's, relative: the means of the middle
+ * runs, against the streaming rate sampled between the sweep's rounds (the same states of
+ * the machine) and the median peak */
 static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
@@ -202,10 +203,10 @@ static void curve_residuals(const double *x, double *r, void *p)
     for (int d = 0; d < 2; d++) {
         if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
             continue;
-        double bw = (d ? c->stream_bf16 : c->stream_fp32).median;
+        double bw = (d ? c->sweep_stream_bf16 : c->sweep_stream_fp32).mean;
         const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
         for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
-            double want = t[i].median;
+            double want = t[i].mean;
             r[k++] = (model_time(c, cc->P, d, i, x, bw) - want) / want;
         }
     }
@@ -228,6 +229,15 @@ static void stat_text(char *buf, size_t n, const isim_rt_stat *s, double scale, 
 {
     snprintf(buf, n, "median of %d runs %.4g %s (best %.4g, worst %.4g)", s->runs,
              s->median * scale, unit, s->best * scale, s->worst * scale);
+}
+
+/* A rate sampled through the calibration: the rate of the middle samples' mean time. */
+static void sampled_text(char *buf, size_t n, const isim_rt_stat *s, double scale, const char *unit)
+{
+    snprintf(buf, n,
+             "%d samples spread through the calibration: %.4g %s at the mean time of the "
+             "middle ones (median %.4g, best %.4g, worst %.4g)",
+             s->runs, s->mean * scale, unit, s->median * scale, s->best * scale, s->worst * scale);
 }
 
 int cmd_calibrate(int argc, char **argv)
@@ -317,13 +327,13 @@ int cmd_calibrate(int argc, char **argv)
     }
     /* the bandwidth: what the engine's decode streams (the one-row matmul), so no further
      * loss; the simple read probe is noted beside it */
-    double bw = c.stream_bf16.median, hbm = 1.0;
+    double bw = c.stream_bf16.mean, hbm = 1.0;
     char shapes[160] = "";
     for (int i = 0, o = 0; i < c.big_mats && o < (int)sizeof shapes; i++)
         o += snprintf(shapes + o, sizeof shapes - (size_t)o, "%s%zu x %zu", i ? ", " : "",
                       c.big_n[i], c.big_k[i]);
     /* the KV cache's share of that bandwidth, as attention reads it */
-    double hbm_kv = fmax(0.01, fmin(1.0, c.kv_stream_bf16.median / bw));
+    double hbm_kv = fmax(0.01, fmin(1.0, c.kv_stream_bf16.mean / bw));
     fprintf(f,
             "# Written by infersim calibrate on %s on this machine (%s, %d threads, %s kernels;\n"
             "# 1-minute load %.2f when it began). The whole machine is one device. Rerun\n"
@@ -349,15 +359,16 @@ int cmd_calibrate(int argc, char **argv)
         "  flops: {value: %.6g, source: \"GSL least squares of the step model's matmul time, "
         "max(a, h) + overlap min(a, h), a = 2 r P / (peak x flops x min(1, r / full)), h = "
         "weights / streaming rate, against the matmuls of a layer of Llama 3.2 1B (%s, n x k, "
-        "P their weights) of r = 1..512 rows, one after another, streamed from memory, median "
-        "of the runs, fp32 and bf16 together (relative rms %.3f; fp32 alone "
+        "P their weights) of r = 1..512 rows, one after another, streamed from memory, in "
+        "rounds with the streaming rate sampled between them, the mean of the middle runs, "
+        "fp32 and bf16 together (relative rms %.3f; fp32 alone "
         "%.3f, full %.3g, overlap %.3g; bf16 alone %.3f, full %.3g, overlap %.3g)\"}\n"
         "  flops_full_rows: {value: %.6g, source: \"the same fit: below it a microkernel tile "
         "loads weights for rows it does not have\"}\n"
         "  overlap: {value: %.6g, source: \"the same fit: the share of the shorter of a matmul's "
         "arithmetic and traffic that the longer does not hide\"}\n",
         date, e, shapes, rms, f32[0], f32[1], f32[2], f16[0], f16[1], f16[2], h, ovl);
-    stat_text(s1, sizeof s1, &c.stream_bf16, 1e-9, "GB/s");
+    sampled_text(s1, sizeof s1, &c.stream_bf16, 1e-9, "GB/s");
     fprintf(
         f,
         "  hbm: {value: %.6g, source: \"1: the bandwidth below is what the engine's one-row bf16 "
@@ -369,26 +380,28 @@ int cmd_calibrate(int argc, char **argv)
         "  attention: {value: %.6g, source: \"the attention kernel, 32 queries x 1024 positions "
         "x 64, fp32 cache, one thread, x threads: %s, over the bf16 peak\"}\n",
         fmin(1.0, c.attention_flops.median * c.threads / c.peak_bf16.median), s1);
-    stat_text(s1, sizeof s1, &c.kv_stream_bf16, 1e-9, "GB/s");
-    stat_text(s3, sizeof s3, &c.kv_stream_fp32, 1e-9, "GB/s");
+    sampled_text(s1, sizeof s1, &c.kv_stream_bf16, 1e-9, "GB/s");
+    sampled_text(s3, sizeof s3, &c.kv_stream_fp32, 1e-9, "GB/s");
     fprintf(f,
             "  hbm_kv: {value: %.6g, source: \"the attention kernel reading a KV cache of 256 MB "
             "from memory on every thread (decode: 4 queries per head, 2048 positions of 64 "
-            "values), bf16 cache %s, over the bandwidth below (fp32 cache %s)\"}\n",
+            "values), sampled with the bandwidth below: bf16 cache %s, over the bandwidth (fp32 "
+            "cache %s)\"}\n",
             hbm_kv, s1, s3);
     stat_text(s1, sizeof s1, &c.read_bytes_per_s, 1e-9, "GB/s");
+    sampled_text(s3, sizeof s3, &c.stream_bf16, 1e-9, "GB/s");
     fprintf(
         f,
         "memory:\n  source: \"infersim calibrate %s\"\n"
         "  capacity_gb: {value: %.6g, source: \"/proc/meminfo MemTotal\"}\n"
         "  bandwidth_gbps: {value: %.6g, source: \"a one-row bf16 matmul over 256 MB of weights "
-        "on every thread, median (a plain sum over 1 GiB in huge pages read %s)\"}\n",
-        date, mem_total_bytes() / 1e9, bw * 1e-9, s1);
-    stat_text(s1, sizeof s1, &c.stream_thread_bf16, 1e-9, "GB/s");
+        "on every thread, %s (a plain sum over 1 GiB in huge pages read %s)\"}\n",
+        date, mem_total_bytes() / 1e9, bw * 1e-9, s3, s1);
+    sampled_text(s1, sizeof s1, &c.stream_thread_bf16, 1e-9, "GB/s");
     fprintf(f,
             "  thread_bandwidth_gbps: {value: %.6g, source: \"the same matmul on one thread, run "
-            "by run in turn with every thread: %s\"}\n",
-            c.stream_thread_bf16.median * 1e-9, s1);
+            "in turn with every thread in each sample: %s\"}\n",
+            c.stream_thread_bf16.mean * 1e-9, s1);
     double coll_bw = cf.ok ? cf.bytes_per_s : c.read_bytes_per_s.median / 4;
     if (cf.ok)
         snprintf(s2, sizeof s2,
@@ -470,9 +483,11 @@ int cmd_calibrate(int argc, char **argv)
     printf("  read bandwidth        %8.2f GB/s (best %.2f, worst %.2f)\n",
            c.read_bytes_per_s.median / 1e9, c.read_bytes_per_s.best / 1e9,
            c.read_bytes_per_s.worst / 1e9);
-    printf("  decode streams        %8.2f GB/s bf16, %.2f fp32 (efficiency %.3f)\n",
-           c.stream_bf16.median / 1e9, c.stream_fp32.median / 1e9, hbm);
-    printf("  one thread streams    %8.2f GB/s bf16\n", c.stream_thread_bf16.median / 1e9);
+    printf("  decode streams        %8.2f GB/s bf16 (%d samples, %.2f to %.2f), %.2f fp32 "
+           "(efficiency %.3f)\n",
+           c.stream_bf16.mean / 1e9, c.stream_bf16.runs, c.stream_bf16.worst / 1e9,
+           c.stream_bf16.best / 1e9, c.stream_fp32.mean / 1e9, hbm);
+    printf("  one thread streams    %8.2f GB/s bf16\n", c.stream_thread_bf16.mean / 1e9);
     printf("  peak                  %8.1f GFLOP/s fp32, %.1f bf16\n", c.peak_fp32.median / 1e9,
            c.peak_bf16.median / 1e9);
     printf(
@@ -490,10 +505,10 @@ int cmd_calibrate(int argc, char **argv)
         printf(" %5.3f", c.mm_bf16[i].best / c.peak_bf16.best);
     printf("\n  layer from memory, ms");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
-        printf(" %5.3g", c.big_bf16[i].median * 1e3);
+        printf(" %5.3g", c.big_bf16[i].mean * 1e3);
     printf("\n  attention             %8.1f GFLOP/s per thread\n", c.attention_flops.median / 1e9);
     printf("  KV cache read         %8.2f GB/s bf16, %.2f fp32 (hbm_kv %.3f)\n",
-           c.kv_stream_bf16.median / 1e9, c.kv_stream_fp32.median / 1e9, hbm_kv);
+           c.kv_stream_bf16.mean / 1e9, c.kv_stream_fp32.mean / 1e9, hbm_kv);
     printf("  task hand-off         %8.2f us, %.1f per layer\n", c.dispatch_s.median * 1e6,
            c.dispatches_per_layer);
     printf("  step overhead         %8.2f us; a small layer %.2f us\n",

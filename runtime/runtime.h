@@ -121,11 +121,16 @@ void isim_rt_random_prompt(uint64_t seed, int sequence, int len, int vocab, int 
 /* ---- measuring the machine (infersim calibrate; docs/validation.md) ------------------- */
 
 /* A repeated measurement: the best, the median and the worst of `runs` (for rates the best
- * is the highest, for times the lowest). */
+ * is the highest, for times the lowest), and the mean of the middle runs (a tenth of them,
+ * at least one, left out at each end from 3 runs on; for rates the rate of the mean time):
+ * on a machine whose rate moves between states, what a long run averages. */
 typedef struct isim_rt_stat {
-    double best, median, worst;
+    double best, median, worst, mean;
     int runs;
 } isim_rt_stat;
+
+/* The statistics of n measurements (v is sorted in place; n >= 1); rate: higher is better. */
+isim_rt_stat isim_rt_summarize(double *v, int n, bool rate);
 
 #define ISIM_RT_CAL_ROWS 14
 
@@ -142,16 +147,21 @@ typedef struct isim_rt_calibration {
      * each), one after the other as a decode step runs them */
     int big_mats; /* matmuls in a layer */
     size_t big_n[4], big_k[4];
-    isim_rt_stat big_fp32[ISIM_RT_CAL_ROWS], big_bf16[ISIM_RT_CAL_ROWS]; /* seconds of a
-                                          layer's matmuls in the pass, weights streamed from memory */
+    isim_rt_stat big_fp32[ISIM_RT_CAL_ROWS],
+        big_bf16[ISIM_RT_CAL_ROWS]; /* seconds of a
+     layer's matmuls in the pass, weights streamed from memory */
+    isim_rt_stat sweep_stream_fp32,
+        sweep_stream_bf16;                 /* the rate below, sampled between
+                                  the sweep's rounds: what its curve is fitted against */
     isim_rt_stat stream_fp32, stream_bf16; /* bytes/s of weights one-row matmuls read from
-                                              DRAM (the decode case) */
+                                              DRAM (the decode case), sampled through the whole
+                                              calibration */
     isim_rt_stat stream_thread_bf16;       /* the same bf16 on one thread (a rank of one
-                                              thread running alone) */
+                                              thread running alone), sampled with it */
     isim_rt_stat attention_flops;          /* the attention kernel, fp32 cache, 1K positions */
     isim_rt_stat kv_stream_bf16, kv_stream_fp32; /* bytes/s of KV cache the attention kernel
                                     reads from memory: decode, 4 queries per head, 2K positions,
-                                    every thread */
+                                    every thread; sampled with the streaming rates */
     isim_rt_stat dispatch_s;                     /* handing an empty task to every thread */
     double dispatches_per_layer;                 /* tasks handed out per layer of a decode step */
     isim_rt_stat layer_s;                        /* a small model's decode step, per layer */

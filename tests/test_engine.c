@@ -828,3 +828,28 @@ Test(engine, every_kernel_set_computes_the_same_passes)
     }
     isim_model_free(m);
 }
+
+/* The statistic calibrate gives the bandwidth and validate its points, worked by hand. */
+Test(engine, measurements_are_summarised_by_the_mean_of_their_middle_runs)
+{
+    /* times: one of five cut at each end, the mean of 2, 3, 4 */
+    double t[5] = {100, 3, 1, 4, 2};
+    isim_rt_stat s = isim_rt_summarize(t, 5, false);
+    cr_expect_float_eq(s.mean, 3.0, 1e-12);
+    cr_expect_float_eq(s.median, 3.0, 1e-12);
+    cr_expect_float_eq(s.best, 1.0, 1e-12);
+    cr_expect_float_eq(s.worst, 100.0, 1e-12);
+    /* rates of a machine in two states, 40 and 80 GB/s, half the samples each, and one
+     * hiccup of 5 at each end cut: the mean time of a GB, (1/40 + 1/80) / 2 = 3/160 s, is a
+     * rate of 53.33 GB/s, where the median (60) sits between the states */
+    double r[12] = {40, 80, 40, 80, 40, 80, 40, 80, 40, 80, 5, 500};
+    s = isim_rt_summarize(r, 12, true);
+    cr_expect_float_eq(s.mean, 160.0 / 3.0, 1e-9);
+    cr_expect_float_eq(s.median, 60.0, 1e-12);
+    cr_expect_float_eq(s.best, 500.0, 1e-12);
+    cr_expect_float_eq(s.worst, 5.0, 1e-12);
+    /* fewer than 3: nothing cut */
+    double two[2] = {1, 3};
+    cr_expect_float_eq(isim_rt_summarize(two, 2, false).mean, 2.0, 1e-12);
+    cr_expect_float_eq(isim_rt_summarize(two, 2, true).mean, 1.5, 1e-12);
+}

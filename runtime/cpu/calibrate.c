@@ -21,12 +21,18 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Best (highest when `rate`, else lowest), median and worst of v. */
-static isim_rt_stat stat_of(double *v, int n, bool rate)
+isim_rt_stat isim_rt_summarize(double *v, int n, bool rate)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     isim_rt_stat s = {.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), .runs = n};
     s.best = rate ? v[n - 1] : v[0];
     s.worst = rate ? v[0] : v[n - 1];
+    /* the mean of the middle runs: times, or for rates the times of a unit of work (1 / v) */
+    int cut = n >= 3 ? (n / 10 > 1 ? n / 10 : 1) : 0;
+    double sum = 0;
+    for (int i = cut; i < n - cut; i++)
+        sum += rate ? 1.0 / v[i] : v[i];
+    s.mean = rate ? (n - 2 * cut) / sum : sum / (n - 2 * cut);
     return s;
 }
 
@@ -177,18 +183,68 @@ static double mm_time(rt_pool *pool, const rt_kernels *k, mm_case *c, int rows)
     return t / reps;
 }
 
+/* ---- the streaming rates, sampled through the whole calibration ---------------------- */
+
+/* A shared machine's bandwidth moves between states within seconds (docs/validation.md):
+ * measured in one burst, the profile would hold one moment's rate. The decode case's rates
+ * are sampled between the other measurements instead, a sample being one run of each in
+ * turn: the one-row matmul over 256 MB of bf16 weights on every thread and on one thread,
+ * over 256 MB of fp32 weights on every thread, and the KV cache read in bf16 and fp32. */
+#define MAX_SAMPLES 128
+enum { S_BF16, S_THREAD, S_FP32, S_KV_BF16, S_KV_FP32, S_KINDS };
+
+typedef struct {
+    rt_pool *pool, *pool1;
+    const rt_kernels *k;
+    int threads;
+    const float *cache; /* 256 MB or more of the read probe's buffer */
+    mm_case bf16, fp32;
+    double v[S_KINDS][MAX_SAMPLES];
+    int n;
+} sampler;
+
+static double kv_rate(rt_pool *pool, const rt_kernels *k, int threads, const void *cache,
+                      bool bf16);
+
+static isim_status sample(sampler *s, isim_error *err)
+{
+    if (s->n == MAX_SAMPLES)
+        return ISIM_OK;
+    double b16 = (double)isim__rt_matrix_bytes(s->bf16.m.n, s->bf16.m.k, ISIM_BF16),
+           b32 = (double)isim__rt_matrix_bytes(s->fp32.m.n, s->fp32.m.k, ISIM_FP32);
+    s->v[S_BF16][s->n] = b16 / mm_time(s->pool, s->k, &s->bf16, 1);
+    s->v[S_THREAD][s->n] = b16 / mm_time(s->pool1, s->k, &s->bf16, 1);
+    s->v[S_FP32][s->n] = b32 / mm_time(s->pool, s->k, &s->fp32, 1);
+    s->v[S_KV_BF16][s->n] = kv_rate(s->pool, s->k, s->threads, s->cache, true);
+    s->v[S_KV_FP32][s->n] = kv_rate(s->pool, s->k, s->threads, s->cache, false);
+    if (s->v[S_KV_BF16][s->n] < 0 || s->v[S_KV_FP32][s->n] < 0)
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    s->n++;
+    return ISIM_OK;
+}
+
+/* The statistics of samples [from, to) of one kind. */
+static isim_rt_stat sampled(const sampler *s, int kind, int from, int to)
+{
+    double v[MAX_SAMPLES];
+    memcpy(v, s->v[kind] + from, (size_t)(to - from) * sizeof *v);
+    return isim_rt_summarize(v, to - from, true);
+}
+
 /* The matmuls of layers of `m` (dense FFN), one after the other, for every row count of the
  * calibration: as many layers as hold 256 MB of weights or more (beyond the last-level
- * cache, so that each pass reads them from memory, as a decode step does), the median and
- * spread of `runs` passes, each repeated until 20 ms have passed; times are per layer. */
+ * cache, so that each pass reads them from memory, as a decode step does), in `runs`
+ * rounds over the row counts, each pass repeated until 20 ms have passed (times per layer),
+ * and a sample of the streaming rates after each round: each row count's runs, and the rate
+ * the curve is fitted against, spread over the same states of the machine. */
 #define SWEEP_MATS 4
 static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_model *m,
-                               isim_dtype dt, int runs, double *v, isim_rt_calibration *out,
-                               isim_rt_stat *times, isim_error *err)
+                               isim_dtype dt, int runs, sampler *smp, isim_rt_calibration *out,
+                               isim_rt_stat *times, isim_rt_stat *stream, isim_error *err)
 {
     size_t d = (size_t)m->d_model, hd = (size_t)m->head_dim;
-    size_t n[SWEEP_MATS] = {hd * (size_t)(m->n_heads + 2 * m->n_kv_heads), d,
-                            2 * (size_t)m->d_ff, d};
+    size_t n[SWEEP_MATS] = {hd * (size_t)(m->n_heads + 2 * m->n_kv_heads), d, 2 * (size_t)m->d_ff,
+                            d};
     size_t kk[SWEEP_MATS] = {d, hd * (size_t)m->n_heads, d, (size_t)m->d_ff};
     size_t layer_bytes = 0;
     for (int i = 0; i < SWEEP_MATS; i++)
@@ -197,8 +253,12 @@ static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_mo
     if (layers > 64)
         layers = 64;
     mm_case *c = calloc((size_t)layers * SWEEP_MATS, sizeof *c);
-    if (!c)
+    double *v = malloc((size_t)ISIM_RT_CAL_ROWS * (size_t)runs * sizeof *v);
+    if (!c || !v) {
+        free(c);
+        free(v);
         return isim__rt_fail(err, ISIM_ENOMEM, "out of memory (the layers' matmuls)");
+    }
     isim_status st = ISIM_OK;
     out->big_mats = SWEEP_MATS;
     memcpy(out->big_n, n, sizeof n);
@@ -207,8 +267,9 @@ static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_mo
         if (!mm_make(&c[i], n[i % SWEEP_MATS], kk[i % SWEEP_MATS], 512, dt))
             st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory (the layers' matmuls)");
     }
-    for (int ri = 0; ri < ISIM_RT_CAL_ROWS && !st; ri++) {
-        for (int r = 0; r < runs; r++) {
+    int s0 = smp->n;
+    for (int r = 0; r < runs && !st; r++) {
+        for (int ri = 0; ri < ISIM_RT_CAL_ROWS; ri++) {
             int reps = 0;
             double t0 = isim__rt_now(), t;
             do {
@@ -219,13 +280,19 @@ static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_mo
                 reps++;
                 t = isim__rt_now() - t0;
             } while (t < 0.02);
-            v[r] = t / reps / layers;
+            v[(size_t)ri * (size_t)runs + (size_t)r] = t / reps / layers;
         }
-        times[ri] = stat_of(v, runs, false);
+        st = sample(smp, err);
+    }
+    if (!st) {
+        for (int ri = 0; ri < ISIM_RT_CAL_ROWS; ri++)
+            times[ri] = isim_rt_summarize(v + (size_t)ri * (size_t)runs, runs, false);
+        *stream = sampled(smp, dt == ISIM_BF16 ? S_BF16 : S_FP32, s0, smp->n);
     }
     for (int i = 0; i < layers * SWEEP_MATS; i++)
         mm_free(&c[i]);
     free(c);
+    free(v);
     return st;
 }
 
@@ -268,7 +335,7 @@ static double attention_rate(const rt_kernels *k, int runs, isim_rt_stat *out)
         /* q.k and p.v: 2 x 2 x hd FLOPs per query and position */
         r[s] = 4.0 * nq * hd * span * reps / t;
     }
-    *out = stat_of(r, runs, true);
+    *out = isim_rt_summarize(r, runs, true);
     free(kt), free(v), free(q), free(o), free(sc), free(r);
     return 0;
 }
@@ -367,7 +434,7 @@ static isim_status step_time(const isim_model *m, int threads, const char *kerne
     }
     *dispatches = (double)(isim__rt_pool_dispatches(rt->pool) - d0) / steps;
     if (!st)
-        *median_s = stat_of(t, steps, false).median;
+        *median_s = isim_rt_summarize(t, steps, false).median;
     free(t);
     isim_rt_close(rt);
     return st;
@@ -407,7 +474,7 @@ double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs)
     runs = runs < 1 ? 1 : runs > 64 ? 64 : runs;
     for (int r = 0; r < runs; r++)
         v[r] = bytes / mm_time(p->pool, p->k, &p->c, 1);
-    return stat_of(v, runs, true).median; /* the statistic calibrate writes */
+    return isim_rt_summarize(v, runs, true).median; /* the statistic calibrate writes */
 }
 
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p)
@@ -451,7 +518,8 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         isim__rt_pool_free(pool);
     if (st)
         return st;
-    double *v = malloc(128 * sizeof *v); /* runs <= 64, twice */
+    double *v = malloc(64 * sizeof *v); /* runs <= 64 */
+    sampler *smp = NULL;
     size_t n = (size_t)1 << 28; /* 1 GiB of floats */
     float *x =
         mmap(NULL, n * sizeof *x, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -465,17 +533,34 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
 #endif
     for (size_t i = 0; i < n; i++)
         x[i] = (float)(i & 1023);
+    /* the streaming rates' samples, taken between the measurements below; the KV cache is
+     * 256 MB of the read probe's buffer (values of 0 to 1023: finite read as either) */
+    smp = calloc(1, sizeof *smp);
+    if (!smp || !mm_make(&smp->bf16, 8192, 16384, 1, ISIM_BF16) ||
+        !mm_make(&smp->fp32, 8192, 8192, 1, ISIM_FP32)) {
+        st = isim__rt_fail(err, ISIM_ENOMEM, "no memory for the streaming probes (512 MB)");
+        goto done;
+    }
+    smp->pool = pool;
+    smp->pool1 = pool1;
+    smp->k = k;
+    smp->threads = threads;
+    smp->cache = x;
+    if ((st = sample(smp, err)))
+        goto done;
     for (int r = 0; r < runs; r++)
         v[r] = isim__rt_read_rate(pool, k, x, n);
-    out->read_bytes_per_s = stat_of(v, runs, true);
+    out->read_bytes_per_s = isim_rt_summarize(v, runs, true);
     for (int which = 0; which < 2; which++) {
         for (int r = 0; r < runs; r++)
             v[r] = isim__rt_peak_rate(pool, k, which, 5000000);
         if (which == 0)
-            out->peak_fp32 = stat_of(v, runs, true);
+            out->peak_fp32 = isim_rt_summarize(v, runs, true);
         else
-            out->peak_bf16 = stat_of(v, runs, true);
+            out->peak_bf16 = isim_rt_summarize(v, runs, true);
     }
+    if ((st = sample(smp, err)))
+        goto done;
     /* matmul by rows, weights in cache: 512 outputs x 1024 inputs (2 MB in fp32, 1 MB in
      * bf16, shared by the threads' L2 caches) */
     static const int rows[ISIM_RT_CAL_ROWS] = {1,  2,  4,  8,  12,  16,  24,
@@ -492,35 +577,19 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
             out->rows[ri] = rows[ri];
             for (int r = 0; r < runs; r++)
                 v[r] = 2.0 * 512 * 1024 * rows[ri] / mm_time(pool, k, &c, rows[ri]);
-            (di ? out->mm_bf16 : out->mm_fp32)[ri] = stat_of(v, runs, true);
+            (di ? out->mm_bf16 : out->mm_fp32)[ri] = isim_rt_summarize(v, runs, true);
         }
         mm_free(&c);
+        if ((st = sample(smp, err)))
+            break;
         /* the same rows against weights streamed from memory: the matmuls of a layer of the
          * mid-size model in the engine's order and fusion (q, k, v together; o; gate and up
          * together; down), each handed to the threads once, as a decode step runs them:
          * weights of every shape the step model's one efficiency curve stands for, read
          * once per pass (Llama 3.2 1B: 122 MB a layer in bf16; 3 layers, 2 in fp32) */
-        if ((st = layer_sweep(pool, k, mid, dt, runs, v, out, di ? out->big_bf16 : out->big_fp32,
-                              err)))
+        if ((st = layer_sweep(pool, k, mid, dt, runs, smp, out, di ? out->big_bf16 : out->big_fp32,
+                              di ? &out->sweep_stream_bf16 : &out->sweep_stream_fp32, err)))
             break;
-        /* one row against 256 MB of weights: the decode case, streamed from DRAM */
-        if (!mm_make(&c, 8192, (size_t)(di ? 16384 : 8192), 1, dt)) {
-            mm_free(&c);
-            st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
-            break;
-        }
-        double bytes = (double)isim__rt_matrix_bytes(c.m.n, c.m.k, dt);
-        for (int r = 0; r < runs; r++) {
-            v[r] = bytes / mm_time(pool, k, &c, 1);
-            /* bf16: the same on one thread, run by run in turn with every thread so that both
-             * see the machine in the same state (a rank of one thread alone streams this) */
-            if (di)
-                v[64 + r] = bytes / mm_time(pool1, k, &c, 1);
-        }
-        *(di ? &out->stream_bf16 : &out->stream_fp32) = stat_of(v, runs, true);
-        if (di)
-            out->stream_thread_bf16 = stat_of(v + 64, runs, true);
-        mm_free(&c);
     }
     if (st)
         goto done;
@@ -528,16 +597,8 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
         goto done;
     }
-    /* the KV cache read from memory, in bf16 and fp32; 256 MB of the bandwidth probe's buffer
-     * (values of 0 to 1023: finite read as either) */
-    for (int bf = 0; bf < 2; bf++) {
-        for (int r = 0; r < runs; r++)
-            if ((v[r] = kv_rate(pool, k, threads, x, bf == 1)) < 0) {
-                st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
-                goto done;
-            }
-        *(bf ? &out->kv_stream_bf16 : &out->kv_stream_fp32) = stat_of(v, runs, true);
-    }
+    if ((st = sample(smp, err)))
+        goto done;
     /* handing out a task: 1000 empty ones per run */
     for (int r = 0; r < runs; r++) {
         double t0 = isim__rt_now();
@@ -545,7 +606,9 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
             isim__rt_pool_run(pool, empty_task, NULL);
         v[r] = (isim__rt_now() - t0) / 1000;
     }
-    out->dispatch_s = stat_of(v, runs, false);
+    out->dispatch_s = isim_rt_summarize(v, runs, false);
+    if ((st = sample(smp, err)))
+        goto done;
     /* steps of 1 and 2 layers: the difference is a layer, the rest the step's own cost */
     {
         isim_model s1 = *small, s2 = *small, m1 = *mid, m2 = *mid;
@@ -562,16 +625,29 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
                 break;
             layer[r] = t2 - t1;
             over[r] = t1 - (t2 - t1);
+            st = sample(smp, err);
         }
         if (!st) {
-            out->layer_s = stat_of(layer, runs > 64 ? 64 : runs, false);
-            out->step_overhead_s = stat_of(over, runs > 64 ? 64 : runs, false);
+            out->layer_s = isim_rt_summarize(layer, runs > 64 ? 64 : runs, false);
+            out->step_overhead_s = isim_rt_summarize(over, runs > 64 ? 64 : runs, false);
             if (!(st = step_time(&m1, threads, kernels, 5, &t1, &d1, err)) &&
                 !(st = step_time(&m2, threads, kernels, 5, &t2, &d2, err)))
                 out->dispatches_per_layer = d2 - d1;
         }
     }
+    if (!st) {
+        out->stream_bf16 = sampled(smp, S_BF16, 0, smp->n);
+        out->stream_thread_bf16 = sampled(smp, S_THREAD, 0, smp->n);
+        out->stream_fp32 = sampled(smp, S_FP32, 0, smp->n);
+        out->kv_stream_bf16 = sampled(smp, S_KV_BF16, 0, smp->n);
+        out->kv_stream_fp32 = sampled(smp, S_KV_FP32, 0, smp->n);
+    }
 done:
+    if (smp) {
+        mm_free(&smp->bf16);
+        mm_free(&smp->fp32);
+        free(smp);
+    }
     if (x)
         munmap(x, n * sizeof *x);
     free(v);
