@@ -165,14 +165,14 @@ static void fill_prediction(vpoint *p, const isim_result *r)
  * and context (positions set directly: the cache holds whatever it held). */
 static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt, isim_dtype kv,
                           int threads, const int *batches, int nb, const int *ctxs, int nc,
-                          const int *prompts, int np, int steps, int rounds, int reps,
+                          const int *prompts, int np, int rounds, int reps,
                           isim_rt_stream_probe *probe, vlist *out)
 {
     int max_b = 1, max_ctx = 1;
     for (int i = 0; i < nb; i++)
         max_b = batches[i] > max_b ? batches[i] : max_b;
     for (int i = 0; i < nc; i++)
-        max_ctx = ctxs[i] + steps + 2 > max_ctx ? ctxs[i] + steps + 2 : max_ctx;
+        max_ctx = ctxs[i] + 2 > max_ctx ? ctxs[i] + 2 : max_ctx;
     for (int i = 0; i < np; i++)
         max_ctx = prompts[i] + 1 > max_ctx ? prompts[i] + 1 : max_ctx;
     isim_rt_options o;
@@ -193,7 +193,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
     int *tok = malloc((size_t)max_b * sizeof *tok),
         *prompt = malloc((size_t)max_ctx * sizeof *prompt);
     const int **in = malloc((size_t)max_b * sizeof *in);
-    double *t = malloc((size_t)(steps > reps ? steps : reps) * sizeof *t);
+    double *t = malloc((size_t)reps * sizeof *t);
     if (!slots || !ones || !tok || !prompt || !in || !t) {
         rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
         goto done;
@@ -243,10 +243,13 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         p->m_att = median(att, reps);
         p->m_rest = p->meas - p->m_mm - p->m_att;
     }
-    /* decode: the grid `rounds` times over, a warm-up step and `steps` measured steps of
-     * each point in each round, so that no point is measured in one moment of a machine
-     * whose bandwidth moves; a point's time is the median of its steps over the rounds and
-     * its bandwidth the median of its rounds' */
+    /* decode: the grid `rounds` times over, in each round a warm-up step and one measured
+     * step of each point, the probe before and after it. A shared VM's bandwidth moves
+     * between states within seconds: a point measured in one go carries the state of that
+     * moment, measured once in each round (seconds apart) it samples them as calibrate's
+     * bandwidth samples do. Its time is the mean of the middle rounds (isim_rt_summarize,
+     * calibrate's statistic for the bandwidth), its bandwidth the rate at the mean of the
+     * middle rounds' probe times. */
     size_t first = out->n;
     int npts = nb * nc;
     for (int i = 0; i < npts && !rc; i++) {
@@ -262,31 +265,24 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         p->batch = batches[i / nc];
         p->tokens = ctxs[i % nc];
     }
-    double *ts = rc ? NULL : malloc((size_t)npts * (size_t)(rounds * steps) * sizeof *ts);
+    double *ts = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *ts);
     double *bws = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *bws);
     if (!rc && (!ts || !bws))
         rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
     for (int r = 0; r < rounds && !rc; r++)
         for (int i = 0; i < npts && !rc; i++) {
             vpoint *p = &out->v[first + (size_t)i];
-            int B = p->batch, ctx = p->tokens;
+            int B = p->batch;
             double bw0 = probe_now(probe);
-            /* one step to warm up, then `steps` steps at the same context */
-            for (int q = 0; q < B; q++)
-                isim_rt_set_position(rt, q, ctx);
-            if (isim_rt_forward(rt, B, slots, in, ones, NULL, &err)) {
-                rc = cli_error(&err);
-                break;
-            }
-            isim_rt_times_reset(rt);
-            double *t_i = ts + ((size_t)i * (size_t)rounds + (size_t)r) * (size_t)steps;
-            for (int st = 0; st < steps && !rc; st++) {
+            for (int w = 0; w < 2 && !rc; w++) {
+                if (w == 1)
+                    isim_rt_times_reset(rt);
                 for (int q = 0; q < B; q++)
-                    isim_rt_set_position(rt, q, ctx + st / 2);
+                    isim_rt_set_position(rt, q, p->tokens);
                 double t0 = now_s();
                 if (isim_rt_forward(rt, B, slots, in, ones, NULL, &err))
                     rc = cli_error(&err);
-                t_i[st] = now_s() - t0;
+                ts[(size_t)i * (size_t)rounds + (size_t)r] = now_s() - t0;
             }
             if (rc)
                 break;
@@ -299,10 +295,10 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         }
     for (int i = 0; i < npts && !rc; i++) {
         vpoint *p = &out->v[first + (size_t)i];
-        p->meas = median(ts + (size_t)i * (size_t)(rounds * steps), rounds * steps);
-        p->bw_now = median(bws + (size_t)i * (size_t)rounds, rounds);
-        p->m_mm /= rounds * steps;
-        p->m_att /= rounds * steps;
+        p->meas = isim_rt_summarize(ts + (size_t)i * (size_t)rounds, rounds, false).mean;
+        p->bw_now = isim_rt_summarize(bws + (size_t)i * (size_t)rounds, rounds, true).mean;
+        p->m_mm /= rounds;
+        p->m_att /= rounds;
         p->m_rest = p->meas - p->m_mm - p->m_att;
     }
     free(ts);
@@ -462,9 +458,14 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
     return rc;
 }
 
+/* One run of a two-rank configuration: the median decode step and its split, the prefill
+ * and its split (seconds), the bandwidth the probe read around it (bytes/s). */
+enum { R_DEC, R_DEC_MM, R_DEC_ATT, R_PRE, R_PRE_MM, R_PRE_ATT, R_BW, R_N };
+
 /* Two ranks under mpirun: `infersim run --json` with --tp or --pp 2, one thread each. */
 static int two_ranks(const char *self, const char *model, const char *data, isim_dtype wt,
-                     isim_dtype kv, int tp, int pp, int batch, int prompt, int steps, vlist *out)
+                     isim_dtype kv, int tp, int pp, int batch, int prompt, int steps,
+                     double out[R_N])
 {
     char cmd[2000];
     snprintf(
@@ -497,43 +498,84 @@ static int two_ranks(const char *self, const char *model, const char *data, isim
     const cJSON *dec = cJSON_GetObjectItem(j, "decode_step_ms"),
                 *t = cJSON_GetObjectItem(j, "terms_ms"),
                 *pt = cJSON_GetObjectItem(j, "prefill_terms_ms");
-    vpoint *d = vadd(out);
-    if (!d || !dec || !t || !pt) {
-        cJSON_Delete(j);
-        return cli_error(
-            &(isim_error){.code = ISIM_EINVAL, .message = "run printed no measurements"});
-    }
-    snprintf(d->kind, sizeof d->kind, "decode");
-    d->weights = wt;
-    d->kv = kv;
-    d->tp = tp;
-    d->pp = pp;
-    d->batch = batch;
-    d->tokens = prompt;
-    d->meas = cJSON_GetObjectItem(dec, "median")->valuedouble / 1e3;
-    d->m_mm = cJSON_GetObjectItem(t, "matmul")->valuedouble / 1e3;
-    d->m_att = cJSON_GetObjectItem(t, "attention")->valuedouble / 1e3;
-    d->m_rest = d->meas - d->m_mm - d->m_att;
-    if (batch == 1) {
-        vpoint *p = vadd(out);
-        if (!p) {
+    const cJSON *v[R_BW] = {dec ? cJSON_GetObjectItem(dec, "median") : NULL,
+                            t ? cJSON_GetObjectItem(t, "matmul") : NULL,
+                            t ? cJSON_GetObjectItem(t, "attention") : NULL,
+                            cJSON_GetObjectItem(j, "prefill_ms"),
+                            pt ? cJSON_GetObjectItem(pt, "matmul") : NULL,
+                            pt ? cJSON_GetObjectItem(pt, "attention") : NULL};
+    for (int i = 0; i < R_BW; i++) {
+        if (!cJSON_IsNumber(v[i])) {
             cJSON_Delete(j);
-            return CLI_FAIL;
+            return cli_error(
+                &(isim_error){.code = ISIM_EINVAL, .message = "run printed no measurements"});
         }
-        snprintf(p->kind, sizeof p->kind, "prefill");
-        p->weights = wt;
-        p->kv = kv;
-        p->tp = tp;
-        p->pp = pp;
-        p->batch = 1;
-        p->tokens = prompt;
-        p->meas = cJSON_GetObjectItem(j, "prefill_ms")->valuedouble / 1e3;
-        p->m_mm = cJSON_GetObjectItem(pt, "matmul")->valuedouble / 1e3;
-        p->m_att = cJSON_GetObjectItem(pt, "attention")->valuedouble / 1e3;
-        p->m_rest = p->meas - p->m_mm - p->m_att;
+        out[i] = v[i]->valuedouble / 1e3;
     }
     cJSON_Delete(j);
     return CLI_OK;
+}
+
+/* The mean of the middle ones of n values `stride` apart (isim_rt_summarize). */
+static double middle_mean(const double *v, int n, size_t stride, bool rate)
+{
+    double x[128];
+    n = n > 128 ? 128 : n;
+    for (int i = 0; i < n; i++)
+        x[i] = v[(size_t)i * stride];
+    return isim_rt_summarize(x, n, rate).mean;
+}
+
+/* The two-rank points: TP 2 and PP 2 at four configurations each, every configuration run
+ * `runs` times, in turn with the others (one mpirun is seconds long: a slow spell of the
+ * machine then falls on one run of a point, not on all of them); a point's time is the mean
+ * of its middle runs. */
+static int rank_points(const char *self, const char *model, const char *data, isim_dtype wt,
+                       isim_dtype kv, int steps, int runs, isim_rt_stream_probe *probe, vlist *l)
+{
+    static const int layouts[2][2] = {{2, 1}, {1, 2}};
+    static const int cfg[4][2] = {{1, 128}, {8, 128}, {32, 128}, {1, 1024}};
+    double *rr = calloc((size_t)8 * (size_t)runs * R_N, sizeof *rr);
+    if (!rr)
+        return cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+    int rc = CLI_OK;
+    for (int r = 0; r < runs && !rc; r++)
+        for (int c = 0; c < 8 && !rc; c++) {
+            const int *lay = layouts[c / 4], *cf = cfg[c % 4];
+            fprintf(stderr,
+                    "validate: %s weights, tp %d pp %d, batch %d, %d tokens (run %d of %d)...\n",
+                    isim_dtype_name(wt), lay[0], lay[1], cf[0], cf[1], r + 1, runs);
+            double *x = rr + ((size_t)c * (size_t)runs + (size_t)r) * R_N;
+            double bw = probe_now(probe);
+            rc = two_ranks(self, model, data, wt, kv, lay[0], lay[1], cf[0], cf[1], steps, x);
+            x[R_BW] = probe_around(probe, bw);
+        }
+    for (int c = 0; c < 8 && !rc; c++) {
+        const int *lay = layouts[c / 4], *cf = cfg[c % 4];
+        const double *x = rr + (size_t)c * (size_t)runs * R_N;
+        for (int kind = 0; kind < (cf[0] == 1 ? 2 : 1) && !rc; kind++) {
+            vpoint *p = vadd(l);
+            if (!p) {
+                rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+                break;
+            }
+            snprintf(p->kind, sizeof p->kind, kind ? "prefill" : "decode");
+            p->weights = wt;
+            p->kv = kv;
+            p->tp = lay[0];
+            p->pp = lay[1];
+            p->batch = cf[0];
+            p->tokens = cf[1];
+            int k0 = kind ? R_PRE : R_DEC; /* the time, then its matmuls and attention */
+            p->meas = middle_mean(x + k0, runs, R_N, false);
+            p->m_mm = middle_mean(x + k0 + 1, runs, R_N, false);
+            p->m_att = middle_mean(x + k0 + 2, runs, R_N, false);
+            p->m_rest = p->meas - p->m_mm - p->m_att;
+            p->bw_now = middle_mean(x + R_BW, runs, R_N, true);
+        }
+    }
+    free(rr);
+    return rc;
 }
 
 static void csv(FILE *f, const vlist *l)
@@ -638,8 +680,13 @@ int cmd_validate(int argc, char **argv)
         {"batches", true, "decode batches (default 1,2,4,8,16,32,64)", NULL},
         {"contexts", true, "decode contexts in tokens (default 16,512,2048)", NULL},
         {"prompts", true, "prefill prompt lengths (default 16,64,256,1024,2048)", NULL},
-        {"steps", true, "decode steps measured per point (and per round; default 5)", NULL},
-        {"rounds", true, "times the one-process decode grid is run through (default 3)", NULL},
+        {"steps", true, "decode steps of each 2-rank run (default 5)", NULL},
+        {"rounds", true,
+         "times the one-process decode grid is run through, one step of each point in each "
+         "(default 12)",
+         NULL},
+        {"runs", true,
+         "times each 2-rank configuration is run, in turn with the others (default 3)", NULL},
         {"no-mpi", false, "leave out the 2-rank TP and PP runs", NULL},
         {"frontier", true,
          "prompt and output tokens of the planner's frontier points, IN,OUT (default 256,64)",
@@ -667,7 +714,8 @@ int cmd_validate(int argc, char **argv)
     if (!engine || strcmp(engine, "cpu") != 0)
         return cli_usage_error(cmd, "give --engine cpu or --dataset FILE");
     int batches[32] = {1, 2, 4, 8, 16, 32, 64}, nb = 7, ctxs[32] = {16, 512, 2048}, nc = 3;
-    int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, rounds = 3, threads = 0;
+    int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, rounds = 12, runs = 3,
+        threads = 0;
     int plan_tok[2] = {256, 64}, n_plan_tok = 2;
     if ((cli_find(opts, "batches")->value &&
          !int_list(cli_find(opts, "batches"), batches, 32, &nb)) ||
@@ -679,6 +727,7 @@ int cmd_validate(int argc, char **argv)
          !cli_int(cmd, cli_find(opts, "steps"), 3, 1000, &steps)) ||
         (cli_find(opts, "rounds")->value &&
          !cli_int(cmd, cli_find(opts, "rounds"), 1, 100, &rounds)) ||
+        (cli_find(opts, "runs")->value && !cli_int(cmd, cli_find(opts, "runs"), 1, 100, &runs)) ||
         (cli_find(opts, "threads")->value &&
          !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads)) ||
         (cli_find(opts, "frontier")->value &&
@@ -745,23 +794,10 @@ int cmd_validate(int argc, char **argv)
     for (int di = 0; di < nd && !rc; di++) {
         isim_dtype kv = dts[di] == ISIM_FP32 ? ISIM_FP32 : ISIM_BF16;
         fprintf(stderr, "validate: %s weights, one process...\n", isim_dtype_name(dts[di]));
-        rc = single_process(m, hw, dts[di], kv, threads, batches, nb, ctxs, nc, prompts, np, steps,
-                            rounds, 3, probe, &l);
-        static const int layouts[2][2] = {{2, 1}, {1, 2}};
-        static const int cfg[4][2] = {{1, 128}, {8, 128}, {32, 128}, {1, 1024}};
-        for (int li = 0; li < 2 && mpi && !rc; li++)
-            for (int ci = 0; ci < 4 && !rc; ci++) {
-                fprintf(stderr, "validate: %s weights, tp %d pp %d, batch %d, %d tokens...\n",
-                        isim_dtype_name(dts[di]), layouts[li][0], layouts[li][1], cfg[ci][0],
-                        cfg[ci][1]);
-                size_t before = l.n;
-                double bw = probe_now(probe);
-                rc = two_ranks(self, model_id, data, dts[di], kv, layouts[li][0], layouts[li][1],
-                               cfg[ci][0], cfg[ci][1], steps, &l);
-                bw = probe_around(probe, bw);
-                for (size_t i = before; i < l.n; i++)
-                    l.v[i].bw_now = bw;
-            }
+        rc = single_process(m, hw, dts[di], kv, threads, batches, nb, ctxs, nc, prompts, np, rounds,
+                            3, probe, &l);
+        if (!rc && mpi)
+            rc = rank_points(self, model_id, data, dts[di], kv, steps, runs, probe, &l);
     }
     int n_front = 0;
     if (!rc && !cli_find(opts, "no-frontier")->value) {
