@@ -172,6 +172,15 @@ static void measure_collectives(int runs, coll_fit *cf)
     cf->ok = true;
 }
 
+/* The weights of one layer of the sweep: the sum of n k over its matmuls. */
+static double sweep_params(const isim_rt_calibration *c)
+{
+    double p = 0;
+    for (int i = 0; i < c->big_mats; i++)
+        p += (double)c->big_n[i] * (double)c->big_k[i];
+    return p;
+}
+
 typedef struct {
     const isim_rt_calibration *c;
     bool fp32, bf16;
@@ -215,9 +224,7 @@ static void curve_residuals(const double *x, double *r, void *p)
 static isim_status fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double *x,
                              double *rms, isim_error *err)
 {
-    curve_ctx cc = {c, fp32, bf16, 0};
-    for (int i = 0; i < c->big_mats; i++)
-        cc.P += (double)c->big_n[i] * (double)c->big_k[i];
+    curve_ctx cc = {c, fp32, bf16, sweep_params(c)};
     x[0] = 0.85;
     x[1] = 6;
     x[2] = 0.3;
@@ -506,6 +513,10 @@ int cmd_calibrate(int argc, char **argv)
     printf("\n  layer from memory, ms");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
         printf(" %5.3g", c.big_bf16[i].mean * 1e3);
+    printf("\n  the sweep's bf16 layer, %.1f MB, at 1 row streams %.2f GB/s; the rate sampled "
+           "between its rounds %.2f",
+           2 * sweep_params(&c) * 1e-6, 2 * sweep_params(&c) / c.big_bf16[0].mean * 1e-9,
+           c.sweep_stream_bf16.mean * 1e-9);
     printf("\n  attention             %8.1f GFLOP/s per thread\n", c.attention_flops.median / 1e9);
     printf("  KV cache read         %8.2f GB/s bf16, %.2f fp32 (hbm_kv %.3f)\n",
            c.kv_stream_bf16.mean / 1e9, c.kv_stream_fp32.mean / 1e9, hbm_kv);
