@@ -172,66 +172,6 @@ static void measure_collectives(int runs, coll_fit *cf)
     cf->ok = true;
 }
 
-/* The weights of one layer of the sweep: the sum of n k over its matmuls. */
-static double sweep_params(const isim_rt_calibration *c)
-{
-    double p = 0;
-    for (int i = 0; i < c->big_mats; i++)
-        p += (double)c->big_n[i] * (double)c->big_k[i];
-    return p;
-}
-
-typedef struct {
-    const isim_rt_calibration *c;
-    bool fp32, bf16;
-    double P; /* the sweep's weights: sum of n k over the layer's matmuls */
-} curve_ctx;
-
-/* The step model's time of the matmul sweep from memory, for rows r (the deploy fidelity's
- * matmul kernel, docs/model.md): arithmetic a = 2 r P / (peak x flops x min(1, r / full)),
- * P the sweep's weights, traffic h = weights' bytes / bandwidth, time max(a, h) + overlap x
- * min(a, h). x: flops, full, overlap. */
-static double model_time(const isim_rt_calibration *c, double P, int d, int i, const double *x,
-                         double bw)
-{
-    double rows = c->rows[i];
-    double peak = d ? c->peak_bf16.median : c->peak_fp32.median;
-    double a = 2 * rows * P / (peak * x[0] * fmin(1.0, rows / x[1]));
-    double h = P * (d ? 2 : 4) / bw;
-    return fmax(a, h) + x[2] * fmin(a, h);
-}
-
-/* residuals of the model's times against the sweep's, relative: the means of the middle
- * runs, against the streaming rate sampled between the sweep's rounds (the same states of
- * the machine) and the median peak */
-static void curve_residuals(const double *x, double *r, void *p)
-{
-    const curve_ctx *cc = p;
-    const isim_rt_calibration *c = cc->c;
-    size_t k = 0;
-    for (int d = 0; d < 2; d++) {
-        if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
-            continue;
-        double bw = (d ? c->sweep_stream_bf16 : c->sweep_stream_fp32).mean;
-        const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
-        for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
-            double want = t[i].mean;
-            r[k++] = (model_time(c, cc->P, d, i, x, bw) - want) / want;
-        }
-    }
-}
-
-static isim_status fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double *x,
-                             double *rms, isim_error *err)
-{
-    curve_ctx cc = {c, fp32, bf16, sweep_params(c)};
-    x[0] = 0.85;
-    x[1] = 6;
-    x[2] = 0.3;
-    size_t n = (size_t)ISIM_RT_CAL_ROWS * ((fp32 ? 1 : 0) + (bf16 ? 1 : 0));
-    return isim_fit_positive(3, x, n, curve_residuals, &cc, rms, err);
-}
-
 static void stat_text(char *buf, size_t n, const isim_rt_stat *s, double scale, const char *unit)
 {
     snprintf(buf, n, "median of %d runs %.4g %s (best %.4g, worst %.4g)", s->runs,
@@ -312,9 +252,9 @@ int cmd_calibrate(int argc, char **argv)
         snprintf(cf.why, sizeof cf.why, "--no-mpi");
     }
     double fit[3], f32[3], f16[3], rms = 0, rms32, rms16;
-    if (fit_curve(&c, true, true, fit, &rms, &err) ||
-        fit_curve(&c, true, false, f32, &rms32, &err) ||
-        fit_curve(&c, false, true, f16, &rms16, &err)) {
+    if (isim_rt_fit_curve(&c, true, true, fit, &rms, &err) ||
+        isim_rt_fit_curve(&c, true, false, f32, &rms32, &err) ||
+        isim_rt_fit_curve(&c, false, true, f16, &rms16, &err)) {
         rc = cli_error(&err);
         goto cleanup;
     }
@@ -515,7 +455,8 @@ int cmd_calibrate(int argc, char **argv)
         printf(" %5.3g", c.big_bf16[i].mean * 1e3);
     printf("\n  the sweep's bf16 layer, %.1f MB, at 1 row streams %.2f GB/s; the rate sampled "
            "between its rounds %.2f",
-           2 * sweep_params(&c) * 1e-6, 2 * sweep_params(&c) / c.big_bf16[0].mean * 1e-9,
+           2 * isim_rt_sweep_params(&c) * 1e-6,
+           2 * isim_rt_sweep_params(&c) / c.big_bf16[0].mean * 1e-9,
            c.sweep_stream_bf16.mean * 1e-9);
     printf("\n  attention             %8.1f GFLOP/s per thread\n", c.attention_flops.median / 1e9);
     printf("  KV cache read         %8.2f GB/s bf16, %.2f fp32 (hbm_kv %.3f)\n",

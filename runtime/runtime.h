@@ -168,6 +168,18 @@ typedef struct isim_rt_calibration {
     isim_rt_stat step_overhead_s;                /* a decode step less its layers */
 } isim_rt_calibration;
 
+/* The matmul efficiency curve fitted to a calibration's layer sweep from memory
+ * (docs/validation.md): x = {flops, full rows, overlap}, fitted (GSL Levenberg-Marquardt)
+ * to the fp32 and/or bf16 sweep's times against the rates sampled between its rounds;
+ * *rms the relative rms of the fit. isim_rt_curve_time is the model's time of one layer's
+ * matmuls at row count c->rows[i] at bandwidth bw; isim_rt_sweep_params the weights of one
+ * layer (the sum of n k). */
+isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double x[3],
+                              double *rms, isim_error *err);
+double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[3],
+                          double bw);
+double isim_rt_sweep_params(const isim_rt_calibration *c);
+
 /* Runs the microbenchmarks of the calibration on this process's threads (0: one per CPU),
  * `runs` times each (at least 3). `small` and `mid` are models whose shapes the per-layer
  * and per-step measurements use (a copy with 1 and 2 layers of each is built): a small

@@ -440,6 +440,67 @@ static isim_status step_time(const isim_model *m, int threads, const char *kerne
     return st;
 }
 
+/* ---- the matmul efficiency curve (docs/validation.md, "Calibrating a CPU") ----------- */
+
+double isim_rt_sweep_params(const isim_rt_calibration *c)
+{
+    double p = 0;
+    for (int i = 0; i < c->big_mats; i++)
+        p += (double)c->big_n[i] * (double)c->big_k[i];
+    return p;
+}
+
+/* The step model's matmul time (the deploy fidelity's matmul kernel, docs/model.md):
+ * arithmetic a = 2 r P / (peak x flops x min(1, r / full)), P the layer's weights, traffic
+ * h = the weights' bytes / bandwidth, time max(a, h) + overlap x min(a, h). */
+double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[3],
+                          double bw)
+{
+    double rows = c->rows[i], P = isim_rt_sweep_params(c);
+    double peak = bf16 ? c->peak_bf16.median : c->peak_fp32.median;
+    double a = 2 * rows * P / (peak * x[0] * fmin(1.0, rows / x[1]));
+    double h = P * (bf16 ? 2 : 4) / bw;
+    return fmax(a, h) + x[2] * fmin(a, h);
+}
+
+typedef struct {
+    const isim_rt_calibration *c;
+    bool fp32, bf16;
+} curve_ctx;
+
+/* residuals of the model's times against the sweep's, relative: the means of the middle
+ * runs, against the streaming rate sampled between the sweep's rounds (the same states of
+ * the machine) and the median peak */
+static void curve_residuals(const double *x, double *r, void *p)
+{
+    const curve_ctx *cc = p;
+    const isim_rt_calibration *c = cc->c;
+    size_t k = 0;
+    for (int d = 0; d < 2; d++) {
+        if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
+            continue;
+        double bw = (d ? c->sweep_stream_bf16 : c->sweep_stream_fp32).mean;
+        const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
+        for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
+            double want = t[i].mean;
+            r[k++] = (isim_rt_curve_time(c, d == 1, i, x, bw) - want) / want;
+        }
+    }
+}
+
+isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double x[3],
+                              double *rms, isim_error *err)
+{
+    curve_ctx cc = {c, fp32, bf16};
+    x[0] = 0.85;
+    x[1] = 6;
+    x[2] = 0.3;
+    size_t n = (size_t)ISIM_RT_CAL_ROWS * ((fp32 ? 1 : 0) + (bf16 ? 1 : 0));
+    if (!n)
+        return isim__rt_fail(err, ISIM_EINVAL, "the curve fit needs fp32 or bf16 times");
+    return isim_fit_positive(3, x, n, curve_residuals, &cc, rms, err);
+}
+
 struct isim_rt_stream_probe {
     rt_pool *pool;
     const rt_kernels *k;
