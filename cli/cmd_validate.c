@@ -141,7 +141,9 @@ static isim_status predict(const isim_model *m, const isim_hw *hw, const vpoint 
     q.weights = p->weights;
     q.kv = p->kv;
     q.input_tokens = p->tokens;
-    q.output_tokens = strcmp(p->kind, "decode") == 0 ? steps + 1 : 1;
+    /* a one-process decode point is measured at its context (positions set), a 2-rank run
+     * decodes `steps` tokens after its prompt (the context grows over them) */
+    q.output_tokens = strcmp(p->kind, "decode") == 0 && p->tp * p->pp > 1 ? steps + 1 : 1;
     if (p->frontier) {
         q.input_tokens = p->in_tok;
         q.output_tokens = p->out_tok;
