@@ -67,6 +67,7 @@ typedef struct {
     int tp, pp, batch, tokens; /* tokens: context (decode) or prompt (prefill) */
     double meas, pred, coarse; /* seconds; coarse: fixed + network + max(arithmetic, hbm) */
     double bw_now;             /* bytes/s the engine streamed around it (the probe) */
+    double peak_now;           /* bf16 FLOP/s of the peak kernel around it (the probe) */
     double pred_now;           /* predicted with that bandwidth instead of the profile's */
     double m_mm, p_mm, m_att, p_att, m_rest, p_rest;
     bool memory_bound;   /* by the prediction's larger matmul term */
@@ -94,17 +95,23 @@ static vpoint *vadd(vlist *l)
     return &l->v[l->n++];
 }
 
-/* The streaming probe runs before and after each point (the median of 3 runs: calibrate's
- * statistic); the point's bandwidth is the mean of the two. */
-static double probe_now(isim_rt_stream_probe *probe)
+/* The probes run before and after each point (the median of 3 runs: calibrate's
+ * statistic): the streaming rate, and the peak kernel's bf16 FLOP/s (the machine's
+ * arithmetic moves too); the point's reading is the mean of the two. */
+typedef struct {
+    double bw, peak;
+} reading;
+
+static reading probe_now(isim_rt_stream_probe *probe)
 {
-    return isim_rt_stream_probe_run(probe, 3);
+    return (reading){isim_rt_stream_probe_run(probe, 3), isim_rt_stream_probe_peak(probe, 3)};
 }
 
 /* The mean of a reading taken before and one taken now. */
-static double probe_around(isim_rt_stream_probe *probe, double before)
+static reading probe_around(isim_rt_stream_probe *probe, reading before)
 {
-    return 0.5 * (before + probe_now(probe));
+    reading now = probe_now(probe);
+    return (reading){0.5 * (before.bw + now.bw), 0.5 * (before.peak + now.peak)};
 }
 
 static double now_s(void)
@@ -218,7 +225,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         p->tp = p->pp = 1;
         p->batch = 1;
         p->tokens = prompts[pi];
-        double bw0 = probe_now(probe);
+        reading bw0 = probe_now(probe);
         isim_rt_random_prompt(1, 0, prompts[pi], (int)m->vocab, prompt);
         double mm[16], att[16];
         for (int r = 0; r < reps && !rc; r++) {
@@ -239,7 +246,9 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         }
         if (rc)
             break;
-        p->bw_now = probe_around(probe, bw0);
+        reading around = probe_around(probe, bw0);
+        p->bw_now = around.bw;
+        p->peak_now = around.peak;
         p->meas = median(t, reps);
         p->m_mm = median(mm, reps);
         p->m_att = median(att, reps);
@@ -269,13 +278,14 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
     }
     double *ts = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *ts);
     double *bws = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *bws);
-    if (!rc && (!ts || !bws))
+    double *pks = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *pks);
+    if (!rc && (!ts || !bws || !pks))
         rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
     for (int r = 0; r < rounds && !rc; r++)
         for (int i = 0; i < npts && !rc; i++) {
             vpoint *p = &out->v[first + (size_t)i];
             int B = p->batch;
-            double bw0 = probe_now(probe);
+            reading bw0 = probe_now(probe);
             for (int w = 0; w < 2 && !rc; w++) {
                 if (w == 1)
                     isim_rt_times_reset(rt);
@@ -290,7 +300,9 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
                 break;
             isim_rt_times tt;
             isim_rt_times_get(rt, &tt);
-            bws[(size_t)i * (size_t)rounds + (size_t)r] = probe_around(probe, bw0);
+            reading around = probe_around(probe, bw0);
+            bws[(size_t)i * (size_t)rounds + (size_t)r] = around.bw;
+            pks[(size_t)i * (size_t)rounds + (size_t)r] = around.peak;
             /* the split: summed over the rounds here, divided below */
             p->m_mm += tt.matmul_s;
             p->m_att += tt.attention_s;
@@ -299,12 +311,14 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         vpoint *p = &out->v[first + (size_t)i];
         p->meas = isim_rt_summarize(ts + (size_t)i * (size_t)rounds, rounds, false).mean;
         p->bw_now = isim_rt_summarize(bws + (size_t)i * (size_t)rounds, rounds, true).mean;
+        p->peak_now = isim_rt_summarize(pks + (size_t)i * (size_t)rounds, rounds, true).mean;
         p->m_mm /= rounds;
         p->m_att /= rounds;
         p->m_rest = p->meas - p->m_mm - p->m_att;
     }
     free(ts);
     free(bws);
+    free(pks);
 done:
     free(slots);
     free(ones);
@@ -407,7 +421,7 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             p->out_tok = out;
         }
         /* the bandwidth around each half: probes before, between and after */
-        double bw0 = probe_now(probe);
+        reading bw0 = probe_now(probe);
         /* the burst's prefill */
         isim_rt_times_reset(rt);
         double t0 = now_s(), ttft_sum = 0;
@@ -421,8 +435,9 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
         }
         if (rc)
             goto next_point;
-        double bw1 = probe_now(probe);
-        pre->bw_now = 0.5 * (bw0 + bw1);
+        reading bw1 = probe_now(probe);
+        pre->bw_now = 0.5 * (bw0.bw + bw1.bw);
+        pre->peak_now = 0.5 * (bw0.peak + bw1.peak);
         isim_rt_times tt;
         isim_rt_times_get(rt, &tt);
         pre->meas = ttft_sum / B;
@@ -441,7 +456,9 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
             goto next_point;
         int steps = out - 1 > 0 ? out - 1 : 1;
         dec->meas = (now_s() - t0) / steps;
-        dec->bw_now = probe_around(probe, bw1);
+        reading around = probe_around(probe, bw1);
+        dec->bw_now = around.bw;
+        dec->peak_now = around.peak;
         isim_rt_times_get(rt, &tt);
         dec->m_mm = tt.matmul_s / steps;
         dec->m_att = tt.attention_s / steps;
@@ -462,7 +479,7 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
 
 /* One run of a two-rank configuration: the median decode step and its split, the prefill
  * and its split (seconds), the bandwidth the probe read around it (bytes/s). */
-enum { R_DEC, R_DEC_MM, R_DEC_ATT, R_PRE, R_PRE_MM, R_PRE_ATT, R_BW, R_N };
+enum { R_DEC, R_DEC_MM, R_DEC_ATT, R_PRE, R_PRE_MM, R_PRE_ATT, R_BW, R_PEAK, R_N };
 
 /* Two ranks under mpirun: `infersim run --json` with --tp or --pp 2, one thread each. */
 static int two_ranks(const char *self, const char *model, const char *data, isim_dtype wt,
@@ -548,9 +565,11 @@ static int rank_points(const char *self, const char *model, const char *data, is
                     "validate: %s weights, tp %d pp %d, batch %d, %d tokens (run %d of %d)...\n",
                     isim_dtype_name(wt), lay[0], lay[1], cf[0], cf[1], r + 1, runs);
             double *x = rr + ((size_t)c * (size_t)runs + (size_t)r) * R_N;
-            double bw = probe_now(probe);
+            reading bw = probe_now(probe);
             rc = two_ranks(self, model, data, wt, kv, lay[0], lay[1], cf[0], cf[1], steps, x);
-            x[R_BW] = probe_around(probe, bw);
+            bw = probe_around(probe, bw);
+            x[R_BW] = bw.bw;
+            x[R_PEAK] = bw.peak;
         }
     for (int c = 0; c < 8 && !rc; c++) {
         const int *lay = layouts[c / 4], *cf = cfg[c % 4];
@@ -574,6 +593,7 @@ static int rank_points(const char *self, const char *model, const char *data, is
             p->m_att = middle_mean(x + k0 + 2, runs, R_N, false);
             p->m_rest = p->meas - p->m_mm - p->m_att;
             p->bw_now = middle_mean(x + R_BW, runs, R_N, true);
+            p->peak_now = middle_mean(x + R_PEAK, runs, R_N, true);
         }
     }
     free(rr);
@@ -583,7 +603,7 @@ static int rank_points(const char *self, const char *model, const char *data, is
 static void csv(FILE *f, const vlist *l)
 {
     fputs("kind,weights,kv,tp,pp,batch,tokens,measured_ms,predicted_ms,error_pct,"
-          "stream_gb_per_s_beside,predicted_beside_ms,error_beside_pct,"
+          "stream_gb_per_s_beside,bf16_tflops_beside,predicted_beside_ms,error_beside_pct,"
           "predicted_coarse_ms,error_coarse_pct,measured_matmul_ms,predicted_matmul_ms,"
           "measured_attention_ms,predicted_attention_ms,measured_rest_ms,predicted_rest_ms,"
           "predicted_bound,source,input_tokens,output_tokens\n",
@@ -592,13 +612,15 @@ static void csv(FILE *f, const vlist *l)
         const vpoint *p = &l->v[i];
         fprintf(
             f,
-            "%s,%s,%s,%d,%d,%d,%d,%.6g,%.6g,%.4g,%.4g,%.6g,%.4g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,%.6g,"
+            "%s,%s,%s,%d,%d,%d,%d,%.6g,%.6g,%.4g,%.4g,%.4g,%.6g,%.4g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,"
+            "%.6g,"
             "%.6g,%s,%s,",
             p->kind, isim_dtype_name(p->weights), isim_dtype_name(p->kv), p->tp, p->pp, p->batch,
             p->tokens, p->meas * 1e3, p->pred * 1e3, 100 * (p->pred - p->meas) / p->meas,
-            p->bw_now / 1e9, p->pred_now * 1e3, 100 * (p->pred_now - p->meas) / p->meas,
-            p->coarse * 1e3, 100 * (p->coarse - p->meas) / p->meas, p->m_mm * 1e3, p->p_mm * 1e3,
-            p->m_att * 1e3, p->p_att * 1e3, p->m_rest * 1e3, p->p_rest * 1e3,
+            p->bw_now / 1e9, p->peak_now / 1e12, p->pred_now * 1e3,
+            100 * (p->pred_now - p->meas) / p->meas, p->coarse * 1e3,
+            100 * (p->coarse - p->meas) / p->meas, p->m_mm * 1e3, p->p_mm * 1e3, p->m_att * 1e3,
+            p->p_att * 1e3, p->m_rest * 1e3, p->p_rest * 1e3,
             p->memory_bound ? "memory" : "compute", p->frontier ? "frontier" : "grid");
         /* a frontier point's prompt and output tokens (a grid point's are `tokens`) */
         if (p->frontier)
@@ -826,12 +848,16 @@ int cmd_validate(int argc, char **argv)
             break;
         }
         fill_prediction(p, &r);
-        /* the machine's bandwidth moves (a shared VM's by tens of percent): the same
-         * prediction with the bandwidth the engine streamed around the point; one thread's
-         * limit stays the profile's (latency-bound, it did not follow the machine's moves:
-         * a PP stage alone streamed 38-40 GB/s while the probe read 45 to 73) */
+        /* the machine's bandwidth and arithmetic move (a shared VM's by tens of percent):
+         * the same prediction with the bandwidth the engine streamed around the point and
+         * the peaks scaled by the peak kernel's rate around it; one thread's limit stays the
+         * profile's (latency-bound, it did not follow the machine's moves: a PP stage alone
+         * streamed 38-40 GB/s while the probe read 45 to 73) */
         isim_hw now = *hw;
         now.mem_bytes_per_s = p->bw_now / hw->eff_hbm;
+        double cal_peak = hw->peak_flops[ISIM_BF16];
+        for (int d = 0; d < ISIM_DTYPE_COUNT && cal_peak > 0 && p->peak_now > 0; d++)
+            now.peak_flops[d] *= p->peak_now / cal_peak;
         isim_hw_rank_share(&now, ranks, streaming, &share);
         if (predict(m, &share, p, steps, &r, &err)) {
             rc = cli_error(&err);
@@ -929,24 +955,29 @@ int cmd_validate(int argc, char **argv)
                    b.median_abs_pct, b.p90_abs_pct, b.median_pct, c.median_abs_pct, c.p90_abs_pct);
         }
     }
-    /* the bandwidth the probe read around the points against the profile's: how far the
-     * machine moved from where it was calibrated */
-    double *bw = malloc((l.n ? l.n : 1) * sizeof *bw), lo = 0, hi = 0, mid = 0;
-    for (size_t i = 0; bw && i < l.n; i++)
-        bw[i] = l.v[i].bw_now;
-    if (bw && l.n) {
-        mid = median(bw, (int)l.n); /* sorts them */
-        lo = bw[0];
-        hi = bw[l.n - 1];
+    /* the bandwidth and the bf16 peak the probes read around the points against the
+     * profile's: how far the machine moved from where it was calibrated */
+    double *v = malloc((l.n ? l.n : 1) * sizeof *v), rb[3] = {0}, rp[3] = {0};
+    for (int w = 0; w < 2 && v && l.n; w++) {
+        double *o = w ? rp : rb;
+        for (size_t i = 0; i < l.n; i++)
+            v[i] = w ? l.v[i].peak_now : l.v[i].bw_now;
+        o[1] = median(v, (int)l.n); /* sorts them */
+        o[0] = v[0];
+        o[2] = v[l.n - 1];
     }
-    free(bw);
-    double cal = hw->mem_bytes_per_s * hw->eff_hbm;
+    free(v);
+    double cal = hw->mem_bytes_per_s * hw->eff_hbm, cal_peak = hw->peak_flops[ISIM_BF16];
     if (j) {
-        cJSON *o = cJSON_AddObjectToObject(j, "bandwidth_gb_per_s");
-        cJSON_AddNumberToObject(o, "profile", cal * 1e-9);
-        cJSON_AddNumberToObject(o, "run_median", mid * 1e-9);
-        cJSON_AddNumberToObject(o, "run_min", lo * 1e-9);
-        cJSON_AddNumberToObject(o, "run_max", hi * 1e-9);
+        static const char *const keys[2] = {"bandwidth_gb_per_s", "bf16_peak_tflops"};
+        for (int w = 0; w < 2; w++) {
+            double sc = w ? 1e-12 : 1e-9, *o = w ? rp : rb;
+            cJSON *ob = cJSON_AddObjectToObject(j, keys[w]);
+            cJSON_AddNumberToObject(ob, "profile", (w ? cal_peak : cal) * sc);
+            cJSON_AddNumberToObject(ob, "run_median", o[1] * sc);
+            cJSON_AddNumberToObject(ob, "run_min", o[0] * sc);
+            cJSON_AddNumberToObject(ob, "run_max", o[2] * sc);
+        }
         char *text = cJSON_Print(j);
         if (text)
             printf("%s\n", text);
@@ -955,7 +986,10 @@ int cmd_validate(int argc, char **argv)
     } else {
         printf("bandwidth streamed around the points: median %.1f GB/s (%.1f to %.1f); the "
                "profile's %.1f GB/s\n",
-               mid * 1e-9, lo * 1e-9, hi * 1e-9, cal * 1e-9);
+               rb[1] * 1e-9, rb[0] * 1e-9, rb[2] * 1e-9, cal * 1e-9);
+        printf("bf16 peak around the points: median %.3g TFLOP/s (%.3g to %.3g); the profile's "
+               "%.3g TFLOP/s\n",
+               rp[1] * 1e-12, rp[0] * 1e-12, rp[2] * 1e-12, cal_peak * 1e-12);
         printf("points: %s/validation.csv; plot: %s/validation.png (.svg)\n", dir, dir);
     }
 done:

@@ -199,6 +199,9 @@ isim_status isim_rt_measure_allreduce(const size_t *sizes, int n, int runs, isim
 typedef struct isim_rt_stream_probe isim_rt_stream_probe;
 isim_status isim_rt_stream_probe_new(int threads, isim_rt_stream_probe **out, isim_error *err);
 double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs);
+/* The bf16 FLOP/s of the engine's peak kernel on the probe's threads (calibrate's
+ * compute.bf16_tflops measurement, a few milliseconds each), the median of `runs`. */
+double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs);
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p);
 
 /* For measuring decode at long contexts without computing the prompts: slot s holds pos

@@ -478,6 +478,13 @@ Test(engine_validation, runs_the_planners_frontier_points, .timeout = 300)
     cr_expect_gt(tu_num(bw, "run_min"), 0);
     cr_expect_leq(tu_num(bw, "run_min"), tu_num(bw, "run_median"));
     cr_expect_leq(tu_num(bw, "run_median"), tu_num(bw, "run_max"));
+    /* and the bf16 peak read beside them, against the profile's 229.4 TFLOP/s */
+    const cJSON *pk = cJSON_GetObjectItem(j, "bf16_peak_tflops");
+    cr_assert_not_null(pk);
+    cr_expect(tu_close(tu_num(pk, "profile"), 229.4, 1e-9), "%g", tu_num(pk, "profile"));
+    cr_expect_gt(tu_num(pk, "run_min"), 0);
+    cr_expect_leq(tu_num(pk, "run_min"), tu_num(pk, "run_median"));
+    cr_expect_leq(tu_num(pk, "run_median"), tu_num(pk, "run_max"));
     cJSON *plan = tu_run_json("plan --model stories260k --hw cpu-server --input-tokens 32 "
                               "--output-tokens 4 --max-devices 1 --weights fp32 --kv bf16 "
                               "--json --no-elapsed");

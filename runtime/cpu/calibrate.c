@@ -538,6 +538,15 @@ double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs)
     return isim_rt_summarize(v, runs, true).median; /* the statistic calibrate writes */
 }
 
+double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs)
+{
+    double v[64];
+    runs = runs < 1 ? 1 : runs > 64 ? 64 : runs;
+    for (int r = 0; r < runs; r++)
+        v[r] = isim__rt_peak_rate(p->pool, p->k, 1, 1500000); /* bf16, about 5 ms */
+    return isim_rt_summarize(v, runs, true).median; /* the statistic calibrate writes */
+}
+
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p)
 {
     if (!p)
