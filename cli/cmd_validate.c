@@ -95,6 +95,25 @@ static vpoint *vadd(vlist *l)
     return &l->v[l->n++];
 }
 
+/* A new point of one configuration; NULL (the error printed) when out of memory. */
+static vpoint *vpoint_new(vlist *l, const char *kind, isim_dtype wt, isim_dtype kv, int tp, int pp,
+                          int batch, int tokens)
+{
+    vpoint *p = vadd(l);
+    if (!p) {
+        cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+        return NULL;
+    }
+    snprintf(p->kind, sizeof p->kind, "%s", kind);
+    p->weights = wt;
+    p->kv = kv;
+    p->tp = tp;
+    p->pp = pp;
+    p->batch = batch;
+    p->tokens = tokens;
+    return p;
+}
+
 /* The probes run before and after each point (the median of 3 runs: calibrate's
  * statistic): the streaming rate, and the peak kernel's bf16 FLOP/s (the machine's
  * arithmetic moves too); the point's reading is the mean of the two. */
@@ -214,17 +233,11 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
         in[i] = &tok[i];
     }
     for (int pi = 0; pi < np && !rc; pi++) {
-        vpoint *p = vadd(out);
+        vpoint *p = vpoint_new(out, "prefill", wt, kv, 1, 1, 1, prompts[pi]);
         if (!p) {
-            rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+            rc = CLI_FAIL;
             break;
         }
-        snprintf(p->kind, sizeof p->kind, "prefill");
-        p->weights = wt;
-        p->kv = kv;
-        p->tp = p->pp = 1;
-        p->batch = 1;
-        p->tokens = prompts[pi];
         reading bw0 = probe_now(probe);
         isim_rt_random_prompt(1, 0, prompts[pi], (int)m->vocab, prompt);
         double mm[16], att[16];
@@ -263,19 +276,9 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
      * middle rounds' probe times. */
     size_t first = out->n;
     int npts = nb * nc;
-    for (int i = 0; i < npts && !rc; i++) {
-        vpoint *p = vadd(out);
-        if (!p) {
-            rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
-            break;
-        }
-        snprintf(p->kind, sizeof p->kind, "decode");
-        p->weights = wt;
-        p->kv = kv;
-        p->tp = p->pp = 1;
-        p->batch = batches[i / nc];
-        p->tokens = ctxs[i % nc];
-    }
+    for (int i = 0; i < npts && !rc; i++)
+        if (!vpoint_new(out, "decode", wt, kv, 1, 1, batches[i / nc], ctxs[i % nc]))
+            rc = CLI_FAIL;
     double *ts = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *ts);
     double *bws = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *bws);
     double *pks = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *pks);
@@ -575,18 +578,12 @@ static int rank_points(const char *self, const char *model, const char *data, is
         const int *lay = layouts[c / 4], *cf = cfg[c % 4];
         const double *x = rr + (size_t)c * (size_t)runs * R_N;
         for (int kind = 0; kind < (cf[0] == 1 ? 2 : 1) && !rc; kind++) {
-            vpoint *p = vadd(l);
+            vpoint *p =
+                vpoint_new(l, kind ? "prefill" : "decode", wt, kv, lay[0], lay[1], cf[0], cf[1]);
             if (!p) {
-                rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
+                rc = CLI_FAIL;
                 break;
             }
-            snprintf(p->kind, sizeof p->kind, kind ? "prefill" : "decode");
-            p->weights = wt;
-            p->kv = kv;
-            p->tp = lay[0];
-            p->pp = lay[1];
-            p->batch = cf[0];
-            p->tokens = cf[1];
             int k0 = kind ? R_PRE : R_DEC; /* the time, then its matmuls and attention */
             p->meas = middle_mean(x + k0, runs, R_N, false);
             p->m_mm = middle_mean(x + k0 + 1, runs, R_N, false);
