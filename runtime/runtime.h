@@ -194,13 +194,14 @@ isim_status isim_rt_measure_allreduce(const size_t *sizes, int n, int runs, isim
                                       isim_error *err);
 
 /* The rate the engine streams weights now: a one-row bf16 matmul over 256 MB on every
- * thread (the decode case), the median of `runs` (1 to 64), in bytes/s, as calibrate
- * measures the profile's bandwidth. The probe holds its matrix. */
+ * thread (the decode case), `runs` (1 to 64) summarised as calibrate summarises the
+ * profile's bandwidth (the rate of the middle runs' mean time; of 3, the median), in
+ * bytes/s. The probe holds its matrix. */
 typedef struct isim_rt_stream_probe isim_rt_stream_probe;
 isim_status isim_rt_stream_probe_new(int threads, isim_rt_stream_probe **out, isim_error *err);
 double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs);
 /* The bf16 FLOP/s of the engine's peak kernel on the probe's threads (calibrate's
- * compute.bf16_tflops measurement, a few milliseconds each), the median of `runs`. */
+ * compute.bf16_tflops measurement, about 5 ms a run), the median of `runs`. */
 double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs);
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p);
 

@@ -20,7 +20,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Best (highest when `rate`, else lowest), median and worst of v. */
+/* runtime.h: the best, median, worst and mean of the middle of v, sorted in place. */
 isim_rt_stat isim_rt_summarize(double *v, int n, bool rate)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
@@ -535,7 +535,7 @@ double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs)
     runs = runs < 1 ? 1 : runs > 64 ? 64 : runs;
     for (int r = 0; r < runs; r++)
         v[r] = bytes / mm_time(p->pool, p->k, &p->c, 1);
-    return isim_rt_summarize(v, runs, true).median; /* the statistic calibrate writes */
+    return isim_rt_summarize(v, runs, true).mean; /* the statistic calibrate writes */
 }
 
 double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs)
@@ -544,7 +544,7 @@ double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs)
     runs = runs < 1 ? 1 : runs > 64 ? 64 : runs;
     for (int r = 0; r < runs; r++)
         v[r] = isim__rt_peak_rate(p->pool, p->k, 1, 1500000); /* bf16, about 5 ms */
-    return isim_rt_summarize(v, runs, true).median; /* the statistic calibrate writes */
+    return isim_rt_summarize(v, runs, true).median;           /* the statistic calibrate writes */
 }
 
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p)
