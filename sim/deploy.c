@@ -95,6 +95,32 @@ static void add_coll(const dctx *c, isim_coll kind, double ranks, double bytes, 
     *bw += times * b;
 }
 
+/* sim.h. A tile holding fewer rows than `full` still loads the weights for the rows it
+ * could hold (a CPU microkernel) or computes them (a GPU GEMM tile), so it costs `full`
+ * rows. Each tile runs over the weights in turn: the first reads them from memory, the
+ * others from the cache they were left in, with no memory traffic left to hide under. */
+void isim_matmul_tiles(double rows, double full, double tile_rows, double *first, double *rest)
+{
+    if (rows <= 0) {
+        *first = *rest = 0;
+        return;
+    }
+    if (tile_rows <= 0 || rows <= tile_rows) {
+        *first = fmax(rows, full);
+        *rest = 0;
+        return;
+    }
+    double tiles = floor(rows / tile_rows), left = rows - tiles * tile_rows;
+    *first = fmax(tile_rows, full);
+    *rest = (tiles - 1) * fmax(tile_rows, full) + (left > 0 ? fmax(left, full) : 0);
+}
+
+/* sim.h. docs/model.md, "Overlap". */
+double isim_overlap_time(double a, double h, double overlap, double after)
+{
+    return fmax(a, h) + overlap * fmin(a, h) + after;
+}
+
 /* Terms of one pass through one pipeline stage on its busiest device. */
 static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isim_terms *t)
 {
@@ -199,13 +225,21 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     memset(t, 0, sizeof *t);
     /* a profile's efficiency curve: matmuls of fewer rows than `full` run at rows / full of
      * the sustained rate (a tile only partly filled: on a CPU a microkernel loads weights
-     * for every row it may hold; on a GPU a GEMM tile of `full` rows computes them all).
-     * The routed experts' matmuls have the rows of one expert each: the tokens a device's
-     * touched experts receive, shared among them. */
-    double full = c->hw->eff_flops_full_rows;
-    double F_gemm = full > 0 && tok < full ? c->F_gemm * tok / full : c->F_gemm;
-    double F_expert = full > 0 && expert_rows < full ? c->F_gemm * expert_rows / full : c->F_gemm;
-    double a_gemm = fl_gemm / F_gemm + (fl_expert > 0 ? fl_expert / F_expert : 0);
+     * for every row it may hold; on a GPU a GEMM tile of `full` rows computes them all),
+     * and with tile_rows, the rows past the first tile run after the weights' streaming
+     * (isim_matmul_tiles). The routed experts' matmuls have the rows of one expert each:
+     * the tokens a device's touched experts receive, shared among them. */
+    const double full = c->hw->eff_flops_full_rows, tile = c->hw->eff_tile_rows;
+    double g1, g2, e1 = 0, e2 = 0;
+    isim_matmul_tiles(tok, full, tile, &g1, &g2);
+    double a_first = tok > 0 ? fl_gemm * (g1 / tok) / c->F_gemm : 0;
+    double a_after = tok > 0 ? fl_gemm * (g2 / tok) / c->F_gemm : 0;
+    if (fl_expert > 0 && expert_rows > 0) {
+        isim_matmul_tiles(expert_rows, full, tile, &e1, &e2);
+        a_first += fl_expert * (e1 / expert_rows) / c->F_gemm;
+        a_after += fl_expert * (e2 / expert_rows) / c->F_gemm;
+    }
+    double a_gemm = a_first + a_after;
     double a_attn = fl_attn / c->F_attn;
     double h_gemm = bytes / c->BW + wbytes / c->BW_w + ebytes / c->BW_e,
            h_attn = kv_bytes / c->BW_kv;
@@ -221,8 +255,8 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
      * decode step whose matmuls are compute-bound and whose attention is bound by a long
      * cache pays for both). docs/model.md, "Overlap". */
     const double ov = c->hw->eff_overlap;
-    t->matmul_s = fmax(a_gemm, h_gemm) + ov * fmin(a_gemm, h_gemm);
-    t->attention_s = fmax(a_attn, h_attn) + ov * fmin(a_attn, h_attn);
+    t->matmul_s = isim_overlap_time(a_first, h_gemm, ov, a_after);
+    t->attention_s = isim_overlap_time(a_attn, h_attn, ov, 0);
     t->total_s = t->t[ISIM_TERM_FIXED] + bw + t->matmul_s + t->attention_s + t->elementwise_s;
 }
 

@@ -310,7 +310,7 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     static const char *const kinds[] = {"gpu", "tpu", "lpu", "cpu", "accelerator", NULL};
     static const char *const eff_keys[] = {"flops",   "hbm",     "flops_full_rows", "attention",
                                            "overlap", "hbm_fp4", "hbm_int4",        "hbm_experts",
-                                           "hbm_kv",  NULL};
+                                           "hbm_kv",  "tile_rows", NULL};
     static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps",
                                            "thread_bandwidth_gbps", NULL};
     static const char *const up_keys[] = {"domain_size", "bandwidth_gbps", NULL};
@@ -357,6 +357,10 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
      * overlap with the longer (0: perfect overlap, the default) */
     if (!st)
         st = isim__map_number(&s, "overlap", false, 0, 1, &h->eff_overlap, NULL);
+    /* optional: the rows of a matmul's tile, past which the arithmetic runs after the weights'
+     * streaming instead of under it (0: one tile, the default; docs/model.md) */
+    if (!st)
+        st = isim__map_number(&s, "tile_rows", false, 0, 1e6, &h->eff_tile_rows, NULL);
     /* optional: the bandwidth fractions at which fp4 and int4 weights stream (default: hbm's) */
     if (!st)
         st = isim__map_number(&s, "hbm_fp4", false, 0.01, 1, &h->eff_hbm_fp4, NULL);

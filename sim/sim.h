@@ -241,7 +241,10 @@ typedef struct isim_hw {
     double eff_hbm_kv;                   /* deploy: fraction of peak bandwidth at which the
                                             attention kernel reads the KV cache; 0 = eff_hbm */
     double eff_flops_full_rows;          /* deploy: matmul efficiency eff_flops min(1, r / this)
-                                            for r rows in a pass; 0 = flat */
+                                            for r rows in a pass (in a tile); 0 = flat */
+    double eff_tile_rows;                /* deploy: rows of a matmul's tile: the first tile's
+                                            arithmetic overlaps the weights' streaming, the
+                                            others' runs after it from cache; 0 = one tile */
     double eff_attention;                /* deploy: attention's fraction of the 16-bit rate;
                                             eff_flops unless the profile says */
     double eff_overlap;                  /* deploy: share of the shorter of a kernel's
@@ -619,6 +622,19 @@ const char *isim_scenario_setting_text(const isim_scenario_settings *s, const ch
 double isim_toy_latency(double n_params, double bytes_per_param, double n_layers, double n_reduce,
                         double t_hop_s, double hbm_bytes_per_s, double flops_per_s, double batch,
                         double n_devices);
+
+/* ---- the matmul kernel of the deploy fidelity (docs/model.md, "Matmul tiles") -------- */
+
+/* A matmul of `rows` rows (tokens) whose weights stream from memory runs them in tiles of
+ * `tile_rows` (0: one tile of all of them); a tile of r rows costs the arithmetic of
+ * max(r, full) rows (full 0: r). *first receives the rows' worth of arithmetic of the
+ * first tile, which overlaps the weights' streaming, *rest that of the others, which run
+ * after it from cache. */
+void isim_matmul_tiles(double rows, double full, double tile_rows, double *first, double *rest);
+/* The time of a kernel whose arithmetic `a` overlaps its memory traffic `h` (all but
+ * `overlap` x the shorter hidden under the longer), followed by `after` seconds of
+ * arithmetic from cache: max(a, h) + overlap min(a, h) + after. */
+double isim_overlap_time(double a, double h, double overlap, double after);
 
 /* ---- fitting (docs/validation.md) ------------------------------------------------ */
 

@@ -401,3 +401,41 @@ Test(deploy, element_wise_kernels_add_their_traffic_to_the_step)
     cr_expect(tu_close(f.r.decode.elementwise_s, 2 * two, 1e-9));
     release(&f);
 }
+
+/* Matmul tiles (docs/model.md): the rows of a tile's share of the arithmetic, worked by hand,
+ * and Llama 3.1 8B decoding 16 sequences in tiles of 12 rows with full 6 and overlap 0.3.
+ * Bound by the weights' streaming either way, the step differs from one tile of 16 rows by
+ * the second tile's 4 rows (costing 6) after the streaming, less 0.3 x the 4 rows it no
+ * longer overlaps: 2 W (6 - 0.3 x 4) / F, W the matmul weights. */
+Test(deploy, rows_past_the_first_tile_compute_after_the_weights_stream)
+{
+    double a, b;
+    isim_matmul_tiles(16, 6, 12, &a, &b);
+    cr_expect(a == 12 && b == 6, "%g %g", a, b);
+    isim_matmul_tiles(25, 6, 12, &a, &b); /* 12 | 12 + max(1, 6) */
+    cr_expect(a == 12 && b == 18, "%g %g", a, b);
+    isim_matmul_tiles(24, 0, 12, &a, &b);
+    cr_expect(a == 12 && b == 12, "%g %g", a, b);
+    isim_matmul_tiles(5, 6, 12, &a, &b); /* one tile, partly filled */
+    cr_expect(a == 6 && b == 0, "%g %g", a, b);
+    isim_matmul_tiles(40, 6, 0, &a, &b); /* no tiles: all rows under the streaming */
+    cr_expect(a == 40 && b == 0, "%g %g", a, b);
+    isim_matmul_tiles(0, 6, 12, &a, &b);
+    cr_expect(a == 0 && b == 0, "%g %g", a, b);
+    cr_expect_float_eq(isim_overlap_time(2, 5, 0.3, 1), 5 + 0.6 + 1, 1e-12);
+
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 16, 128, 16);
+    f.h->eff_flops_full_rows = 6;
+    f.h->eff_overlap = 0.3;
+    run(&f);
+    double one = f.r.decode.matmul_s;
+    f.h->eff_tile_rows = 12;
+    run(&f);
+    double W = 8030261248.0 - 128256.0 * 4096 - 32 * 2 * 4096.0 - 4096;
+    double want = 2 * W * (6 - 0.3 * 4) / H100_BF16;
+    cr_expect(tu_close(f.r.decode.matmul_s - one, want, 1e-9), "%.6f ms vs %.6f ms",
+              (f.r.decode.matmul_s - one) * 1e3, want * 1e3);
+    cr_expect_eq(f.r.decode.binding, ISIM_TERM_HBM);
+    release(&f);
+}

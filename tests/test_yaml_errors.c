@@ -170,6 +170,8 @@ static const bad_case cases[] = {
     {"activation bytes above 8", false, "  cloud_usd_per_h: 2\n",
      "  cloud_usd_per_h: 2\n" HW_SERVING "  activation_bytes: 16\n", 40, 21,
      "'serving.activation_bytes' = 16 is out of range [1, 8]", ""},
+    {"negative tile rows", false, "  hbm: 0.75\n", "  hbm: 0.75\n  tile_rows: -12\n", 11, 14,
+     "'efficiency.tile_rows' = -12 is out of range [0, 1e+06]", ""},
 };
 
 static void check(const bad_case *c)
@@ -327,6 +329,10 @@ Test(yaml_errors, activation_bytes_above_8)
 {
     check(&cases[30]);
 }
+Test(yaml_errors, negative_tile_rows)
+{
+    check(&cases[31]);
+}
 
 Test(yaml_errors, the_base_files_are_valid)
 {
@@ -402,6 +408,24 @@ Test(yaml_errors, the_kv_caches_bandwidth_share_is_read_and_checked)
     tu_discard(p);
     h = tu_hw("h100-sxm");
     cr_expect_eq(h->eff_hbm_kv, 0);
+    isim_hw_free(h);
+}
+
+/* efficiency.tile_rows, the rows of a matmul's tile: read when given, 0 (one tile) when not;
+ * refused below 0: the table above. */
+Test(yaml_errors, the_matmul_tile_rows_are_read)
+{
+    isim_error e = {0};
+    char *text = tu_replace(HW_BASE, "  hbm: 0.75\n", "  hbm: 0.75\n  tile_rows: 12\n");
+    char *p = tu_write("t.yaml", text);
+    isim_hw *h = NULL;
+    cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
+    cr_expect_float_eq(h->eff_tile_rows, 12, 1e-12);
+    isim_hw_free(h);
+    free(text);
+    tu_discard(p);
+    h = tu_hw("h100-sxm");
+    cr_expect_eq(h->eff_tile_rows, 0);
     isim_hw_free(h);
 }
 
