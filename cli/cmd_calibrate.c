@@ -251,10 +251,12 @@ int cmd_calibrate(int argc, char **argv)
     } else {
         snprintf(cf.why, sizeof cf.why, "--no-mpi");
     }
-    double fit[3], f32[3], f16[3], rms = 0, rms32, rms16;
-    if (isim_rt_fit_curve(&c, true, true, fit, &rms, &err) ||
-        isim_rt_fit_curve(&c, true, false, f32, &rms32, &err) ||
-        isim_rt_fit_curve(&c, false, true, f16, &rms16, &err)) {
+    /* the curve: with the tile that fits best, and as one tile for comparison */
+    double fit[4], f32[4], f16[4], one[4], rms = 0, rms32, rms16, rms1;
+    if (isim_rt_fit_curve(&c, true, true, -1, fit, &rms, &err) ||
+        isim_rt_fit_curve(&c, true, false, -1, f32, &rms32, &err) ||
+        isim_rt_fit_curve(&c, false, true, -1, f16, &rms16, &err) ||
+        isim_rt_fit_curve(&c, true, true, 0, one, &rms1, &err)) {
         rc = cli_error(&err);
         goto cleanup;
     }
@@ -304,17 +306,22 @@ int cmd_calibrate(int argc, char **argv)
         f,
         "efficiency:\n  source: \"infersim calibrate %s\"\n"
         "  flops: {value: %.6g, source: \"GSL least squares of the step model's matmul time, "
-        "max(a, h) + overlap min(a, h), a = 2 r P / (peak x flops x min(1, r / full)), h = "
+        "max(a1, h) + overlap min(a1, h) + a2, the rows in tiles of T, a1 the first tile's "
+        "arithmetic, a2 the others', a tile of t rows 2 max(t, full) P / (peak x flops), h = "
         "weights / streaming rate, against the matmuls of a layer of Llama 3.2 1B (%s, n x k, "
         "P their weights) of r = 1..512 rows, one after another, streamed from memory, in "
         "rounds with the streaming rate sampled between them, the mean of the middle runs, "
-        "fp32 and bf16 together (relative rms %.3f; fp32 alone "
-        "%.3f, full %.3g, overlap %.3g; bf16 alone %.3f, full %.3g, overlap %.3g)\"}\n"
+        "fp32 and bf16 together, T each row count of the sweep in turn (relative rms %.3f; "
+        "as one tile %.3f; fp32 alone %.3f, full %.3g, overlap %.3g, T %g; bf16 alone %.3f, "
+        "full %.3g, overlap %.3g, T %g)\"}\n"
         "  flops_full_rows: {value: %.6g, source: \"the same fit: below it a microkernel tile "
         "loads weights for rows it does not have\"}\n"
         "  overlap: {value: %.6g, source: \"the same fit: the share of the shorter of a matmul's "
-        "arithmetic and traffic that the longer does not hide\"}\n",
-        date, e, shapes, rms, f32[0], f32[1], f32[2], f16[0], f16[1], f16[2], h, ovl);
+        "arithmetic and traffic that the longer does not hide\"}\n"
+        "  tile_rows: {value: %g, source: \"the same fit: the tile that fits best (0: one "
+        "tile); the rows past it compute after the weights' streaming, from cache\"}\n",
+        date, e, shapes, rms, rms1, f32[0], f32[1], f32[2], f32[3], f16[0], f16[1], f16[2],
+        f16[3], h, ovl, fit[3]);
     sampled_text(s1, sizeof s1, &c.stream_bf16, 1e-9, "GB/s");
     fprintf(
         f,
@@ -437,10 +444,9 @@ int cmd_calibrate(int argc, char **argv)
     printf("  one thread streams    %8.2f GB/s bf16\n", c.stream_thread_bf16.mean / 1e9);
     printf("  peak                  %8.1f GFLOP/s fp32, %.1f bf16\n", c.peak_fp32.median / 1e9,
            c.peak_bf16.median / 1e9);
-    printf(
-        "  matmul efficiency     %.3f x min(1, r / %.3g), overlap %.3g (fit from memory, relative "
-        "rms %.3f)\n",
-        e, h, ovl, rms);
+    printf("  matmul efficiency     %.3f, a tile at least %.3g rows, overlap %.3g, tiles of %g rows "
+           "(fit from memory, relative rms %.3f; as one tile %.3f)\n",
+           e, h, ovl, fit[3], rms, rms1);
     printf("  rows                 ");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
         printf(" %5d", c.rows[i]);

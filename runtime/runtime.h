@@ -132,7 +132,11 @@ typedef struct isim_rt_stat {
 /* The statistics of n measurements (v is sorted in place; n >= 1); rate: higher is better. */
 isim_rt_stat isim_rt_summarize(double *v, int n, bool rate);
 
-#define ISIM_RT_CAL_ROWS 14
+#define ISIM_RT_CAL_ROWS 16
+/* the row counts calibrate's matmuls are measured at: powers of two and their halfway
+ * points, and 13 and 25, one row past one and two tiles of the AVX-512 kernel's 12, so
+ * that a fit sees where a tile opens (docs/validation.md) */
+extern const int isim_rt_cal_rows[ISIM_RT_CAL_ROWS];
 
 typedef struct isim_rt_calibration {
     const char *kernels; /* the kernel set measured */
@@ -169,14 +173,17 @@ typedef struct isim_rt_calibration {
 } isim_rt_calibration;
 
 /* The matmul efficiency curve fitted to a calibration's layer sweep from memory
- * (docs/validation.md): x = {flops, full rows, overlap}, fitted (GSL Levenberg-Marquardt)
- * to the fp32 and/or bf16 sweep's times against the rates sampled between its rounds;
- * *rms the relative rms of the fit. isim_rt_curve_time is the model's time of one layer's
- * matmuls at row count c->rows[i] at bandwidth bw; isim_rt_sweep_params the weights of one
- * layer (the sum of n k). */
-isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double x[3],
-                              double *rms, isim_error *err);
-double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[3],
+ * (docs/validation.md): x = {flops, full rows, overlap, tile rows}, the first three fitted
+ * (GSL Levenberg-Marquardt) to the fp32 and/or bf16 sweep's times against the rates sampled
+ * between its rounds; *rms the relative rms of the fit. The tile's rows are `tile` when it
+ * is 0 or more (0: one tile), else the row count of the sweep below its largest whose fit
+ * has the least rms, by more than 1% (0, one tile, if none). isim_rt_curve_time is the
+ * model's time of one layer's matmuls at row count c->rows[i] at bandwidth bw
+ * (isim_matmul_tiles, isim_overlap_time); isim_rt_sweep_params the weights of one layer
+ * (the sum of n k). */
+isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double tile,
+                              double x[4], double *rms, isim_error *err);
+double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[4],
                           double bw);
 double isim_rt_sweep_params(const isim_rt_calibration *c);
 

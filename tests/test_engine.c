@@ -854,15 +854,15 @@ Test(engine, measurements_are_summarised_by_the_mean_of_their_middle_runs)
     cr_expect_float_eq(isim_rt_summarize(two, 2, true).mean, 1.5, 1e-12);
 }
 
-/* The matmul efficiency curve calibrate fits: the model's time worked by hand at one row,
- * and the fit recovering the parameters a sweep was made from. */
+/* The matmul efficiency curve calibrate fits: the model's time worked by hand at 1, 13 and
+ * 512 rows, and the fit recovering the parameters a sweep was made from, its tile included. */
 Test(engine, the_calibration_curve_fit_recovers_the_parameters_of_its_sweep)
 {
     isim_rt_calibration c;
     memset(&c, 0, sizeof c);
-    static const int rows[ISIM_RT_CAL_ROWS] = {1,  2,  4,  8,  12,  16,  24,
-                                               32, 48, 64, 96, 128, 256, 512};
-    memcpy(c.rows, rows, sizeof rows);
+    memcpy(c.rows, isim_rt_cal_rows, sizeof c.rows);
+    cr_assert_eq(c.rows[5], 13);
+    cr_assert_eq(c.rows[15], 512);
     /* Llama 3.2 1B's layer: q/k/v, o, gate/up, down */
     static const size_t n[4] = {3072, 2048, 16384, 2048}, k[4] = {2048, 2048, 2048, 8192};
     c.big_mats = 4;
@@ -873,27 +873,42 @@ Test(engine, the_calibration_curve_fit_recovers_the_parameters_of_its_sweep)
     c.sweep_stream_fp32.mean = 40e9;
     c.sweep_stream_bf16.mean = 45e9;
     cr_assert_float_eq(isim_rt_sweep_params(&c), 60817408.0, 0.5);
-    /* by hand, bf16 at one row, flops 0.9, a tile of 8 rows, overlap 0.3: arithmetic
-     * 2 x 60817408 x 8 / (1e12 x 0.9) = 1.08120 ms, traffic 2 x 60817408 / 45e9 = 2.70300 ms,
-     * time 2.70300 + 0.3 x 1.08120 = 3.02736 ms */
-    const double truth[3] = {0.9, 8, 0.3};
-    cr_expect_float_eq(isim_rt_curve_time(&c, true, 0, truth, 45e9), 3.02736e-3, 1e-8);
-    /* and at 512 rows, compute-bound: 2 x 512 x 60817408 / 0.9e12 = 69.1967 ms, + 0.3 x 2.703 */
-    cr_expect_float_eq(isim_rt_curve_time(&c, true, 13, truth, 45e9), 69.1967e-3 + 0.81090e-3,
-                       1e-7);
+    /* by hand, bf16, flops 0.9, a tile at least 8 rows, overlap 0.3, tiles of 12 rows: a row
+     * 2 x 60817408 / (1e12 x 0.9) = 0.1351498 ms, traffic 2 x 60817408 / 45e9 = 2.702996 ms.
+     * One row: one tile costing 8 rows, 1.081198 ms, under the traffic: 2.702996 + 0.3 x
+     * 1.081198 = 3.027355 ms. */
+    const double truth[4] = {0.9, 8, 0.3, 12};
+    cr_expect_float_eq(isim_rt_curve_time(&c, true, 0, truth, 45e9), 3.027355e-3, 1e-8);
+    /* 13 rows: 12 under the traffic (1.621798 ms), then a tile of 1 row costing 8 after it:
+     * 2.702996 + 0.3 x 1.621798 + 1.081198 = 4.270733 ms */
+    cr_expect_float_eq(isim_rt_curve_time(&c, true, 5, truth, 45e9), 4.270733e-3, 1e-8);
+    /* 512 rows: 42 tiles of 12 and one of 8; after the first, 41 x 12 + 8 = 500 rows,
+     * 67.574898 ms: 2.702996 + 0.486539 + 67.574898 = 70.764433 ms */
+    cr_expect_float_eq(isim_rt_curve_time(&c, true, 15, truth, 45e9), 70.764433e-3, 1e-8);
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
         c.big_fp32[i].mean = isim_rt_curve_time(&c, false, i, truth, 40e9);
         c.big_bf16[i].mean = isim_rt_curve_time(&c, true, i, truth, 45e9);
     }
-    double x[3], rms = 1;
+    double x[4], rms = 1;
     isim_error e = {0};
-    cr_assert_eq(isim_rt_fit_curve(&c, true, true, x, &rms, &e), ISIM_OK, "%s", e.message);
+    cr_assert_eq(isim_rt_fit_curve(&c, true, true, -1, x, &rms, &e), ISIM_OK, "%s", e.message);
     cr_expect_lt(rms, 1e-6);
     cr_expect_float_eq(x[0], 0.9, 1e-4);
     cr_expect_float_eq(x[1], 8.0, 1e-3);
     cr_expect_float_eq(x[2], 0.3, 1e-4);
-    /* one precision alone, and neither (refused) */
-    cr_assert_eq(isim_rt_fit_curve(&c, false, true, x, &rms, &e), ISIM_OK, "%s", e.message);
+    cr_expect_eq(x[3], 12);
+    /* held to one tile, the same sweep fits worse */
+    cr_assert_eq(isim_rt_fit_curve(&c, true, true, 0, x, &rms, &e), ISIM_OK, "%s", e.message);
+    cr_expect_eq(x[3], 0);
+    cr_expect_gt(rms, 0.01);
+    /* a sweep made as one tile gives one tile back */
+    const double flat[4] = {0.9, 8, 0.3, 0};
+    for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
+        c.big_bf16[i].mean = isim_rt_curve_time(&c, true, i, flat, 45e9);
+    cr_assert_eq(isim_rt_fit_curve(&c, false, true, -1, x, &rms, &e), ISIM_OK, "%s", e.message);
+    cr_expect_lt(rms, 1e-6);
+    cr_expect_eq(x[3], 0);
     cr_expect_float_eq(x[2], 0.3, 1e-4);
-    cr_expect_eq(isim_rt_fit_curve(&c, false, false, x, &rms, &e), ISIM_EINVAL);
+    /* neither precision: refused */
+    cr_expect_eq(isim_rt_fit_curve(&c, false, false, -1, x, &rms, &e), ISIM_EINVAL);
 }

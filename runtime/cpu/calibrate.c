@@ -442,6 +442,9 @@ static isim_status step_time(const isim_model *m, int threads, const char *kerne
 
 /* ---- the matmul efficiency curve (docs/validation.md, "Calibrating a CPU") ----------- */
 
+const int isim_rt_cal_rows[ISIM_RT_CAL_ROWS] = {1,  2,  4,  8,  12, 13,  16,  24,
+                                                25, 32, 48, 64, 96, 128, 256, 512};
+
 double isim_rt_sweep_params(const isim_rt_calibration *c)
 {
     double p = 0;
@@ -450,22 +453,24 @@ double isim_rt_sweep_params(const isim_rt_calibration *c)
     return p;
 }
 
-/* The step model's matmul time (the deploy fidelity's matmul kernel, docs/model.md):
- * arithmetic a = 2 r P / (peak x flops x min(1, r / full)), P the layer's weights, traffic
- * h = the weights' bytes / bandwidth, time max(a, h) + overlap x min(a, h). */
-double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[3],
+/* The step model's matmul time (the deploy fidelity's matmul kernel, docs/model.md): the
+ * rows in tiles of x[3] (isim_matmul_tiles), each of at least x[1] rows; arithmetic of r
+ * rows 2 r P / (peak x flops), P the layer's weights; traffic h = the weights' bytes /
+ * bandwidth; time max(a1, h) + overlap x min(a1, h) + a2 (a1 the first tile's arithmetic,
+ * a2 the others'). */
+double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[4],
                           double bw)
 {
-    double rows = c->rows[i], P = isim_rt_sweep_params(c);
-    double peak = bf16 ? c->peak_bf16.median : c->peak_fp32.median;
-    double a = 2 * rows * P / (peak * x[0] * fmin(1.0, rows / x[1]));
-    double h = P * (bf16 ? 2 : 4) / bw;
-    return fmax(a, h) + x[2] * fmin(a, h);
+    double P = isim_rt_sweep_params(c), r1, r2;
+    double per_row = 2 * P / ((bf16 ? c->peak_bf16.median : c->peak_fp32.median) * x[0]);
+    isim_matmul_tiles(c->rows[i], x[1], x[3], &r1, &r2);
+    return isim_overlap_time(r1 * per_row, P * (bf16 ? 2 : 4) / bw, x[2], r2 * per_row);
 }
 
 typedef struct {
     const isim_rt_calibration *c;
     bool fp32, bf16;
+    double tile;
 } curve_ctx;
 
 /* residuals of the model's times against the sweep's, relative: the means of the middle
@@ -475,6 +480,7 @@ static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
     const isim_rt_calibration *c = cc->c;
+    const double y[4] = {x[0], x[1], x[2], cc->tile};
     size_t k = 0;
     for (int d = 0; d < 2; d++) {
         if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
@@ -483,22 +489,41 @@ static void curve_residuals(const double *x, double *r, void *p)
         const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
         for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
             double want = t[i].mean;
-            r[k++] = (isim_rt_curve_time(c, d == 1, i, x, bw) - want) / want;
+            r[k++] = (isim_rt_curve_time(c, d == 1, i, y, bw) - want) / want;
         }
     }
 }
 
-isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double x[3],
-                              double *rms, isim_error *err)
+isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double tile,
+                              double x[4], double *rms, isim_error *err)
 {
-    curve_ctx cc = {c, fp32, bf16};
-    x[0] = 0.85;
-    x[1] = 6;
-    x[2] = 0.3;
     size_t n = (size_t)ISIM_RT_CAL_ROWS * ((fp32 ? 1 : 0) + (bf16 ? 1 : 0));
     if (!n)
         return isim__rt_fail(err, ISIM_EINVAL, "the curve fit needs fp32 or bf16 times");
-    return isim_fit_positive(3, x, n, curve_residuals, &cc, rms, err);
+    /* the tile: given, or each of the sweep's row counts below its largest in turn (the
+     * largest is one tile again), one tile first. A tile replaces the best so far only if it
+     * fits better by more than 1% of its rms: tiles past the rows where the matmul turns
+     * compute-bound give one tile's times (a1 + a2 + overlap h), and a tie keeps the
+     * simpler curve. */
+    int tries = tile >= 0 ? 1 : ISIM_RT_CAL_ROWS;
+    double best = INFINITY;
+    for (int t = 0; t < tries; t++) {
+        curve_ctx cc = {c, fp32, bf16, tile >= 0 ? tile : t ? c->rows[t - 1] : 0};
+        double y[3] = {0.85, 6, 0.3}, e = 0;
+        isim_status st = isim_fit_positive(3, y, n, curve_residuals, &cc, &e, err);
+        if (st)
+            return st;
+        if (e < 0.99 * best) {
+            best = e;
+            x[0] = y[0];
+            x[1] = y[1];
+            x[2] = y[2];
+            x[3] = cc.tile;
+        }
+    }
+    if (rms)
+        *rms = best;
+    return ISIM_OK;
 }
 
 struct isim_rt_stream_probe {
@@ -633,8 +658,6 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         goto done;
     /* matmul by rows, weights in cache: 512 outputs x 1024 inputs (2 MB in fp32, 1 MB in
      * bf16, shared by the threads' L2 caches) */
-    static const int rows[ISIM_RT_CAL_ROWS] = {1,  2,  4,  8,  12,  16,  24,
-                                               32, 48, 64, 96, 128, 256, 512};
     for (int di = 0; di < 2 && !st; di++) {
         isim_dtype dt = di ? ISIM_BF16 : ISIM_FP32;
         mm_case c;
@@ -644,9 +667,9 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
             break;
         }
         for (int ri = 0; ri < ISIM_RT_CAL_ROWS; ri++) {
-            out->rows[ri] = rows[ri];
+            out->rows[ri] = isim_rt_cal_rows[ri];
             for (int r = 0; r < runs; r++)
-                v[r] = 2.0 * 512 * 1024 * rows[ri] / mm_time(pool, k, &c, rows[ri]);
+                v[r] = 2.0 * 512 * 1024 * out->rows[ri] / mm_time(pool, k, &c, out->rows[ri]);
             (di ? out->mm_bf16 : out->mm_fp32)[ri] = isim_rt_summarize(v, runs, true);
         }
         mm_free(&c);
