@@ -95,23 +95,28 @@ static void add_coll(const dctx *c, isim_coll kind, double ranks, double bytes, 
     *bw += times * b;
 }
 
-/* sim.h. A tile holding fewer rows than `full` still loads the weights for the rows it
- * could hold (a CPU microkernel) or computes them (a GPU GEMM tile), so it costs `full`
- * rows. Each tile runs over the weights in turn: the first reads them from memory, the
- * others from the cache they were left in, with no memory traffic left to hide under. */
+/* sim.h. One tile (tile_rows 0, the GPU profiles): fewer rows than `full` pay for `full`,
+ * as a GEMM tile computes all its rows. In tiles (a CPU microkernel), each tile runs over
+ * the weights in turn: the first reads them from memory, the others from the cache they
+ * were left in, with no memory traffic left to hide under. A tile of fewer rows than
+ * `full` has too few independent sums to keep the FMA units busy (latency-bound), so from
+ * cache it costs `full` rows; the first tile's arithmetic waits on memory, which hides
+ * that latency, and it costs its own rows. */
 void isim_matmul_tiles(double rows, double full, double tile_rows, double *first, double *rest)
 {
-    if (rows <= 0) {
-        *first = *rest = 0;
+    *first = *rest = 0;
+    if (rows <= 0)
+        return;
+    if (tile_rows <= 0) {
+        *first = fmax(rows, full);
         return;
     }
-    if (tile_rows <= 0 || rows <= tile_rows) {
-        *first = fmax(rows, full);
-        *rest = 0;
+    if (rows <= tile_rows) {
+        *first = rows;
         return;
     }
     double tiles = floor(rows / tile_rows), left = rows - tiles * tile_rows;
-    *first = fmax(tile_rows, full);
+    *first = tile_rows;
     *rest = (tiles - 1) * fmax(tile_rows, full) + (left > 0 ? fmax(left, full) : 0);
 }
 

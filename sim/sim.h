@@ -626,10 +626,10 @@ double isim_toy_latency(double n_params, double bytes_per_param, double n_layers
 /* ---- the matmul kernel of the deploy fidelity (docs/model.md, "Matmul tiles") -------- */
 
 /* A matmul of `rows` rows (tokens) whose weights stream from memory runs them in tiles of
- * `tile_rows` (0: one tile of all of them); a tile of r rows costs the arithmetic of
- * max(r, full) rows (full 0: r). *first receives the rows' worth of arithmetic of the
- * first tile, which overlaps the weights' streaming, *rest that of the others, which run
- * after it from cache. */
+ * `tile_rows` (0: one tile of all of them). *first receives the rows' worth of arithmetic
+ * of the first tile, which overlaps the weights' streaming, *rest that of the others,
+ * which run after it from cache. A tile of r rows costs max(r, full) rows (full 0: r),
+ * except the first of several tiles, which costs r (its latency hidden under memory). */
 void isim_matmul_tiles(double rows, double full, double tile_rows, double *first, double *rest);
 /* The time of a kernel whose arithmetic `a` overlaps its memory traffic `h` (all but
  * `overlap` x the shorter hidden under the longer), followed by `after` seconds of

@@ -416,7 +416,9 @@ Test(deploy, rows_past_the_first_tile_compute_after_the_weights_stream)
     cr_expect(a == 12 && b == 18, "%g %g", a, b);
     isim_matmul_tiles(24, 0, 12, &a, &b);
     cr_expect(a == 12 && b == 12, "%g %g", a, b);
-    isim_matmul_tiles(5, 6, 12, &a, &b); /* one tile, partly filled */
+    isim_matmul_tiles(5, 6, 12, &a, &b); /* the first tile, under the streaming: its rows */
+    cr_expect(a == 5 && b == 0, "%g %g", a, b);
+    isim_matmul_tiles(5, 6, 0, &a, &b); /* one tile (a GPU's), partly filled: full */
     cr_expect(a == 6 && b == 0, "%g %g", a, b);
     isim_matmul_tiles(40, 6, 0, &a, &b); /* no tiles: all rows under the streaming */
     cr_expect(a == 40 && b == 0, "%g %g", a, b);

@@ -875,10 +875,10 @@ Test(engine, the_calibration_curve_fit_recovers_the_parameters_of_its_sweep)
     cr_assert_float_eq(isim_rt_sweep_params(&c), 60817408.0, 0.5);
     /* by hand, bf16, flops 0.9, a tile at least 8 rows, overlap 0.3, tiles of 12 rows: a row
      * 2 x 60817408 / (1e12 x 0.9) = 0.1351498 ms, traffic 2 x 60817408 / 45e9 = 2.702996 ms.
-     * One row: one tile costing 8 rows, 1.081198 ms, under the traffic: 2.702996 + 0.3 x
-     * 1.081198 = 3.027355 ms. */
+     * One row: the first tile, its one row under the traffic: 2.702996 + 0.3 x 0.1351498 =
+     * 2.743541 ms. */
     const double truth[4] = {0.9, 8, 0.3, 12};
-    cr_expect_float_eq(isim_rt_curve_time(&c, true, 0, truth, 45e9), 3.027355e-3, 1e-8);
+    cr_expect_float_eq(isim_rt_curve_time(&c, true, 0, truth, 45e9), 2.743541e-3, 1e-8);
     /* 13 rows: 12 under the traffic (1.621798 ms), then a tile of 1 row costing 8 after it:
      * 2.702996 + 0.3 x 1.621798 + 1.081198 = 4.270733 ms */
     cr_expect_float_eq(isim_rt_curve_time(&c, true, 5, truth, 45e9), 4.270733e-3, 1e-8);
