@@ -308,7 +308,7 @@ int cmd_calibrate(int argc, char **argv)
         "  flops: {value: %.6g, source: \"GSL least squares of the step model's matmul time, "
         "max(a1, h) + overlap min(a1, h) + a2, the rows in tiles of T, a1 the first tile's "
         "arithmetic, a2 the others', a tile of t rows 2 max(t, full) P / (peak x flops) (the "
-        "first of several t), h = "
+        "first 2 t P / (peak x flops)), h = "
         "weights / streaming rate, against the matmuls of a layer of Llama 3.2 1B (%s, n x k, "
         "P their weights) of r = 1..512 rows, one after another, streamed from memory, in "
         "rounds with the streaming rate sampled between them, the mean of the middle runs, "
@@ -321,8 +321,8 @@ int cmd_calibrate(int argc, char **argv)
         "arithmetic and traffic that the longer does not hide\"}\n"
         "  tile_rows: {value: %g, source: \"the same fit: the tile that fits best (0: one "
         "tile); the rows past it compute after the weights' streaming, from cache\"}\n",
-        date, e, shapes, rms, rms1, f32[0], f32[1], f32[2], f32[3], f16[0], f16[1], f16[2],
-        f16[3], h, ovl, fit[3]);
+        date, e, shapes, rms, rms1, f32[0], f32[1], f32[2], f32[3], f16[0], f16[1], f16[2], f16[3],
+        h, ovl, fit[3]);
     sampled_text(s1, sizeof s1, &c.stream_bf16, 1e-9, "GB/s");
     fprintf(
         f,
@@ -445,9 +445,10 @@ int cmd_calibrate(int argc, char **argv)
     printf("  one thread streams    %8.2f GB/s bf16\n", c.stream_thread_bf16.mean / 1e9);
     printf("  peak                  %8.1f GFLOP/s fp32, %.1f bf16\n", c.peak_fp32.median / 1e9,
            c.peak_bf16.median / 1e9);
-    printf("  matmul efficiency     %.3f, a tile at least %.3g rows, overlap %.3g, tiles of %g rows "
-           "(fit from memory, relative rms %.3f; as one tile %.3f)\n",
-           e, h, ovl, fit[3], rms, rms1);
+    printf(
+        "  matmul efficiency     %.3f, a tile at least %.3g rows, overlap %.3g, tiles of %g rows "
+        "(fit from memory, relative rms %.3f; as one tile %.3f)\n",
+        e, h, ovl, fit[3], rms, rms1);
     printf("  rows                 ");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
         printf(" %5d", c.rows[i]);

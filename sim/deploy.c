@@ -126,6 +126,18 @@ double isim_overlap_time(double a, double h, double overlap, double after)
     return fmax(a, h) + overlap * fmin(a, h) + after;
 }
 
+/* Adds to *first and *after the seconds of `flops` of matmuls of `rows` rows each, split
+ * as isim_matmul_tiles splits their rows (the profile's full and tile rows). */
+static void tiled_arithmetic(const dctx *c, double flops, double rows, double *first, double *after)
+{
+    if (flops <= 0 || rows <= 0)
+        return;
+    double r1, r2;
+    isim_matmul_tiles(rows, c->hw->eff_flops_full_rows, c->hw->eff_tile_rows, &r1, &r2);
+    *first += flops * (r1 / rows) / c->F_gemm;
+    *after += flops * (r2 / rows) / c->F_gemm;
+}
+
 /* Terms of one pass through one pipeline stage on its busiest device. */
 static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isim_terms *t)
 {
@@ -234,16 +246,9 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
      * and with tile_rows, the rows past the first tile run after the weights' streaming
      * (isim_matmul_tiles). The routed experts' matmuls have the rows of one expert each:
      * the tokens a device's touched experts receive, shared among them. */
-    const double full = c->hw->eff_flops_full_rows, tile = c->hw->eff_tile_rows;
-    double g1, g2, e1 = 0, e2 = 0;
-    isim_matmul_tiles(tok, full, tile, &g1, &g2);
-    double a_first = tok > 0 ? fl_gemm * (g1 / tok) / c->F_gemm : 0;
-    double a_after = tok > 0 ? fl_gemm * (g2 / tok) / c->F_gemm : 0;
-    if (fl_expert > 0 && expert_rows > 0) {
-        isim_matmul_tiles(expert_rows, full, tile, &e1, &e2);
-        a_first += fl_expert * (e1 / expert_rows) / c->F_gemm;
-        a_after += fl_expert * (e2 / expert_rows) / c->F_gemm;
-    }
+    double a_first = 0, a_after = 0;
+    tiled_arithmetic(c, fl_gemm, tok, &a_first, &a_after);
+    tiled_arithmetic(c, fl_expert, expert_rows, &a_first, &a_after);
     double a_gemm = a_first + a_after;
     double a_attn = fl_attn / c->F_attn;
     double h_gemm = bytes / c->BW + wbytes / c->BW_w + ebytes / c->BW_e,

@@ -91,14 +91,9 @@ static isim_status read_collectives(isim__map *top, isim_hw *h)
 
 static isim_status read_serving(isim__map *top, isim_hw *h)
 {
-    static const char *const keys[] = {"memory_utilization",
-                                       "runtime_reserve_gb",
-                                       "step_overhead_us",
-                                       "kernels_per_layer",
-                                       "prefill_chunk_tokens",
-                                       "request_overhead_us",
-                                       "activation_bytes",
-                                       NULL};
+    static const char *const keys[] = {
+        "memory_utilization",   "runtime_reserve_gb",  "step_overhead_us", "kernels_per_layer",
+        "prefill_chunk_tokens", "request_overhead_us", "activation_bytes", NULL};
     isim__map s;
     h->activation_bytes = 2; /* 16-bit activations unless the engine's profile says otherwise */
     isim_status st = isim__map_sub(top, "serving", keys, false, &s, &h->has_serving);
@@ -308,11 +303,11 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
                                        "collectives", "kernel",  "power",    "price",
                                        "serving",     "aliases", "fitted",   NULL};
     static const char *const kinds[] = {"gpu", "tpu", "lpu", "cpu", "accelerator", NULL};
-    static const char *const eff_keys[] = {"flops",   "hbm",     "flops_full_rows", "attention",
-                                           "overlap", "hbm_fp4", "hbm_int4",        "hbm_experts",
-                                           "hbm_kv",  "tile_rows", NULL};
-    static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps",
-                                           "thread_bandwidth_gbps", NULL};
+    static const char *const eff_keys[] = {
+        "flops",    "hbm",         "flops_full_rows", "attention", "overlap", "hbm_fp4",
+        "hbm_int4", "hbm_experts", "hbm_kv",          "tile_rows", NULL};
+    static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps", "thread_bandwidth_gbps",
+                                           NULL};
     static const char *const up_keys[] = {"domain_size", "bandwidth_gbps", NULL};
     static const char *const out_keys[] = {"bandwidth_gbps", NULL};
     static const char *const kernel_keys[] = {"launch_us", NULL};

@@ -629,7 +629,8 @@ double isim_toy_latency(double n_params, double bytes_per_param, double n_layers
  * `tile_rows` (0: one tile of all of them). *first receives the rows' worth of arithmetic
  * of the first tile, which overlaps the weights' streaming, *rest that of the others,
  * which run after it from cache. A tile of r rows costs max(r, full) rows (full 0: r),
- * except the first of several tiles, which costs r (its latency hidden under memory). */
+ * except, in tiles (tile_rows > 0), the first, which costs r (its latency hidden under
+ * memory). */
 void isim_matmul_tiles(double rows, double full, double tile_rows, double *first, double *rest);
 /* The time of a kernel whose arithmetic `a` overlaps its memory traffic `h` (all but
  * `overlap` x the shorter hidden under the longer), followed by `after` seconds of

@@ -393,19 +393,27 @@ Test(yaml_errors, an_empty_file_and_a_missing_file_are_refused)
     tu_discard(p);
 }
 
+/* HW_BASE with `from` replaced by `to`, loaded (and required to load). */
+static isim_hw *hw_changed(const char *from, const char *to)
+{
+    isim_error e = {0};
+    char *text = tu_replace(HW_BASE, from, to);
+    char *p = tu_write("t.yaml", text);
+    isim_hw *h = NULL;
+    isim_status st = isim_hw_load(p, &h, &e);
+    free(text);
+    tu_discard(p);
+    cr_assert_eq(st, ISIM_OK, "%s", e.message);
+    return h;
+}
+
 /* efficiency.hbm_kv, the KV cache's own share of the bandwidth: read when given (0 when not:
  * the deploy fidelity then uses hbm's; refused above 1: the table above). */
 Test(yaml_errors, the_kv_caches_bandwidth_share_is_read_and_checked)
 {
-    isim_error e = {0};
-    char *text = tu_replace(HW_BASE, "  hbm: 0.75\n", "  hbm: 0.75\n  hbm_kv: 0.6\n");
-    char *p = tu_write("t.yaml", text);
-    isim_hw *h = NULL;
-    cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
+    isim_hw *h = hw_changed("  hbm: 0.75\n", "  hbm: 0.75\n  hbm_kv: 0.6\n");
     cr_expect_float_eq(h->eff_hbm_kv, 0.6, 1e-12);
     isim_hw_free(h);
-    free(text);
-    tu_discard(p);
     h = tu_hw("h100-sxm");
     cr_expect_eq(h->eff_hbm_kv, 0);
     isim_hw_free(h);
@@ -415,15 +423,9 @@ Test(yaml_errors, the_kv_caches_bandwidth_share_is_read_and_checked)
  * refused below 0: the table above. */
 Test(yaml_errors, the_matmul_tile_rows_are_read)
 {
-    isim_error e = {0};
-    char *text = tu_replace(HW_BASE, "  hbm: 0.75\n", "  hbm: 0.75\n  tile_rows: 12\n");
-    char *p = tu_write("t.yaml", text);
-    isim_hw *h = NULL;
-    cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
+    isim_hw *h = hw_changed("  hbm: 0.75\n", "  hbm: 0.75\n  tile_rows: 12\n");
     cr_expect_float_eq(h->eff_tile_rows, 12, 1e-12);
     isim_hw_free(h);
-    free(text);
-    tu_discard(p);
     h = tu_hw("h100-sxm");
     cr_expect_eq(h->eff_tile_rows, 0);
     isim_hw_free(h);
@@ -435,17 +437,11 @@ Test(yaml_errors, the_engines_activation_bytes_are_read_and_checked)
 {
     const double want[2] = {2, 4};
     for (int i = 0; i < 2; i++) {
-        isim_error e = {0};
-        char *text = tu_replace(HW_BASE, "  cloud_usd_per_h: 2\n",
+        isim_hw *h = hw_changed("  cloud_usd_per_h: 2\n",
                                 i ? "  cloud_usd_per_h: 2\n" HW_SERVING "  activation_bytes: 4\n"
                                   : "  cloud_usd_per_h: 2\n" HW_SERVING);
-        char *p = tu_write("t.yaml", text);
-        isim_hw *h = NULL;
-        cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
         cr_expect_float_eq(h->activation_bytes, want[i], 1e-12);
         isim_hw_free(h);
-        free(text);
-        tu_discard(p);
     }
 }
 
@@ -454,17 +450,11 @@ Test(yaml_errors, the_engines_activation_bytes_are_read_and_checked)
 Test(yaml_errors, a_threads_bandwidth_is_read_and_checked)
 {
     for (int i = 0; i < 2; i++) {
-        char *text = tu_replace(HW_BASE, "  bandwidth_gbps: 3300\n",
+        isim_hw *h = hw_changed("  bandwidth_gbps: 3300\n",
                                 i ? "  bandwidth_gbps: 3300\n  thread_bandwidth_gbps: 37.5\n"
                                   : "  bandwidth_gbps: 3300\n");
-        char *p = tu_write("t.yaml", text);
-        isim_hw *h = NULL;
-        isim_error e = {0};
-        cr_assert_eq(isim_hw_load(p, &h, &e), ISIM_OK, "%s", e.message);
         cr_expect_float_eq(h->mem_thread_bytes_per_s, i ? 37.5e9 : 0, 1);
         cr_expect_float_eq(h->mem_bytes_per_s, 3300e9, 1);
         isim_hw_free(h);
-        free(text);
-        tu_discard(p);
     }
 }

@@ -454,11 +454,10 @@ double isim_rt_sweep_params(const isim_rt_calibration *c)
 }
 
 /* The step model's matmul time (the deploy fidelity's matmul kernel, docs/model.md): the
- * rows in tiles of x[3] (isim_matmul_tiles), each but the first of several costing at
- * least x[1] rows; arithmetic of r
- * rows 2 r P / (peak x flops), P the layer's weights; traffic h = the weights' bytes /
- * bandwidth; time max(a1, h) + overlap x min(a1, h) + a2 (a1 the first tile's arithmetic,
- * a2 the others'). */
+ * rows in tiles of x[3] (isim_matmul_tiles), each but the first costing at least x[1] rows;
+ * arithmetic of r rows 2 r P / (peak x flops), P the layer's weights; traffic h = the
+ * weights' bytes / bandwidth; time max(a1, h) + overlap x min(a1, h) + a2 (a1 the first
+ * tile's arithmetic, a2 the others'). */
 double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[4],
                           double bw)
 {
