@@ -33,6 +33,10 @@ int cmd_predict(int argc, char **argv)
          NULL},
         {"ep", true, "expert-parallel degree (deploy, MoE; default: every device of a stage)",
          NULL},
+        {"pp-schedule", true,
+         "deploy: interleaved (default: micro-batches in flight across steps) or stepwise "
+         "(each step fills and drains the pipeline, as the CPU engine runs it)",
+         NULL},
         {"weights", true,
          "weight precision: fp32 bf16 fp16 fp8 int8 int4 fp4 (default: as released)", NULL},
         {"kv", true, "KV-cache precision (default bf16)", NULL},
@@ -104,6 +108,13 @@ int cmd_predict(int argc, char **argv)
         return CLI_USAGE;
     if ((o = cli_find(opts, "spec-gamma-max"))->value && !cli_int(cmd, o, 1, 64, &q.spec_gamma_max))
         return CLI_USAGE;
+    if ((o = cli_find(opts, "pp-schedule"))->value) {
+        if (strcmp(o->value, "stepwise") == 0)
+            q.pp_schedule = ISIM_PP_STEPWISE;
+        else if (strcmp(o->value, "interleaved") != 0)
+            return cli_usage_error(cmd, "--pp-schedule: expected interleaved or stepwise, got '%s'",
+                                   o->value);
+    }
     q.allow_cross_domain_tp = cli_find(opts, "allow-cross-domain-tp")->value != NULL;
     q.backend = cli_find(opts, "backend")->value;
 

@@ -161,6 +161,8 @@ static isim_status predict(const isim_model *m, const isim_hw *hw, const vpoint 
     q.weights = p->weights;
     q.kv = p->kv;
     q.input_tokens = p->tokens;
+    /* the engine's pipeline fills and drains within each step, the classifier once a step */
+    q.pp_schedule = ISIM_PP_STEPWISE;
     /* a one-process decode point is measured at its context (positions set), a 2-rank run
      * decodes `steps` tokens after its prompt (the context grows over them) */
     q.output_tokens = strcmp(p->kind, "decode") == 0 && p->tp * p->pp > 1 ? steps + 1 : 1;
@@ -824,13 +826,12 @@ int cmd_validate(int argc, char **argv)
     }
     /* predictions: ranks sharing this machine each get a share of its compute and memory,
      * one thread each, and of its bandwidth what the ranks streaming at once leave them:
-     * TP's ranks all stream; PP's stages as many as the pass has micro-batches (the engine
-     * splits a pass's rows in up to pp of them: decode at batch 1 runs one stage at a time) */
+     * TP's ranks all stream; PP's stages as many as are busy at once, which changes within
+     * a step as its micro-batches fill and drain the pipeline (ISIM_PP_STEPWISE works it
+     * out from the machine's bandwidth the share keeps) */
     for (size_t i = 0; i < l.n && !rc; i++) {
         vpoint *p = &l.v[i];
-        int ranks = p->tp * p->pp;
-        double rows = strcmp(p->kind, "decode") == 0 ? p->batch : (double)p->batch * p->tokens;
-        int streaming = p->tp * (rows < p->pp ? (int)rows : p->pp);
+        int ranks = p->tp * p->pp, streaming = p->tp;
         isim_hw share;
         isim_hw_rank_share(hw, ranks, streaming, &share);
         isim_result r;

@@ -1,8 +1,8 @@
 /* JSON documents of predictions and specifications (cJSON). Field names carry their units
  * (docs/output.md); fields that do not apply are null rather than absent so that the shape
  * of a document never changes. */
-#include "reports/report.h"
 #include "reports/internal.h"
+#include "reports/report.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -109,6 +109,8 @@ char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isi
     num(mem, "capacity", r->memory.capacity);
     cJSON *pipe = cJSON_AddObjectToObject(o, "pipeline");
     num(pipe, "micro_batches", r->micro_batches);
+    cJSON_AddStringToObject(pipe, "schedule",
+                            q->pp_schedule == ISIM_PP_STEPWISE ? "stepwise" : "interleaved");
     num_or_null(pipe, "bubble_fraction", r->pp_bubble, !paper && ok);
     if (paper && ok) {
         cJSON *p = cJSON_AddObjectToObject(o, "paper");
@@ -176,7 +178,8 @@ char *isim_report_model_json(const isim_model *m)
     num(d, "moe_layers", (double)x->n_moe_layers);
     num(d, "sliding_layers", (double)x->n_sliding_layers);
     num(d, "kv_bytes_per_token_bf16", isim_model_kv_bytes(m, 1, ISIM_BF16));
-    num(d, "kv_bytes_at_max_context_bf16", isim_model_kv_bytes(m, (double)m->max_context, ISIM_BF16));
+    num(d, "kv_bytes_at_max_context_bf16",
+        isim_model_kv_bytes(m, (double)m->max_context, ISIM_BF16));
     num(d, "flops_per_token_at_zero_context", isim_model_flops_per_token(m, 0));
     num(d, "flops_per_token_at_4k_context", isim_model_flops_per_token(m, 4096));
     cJSON_AddItemToObject(o, "facts", facts_json(m->facts, m->n_facts));

@@ -145,7 +145,8 @@ void isim_report_predict_table(FILE *out, const isim_model *m, const isim_hw *hw
     terms_line(out, "per token", &r->decode);
     terms_line(out, "prefill", &r->prefill);
     if (!paper && r->pp > 1)
-        fprintf(out, "  %-16s %g micro-batches, %.1f%% bubble\n", "pipeline", r->micro_batches,
+        fprintf(out, "  %-16s %g micro-batches, %s, %.1f%% bubble\n", "pipeline",
+                r->micro_batches, q->pp_schedule == ISIM_PP_STEPWISE ? "stepwise" : "interleaved",
                 r->pp_bubble * 100);
 }
 

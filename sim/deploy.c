@@ -57,6 +57,9 @@ typedef struct {
 typedef struct {
     int64_t layers, dense, moe, sliding;
     bool first, last;
+    bool logits; /* the classifier runs in this stage's pass (the last stage's, unless the
+                    schedule runs it apart) */
+    bool send;   /* the pass ends by sending its activations to the next stage */
 } stage_info;
 
 /* Layers split evenly over stages, the remainder on the first stages. */
@@ -68,6 +71,8 @@ static void stage_of(const isim_model *m, int64_t pp, int64_t s, stage_info *si)
     si->layers = n;
     si->first = s == 0;
     si->last = s == pp - 1;
+    si->logits = si->last;
+    si->send = !si->last;
     for (int64_t i = start; i < start + n; i++) {
         if (i < m->d.n_dense_layers)
             si->dense++;
@@ -227,12 +232,12 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     double V = (double)m->vocab;
     if (si->first)
         wbytes += tok * d * wp;
-    if (si->last) {
+    if (si->logits) {
         double logit_tok = ps->prefill ? ps->logit_seqs : tok;
         wbytes += V * d * wp / tp;
         bytes += logit_tok * V / tp * 4;
         fl_gemm += 2 * logit_tok * V * d / tp;
-    } else {
+    } else if (si->send) {
         double l, b, nodes = c->G >= c->hw->domain_size ? 2 : 1;
         isim_collective_time(c->hw, ISIM_DEPLOY, ISIM_P2P, 2, nodes, tok * d * ap, &l, &b);
         lat += l;
@@ -306,6 +311,65 @@ static double decode_cycle(const dctx *c, const pass_result *r, double mb, isim_
                       .total_s = c->hw->step_overhead_s,
                       .binding = ISIM_TERM_FIXED};
     isim__terms_add(terms, &ovh, 1.0);
+    return terms->total_s;
+}
+
+/* c with the bandwidth one rank has while `n` stages stream at once: ranks sharing one
+ * machine (isim_hw_rank_share) split its bandwidth among the tp n ranks streaming, each up
+ * to what one thread streams alone; a device of its own keeps its bandwidth whatever the
+ * other stages do. Every rate of fill_ctx's is a fixed fraction of the bandwidth. */
+static void with_stages_streaming(const dctx *c, double n, dctx *out)
+{
+    *out = *c;
+    const isim_hw *hw = c->hw;
+    if (hw->mem_machine_bytes_per_s <= 0 || hw->mem_bytes_per_s <= 0)
+        return;
+    double bw = hw->mem_machine_bytes_per_s / ((double)c->tp * n);
+    if (hw->mem_thread_bytes_per_s > 0 && hw->mem_thread_bytes_per_s < bw)
+        bw = hw->mem_thread_bytes_per_s;
+    double f = bw / hw->mem_bytes_per_s;
+    out->BW *= f;
+    out->BW_w *= f;
+    out->BW_e *= f;
+    out->BW_kv *= f;
+}
+
+/* One pass of ISIM_PP_STEPWISE: M micro-batches (each `mb`) fill and drain the pipeline,
+ * then the last stage runs the classifier once over the pass's rows (`cls`). Micro-batch j
+ * is on stage s in wavefront s + j: the pass is the sum over the M + S - 1 wavefronts of
+ * the slowest stage in each (equal stages: the GPipe fill-and-drain time (M + S - 1) t,
+ * Huang et al. 2019), each stage at the bandwidth the stages beside it in that wavefront
+ * leave it. *busy_s: the stages' summed busy time. */
+static double stepwise_pass(const dctx *c, const pass *mb, double M, const pass *cls,
+                            isim_terms *terms, double *busy_s)
+{
+    const int64_t S = c->pp, nm = (int64_t)M;
+    memset(terms, 0, sizeof *terms);
+    double busy = 0;
+    for (int64_t k = 0; k < nm + S - 1; k++) {
+        int64_t lo = k - nm + 1 > 0 ? k - nm + 1 : 0, hi = k < S - 1 ? k : S - 1;
+        dctx cn;
+        with_stages_streaming(c, (double)(hi - lo + 1), &cn);
+        isim_terms slowest = {0};
+        for (int64_t s = lo; s <= hi; s++) {
+            stage_info si;
+            isim_terms t;
+            stage_of(c->m, S, s, &si);
+            si.logits = false;
+            stage_terms(&cn, &si, mb, &t);
+            busy += t.total_s;
+            if (s == lo || t.total_s > slowest.total_s)
+                slowest = t;
+        }
+        isim__terms_add(terms, &slowest, 1.0);
+    }
+    dctx c1;
+    with_stages_streaming(c, 1, &c1);
+    stage_info head = {.logits = true}; /* the classifier alone: no layers, nothing sent */
+    isim_terms t;
+    stage_terms(&c1, &head, cls, &t);
+    isim__terms_add(terms, &t, 1.0);
+    *busy_s = busy + t.total_s;
     return terms->total_s;
 }
 
@@ -583,12 +647,26 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     double mb = fmin((double)c.pp, b_dp);
     res->micro_batches = mb;
     pass dec = {.seqs = b_dp / mb, .q = 1, .ctx = I + (O - 1) / 2, .prefill = false};
-    pass_result pr;
-    run_pass(&c, &dec, &pr);
+    const bool stepwise = q->pp_schedule == ISIM_PP_STEPWISE && c.pp > 1;
     isim_terms plain;
-    double tpot = decode_cycle(&c, &pr, mb, &plain);
-    double cycle = fmax(pr.sum_s, mb * pr.max_s);
-    res->pp_bubble = cycle > 0 ? 1 - mb * pr.sum_s / ((double)c.pp * cycle) : 0;
+    double tpot;
+    if (stepwise) {
+        pass cls = dec;
+        cls.seqs = b_dp;
+        double busy, t = stepwise_pass(&c, &dec, mb, &cls, &plain, &busy);
+        isim_terms ovh = {.t = {0, 0, 0, hw->step_overhead_s},
+                          .total_s = hw->step_overhead_s,
+                          .binding = ISIM_TERM_FIXED};
+        isim__terms_add(&plain, &ovh, 1.0);
+        tpot = plain.total_s;
+        res->pp_bubble = t > 0 ? 1 - busy / ((double)c.pp * t) : 0;
+    } else {
+        pass_result pr;
+        run_pass(&c, &dec, &pr);
+        tpot = decode_cycle(&c, &pr, mb, &plain);
+        double cycle = fmax(pr.sum_s, mb * pr.max_s);
+        res->pp_bubble = cycle > 0 ? 1 - mb * pr.sum_s / ((double)c.pp * cycle) : 0;
+    }
     res->decode = plain;
 
     if (q->draft) {
@@ -634,6 +712,22 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
                 .prefill = true};
     pass_result fr;
     run_pass(&c, &pre, &fr);
+    if (stepwise) {
+        /* each chunk fills and drains the pipeline in min(pp, rows) micro-batches, split
+         * by sequence where it holds enough, else by token */
+        double rows = pre.seqs * pre.q, M = fmin((double)c.pp, fmax(floor(rows), 1.0));
+        pass one = pre, cls = {.seqs = pre.logit_seqs, .q = 1, .ctx = pre.ctx};
+        if (pre.seqs >= M)
+            one.seqs /= M;
+        else
+            one.q /= M;
+        isim_terms chunk_terms;
+        double busy, t = stepwise_pass(&c, &one, M, &cls, &chunk_terms, &busy);
+        /* every chunk alike and none overlapping the next: the sum is each one's time */
+        memset(&fr, 0, sizeof fr);
+        fr.sum = fr.slowest = chunk_terms;
+        fr.sum_s = fr.max_s = t;
+    }
     if (q->draft) {
         /* The draft prefills the same prompts, chunk by chunk, on the same devices. */
         pass_result dfr;

@@ -285,6 +285,7 @@ void isim_hw_rank_share(const isim_hw *h, int ranks, int streaming, isim_hw *out
     if (h->mem_thread_bytes_per_s > 0 && h->mem_thread_bytes_per_s < bw)
         bw = h->mem_thread_bytes_per_s;
     out->mem_bytes_per_s = bw;
+    out->mem_machine_bytes_per_s = h->mem_bytes_per_s;
 }
 
 const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend)

@@ -251,10 +251,13 @@ typedef struct isim_hw {
                                             arithmetic and traffic not hidden by the longer; 0 */
     bool attention_follows_flops;        /* eff_attention not written: it is eff_flops */
     double mem_bytes, mem_bytes_per_s;
-    double mem_thread_bytes_per_s; /* what one thread streams alone; 0 = not measured */
-    int64_t domain_size;          /* devices in one scale-up domain */
-    double scale_up_bytes_per_s;  /* per device, per direction */
-    double scale_out_bytes_per_s; /* per device, per direction */
+    double mem_thread_bytes_per_s;  /* what one thread streams alone; 0 = not measured */
+    double mem_machine_bytes_per_s; /* ranks sharing one machine (isim_hw_rank_share): the
+                                       machine's bandwidth, split among the ranks streaming at
+                                       once; 0 = the device's own (every catalog profile) */
+    int64_t domain_size;            /* devices in one scale-up domain */
+    double scale_up_bytes_per_s;    /* per device, per direction */
+    double scale_out_bytes_per_s;   /* per device, per direction */
     isim_coll_model coll_model;
     int n_protocols;
     isim_protocol protocols[3];
@@ -297,7 +300,9 @@ void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out);
  * machine), `streaming` of them reading memory at once (TP: all; PP: as many stages as there
  * are micro-batches in flight): a 1/ranks share of the arithmetic and the memory, no task
  * hand-off, and the bandwidth split among the streaming ranks but no more than one thread
- * streams alone (mem_thread_bytes_per_s, when measured). ranks <= 1: a copy of h. */
+ * streams alone (mem_thread_bytes_per_s, when measured); mem_machine_bytes_per_s keeps the
+ * machine's, for a schedule whose number of streaming stages changes within a step
+ * (ISIM_PP_STEPWISE). ranks <= 1: a copy of h. */
 void isim_hw_rank_share(const isim_hw *h, int ranks, int streaming, isim_hw *out);
 /* The fit of h for serving engine `backend`; NULL when the profile has none. */
 const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend);
@@ -365,30 +370,40 @@ typedef struct isim_terms {
     double elementwise_s;
 } isim_terms;
 
+/* How a pipeline's micro-batches follow one another from step to step. INTERLEAVED: a
+ * serving engine keeps pp micro-batches in flight across steps (a micro-batch's next step
+ * starts on the first stage while the others are on later stages): a decode cycle is the
+ * slowest stage's time per micro-batch, and the classifier runs per micro-batch. STEPWISE:
+ * each step's micro-batches fill and drain the pipeline before the next step starts, and
+ * the last stage runs the classifier once over all of them (the CPU engine,
+ * runtime/cpu/forward.c). */
+typedef enum { ISIM_PP_INTERLEAVED, ISIM_PP_STEPWISE } isim_pp_schedule;
+
 /* What to predict. isim_query_init() sets the defaults noted here. */
 typedef struct isim_query {
-    isim_fidelity fidelity;     /* ISIM_DEPLOY */
-    double devices;             /* > 0; whole in deploy fidelity */
-    double batch;               /* sequences decoded together, >= 1 */
-    double input_tokens;        /* prompt tokens per sequence, >= 0 */
-    double output_tokens;       /* generated tokens per sequence, >= 1 */
-    int tp, pp, ep;             /* 0 = chosen (paper: searched as the released code does) */
-    isim_dtype weights;         /* ISIM_DTYPE_COUNT = the model's release precision */
-    isim_dtype kv;              /* ISIM_BF16 */
-    const isim_model *draft;    /* speculative decoding draft; NULL = none */
-    isim_dtype draft_weights;   /* ISIM_BF16 (the paper keeps 16-bit drafts) */
-    double spec_alpha;          /* acceptance probability, 0 < a < 1 */
-    int spec_gamma;             /* draft tokens per step; 0 = the best of 2 (paper) or 1
-                                   (deploy) up to spec_gamma_max, or plain decoding */
-    int spec_gamma_max;         /* 5, as in the released code's pareto_fronts */
-    bool allow_cross_domain_tp; /* deploy: TP may span scale-up domains */
-    double prefix_hit_rate;     /* share of each prompt already in the prefix cache, [0, 1):
-                                   its KV is held but not computed again; 0 */
-    double usd_per_device_h;    /* price of a device-hour for the cost figures; 0 = the
-                                   profile's cloud price (a scenario's cost model sets it) */
-    const char *backend;        /* deploy: the serving engine whose fitted parameters the
-                                   profile holds (its `fitted:` section); NULL = the profile's
-                                   values as loaded */
+    isim_fidelity fidelity;       /* ISIM_DEPLOY */
+    double devices;               /* > 0; whole in deploy fidelity */
+    double batch;                 /* sequences decoded together, >= 1 */
+    double input_tokens;          /* prompt tokens per sequence, >= 0 */
+    double output_tokens;         /* generated tokens per sequence, >= 1 */
+    int tp, pp, ep;               /* 0 = chosen (paper: searched as the released code does) */
+    isim_dtype weights;           /* ISIM_DTYPE_COUNT = the model's release precision */
+    isim_dtype kv;                /* ISIM_BF16 */
+    const isim_model *draft;      /* speculative decoding draft; NULL = none */
+    isim_dtype draft_weights;     /* ISIM_BF16 (the paper keeps 16-bit drafts) */
+    double spec_alpha;            /* acceptance probability, 0 < a < 1 */
+    int spec_gamma;               /* draft tokens per step; 0 = the best of 2 (paper) or 1
+                                     (deploy) up to spec_gamma_max, or plain decoding */
+    int spec_gamma_max;           /* 5, as in the released code's pareto_fronts */
+    bool allow_cross_domain_tp;   /* deploy: TP may span scale-up domains */
+    double prefix_hit_rate;       /* share of each prompt already in the prefix cache, [0, 1):
+                                     its KV is held but not computed again; 0 */
+    double usd_per_device_h;      /* price of a device-hour for the cost figures; 0 = the
+                                     profile's cloud price (a scenario's cost model sets it) */
+    const char *backend;          /* deploy: the serving engine whose fitted parameters the
+                                     profile holds (its `fitted:` section); NULL = the profile's
+                                     values as loaded */
+    isim_pp_schedule pp_schedule; /* deploy: ISIM_PP_INTERLEAVED */
 } isim_query;
 
 void isim_query_init(isim_query *q);

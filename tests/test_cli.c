@@ -126,6 +126,8 @@ Test(cli, bad_flags_are_usage_errors)
     expect_error(BASE " --batch 1 --tp 2.5", 2, "--tp: expected a whole number");
     expect_error(BASE " --batch 1 --spec-alpha 0.8", 2, "--spec-alpha needs --spec-draft");
     expect_error(BASE " --batch 1 --json --csv", 2, "exclusive");
+    expect_error(BASE " --batch 1 --pp-schedule gpipe", 2,
+                 "--pp-schedule: expected interleaved or stepwise, got 'gpipe'");
     expect_error("predict --model llama-9 --hw h100-sxm --devices 1 --batch 1 --input-tokens 8 "
                  "--output-tokens 8",
                  2, "unknown model 'llama-9'");

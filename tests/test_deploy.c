@@ -441,3 +441,87 @@ Test(deploy, rows_past_the_first_tile_compute_after_the_weights_stream)
     cr_expect_eq(f.r.decode.binding, ISIM_TERM_HBM);
     release(&f);
 }
+
+/* A step of the stepwise pipeline schedule (ISIM_PP_STEPWISE, the CPU engine's): Llama 3.1
+ * 8B over 2 stages of 16 layers, 2 sequences in 2 micro-batches of one row. Stage 0 runs
+ * micro-batch 0, then both stages run at once, then stage 1 runs micro-batch 1: three
+ * stage-times, each 16 layers' weights (2 bytes a parameter) and 128
+ * tokens of KV cache, then the classifier once (128256 x 4096 weights), then the pass's
+ * overhead. Interleaved (a serving engine keeping both micro-batches in flight across
+ * steps): two cycles of the last stage, the classifier in each. */
+static const double LLAMA8_LAYER =
+    4096.0 * 48 * 128 + 4096.0 * 4096 + 3 * 4096.0 * 14336; /* matmul weights of a layer */
+static const double LLAMA8_CLS = 128256.0 * 4096;
+
+Test(deploy, a_stepwise_pipeline_fills_and_drains_every_step)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 2, 2, 128, 1);
+    f.q.tp = 1;
+    f.q.pp = 2;
+    run(&f);
+    double stage = 16 * (2 * LLAMA8_LAYER + 128 * 4096.0) / H100_BW + 16 * LAUNCH;
+    double cls = 2 * LLAMA8_CLS / H100_BW;
+    double interleaved = f.r.tpot_s;
+    cr_expect(tu_close(interleaved, 2 * (stage + cls) + OVERHEAD, 0.01), "%.4f ms vs %.4f ms",
+              interleaved * 1e3, (2 * (stage + cls) + OVERHEAD) * 1e3);
+    f.q.pp_schedule = ISIM_PP_STEPWISE;
+    run(&f);
+    double want = 3 * stage + cls + OVERHEAD;
+    cr_expect(tu_close(f.r.tpot_s, want, 0.01), "%.4f ms vs %.4f ms", f.r.tpot_s * 1e3, want * 1e3);
+    cr_expect_float_eq(f.r.micro_batches, 2, 1e-12);
+    /* each stage busy 2 of the 3 stage-times, the last also for the classifier */
+    double bubble = 1 - (4 * stage + cls) / (2 * (3 * stage + cls));
+    cr_expect(tu_close(f.r.pp_bubble, bubble, 0.01), "%g vs %g", f.r.pp_bubble, bubble);
+    /* one stage: the schedules are the same */
+    f.q.devices = 1;
+    f.q.pp = 1;
+    run(&f);
+    double one = f.r.tpot_s;
+    f.q.pp_schedule = ISIM_PP_INTERLEAVED;
+    run(&f);
+    cr_expect_float_eq(f.r.tpot_s, one, 1e-15);
+    release(&f);
+}
+
+/* The same step on two ranks sharing one machine's 2.68 TB/s (isim_hw_rank_share): the
+ * fill and the drain stream alone at all of it, the middle at half each, so the middle
+ * stage-time's traffic takes twice as long; the classifier runs alone. Rank shares start
+ * no tasks on other threads (no launch time). */
+Test(deploy, stages_sharing_a_machine_split_its_bandwidth_only_while_both_stream)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 2, 2, 128, 1);
+    f.q.tp = 1;
+    f.q.pp = 2;
+    f.q.pp_schedule = ISIM_PP_STEPWISE;
+    isim_hw share;
+    isim_hw_rank_share(f.h, 2, 1, &share);
+    cr_expect_float_eq(share.mem_machine_bytes_per_s, f.h->mem_bytes_per_s, 1);
+    isim_error e = {0};
+    cr_assert_eq(isim_predict(f.m, &share, &f.q, &f.r, &e), ISIM_OK, "%s", e.message);
+    double bytes = 16 * (2 * LLAMA8_LAYER + 128 * 4096.0);
+    double want = 2 * bytes / H100_BW + bytes / (H100_BW / 2) + 2 * LLAMA8_CLS / H100_BW + OVERHEAD;
+    cr_expect(tu_close(f.r.tpot_s, want, 0.01), "%.4f ms vs %.4f ms", f.r.tpot_s * 1e3, want * 1e3);
+    release(&f);
+}
+
+/* The stepwise prefill of a 1000-token prompt over 2 stages: 2 micro-batches of 500 tokens
+ * (by token: one sequence), three stage-times of 16 layers' arithmetic on 500 tokens each
+ * (q.k and p.v at the mean context of 500, the element-wise kernels' traffic besides), then
+ * the classifier for the prompt's last token (compute-bound prefill; the classifier's weights
+ * stream). Interleaved: the whole prompt through each stage in turn. */
+Test(deploy, a_stepwise_pipeline_splits_a_prompt_in_micro_batches)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 2, 1, 1000, 1);
+    f.q.tp = 1;
+    f.q.pp = 2;
+    f.q.pp_schedule = ISIM_PP_STEPWISE;
+    run(&f);
+    double gemm = 2 * 500 * 16 * LLAMA8_LAYER, attn = 2 * 500 * 32 * 256 * 500.0 * 16;
+    double stage = (gemm + attn) / H100_BF16 + 500 * 16 * LLAMA8_ELEM / H100_BW + 16 * LAUNCH;
+    double want = 3 * stage + 2 * LLAMA8_CLS / H100_BW + OVERHEAD;
+    cr_expect(tu_close(f.r.ttft_s, want, 0.01), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
+    release(&f);
+}
