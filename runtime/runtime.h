@@ -143,8 +143,10 @@ typedef struct isim_rt_calibration {
     int threads;
     double load_1min;                  /* /proc/loadavg when the measurements began */
     isim_rt_stat read_bytes_per_s;     /* a sum over 1 GiB in huge pages, every thread */
-    isim_rt_stat peak_fp32, peak_bf16; /* FLOP/s on registers */
-    int rows[ISIM_RT_CAL_ROWS];        /* matmul rows measured */
+    isim_rt_stat peak_fp32, peak_bf16; /* FLOP/s on registers, sampled through the whole
+                                          calibration (what the profile holds) */
+    isim_rt_stat peak_burst_fp32, peak_burst_bf16; /* the same, runs in one burst at the start */
+    int rows[ISIM_RT_CAL_ROWS];                    /* matmul rows measured */
     isim_rt_stat mm_fp32[ISIM_RT_CAL_ROWS], mm_bf16[ISIM_RT_CAL_ROWS]; /* FLOP/s, weights
                                                                       in cache */
     /* the sweep from memory: a layer of the mid-size model's matmuls (n outputs x k inputs
@@ -155,14 +157,16 @@ typedef struct isim_rt_calibration {
         big_bf16[ISIM_RT_CAL_ROWS]; /* seconds of a
      layer's matmuls in the pass, weights streamed from memory */
     isim_rt_stat sweep_stream_fp32,
-        sweep_stream_bf16;                 /* the rate below, sampled between
-                                  the sweep's rounds: what its curve is fitted against */
-    isim_rt_stat stream_fp32, stream_bf16; /* bytes/s of weights one-row matmuls read from
-                                              DRAM (the decode case), sampled through the whole
-                                              calibration */
-    isim_rt_stat stream_thread_bf16;       /* the same bf16 on one thread (a rank of one
-                                              thread running alone), sampled with it */
-    isim_rt_stat attention_flops;          /* the attention kernel, fp32 cache, 1K positions */
+        sweep_stream_bf16;                         /* the rate below, sampled between
+                                          the sweep's rounds: what its curve is fitted against */
+    isim_rt_stat sweep_peak_fp32, sweep_peak_bf16; /* the peak, sampled between the sweep's
+                                  rounds: what its curve's efficiency is a fraction of */
+    isim_rt_stat stream_fp32, stream_bf16;         /* bytes/s of weights one-row matmuls read from
+                                                      DRAM (the decode case), sampled through the whole
+                                                      calibration */
+    isim_rt_stat stream_thread_bf16;               /* the same bf16 on one thread (a rank of one
+                                                      thread running alone), sampled with it */
+    isim_rt_stat attention_flops; /* the attention kernel, fp32 cache, 1K positions */
     isim_rt_stat kv_stream_bf16, kv_stream_fp32; /* bytes/s of KV cache the attention kernel
                                     reads from memory: decode, 4 queries per head, 2K positions,
                                     every thread; sampled with the streaming rates */
@@ -174,13 +178,13 @@ typedef struct isim_rt_calibration {
 
 /* The matmul efficiency curve fitted to a calibration's layer sweep from memory
  * (docs/validation.md): x = {flops, full rows, overlap, tile rows}, the first three fitted
- * (GSL Levenberg-Marquardt) to the fp32 and/or bf16 sweep's times against the rates sampled
- * between its rounds; *rms the relative rms of the fit. The tile's rows are `tile` when it
- * is 0 or more (0: one tile), else the row count of the sweep below its largest whose fit
- * has the least rms, by more than 1% (0, one tile, if none). isim_rt_curve_time is the
- * model's time of one layer's matmuls at row count c->rows[i] at bandwidth bw
- * (isim_matmul_tiles, isim_overlap_time); isim_rt_sweep_params the weights of one layer
- * (the sum of n k). */
+ * (GSL Levenberg-Marquardt) to the fp32 and/or bf16 sweep's times against the rates and
+ * peaks sampled between its rounds (flops a fraction of that peak); *rms the relative rms of the
+ * fit. The tile's rows are `tile` when it is 0 or more (0: one tile), else the row count of the
+ * sweep below its largest whose fit has the least rms, by more than 1% (0, one tile, if none).
+ * isim_rt_curve_time is the model's time of one layer's matmuls at row count c->rows[i] at
+ * bandwidth bw (isim_matmul_tiles, isim_overlap_time); isim_rt_sweep_params the weights of one
+ * layer (the sum of n k). */
 isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double tile,
                               double x[4], double *rms, isim_error *err);
 double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[4],

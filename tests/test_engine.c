@@ -868,8 +868,8 @@ Test(engine, the_calibration_curve_fit_recovers_the_parameters_of_its_sweep)
     c.big_mats = 4;
     memcpy(c.big_n, n, sizeof n);
     memcpy(c.big_k, k, sizeof k);
-    c.peak_fp32.median = 0.5e12;
-    c.peak_bf16.median = 1e12;
+    c.sweep_peak_fp32.mean = 0.5e12;
+    c.sweep_peak_bf16.mean = 1e12;
     c.sweep_stream_fp32.mean = 40e9;
     c.sweep_stream_bf16.mean = 45e9;
     cr_assert_float_eq(isim_rt_sweep_params(&c), 60817408.0, 0.5);

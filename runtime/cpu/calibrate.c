@@ -185,13 +185,16 @@ static double mm_time(rt_pool *pool, const rt_kernels *k, mm_case *c, int rows)
 
 /* ---- the streaming rates, sampled through the whole calibration ---------------------- */
 
-/* A shared machine's bandwidth moves between states within seconds (docs/validation.md):
- * measured in one burst, the profile would hold one moment's rate. The decode case's rates
- * are sampled between the other measurements instead, a sample being one run of each in
- * turn: the one-row matmul over 256 MB of bf16 weights on every thread and on one thread,
- * over 256 MB of fp32 weights on every thread, and the KV cache read in bf16 and fp32. */
+/* A shared machine's bandwidth and arithmetic move between states within seconds
+ * (docs/validation.md): measured in one burst, the profile would hold one moment's rate. The
+ * decode case's rates and the peaks are sampled between the other measurements instead, a
+ * sample being one run of each in turn: the one-row matmul over 256 MB of bf16 weights on
+ * every thread and on one thread, over 256 MB of fp32 weights on every thread, the KV cache
+ * read in bf16 and fp32, and the peak kernels (fp32 and bf16, every thread, a few ms each:
+ * validate's probe). */
 #define MAX_SAMPLES 128
-enum { S_BF16, S_THREAD, S_FP32, S_KV_BF16, S_KV_FP32, S_KINDS };
+#define SAMPLE_PEAK_ITERS 1500000
+enum { S_BF16, S_THREAD, S_FP32, S_KV_BF16, S_KV_FP32, S_PEAK_FP32, S_PEAK_BF16, S_KINDS };
 
 typedef struct {
     rt_pool *pool, *pool1;
@@ -219,6 +222,8 @@ static isim_status sample(sampler *s, isim_error *err)
     s->v[S_KV_FP32][s->n] = kv_rate(s->pool, s->k, s->threads, s->cache, false);
     if (s->v[S_KV_BF16][s->n] < 0 || s->v[S_KV_FP32][s->n] < 0)
         return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    s->v[S_PEAK_FP32][s->n] = isim__rt_peak_rate(s->pool, s->k, 0, SAMPLE_PEAK_ITERS);
+    s->v[S_PEAK_BF16][s->n] = isim__rt_peak_rate(s->pool, s->k, 1, SAMPLE_PEAK_ITERS);
     s->n++;
     return ISIM_OK;
 }
@@ -235,12 +240,14 @@ static isim_rt_stat sampled(const sampler *s, int kind, int from, int to)
  * calibration: as many layers as hold 256 MB of weights or more (beyond the last-level
  * cache, so that each pass reads them from memory, as a decode step does), in `runs`
  * rounds over the row counts, each pass repeated until 20 ms have passed (times per layer),
- * and a sample of the streaming rates after each round: each row count's runs, and the rate
- * the curve is fitted against, spread over the same states of the machine. */
+ * and a sample of the streaming rates and the peaks after each round: each row count's
+ * runs, and the rate and peak the curve is fitted against, spread over the same states of
+ * the machine. */
 #define SWEEP_MATS 4
 static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_model *m,
                                isim_dtype dt, int runs, sampler *smp, isim_rt_calibration *out,
-                               isim_rt_stat *times, isim_rt_stat *stream, isim_error *err)
+                               isim_rt_stat *times, isim_rt_stat *stream, isim_rt_stat *peak,
+                               isim_error *err)
 {
     size_t d = (size_t)m->d_model, hd = (size_t)m->head_dim;
     size_t n[SWEEP_MATS] = {hd * (size_t)(m->n_heads + 2 * m->n_kv_heads), d, 2 * (size_t)m->d_ff,
@@ -288,6 +295,7 @@ static isim_status layer_sweep(rt_pool *pool, const rt_kernels *k, const isim_mo
         for (int ri = 0; ri < ISIM_RT_CAL_ROWS; ri++)
             times[ri] = isim_rt_summarize(v + (size_t)ri * (size_t)runs, runs, false);
         *stream = sampled(smp, dt == ISIM_BF16 ? S_BF16 : S_FP32, s0, smp->n);
+        *peak = sampled(smp, dt == ISIM_BF16 ? S_PEAK_BF16 : S_PEAK_FP32, s0, smp->n);
     }
     for (int i = 0; i < layers * SWEEP_MATS; i++)
         mm_free(&c[i]);
@@ -462,7 +470,7 @@ double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const 
                           double bw)
 {
     double P = isim_rt_sweep_params(c), r1, r2;
-    double per_row = 2 * P / ((bf16 ? c->peak_bf16.median : c->peak_fp32.median) * x[0]);
+    double per_row = 2 * P / ((bf16 ? c->sweep_peak_bf16 : c->sweep_peak_fp32).mean * x[0]);
     isim_matmul_tiles(c->rows[i], x[1], x[3], &r1, &r2);
     return isim_overlap_time(r1 * per_row, P * (bf16 ? 2 : 4) / bw, x[2], r2 * per_row);
 }
@@ -475,7 +483,7 @@ typedef struct {
 
 /* residuals of the model's times against the sweep's, relative: the means of the middle
  * runs, against the streaming rate sampled between the sweep's rounds (the same states of
- * the machine) and the median peak */
+ * the machine) and the peak sampled with it */
 static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
@@ -650,9 +658,9 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         for (int r = 0; r < runs; r++)
             v[r] = isim__rt_peak_rate(pool, k, which, 5000000);
         if (which == 0)
-            out->peak_fp32 = isim_rt_summarize(v, runs, true);
+            out->peak_burst_fp32 = isim_rt_summarize(v, runs, true);
         else
-            out->peak_bf16 = isim_rt_summarize(v, runs, true);
+            out->peak_burst_bf16 = isim_rt_summarize(v, runs, true);
     }
     if ((st = sample(smp, err)))
         goto done;
@@ -681,7 +689,8 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
          * weights of every shape the step model's one efficiency curve stands for, read
          * once per pass (Llama 3.2 1B: 122 MB a layer in bf16; 3 layers, 2 in fp32) */
         if ((st = layer_sweep(pool, k, mid, dt, runs, smp, out, di ? out->big_bf16 : out->big_fp32,
-                              di ? &out->sweep_stream_bf16 : &out->sweep_stream_fp32, err)))
+                              di ? &out->sweep_stream_bf16 : &out->sweep_stream_fp32,
+                              di ? &out->sweep_peak_bf16 : &out->sweep_peak_fp32, err)))
             break;
     }
     if (st)
@@ -734,6 +743,8 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         out->stream_fp32 = sampled(smp, S_FP32, 0, smp->n);
         out->kv_stream_bf16 = sampled(smp, S_KV_BF16, 0, smp->n);
         out->kv_stream_fp32 = sampled(smp, S_KV_FP32, 0, smp->n);
+        out->peak_fp32 = sampled(smp, S_PEAK_FP32, 0, smp->n);
+        out->peak_bf16 = sampled(smp, S_PEAK_BF16, 0, smp->n);
     }
 done:
     if (smp) {
