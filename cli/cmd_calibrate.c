@@ -252,7 +252,7 @@ int cmd_calibrate(int argc, char **argv)
         snprintf(cf.why, sizeof cf.why, "--no-mpi");
     }
     /* the curve: with the tile that fits best, and as one tile for comparison */
-    double fit[5], f32[5], f16[5], one[5], rms = 0, rms32, rms16, rms1;
+    double fit[4], f32[4], f16[4], one[4], rms = 0, rms32, rms16, rms1;
     if (isim_rt_fit_curve(&c, true, true, -1, fit, &rms, &err) ||
         isim_rt_fit_curve(&c, true, false, -1, f32, &rms32, &err) ||
         isim_rt_fit_curve(&c, false, true, -1, f16, &rms16, &err) ||
@@ -260,9 +260,7 @@ int cmd_calibrate(int argc, char **argv)
         rc = cli_error(&err);
         goto cleanup;
     }
-    /* each kernel's fraction of its own peak; the loader refuses more than 1 (a peak read in
-     * a slower state than the sweep's), so the written fractions are held to it */
-    double e = fmin(fit[0], 1.0), e32 = fmin(fit[4], 1.0), h = fit[1], ovl = fmin(fit[2], 1.0);
+    double e = fit[0], h = fit[1], ovl = fmin(fit[2], 1.0);
     /* the profile */
     char cpu[256], vendor[64], date[32], s1[256], s2[512], s3[256];
     cpu_name(cpu, sizeof cpu, vendor, sizeof vendor);
@@ -313,8 +311,7 @@ int cmd_calibrate(int argc, char **argv)
     fprintf(
         f,
         "efficiency:\n  source: \"infersim calibrate %s\"\n"
-        "  flops: {value: %.6g, source: \"bf16 matmuls' fraction of the bf16 peak: GSL least "
-        "squares of the step model's matmul time, "
+        "  flops: {value: %.6g, source: \"GSL least squares of the step model's matmul time, "
         "max(a1, h) + overlap min(a1, h) + a2, the rows in tiles of T, a1 the first tile's "
         "arithmetic, a2 the others', a tile of t rows 2 max(t, full) P / (peak x flops) (the "
         "first 2 t P / (peak x flops)), h = "
@@ -322,11 +319,9 @@ int cmd_calibrate(int argc, char **argv)
         "P their weights) of r = 1..512 rows, one after another, streamed from memory, in "
         "rounds with the streaming rate and the peak sampled between them, the mean of the "
         "middle runs, "
-        "fp32 and bf16 together (full, overlap and T shared, flops each its own), T each row "
-        "count of the sweep in turn (relative rms %.3f; as one tile %.3f; fp32 alone %.3f, "
-        "full %.3g, overlap %.3g, T %g; bf16 alone %.3f, full %.3g, overlap %.3g, T %g)\"}\n"
-        "  flops_fp32: {value: %.6g, source: \"the same fit: fp32 matmuls' fraction of the fp32 "
-        "peak (FMAs, another kernel than bf16's dot products)\"}\n"
+        "fp32 and bf16 together, T each row count of the sweep in turn (relative rms %.3f; "
+        "as one tile %.3f; fp32 alone %.3f, full %.3g, overlap %.3g, T %g; bf16 alone %.3f, "
+        "full %.3g, overlap %.3g, T %g)\"}\n"
         "  flops_full_rows: {value: %.6g, source: \"the same fit: below it a microkernel tile "
         "loads weights for rows it does not have\"}\n"
         "  overlap: {value: %.6g, source: \"the same fit: the share of the shorter of a matmul's "
@@ -334,7 +329,7 @@ int cmd_calibrate(int argc, char **argv)
         "  tile_rows: {value: %g, source: \"the same fit: the tile that fits best (0: one "
         "tile); the rows past it compute after the weights' streaming, from cache\"}\n",
         date, e, shapes, rms, rms1, f32[0], f32[1], f32[2], f32[3], f16[0], f16[1], f16[2], f16[3],
-        e32, h, ovl, fit[3]);
+        h, ovl, fit[3]);
     sampled_text(s1, sizeof s1, &c.stream_bf16, 1e-9, "GB/s");
     fprintf(
         f,
@@ -460,10 +455,10 @@ int cmd_calibrate(int argc, char **argv)
            c.peak_fp32.mean / 1e9, c.peak_bf16.mean / 1e9, c.peak_burst_fp32.median / 1e9,
            c.peak_burst_bf16.median / 1e9, c.sweep_peak_fp32.mean / 1e9,
            c.sweep_peak_bf16.mean / 1e9);
-    printf("  matmul efficiency     %.3f bf16, %.3f fp32, a tile at least %.3g rows, overlap %.3g, "
-           "tiles of %g rows (fit from memory, relative rms %.3f; as one tile %.3f)%s\n",
-           e, e32, h, ovl, fit[3], rms, rms1,
-           fit[0] > 1 || fit[4] > 1 ? " (a fraction above 1 held to 1: the peak read slower)" : "");
+    printf(
+        "  matmul efficiency     %.3f, a tile at least %.3g rows, overlap %.3g, tiles of %g rows "
+        "(fit from memory, relative rms %.3f; as one tile %.3f)\n",
+        e, h, ovl, fit[3], rms, rms1);
     printf("  rows                 ");
     for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
         printf(" %5d", c.rows[i]);

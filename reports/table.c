@@ -250,11 +250,7 @@ void isim_report_hw_table(FILE *out, const isim_hw *h)
     for (int t = 0; t < ISIM_DTYPE_COUNT; t++)
         if (h->peak_flops[t] > 0)
             fprintf(out, "  %-34s %.5g T/s peak, %.5g sustained\n", isim_dtype_name((isim_dtype)t),
-                    h->peak_flops[t] / 1e12,
-                    h->peak_flops[t] *
-                        (t == ISIM_FP32 && h->eff_flops_fp32 > 0 ? h->eff_flops_fp32
-                                                                 : h->eff_flops) /
-                        1e12);
+                    h->peak_flops[t] / 1e12, h->peak_flops[t] * h->eff_flops / 1e12);
     fprintf(out, "  %-34s %.4g GB at %.5g GB/s (%.5g sustained)\n", "memory", h->mem_bytes / 1e9,
             h->mem_bytes_per_s / 1e9, h->mem_bytes_per_s * h->eff_hbm / 1e9);
     fprintf(out, "  %-34s %lld devices at %.4g GB/s per direction; scale-out %.4g GB/s\n",

@@ -177,9 +177,7 @@ typedef struct isim_rt_calibration {
 } isim_rt_calibration;
 
 /* The matmul efficiency curve fitted to a calibration's layer sweep from memory
- * (docs/validation.md): x = {flops, full rows, overlap, tile rows, flops of fp32}, flops the
- * bf16 kernel's fraction of its peak and x[4] the fp32 kernel's (the same as x[0] when one
- * precision is fitted), all but the tile fitted
+ * (docs/validation.md): x = {flops, full rows, overlap, tile rows}, the first three fitted
  * (GSL Levenberg-Marquardt) to the fp32 and/or bf16 sweep's times against the rates and
  * peaks sampled between its rounds (flops a fraction of that peak); *rms the relative rms of the
  * fit. The tile's rows are `tile` when it is 0 or more (0: one tile), else the row count of the
@@ -188,8 +186,8 @@ typedef struct isim_rt_calibration {
  * bandwidth bw (isim_matmul_tiles, isim_overlap_time); isim_rt_sweep_params the weights of one
  * layer (the sum of n k). */
 isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double tile,
-                              double x[5], double *rms, isim_error *err);
-double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[5],
+                              double x[4], double *rms, isim_error *err);
+double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[4],
                           double bw);
 double isim_rt_sweep_params(const isim_rt_calibration *c);
 

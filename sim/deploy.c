@@ -484,10 +484,7 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
     c->wp = isim_dtype_bytes(w);
     c->kvb = isim_dtype_bytes(kv);
     c->ap = hw->activation_bytes; /* 2 unless the profile says otherwise (the CPU engine: 4) */
-    /* fp32 matmuls at their own kernel's fraction where the profile measured one */
-    isim_dtype cd = isim__deploy_compute_dtype(hw, w);
-    double eff = cd == ISIM_FP32 && hw->eff_flops_fp32 > 0 ? hw->eff_flops_fp32 : hw->eff_flops;
-    c->F_gemm = hw->peak_flops[cd] * eff;
+    c->F_gemm = hw->peak_flops[isim__deploy_compute_dtype(hw, w)] * hw->eff_flops;
     c->F_attn = isim__rate16(hw) * hw->eff_attention;
     c->BW = hw->mem_bytes_per_s * hw->eff_hbm;
     /* 4-bit weights unpack in the matmul's inner loop (fp4 block scales for W4A4, int4 to

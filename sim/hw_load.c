@@ -304,9 +304,9 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
                                        "collectives", "kernel",  "power",    "price",
                                        "serving",     "aliases", "fitted",   NULL};
     static const char *const kinds[] = {"gpu", "tpu", "lpu", "cpu", "accelerator", NULL};
-    static const char *const eff_keys[] = {"flops",   "hbm",       "flops_full_rows", "attention",
-                                           "overlap", "hbm_fp4",   "hbm_int4",        "hbm_experts",
-                                           "hbm_kv",  "tile_rows", "flops_fp32",      NULL};
+    static const char *const eff_keys[] = {
+        "flops",    "hbm",         "flops_full_rows", "attention", "overlap", "hbm_fp4",
+        "hbm_int4", "hbm_experts", "hbm_kv",          "tile_rows", NULL};
     static const char *const mem_keys[] = {"capacity_gb", "bandwidth_gbps", "thread_bandwidth_gbps",
                                            NULL};
     static const char *const up_keys[] = {"domain_size", "bandwidth_gbps", NULL};
@@ -342,10 +342,6 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
         st = isim__map_number(&s, "flops", true, 0.01, 1, &h->eff_flops, NULL);
     if (!st)
         st = isim__map_number(&s, "hbm", true, 0.01, 1, &h->eff_hbm, NULL);
-    /* optional: the fp32 matmuls' own fraction of the fp32 peak, where their kernel is not
-     * the 16-bit one (a CPU's FMAs against its bf16 dot products; default: flops) */
-    if (!st)
-        st = isim__map_number(&s, "flops_fp32", false, 0.01, 1, &h->eff_flops_fp32, NULL);
     /* optional: matmul efficiency rising with the rows of a pass, flops x min(1, r / full), and
      * attention's own share of the 16-bit rate (defaults: flat, and the matmuls' `flops`) */
     bool has_attn = false;

@@ -234,8 +234,6 @@ typedef struct isim_hw {
     isim_hw_kind kind;
     double peak_flops[ISIM_DTYPE_COUNT]; /* FLOP/s (OP/s for integers); 0 = no such rate */
     double eff_flops, eff_hbm;           /* sustained fraction of peak */
-    double eff_flops_fp32;               /* deploy: fp32 matmuls' fraction of the fp32 peak;
-                                            0 = eff_flops */
     double eff_hbm_fp4, eff_hbm_int4;    /* deploy: fraction of peak bandwidth at which fp4
                                             (W4A4) and int4 (W4A16) weights stream; 0 = eff_hbm */
     double eff_hbm_experts;              /* deploy: fraction of peak bandwidth at which routed

@@ -525,28 +525,3 @@ Test(deploy, a_stepwise_pipeline_splits_a_prompt_in_micro_batches)
     cr_expect(tu_close(f.r.ttft_s, want, 0.01), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
     release(&f);
 }
-
-/* efficiency.flops_fp32 (a CPU's fp32 FMAs against its bf16 dot products): fp32 matmuls run
- * at that fraction of the fp32 peak, the other precisions at efficiency.flops. Llama 3.1 8B
- * prefilling 1000 tokens in fp32 on an H100 (66.9 TFLOP/s fp32: compute-bound, no overlap):
- * the matmuls' time is their FLOPs, 2 x 1000 x the layers' weights + the classifier's for
- * one token, over 66.9e12 x the fraction; at half of 0.7, twice as long. bf16 is unchanged. */
-Test(deploy, fp32_matmuls_run_at_their_own_efficiency)
-{
-    fixture f;
-    setup(&f, "llama-3.1-8b", "h100-sxm", 1, 1, 1000, 1);
-    f.q.weights = ISIM_FP32;
-    run(&f);
-    double gemm = 2 * 1000 * 32 * LLAMA8_LAYER + 2 * LLAMA8_CLS;
-    cr_expect(tu_close(f.r.prefill.matmul_s, gemm / (66.9e12 * 0.7), 1e-9), "%.4f ms vs %.4f ms",
-              f.r.prefill.matmul_s * 1e3, gemm / (66.9e12 * 0.7) * 1e3);
-    f.h->eff_flops_fp32 = 0.35;
-    run(&f);
-    cr_expect(tu_close(f.r.prefill.matmul_s, gemm / (66.9e12 * 0.35), 1e-9), "%.4f ms vs %.4f ms",
-              f.r.prefill.matmul_s * 1e3, gemm / (66.9e12 * 0.35) * 1e3);
-    f.q.weights = ISIM_BF16;
-    run(&f);
-    cr_expect(tu_close(f.r.prefill.matmul_s, gemm / H100_BF16, 1e-9), "%.4f ms vs %.4f ms",
-              f.r.prefill.matmul_s * 1e3, gemm / H100_BF16 * 1e3);
-    release(&f);
-}

@@ -172,9 +172,6 @@ static const bad_case cases[] = {
      "'serving.activation_bytes' = 16 is out of range [1, 8]", ""},
     {"negative tile rows", false, "  hbm: 0.75\n", "  hbm: 0.75\n  tile_rows: -12\n", 11, 14,
      "'efficiency.tile_rows' = -12 is out of range [0, 1e+06]", ""},
-    {"fp32 matmul efficiency above one", false, "  hbm: 0.75\n",
-     "  hbm: 0.75\n  flops_fp32: 1.07\n", 11, 15,
-     "'efficiency.flops_fp32' = 1.07 is out of range [0.01, 1]", ""},
 };
 
 static void check(const bad_case *c)
@@ -336,10 +333,6 @@ Test(yaml_errors, negative_tile_rows)
 {
     check(&cases[31]);
 }
-Test(yaml_errors, fp32_matmul_efficiency_above_one)
-{
-    check(&cases[32]);
-}
 
 Test(yaml_errors, the_base_files_are_valid)
 {
@@ -438,27 +431,15 @@ Test(yaml_errors, the_matmul_tile_rows_are_read)
     isim_hw_free(h);
 }
 
-/* efficiency.flops_fp32, the fp32 matmuls' own fraction of the fp32 peak: read when given,
- * 0 (efficiency.flops) when not; refused above 1: the table above. */
-Test(yaml_errors, the_fp32_matmul_efficiency_is_read)
-{
-    isim_hw *h = hw_changed("  hbm: 0.75\n", "  hbm: 0.75\n  flops_fp32: 0.93\n");
-    cr_expect_float_eq(h->eff_flops_fp32, 0.93, 1e-12);
-    isim_hw_free(h);
-    h = tu_hw("h100-sxm");
-    cr_expect_eq(h->eff_flops_fp32, 0);
-    isim_hw_free(h);
-}
-
 /* serving.activation_bytes, the bytes of an activation value in the engine: 2 when not
  * written, read when given (refused outside 1..8: the table above). */
 Test(yaml_errors, the_engines_activation_bytes_are_read_and_checked)
 {
     const double want[2] = {2, 4};
     for (int i = 0; i < 2; i++) {
-        isim_hw *h = hw_changed("  cloud_usd_per_h: 2\n", i ? "  cloud_usd_per_h: 2\n" HW_SERVING
-                                                              "  activation_bytes: 4\n"
-                                                            : "  cloud_usd_per_h: 2\n" HW_SERVING);
+        isim_hw *h = hw_changed("  cloud_usd_per_h: 2\n",
+                                i ? "  cloud_usd_per_h: 2\n" HW_SERVING "  activation_bytes: 4\n"
+                                  : "  cloud_usd_per_h: 2\n" HW_SERVING);
         cr_expect_float_eq(h->activation_bytes, want[i], 1e-12);
         isim_hw_free(h);
     }

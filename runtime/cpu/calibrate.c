@@ -463,16 +463,14 @@ double isim_rt_sweep_params(const isim_rt_calibration *c)
 
 /* The step model's matmul time (the deploy fidelity's matmul kernel, docs/model.md): the
  * rows in tiles of x[3] (isim_matmul_tiles), each but the first costing at least x[1] rows;
- * arithmetic of r rows 2 r P / (peak x flops), P the layer's weights, flops x[0] in bf16 and
- * x[4] in fp32 (the two kernels' own fractions of their peaks); traffic h = the weights'
- * bytes / bandwidth; time max(a1, h) + overlap x min(a1, h) + a2 (a1 the first tile's
- * arithmetic, a2 the others'). */
-double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[5],
+ * arithmetic of r rows 2 r P / (peak x flops), P the layer's weights; traffic h = the
+ * weights' bytes / bandwidth; time max(a1, h) + overlap x min(a1, h) + a2 (a1 the first
+ * tile's arithmetic, a2 the others'). */
+double isim_rt_curve_time(const isim_rt_calibration *c, bool bf16, int i, const double x[4],
                           double bw)
 {
     double P = isim_rt_sweep_params(c), r1, r2;
-    double per_row =
-        2 * P / ((bf16 ? c->sweep_peak_bf16 : c->sweep_peak_fp32).mean * (bf16 ? x[0] : x[4]));
+    double per_row = 2 * P / ((bf16 ? c->sweep_peak_bf16 : c->sweep_peak_fp32).mean * x[0]);
     isim_matmul_tiles(c->rows[i], x[1], x[3], &r1, &r2);
     return isim_overlap_time(r1 * per_row, P * (bf16 ? 2 : 4) / bw, x[2], r2 * per_row);
 }
@@ -490,9 +488,7 @@ static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
     const isim_rt_calibration *c = cc->c;
-    /* both precisions: {bf16 flops, full, overlap, fp32 flops}; one: {its flops, full,
-     * overlap} */
-    const double y[5] = {x[0], x[1], x[2], cc->tile, cc->fp32 && cc->bf16 ? x[3] : x[0]};
+    const double y[4] = {x[0], x[1], x[2], cc->tile};
     size_t k = 0;
     for (int d = 0; d < 2; d++) {
         if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
@@ -507,7 +503,7 @@ static void curve_residuals(const double *x, double *r, void *p)
 }
 
 isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16, double tile,
-                              double x[5], double *rms, isim_error *err)
+                              double x[4], double *rms, isim_error *err)
 {
     size_t n = (size_t)ISIM_RT_CAL_ROWS * ((fp32 ? 1 : 0) + (bf16 ? 1 : 0));
     if (!n)
@@ -521,9 +517,8 @@ isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16
     double best = INFINITY;
     for (int t = 0; t < tries; t++) {
         curve_ctx cc = {c, fp32, bf16, tile >= 0 ? tile : t ? c->rows[t - 1] : 0};
-        double y[4] = {0.85, 6, 0.3, 0.85}, e = 0;
-        isim_status st =
-            isim_fit_positive(fp32 && bf16 ? 4 : 3, y, n, curve_residuals, &cc, &e, err);
+        double y[3] = {0.85, 6, 0.3}, e = 0;
+        isim_status st = isim_fit_positive(3, y, n, curve_residuals, &cc, &e, err);
         if (st)
             return st;
         if (e < 0.99 * best) {
@@ -532,7 +527,6 @@ isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16
             x[1] = y[1];
             x[2] = y[2];
             x[3] = cc.tile;
-            x[4] = fp32 && bf16 ? y[3] : y[0];
         }
     }
     if (rms)
