@@ -177,8 +177,8 @@ typedef struct isim_rt_calibration {
 } isim_rt_calibration;
 
 /* The matmul efficiency curve fitted to a calibration's layer sweep from memory
- * (docs/validation.md): x = {flops, full rows, overlap, tile rows}, the first three fitted
- * (GSL Levenberg-Marquardt) to the fp32 and/or bf16 sweep's times against the rates and
+ * (docs/validation.md): x = {flops (at most 1), full rows, overlap, tile rows}, the first three
+ * fitted (GSL Levenberg-Marquardt) to the fp32 and/or bf16 sweep's times against the rates and
  * peaks sampled between its rounds (flops a fraction of that peak); *rms the relative rms of the
  * fit. The tile's rows are `tile` when it is 0 or more (0: one tile), else the row count of the
  * sweep below its largest whose fit has the least rms, by more than 1% (0, one tile, if none).

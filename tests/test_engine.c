@@ -909,6 +909,14 @@ Test(engine, the_calibration_curve_fit_recovers_the_parameters_of_its_sweep)
     cr_expect_lt(rms, 1e-6);
     cr_expect_eq(x[3], 0);
     cr_expect_float_eq(x[2], 0.3, 1e-4);
+    /* a sweep faster than its peak (the peak kernel reading low) fits a fraction of 1, not
+     * more: the profile's efficiency.flops is at most 1 */
+    const double fast[4] = {1.05, 8, 0.3, 12};
+    for (int i = 0; i < ISIM_RT_CAL_ROWS; i++)
+        c.big_bf16[i].mean = isim_rt_curve_time(&c, true, i, fast, 45e9);
+    cr_assert_eq(isim_rt_fit_curve(&c, false, true, -1, x, &rms, &e), ISIM_OK, "%s", e.message);
+    cr_expect_leq(x[0], 1.0);
+    cr_expect_gt(x[0], 0.99);
     /* neither precision: refused */
     cr_expect_eq(isim_rt_fit_curve(&c, false, false, -1, x, &rms, &e), ISIM_EINVAL);
 }

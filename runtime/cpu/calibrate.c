@@ -488,7 +488,7 @@ static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
     const isim_rt_calibration *c = cc->c;
-    const double y[4] = {x[0], x[1], x[2], cc->tile};
+    const double y[4] = {x[0] / (1 + x[0]), x[1], x[2], cc->tile};
     size_t k = 0;
     for (int d = 0; d < 2; d++) {
         if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
@@ -517,13 +517,16 @@ isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16
     double best = INFINITY;
     for (int t = 0; t < tries; t++) {
         curve_ctx cc = {c, fp32, bf16, tile >= 0 ? tile : t ? c->rows[t - 1] : 0};
-        double y[3] = {0.85, 6, 0.3}, e = 0;
+        /* flops is a fraction of the peak, at most 1: fitted as y / (1 + y), y > 0 (a sweep
+         * faster than the peak sampled beside it, the peak kernel reading low, then fits 1
+         * with the other parameters, not a fraction the profile cannot hold) */
+        double y[3] = {0.85 / 0.15, 6, 0.3}, e = 0;
         isim_status st = isim_fit_positive(3, y, n, curve_residuals, &cc, &e, err);
         if (st)
             return st;
         if (e < 0.99 * best) {
             best = e;
-            x[0] = y[0];
+            x[0] = y[0] / (1 + y[0]);
             x[1] = y[1];
             x[2] = y[2];
             x[3] = cc.tile;
