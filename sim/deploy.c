@@ -315,7 +315,8 @@ static double decode_cycle(const dctx *c, const pass_result *r, double mb, isim_
 }
 
 /* c with the bandwidth one rank has while `n` stages stream at once: ranks sharing one
- * machine (isim_hw_rank_share) split its bandwidth among the tp n ranks streaming, each up
+ * machine (isim_hw_rank_share) split its bandwidth among the G n ranks streaming (G the
+ * ranks of a stage), each up
  * to what one thread streams alone; a device of its own keeps its bandwidth whatever the
  * other stages do. Every rate of fill_ctx's is a fixed fraction of the bandwidth. */
 static void with_stages_streaming(const dctx *c, double n, dctx *out)
@@ -324,7 +325,7 @@ static void with_stages_streaming(const dctx *c, double n, dctx *out)
     const isim_hw *hw = c->hw;
     if (hw->mem_machine_bytes_per_s <= 0 || hw->mem_bytes_per_s <= 0)
         return;
-    double bw = hw->mem_machine_bytes_per_s / ((double)c->tp * n);
+    double bw = hw->mem_machine_bytes_per_s / ((double)c->G * n);
     if (hw->mem_thread_bytes_per_s > 0 && hw->mem_thread_bytes_per_s < bw)
         bw = hw->mem_thread_bytes_per_s;
     double f = bw / hw->mem_bytes_per_s;
