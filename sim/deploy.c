@@ -712,8 +712,9 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
                 .logit_seqs = C / fresh,
                 .prefill = true};
     pass_result fr;
-    run_pass(&c, &pre, &fr);
-    if (stepwise) {
+    if (!stepwise) {
+        run_pass(&c, &pre, &fr);
+    } else {
         /* each chunk fills and drains the pipeline in min(pp, rows) micro-batches, split
          * by sequence where it holds enough, else by token */
         double rows = pre.seqs * pre.q, M = fmin((double)c.pp, fmax(floor(rows), 1.0));
@@ -725,7 +726,6 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
         isim_terms chunk_terms;
         double busy, t = stepwise_pass(&c, &one, M, &cls, &chunk_terms, &busy);
         /* every chunk alike and none overlapping the next: the sum is each one's time */
-        memset(&fr, 0, sizeof fr);
         fr.sum = fr.slowest = chunk_terms;
         fr.sum_s = fr.max_s = t;
     }
