@@ -109,9 +109,9 @@ int cmd_predict(int argc, char **argv)
     if ((o = cli_find(opts, "spec-gamma-max"))->value && !cli_int(cmd, o, 1, 64, &q.spec_gamma_max))
         return CLI_USAGE;
     if ((o = cli_find(opts, "pp-schedule"))->value) {
-        if (strcmp(o->value, "stepwise") == 0)
+        if (strcmp(o->value, isim_pp_schedule_name(ISIM_PP_STEPWISE)) == 0)
             q.pp_schedule = ISIM_PP_STEPWISE;
-        else if (strcmp(o->value, "interleaved") != 0)
+        else if (strcmp(o->value, isim_pp_schedule_name(ISIM_PP_INTERLEAVED)) != 0)
             return cli_usage_error(cmd, "--pp-schedule: expected interleaved or stepwise, got '%s'",
                                    o->value);
     }

@@ -126,11 +126,16 @@ static reading probe_now(isim_rt_stream_probe *probe)
     return (reading){isim_rt_stream_probe_run(probe, 3), isim_rt_stream_probe_peak(probe, 3)};
 }
 
+/* The mean of two readings. */
+static reading reading_mean(reading a, reading b)
+{
+    return (reading){0.5 * (a.bw + b.bw), 0.5 * (a.peak + b.peak)};
+}
+
 /* The mean of a reading taken before and one taken now. */
 static reading probe_around(isim_rt_stream_probe *probe, reading before)
 {
-    reading now = probe_now(probe);
-    return (reading){0.5 * (before.bw + now.bw), 0.5 * (before.peak + now.peak)};
+    return reading_mean(before, probe_now(probe));
 }
 
 static double now_s(void)
@@ -434,9 +439,9 @@ static int frontier_points(const isim_model *m, const isim_hw *hw, const isim_dt
         }
         if (rc)
             goto next_point;
-        reading bw1 = probe_now(probe);
-        pre->bw_now = 0.5 * (bw0.bw + bw1.bw);
-        pre->peak_now = 0.5 * (bw0.peak + bw1.peak);
+        reading bw1 = probe_now(probe), mid = reading_mean(bw0, bw1);
+        pre->bw_now = mid.bw;
+        pre->peak_now = mid.peak;
         isim_rt_times tt;
         isim_rt_times_get(rt, &tt);
         pre->meas = ttft_sum / B;
@@ -831,9 +836,9 @@ int cmd_validate(int argc, char **argv)
      * out from the machine's bandwidth the share keeps) */
     for (size_t i = 0; i < l.n && !rc; i++) {
         vpoint *p = &l.v[i];
-        int ranks = p->tp * p->pp, streaming = p->tp;
+        int ranks = p->tp * p->pp;
         isim_hw share;
-        isim_hw_rank_share(hw, ranks, streaming, &share);
+        isim_hw_rank_share(hw, ranks, p->tp, &share);
         isim_result r;
         if (predict(m, &share, p, steps, &r, &err)) {
             rc = cli_error(&err);
@@ -850,7 +855,7 @@ int cmd_validate(int argc, char **argv)
         double cal_peak = hw->peak_flops[ISIM_BF16];
         for (int d = 0; d < ISIM_DTYPE_COUNT && cal_peak > 0 && p->peak_now > 0; d++)
             now.peak_flops[d] *= p->peak_now / cal_peak;
-        isim_hw_rank_share(&now, ranks, streaming, &share);
+        isim_hw_rank_share(&now, ranks, p->tp, &share);
         if (predict(m, &share, p, steps, &r, &err)) {
             rc = cli_error(&err);
             break;

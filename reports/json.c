@@ -109,8 +109,7 @@ char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isi
     num(mem, "capacity", r->memory.capacity);
     cJSON *pipe = cJSON_AddObjectToObject(o, "pipeline");
     num(pipe, "micro_batches", r->micro_batches);
-    cJSON_AddStringToObject(pipe, "schedule",
-                            q->pp_schedule == ISIM_PP_STEPWISE ? "stepwise" : "interleaved");
+    cJSON_AddStringToObject(pipe, "schedule", isim_pp_schedule_name(q->pp_schedule));
     num_or_null(pipe, "bubble_fraction", r->pp_bubble, !paper && ok);
     if (paper && ok) {
         cJSON *p = cJSON_AddObjectToObject(o, "paper");

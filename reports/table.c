@@ -146,8 +146,7 @@ void isim_report_predict_table(FILE *out, const isim_model *m, const isim_hw *hw
     terms_line(out, "prefill", &r->prefill);
     if (!paper && r->pp > 1)
         fprintf(out, "  %-16s %g micro-batches, %s, %.1f%% bubble\n", "pipeline",
-                r->micro_batches, q->pp_schedule == ISIM_PP_STEPWISE ? "stepwise" : "interleaved",
-                r->pp_bubble * 100);
+                r->micro_batches, isim_pp_schedule_name(q->pp_schedule), r->pp_bubble * 100);
 }
 
 /* 70553706496 -> "70.55B": counts in K, M, B or T with 4 significant digits. */

@@ -299,6 +299,12 @@ static void run_pass(const dctx *c, const pass *ps, pass_result *r)
     }
 }
 
+/* Terms of a fixed latency of s seconds (engine overhead, a request's own path). */
+static isim_terms fixed_terms(double s)
+{
+    return (isim_terms){.t = {[ISIM_TERM_FIXED] = s}, .total_s = s, .binding = ISIM_TERM_FIXED};
+}
+
 /* Decode cycle of m micro-batches: max(sum over stages, m x slowest) + engine overhead. */
 static double decode_cycle(const dctx *c, const pass_result *r, double mb, isim_terms *terms)
 {
@@ -307,9 +313,7 @@ static double decode_cycle(const dctx *c, const pass_result *r, double mb, isim_
         isim__terms_add(terms, &r->slowest, mb);
     else
         isim__terms_add(terms, &r->sum, 1.0);
-    isim_terms ovh = {.t = {0, 0, 0, c->hw->step_overhead_s},
-                      .total_s = c->hw->step_overhead_s,
-                      .binding = ISIM_TERM_FIXED};
+    isim_terms ovh = fixed_terms(c->hw->step_overhead_s);
     isim__terms_add(terms, &ovh, 1.0);
     return terms->total_s;
 }
@@ -655,9 +659,7 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
         pass cls = dec;
         cls.seqs = b_dp;
         double busy, t = stepwise_pass(&c, &dec, mb, &cls, &plain, &busy);
-        isim_terms ovh = {.t = {0, 0, 0, hw->step_overhead_s},
-                          .total_s = hw->step_overhead_s,
-                          .binding = ISIM_TERM_FIXED};
+        isim_terms ovh = fixed_terms(hw->step_overhead_s);
         isim__terms_add(&plain, &ovh, 1.0);
         tpot = plain.total_s;
         res->pp_bubble = t > 0 ? 1 - busy / ((double)c.pp * t) : 0;
@@ -742,14 +744,10 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     memset(&res->prefill, 0, sizeof res->prefill);
     isim__terms_add(&res->prefill, &fr.sum, 1.0);
     isim__terms_add(&res->prefill, &fr.slowest, mean_chunk - 1);
-    isim_terms ovh = {.t = {0, 0, 0, hw->step_overhead_s},
-                      .total_s = hw->step_overhead_s,
-                      .binding = ISIM_TERM_FIXED};
+    isim_terms ovh = fixed_terms(hw->step_overhead_s);
     isim__terms_add(&res->prefill, &ovh, mean_chunk);
     /* the request's own path to its first token outside the passes (API server, tokenizer) */
-    isim_terms req = {.t = {0, 0, 0, hw->request_overhead_s},
-                      .total_s = hw->request_overhead_s,
-                      .binding = ISIM_TERM_FIXED};
+    isim_terms req = fixed_terms(hw->request_overhead_s);
     isim__terms_add(&res->prefill, &req, 1.0);
     res->ttft_s = res->prefill.total_s;
     double prefill_wall = fr.sum_s + (n_chunks - 1) * fr.max_s + n_chunks * hw->step_overhead_s;

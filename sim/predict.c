@@ -17,6 +17,11 @@ const char *isim_fidelity_name(isim_fidelity f)
     return f == ISIM_PAPER ? "paper" : "deploy";
 }
 
+const char *isim_pp_schedule_name(isim_pp_schedule s)
+{
+    return s == ISIM_PP_STEPWISE ? "stepwise" : "interleaved";
+}
+
 static const struct {
     const char *name, *text;
 } reasons[] = {

@@ -297,8 +297,8 @@ void isim_hw_free(isim_hw *h);
 void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out);
 /* *out becomes one rank's share of h when `ranks` ranks of one thread each split the
  * machine h describes as one device (the CPU engine's TP and PP ranks under mpirun on one
- * machine), `streaming` of them reading memory at once (TP: all; PP: as many stages as there
- * are micro-batches in flight): a 1/ranks share of the arithmetic and the memory, no task
+ * machine), `streaming` of them reading memory at once (TP: all; PP: as many stages as stream
+ * together; ISIM_PP_STEPWISE counts them itself, wavefront by wavefront): a 1/ranks share of the arithmetic and the memory, no task
  * hand-off, and the bandwidth split among the streaming ranks but no more than one thread
  * streams alone (mem_thread_bytes_per_s, when measured); mem_machine_bytes_per_s keeps the
  * machine's, for a schedule whose number of streaming stages changes within a step
@@ -378,6 +378,7 @@ typedef struct isim_terms {
  * the last stage runs the classifier once over all of them (the CPU engine,
  * runtime/cpu/forward.c). */
 typedef enum { ISIM_PP_INTERLEAVED, ISIM_PP_STEPWISE } isim_pp_schedule;
+const char *isim_pp_schedule_name(isim_pp_schedule s); /* "interleaved", "stepwise" */
 
 /* What to predict. isim_query_init() sets the defaults noted here. */
 typedef struct isim_query {

@@ -452,15 +452,25 @@ Test(deploy, rows_past_the_first_tile_compute_after_the_weights_stream)
 static const double LLAMA8_LAYER =
     4096.0 * 48 * 128 + 4096.0 * 4096 + 3 * 4096.0 * 14336; /* matmul weights of a layer */
 static const double LLAMA8_CLS = 128256.0 * 4096;
+/* bytes one stage of 16 layers streams per micro-batch at 128 tokens of context: its
+ * weights and its KV cache */
+static const double LLAMA8_STAGE_BYTES = 16 * (2 * LLAMA8_LAYER + 128 * 4096.0);
+
+/* Llama 3.1 8B on 2 H100s as 2 pipeline stages (tp 1) */
+static void setup_pp2(fixture *f, double batch, double in, isim_pp_schedule schedule)
+{
+    setup(f, "llama-3.1-8b", "h100-sxm", 2, batch, in, 1);
+    f->q.tp = 1;
+    f->q.pp = 2;
+    f->q.pp_schedule = schedule;
+}
 
 Test(deploy, a_stepwise_pipeline_fills_and_drains_every_step)
 {
     fixture f;
-    setup(&f, "llama-3.1-8b", "h100-sxm", 2, 2, 128, 1);
-    f.q.tp = 1;
-    f.q.pp = 2;
+    setup_pp2(&f, 2, 128, ISIM_PP_INTERLEAVED);
     run(&f);
-    double stage = 16 * (2 * LLAMA8_LAYER + 128 * 4096.0) / H100_BW + 16 * LAUNCH;
+    double stage = LLAMA8_STAGE_BYTES / H100_BW + 16 * LAUNCH;
     double cls = 2 * LLAMA8_CLS / H100_BW;
     double interleaved = f.r.tpot_s;
     cr_expect(tu_close(interleaved, 2 * (stage + cls) + OVERHEAD, 0.01), "%.4f ms vs %.4f ms",
@@ -491,16 +501,13 @@ Test(deploy, a_stepwise_pipeline_fills_and_drains_every_step)
 Test(deploy, stages_sharing_a_machine_split_its_bandwidth_only_while_both_stream)
 {
     fixture f;
-    setup(&f, "llama-3.1-8b", "h100-sxm", 2, 2, 128, 1);
-    f.q.tp = 1;
-    f.q.pp = 2;
-    f.q.pp_schedule = ISIM_PP_STEPWISE;
+    setup_pp2(&f, 2, 128, ISIM_PP_STEPWISE);
     isim_hw share;
     isim_hw_rank_share(f.h, 2, 1, &share);
     cr_expect_float_eq(share.mem_machine_bytes_per_s, f.h->mem_bytes_per_s, 1);
     isim_error e = {0};
     cr_assert_eq(isim_predict(f.m, &share, &f.q, &f.r, &e), ISIM_OK, "%s", e.message);
-    double bytes = 16 * (2 * LLAMA8_LAYER + 128 * 4096.0);
+    double bytes = LLAMA8_STAGE_BYTES;
     double want = 2 * bytes / H100_BW + bytes / (H100_BW / 2) + 2 * LLAMA8_CLS / H100_BW + OVERHEAD;
     cr_expect(tu_close(f.r.tpot_s, want, 0.01), "%.4f ms vs %.4f ms", f.r.tpot_s * 1e3, want * 1e3);
     release(&f);
@@ -510,14 +517,11 @@ Test(deploy, stages_sharing_a_machine_split_its_bandwidth_only_while_both_stream
  * (by token: one sequence), three stage-times of 16 layers' arithmetic on 500 tokens each
  * (q.k and p.v at the mean context of 500, the element-wise kernels' traffic besides), then
  * the classifier for the prompt's last token (compute-bound prefill; the classifier's weights
- * stream). Interleaved: the whole prompt through each stage in turn. */
+ * stream). */
 Test(deploy, a_stepwise_pipeline_splits_a_prompt_in_micro_batches)
 {
     fixture f;
-    setup(&f, "llama-3.1-8b", "h100-sxm", 2, 1, 1000, 1);
-    f.q.tp = 1;
-    f.q.pp = 2;
-    f.q.pp_schedule = ISIM_PP_STEPWISE;
+    setup_pp2(&f, 1, 1000, ISIM_PP_STEPWISE);
     run(&f);
     double gemm = 2 * 500 * 16 * LLAMA8_LAYER, attn = 2 * 500 * 32 * 256 * 500.0 * 16;
     double stage = (gemm + attn) / H100_BF16 + 500 * 16 * LLAMA8_ELEM / H100_BW + 16 * LAUNCH;
