@@ -74,6 +74,9 @@ typedef struct {
     bool frontier;       /* a planner frontier point served as a burst: decode is the mean
                             step of the generation, prefill the mean TTFT of its requests */
     int in_tok, out_tok; /* frontier: prompt and output tokens per sequence */
+    double half[2];      /* one-process decode: the mean of the middle rounds of the first
+                            and of the second half of its rounds (0: not measured so) */
+    double half_gap_s;   /* the time between the two halves' mean rounds */
 } vpoint;
 
 typedef struct {
@@ -283,9 +286,11 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
     double *ts = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *ts);
     double *bws = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *bws);
     double *pks = rc ? NULL : malloc((size_t)npts * (size_t)rounds * sizeof *pks);
-    if (!rc && (!ts || !bws || !pks))
+    double *t_round = rc ? NULL : malloc((size_t)rounds * sizeof *t_round);
+    if (!rc && (!ts || !bws || !pks || !t_round))
         rc = cli_error(&(isim_error){.code = ISIM_ENOMEM, .message = "out of memory"});
-    for (int r = 0; r < rounds && !rc; r++)
+    for (int r = 0; r < rounds && !rc; r++) {
+        t_round[r] = now_s();
         for (int i = 0; i < npts && !rc; i++) {
             vpoint *p = &out->v[first + (size_t)i];
             int B = p->batch;
@@ -311,6 +316,20 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
             p->m_mm += tt.matmul_s;
             p->m_att += tt.attention_s;
         }
+    }
+    /* the engine against itself: each point's first half of rounds against its second,
+     * minutes apart, by the same statistic as the point's time (before it: it sorts) */
+    int h = rounds / 2;
+    double gap = 0;
+    for (int r = 0; r < h && !rc; r++)
+        gap += (t_round[rounds - h + r] - t_round[r]) / h;
+    for (int i = 0; i < npts && !rc && h > 0; i++) {
+        vpoint *p = &out->v[first + (size_t)i];
+        double *x = ts + (size_t)i * (size_t)rounds;
+        p->half[0] = isim_rt_summarize(x, h, false).mean;
+        p->half[1] = isim_rt_summarize(x + rounds - h, h, false).mean;
+        p->half_gap_s = gap;
+    }
     for (int i = 0; i < npts && !rc; i++) {
         vpoint *p = &out->v[first + (size_t)i];
         p->meas = isim_rt_summarize(ts + (size_t)i * (size_t)rounds, rounds, false).mean;
@@ -323,6 +342,7 @@ static int single_process(const isim_model *m, const isim_hw *hw, isim_dtype wt,
     free(ts);
     free(bws);
     free(pks);
+    free(t_round);
 done:
     free(slots);
     free(ones);
@@ -604,7 +624,7 @@ static void csv(FILE *f, const vlist *l)
           "stream_gb_per_s_beside,bf16_tflops_beside,predicted_beside_ms,error_beside_pct,"
           "predicted_coarse_ms,error_coarse_pct,measured_matmul_ms,predicted_matmul_ms,"
           "measured_attention_ms,predicted_attention_ms,measured_rest_ms,predicted_rest_ms,"
-          "predicted_bound,source,input_tokens,output_tokens\n",
+          "predicted_bound,source,input_tokens,output_tokens,first_half_ms,second_half_ms\n",
           f);
     for (size_t i = 0; i < l->n; i++) {
         const vpoint *p = &l->v[i];
@@ -622,7 +642,12 @@ static void csv(FILE *f, const vlist *l)
             p->memory_bound ? "memory" : "compute", p->frontier ? "frontier" : "grid");
         /* a frontier point's prompt and output tokens (a grid point's are `tokens`) */
         if (p->frontier)
-            fprintf(f, "%d,%d\n", p->in_tok, p->out_tok);
+            fprintf(f, "%d,%d,", p->in_tok, p->out_tok);
+        else
+            fputs(",,", f);
+        /* a one-process decode point's halves of its rounds */
+        if (p->half[0] > 0)
+            fprintf(f, "%.6g,%.6g\n", p->half[0] * 1e3, p->half[1] * 1e3);
         else
             fputs(",\n", f);
     }
@@ -952,6 +977,39 @@ int cmd_validate(int argc, char **argv)
                    b.median_abs_pct, b.p90_abs_pct, b.median_pct, c.median_abs_pct, c.p90_abs_pct);
         }
     }
+    /* the engine against itself, the floor under the errors above: each one-process decode
+     * point's second half of rounds against its first, minutes later, as if the first had
+     * predicted the second */
+    isim_accuracy rep = {0};
+    double rep_gap = 0;
+    double *h0 = malloc((l.n ? l.n : 1) * sizeof *h0), *h1 = malloc((l.n ? l.n : 1) * sizeof *h1);
+    size_t nh = 0;
+    for (size_t i = 0; h0 && h1 && i < l.n; i++)
+        if (l.v[i].half[0] > 0) {
+            h0[nh] = l.v[i].half[0];
+            h1[nh] = l.v[i].half[1];
+            rep_gap += l.v[i].half_gap_s;
+            nh++;
+        }
+    if (nh) {
+        isim_report_accuracy(h0, h1, nh, &rep);
+        rep_gap /= (double)nh;
+    }
+    free(h0);
+    free(h1);
+    if (j && rep.n) {
+        cJSON *o = cJSON_AddObjectToObject(j, "repeatability");
+        cJSON_AddNumberToObject(o, "n", (double)rep.n);
+        cJSON_AddNumberToObject(o, "minutes_apart", rep_gap / 60);
+        cJSON_AddNumberToObject(o, "median_abs_pct", rep.median_abs_pct);
+        cJSON_AddNumberToObject(o, "p90_abs_pct", rep.p90_abs_pct);
+        cJSON_AddNumberToObject(o, "median_pct", rep.median_pct);
+    } else if (!json && rep.n)
+        printf("the engine against itself: %zu one-process decode points, the second half of "
+               "their rounds against the first (%.*f %s later): median |difference| %.1f%%, P90 "
+               "%.1f%%, median %+.1f%%\n",
+               rep.n, rep_gap < 60 ? 0 : 1, rep_gap < 60 ? rep_gap : rep_gap / 60,
+               rep_gap < 60 ? "s" : "min", rep.median_abs_pct, rep.p90_abs_pct, rep.median_pct);
     /* the bandwidth and the bf16 peak the probes read around the points against the
      * profile's: how far the machine moved from where it was calibrated */
     double *v = malloc((l.n ? l.n : 1) * sizeof *v), rb[3] = {0}, rp[3] = {0};

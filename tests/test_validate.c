@@ -539,6 +539,32 @@ Test(engine_validation, runs_the_planners_frontier_points, .timeout = 300)
     }
     fclose(f);
     cr_expect_eq(rows, 2 * n_want);
+    /* the engine against itself: each one-process decode grid point (batch 1 and 4 at
+     * context 8) has its two halves of rounds, one round each here, and its time, the mean
+     * of its middle rounds, is with two rounds the mean of the two */
+    f = fopen(csv, "r");
+    cr_assert_not_null(f, "%s", csv);
+    int halves = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "decode,", 7) != 0 || !strstr(line, ",grid,"))
+            continue;
+        const char *c = strstr(line, ",grid,");
+        double meas = 0, h0 = 0, h1 = 0;
+        cr_assert_eq(sscanf(line, "%*[^,],%*[^,],%*[^,],%*d,%*d,%*d,%*d,%lf", &meas), 1, "%s",
+                     line);
+        cr_assert_eq(sscanf(c, ",grid,,,%lf,%lf", &h0, &h1), 2, "%s", line);
+        cr_expect(h0 > 0 && h1 > 0, "%s", line);
+        cr_expect(tu_close(meas, (h0 + h1) / 2, 1e-4), "%s", line);
+        halves++;
+    }
+    fclose(f);
+    cr_expect_eq(halves, 2);
+    const cJSON *rep = cJSON_GetObjectItem(j, "repeatability");
+    cr_assert_not_null(rep);
+    cr_expect_eq((int)tu_num(rep, "n"), 2);
+    cr_expect_gt(tu_num(rep, "minutes_apart"), 0);
+    cr_expect_geq(tu_num(rep, "median_abs_pct"), 0);
+    cr_expect_geq(tu_num(rep, "p90_abs_pct"), tu_num(rep, "median_abs_pct"));
     cJSON_Delete(plan);
     cJSON_Delete(j);
     remove_dir(out_dir);
