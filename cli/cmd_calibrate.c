@@ -172,6 +172,18 @@ static void measure_collectives(int runs, coll_fit *cf)
     cf->ok = true;
 }
 
+/* Above this share of the CPU time taken by others while it measured, calibrate warns: an
+ * idle VM here shows 0-1% (kernel threads); one busy program on a 2-CPU machine, 50%. */
+#define OTHERS_WARN 0.05
+
+static void others_text(char *buf, size_t n, double share)
+{
+    if (isnan(share))
+        snprintf(buf, n, "the CPU time of other programs unknown");
+    else
+        snprintf(buf, n, "other programs took %.1f%% of the CPU time", 100 * share);
+}
+
 static void stat_text(char *buf, size_t n, const isim_rt_stat *s, double scale, const char *unit)
 {
     snprintf(buf, n, "median of %d runs %.4g %s (best %.4g, worst %.4g)", s->runs,
@@ -283,11 +295,13 @@ int cmd_calibrate(int argc, char **argv)
                       c.big_n[i], c.big_k[i]);
     /* the KV cache's share of that bandwidth, as attention reads it */
     double hbm_kv = fmax(0.01, fmin(1.0, c.kv_stream_bf16.mean / bw));
+    char others[64];
+    others_text(others, sizeof others, c.others_cpu_share);
     fprintf(f,
             "# Written by infersim calibrate on %s on this machine (%s, %d threads, %s kernels;\n"
-            "# 1-minute load %.2f when it began). The whole machine is one device. Rerun\n"
-            "# `infersim calibrate --engine cpu` to measure again.\n",
-            date, cpu, c.threads, c.kernels, c.load_1min);
+            "# 1-minute load %.2f when it began; %s). The whole machine is one\n"
+            "# device. Rerun `infersim calibrate --engine cpu` to measure again.\n",
+            date, cpu, c.threads, c.kernels, c.load_1min, others);
     fprintf(f, "name: \"local CPU: %s, %d threads (measured %s)\"\nvendor: \"%s\"\nkind: cpu\n",
             cpu, c.threads, date, vendor);
     /* the peaks sampled through the calibration, as the bandwidth is: the efficiency curve is
@@ -440,8 +454,15 @@ int cmd_calibrate(int argc, char **argv)
         goto cleanup;
     }
     free(yaml);
-    printf("calibrated %s (%d threads, %s kernels, load %.2f)\n", cpu, c.threads, c.kernels,
-           c.load_1min);
+    printf("calibrated %s (%d threads, %s kernels, load %.2f; %s)\n", cpu, c.threads, c.kernels,
+           c.load_1min, others);
+    /* a profile measured beside other work reads the machine slower than it is alone */
+    if (c.others_cpu_share > OTHERS_WARN)
+        fprintf(stderr,
+                "infersim: warning: other programs took %.0f%% of this machine's CPU time while "
+                "calibrate measured: the profile reads the machine slower than it is alone; "
+                "rerun calibrate when it is idle\n",
+                100 * c.others_cpu_share);
     printf("  read bandwidth        %8.2f GB/s (best %.2f, worst %.2f)\n",
            c.read_bytes_per_s.median / 1e9, c.read_bytes_per_s.best / 1e9,
            c.read_bytes_per_s.worst / 1e9);

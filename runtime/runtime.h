@@ -132,6 +132,12 @@ typedef struct isim_rt_stat {
 /* The statistics of n measurements (v is sorted in place; n >= 1); rate: higher is better. */
 isim_rt_stat isim_rt_summarize(double *v, int n, bool rate);
 
+/* The machine's CPU time from the first line of /proc/stat ("cpu  user nice system idle
+ * iowait irq softirq steal guest guest_nice", in ticks of tick_s seconds; proc(5)): busy =
+ * user + nice + system + irq + softirq + steal (guest time is counted in user), total = busy
+ * + idle + iowait, seconds summed over the CPUs. false if the line is not such a line. */
+bool isim_rt_parse_cpu_times(const char *line, double tick_s, double *busy_s, double *total_s);
+
 #define ISIM_RT_CAL_ROWS 16
 /* the row counts calibrate's matmuls are measured at: powers of two and their halfway
  * points, and 13 and 25, one row past one and two tiles of the AVX-512 kernel's 12, so
@@ -142,6 +148,9 @@ typedef struct isim_rt_calibration {
     const char *kernels; /* the kernel set measured */
     int threads;
     double load_1min;                  /* /proc/loadavg when the measurements began */
+    double others_cpu_share; /* the share of the machine's CPU time that other programs and
+                                the hypervisor (steal) took while the measurements ran, 0 to 1;
+                                NAN where /proc/stat cannot be read */
     isim_rt_stat read_bytes_per_s;     /* a sum over 1 GiB in huge pages, every thread */
     isim_rt_stat peak_fp32, peak_bf16; /* FLOP/s on registers, sampled through the whole
                                           calibration (what the profile holds) */

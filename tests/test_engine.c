@@ -854,6 +854,32 @@ Test(engine, measurements_are_summarised_by_the_mean_of_their_middle_runs)
     cr_expect_float_eq(isim_rt_summarize(two, 2, true).mean, 1.5, 1e-12);
 }
 
+/* The machine's CPU time calibrate reads from /proc/stat to tell how much of it other
+ * programs took while it measured: two lines read on this project's 2-CPU VM 10.8 s apart,
+ * 100 ticks a second, worked by hand. */
+Test(engine, the_machines_cpu_time_is_read_from_proc_stat)
+{
+    const char *a = "cpu  5192529 5871 565501 2381067 7230 0 1698 27577 0 0\n",
+               *b = "cpu  5194538 5871 565561 2381153 7230 0 1698 27579 0 0\n";
+    double busy_a, total_a, busy_b, total_b;
+    cr_assert(isim_rt_parse_cpu_times(a, 0.01, &busy_a, &total_a));
+    cr_assert(isim_rt_parse_cpu_times(b, 0.01, &busy_b, &total_b));
+    /* busy: user + nice + system + irq + softirq + steal = 5192529 + 5871 + 565501 + 0 + 1698
+     * + 27577 = 5793176 ticks; total: + idle 2381067 + iowait 7230 = 8181473 */
+    cr_expect(tu_close(busy_a, 57931.76, 1e-12), "%.6f", busy_a);
+    cr_expect(tu_close(total_a, 81814.73, 1e-12), "%.6f", total_a);
+    /* between them: busy 5795247 - 5793176 = 2071 ticks, total 2071 + 86 idle = 2157: a
+     * program of two threads that used 20.5 s of it leaves others (20.71 - 20.5) / 21.57 */
+    cr_expect(tu_close(busy_b - busy_a, 20.71, 1e-9), "%.6f", busy_b - busy_a);
+    cr_expect(tu_close(total_b - total_a, 21.57, 1e-9), "%.6f", total_b - total_a);
+    cr_expect(tu_close(((busy_b - busy_a) - 20.5) / (total_b - total_a), 0.21 / 21.57, 1e-9));
+    /* not such a line: the per-CPU lines and anything short are refused */
+    double x, y;
+    cr_expect_not(isim_rt_parse_cpu_times("cpu0 1 2 3 4 5 6 7 8 0 0", 0.01, &x, &y));
+    cr_expect_not(isim_rt_parse_cpu_times("cpu  1 2 3", 0.01, &x, &y));
+    cr_expect_not(isim_rt_parse_cpu_times("intr 1 2 3 4 5 6 7 8", 0.01, &x, &y));
+}
+
 /* The matmul efficiency curve calibrate fits: the model's time worked by hand at 1, 13 and
  * 512 rows, and the fit recovering the parameters a sweep was made from, its tile included. */
 Test(engine, the_calibration_curve_fit_recovers_the_parameters_of_its_sweep)

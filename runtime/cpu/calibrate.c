@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static int cmp_double(const void *a, const void *b)
@@ -46,6 +47,43 @@ static double load_1min(void)
         fclose(f);
     }
     return l;
+}
+
+bool isim_rt_parse_cpu_times(const char *line, double tick_s, double *busy_s, double *total_s)
+{
+    unsigned long long v[8];
+    /* the machine's line, not a CPU's ("cpu0 ...") */
+    if (strncmp(line, "cpu ", 4) != 0 ||
+        sscanf(line, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) != 8)
+        return false;
+    double busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+    *busy_s = busy * tick_s;
+    *total_s = (busy + (double)(v[3] + v[4])) * tick_s;
+    return true;
+}
+
+/* The machine's busy and total CPU seconds and this process's own (every thread), now;
+ * false where /proc/stat cannot be read. */
+typedef struct {
+    double busy, total, own;
+} cpu_times;
+
+static bool cpu_times_now(cpu_times *t)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    char line[512];
+    long hz = sysconf(_SC_CLK_TCK);
+    bool ok = f && fgets(line, sizeof line, f) && hz > 0 &&
+              isim_rt_parse_cpu_times(line, 1.0 / (double)hz, &t->busy, &t->total);
+    if (f)
+        fclose(f);
+    struct rusage ru;
+    ok = ok && getrusage(RUSAGE_SELF, &ru) == 0;
+    if (ok)
+        t->own = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+                 (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
+    return ok;
 }
 
 /* ---- bandwidth and peaks ----------------------------------------------------------------- */
@@ -618,6 +656,9 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
     out->kernels = k->name;
     out->threads = threads;
     out->load_1min = load_1min();
+    out->others_cpu_share = NAN;
+    cpu_times cpu0;
+    bool have_cpu0 = cpu_times_now(&cpu0);
     rt_pool *pool = NULL, *pool1 = NULL;
     isim_status st = isim__rt_pool_new(threads, &pool, err);
     if (!st && (st = isim__rt_pool_new(1, &pool1, err)))
@@ -749,7 +790,13 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         out->peak_fp32 = sampled(smp, S_PEAK_FP32, 0, smp->n);
         out->peak_bf16 = sampled(smp, S_PEAK_BF16, 0, smp->n);
     }
-done:
+done:;
+    /* what the machine's busy time holds beyond this process's own */
+    cpu_times cpu1;
+    if (!st && have_cpu0 && cpu_times_now(&cpu1) && cpu1.total > cpu0.total)
+        out->others_cpu_share =
+            fmin(1.0, fmax(0.0, ((cpu1.busy - cpu0.busy) - (cpu1.own - cpu0.own)) /
+                                    (cpu1.total - cpu0.total)));
     if (smp) {
         mm_free(&smp->bf16);
         mm_free(&smp->fp32);
