@@ -10,7 +10,7 @@
  *   usage: bench_repeat RUN1/validation.csv RUN2/validation.csv [...] */
 #include "reports/report.h"
 
-#include <math.h>
+#include <csv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,28 +31,79 @@ typedef struct {
     int n;
 } run;
 
-/* The fields of one CSV line (no quoting: validate writes none), in place. */
-static int split(char *line, char **f, int cap)
+/* The CSV read with libcsv (as the dataset reader does): columns found by name in the
+ * header, a point kept per grid row. */
+static const char *const names[] = {"kind",  "weights", "kv",          "tp",           "pp",
+                                    "batch", "tokens",  "measured_ms", "predicted_ms", "source"};
+enum { NCOL = sizeof names / sizeof names[0] };
+
+typedef struct {
+    run *r;
+    long record; /* the header is 1 */
+    int n_fields;
+    char field[MAX_COLS][64];
+    int col[NCOL];
+    bool failed;
+} parse_ctx;
+
+static void on_field(void *s, size_t len, void *data)
 {
-    int n = 0;
-    line[strcspn(line, "\r\n")] = '\0';
-    for (char *s = line; n < cap;) {
-        f[n++] = s;
-        char *c = strchr(s, ',');
-        if (!c)
-            break;
-        *c = '\0';
-        s = c + 1;
+    parse_ctx *c = data;
+    if (c->n_fields < MAX_COLS) {
+        size_t k = len < sizeof c->field[0] - 1 ? len : sizeof c->field[0] - 1;
+        memcpy(c->field[c->n_fields], s, k);
+        c->field[c->n_fields][k] = 0;
     }
-    return n;
+    c->n_fields++;
 }
 
-static int column(char **h, int n, const char *name)
+static void on_record(int end, void *data)
 {
-    for (int i = 0; i < n; i++)
-        if (strcmp(h[i], name) == 0)
-            return i;
-    return -1;
+    (void)end;
+    parse_ctx *c = data;
+    int nf = c->n_fields < MAX_COLS ? c->n_fields : MAX_COLS;
+    c->n_fields = 0;
+    if (c->failed)
+        return;
+    c->record++;
+    if (c->record == 1) {
+        for (int k = 0; k < NCOL; k++) {
+            c->col[k] = -1;
+            for (int i = 0; i < nf; i++)
+                if (strcmp(c->field[i], names[k]) == 0)
+                    c->col[k] = i;
+            if (c->col[k] < 0) {
+                fprintf(stderr,
+                        "%s:1:1: no column `%s` (not a validation.csv of infersim validate "
+                        "--engine)\n",
+                        c->r->path, names[k]);
+                c->failed = true;
+                return;
+            }
+        }
+        return;
+    }
+    const char *v[NCOL];
+    for (int k = 0; k < NCOL; k++)
+        v[k] = c->col[k] < nf ? c->field[c->col[k]] : "";
+    if (strcmp(v[9], "grid") != 0)
+        return;
+    if (c->r->n == MAX_POINTS) {
+        fprintf(stderr, "%s:%ld:1: more than %d grid points\n", c->r->path, c->record, MAX_POINTS);
+        c->failed = true;
+        return;
+    }
+    point *p = &c->r->p[c->r->n++];
+    snprintf(p->key, sizeof p->key, "%s,%s,%s,%s,%s,%s,%s", v[0], v[1], v[2], v[3], v[4], v[5],
+             v[6]);
+    p->meas = atof(v[7]);
+    p->pred = atof(v[8]);
+    p->decode = strcmp(v[0], "decode") == 0;
+    if (!(p->meas > 0) || !(p->pred > 0)) {
+        fprintf(stderr, "%s:%ld:1: a measured or predicted time that is not a positive number\n",
+                c->r->path, c->record);
+        c->failed = true;
+    }
 }
 
 /* Reads a run's grid points; 0, or -1 with the reason printed. */
@@ -63,57 +114,28 @@ static int read_run(run *r)
         perror(r->path);
         return -1;
     }
-    char line[4096], *h[MAX_COLS], *v[MAX_COLS];
-    static const char *const names[] = {"kind",         "weights", "kv",     "tp",
-                                        "pp",           "batch",   "tokens", "measured_ms",
-                                        "predicted_ms", "source"};
-    enum { NCOL = sizeof names / sizeof names[0] };
-    int col[NCOL];
-    char head[4096];
-    if (!fgets(head, sizeof head, f)) {
-        fprintf(stderr, "%s:1:1: empty file\n", r->path);
+    static parse_ctx c;
+    memset(&c, 0, sizeof c);
+    c.r = r;
+    struct csv_parser p;
+    if (csv_init(&p, CSV_APPEND_NULL) != 0) {
         fclose(f);
+        fprintf(stderr, "bench_repeat: out of memory\n");
         return -1;
     }
-    int nh = split(head, h, MAX_COLS);
-    for (int c = 0; c < NCOL; c++)
-        if ((col[c] = column(h, nh, names[c])) < 0) {
-            fprintf(stderr,
-                    "%s:1:1: no column `%s` (not a validation.csv of infersim validate "
-                    "--engine)\n",
-                    r->path, names[c]);
-            fclose(f);
-            return -1;
-        }
-    for (int ln = 2; fgets(line, sizeof line, f); ln++) {
-        int nv = split(line, v, MAX_COLS);
-        if (nv < nh) {
-            fprintf(stderr, "%s:%d:1: %d fields, the header has %d\n", r->path, ln, nv, nh);
-            fclose(f);
-            return -1;
-        }
-        if (strcmp(v[col[9]], "grid") != 0)
-            continue;
-        if (r->n == MAX_POINTS) {
-            fprintf(stderr, "%s:%d:1: more than %d grid points\n", r->path, ln, MAX_POINTS);
-            fclose(f);
-            return -1;
-        }
-        point *p = &r->p[r->n++];
-        snprintf(p->key, sizeof p->key, "%s,%s,%s,%s,%s,%s,%s", v[col[0]], v[col[1]], v[col[2]],
-                 v[col[3]], v[col[4]], v[col[5]], v[col[6]]);
-        p->meas = atof(v[col[7]]);
-        p->pred = atof(v[col[8]]);
-        p->decode = strcmp(v[col[0]], "decode") == 0;
-        if (!(p->meas > 0) || !(p->pred > 0)) {
-            fprintf(stderr, "%s:%d:1: a measured or predicted time that is not positive\n", r->path,
-                    ln);
-            fclose(f);
-            return -1;
-        }
-    }
+    char buf[65536];
+    size_t got;
+    bool bad = false;
+    while (!bad && !c.failed && (got = fread(buf, 1, sizeof buf, f)) > 0)
+        bad = csv_parse(&p, buf, got, on_field, on_record, &c) != got;
+    bad = bad || (!c.failed && csv_fini(&p, on_field, on_record, &c) != 0);
+    if (bad)
+        fprintf(stderr, "%s:%ld:1: %s\n", r->path, c.record + 1, csv_strerror(csv_error(&p)));
+    csv_free(&p);
     fclose(f);
-    return 0;
+    if (!bad && !c.failed && c.record == 0)
+        fprintf(stderr, "%s:1:1: empty file\n", r->path);
+    return bad || c.failed || c.record == 0 ? -1 : 0;
 }
 
 static const point *find(const run *r, const char *key)
