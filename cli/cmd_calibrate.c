@@ -175,6 +175,11 @@ static void measure_collectives(int runs, coll_fit *cf)
 /* Above this share of the CPU time taken by others while it measured, calibrate warns: an
  * idle VM here shows 0-1% (kernel threads); one busy program on a 2-CPU machine, 50%. */
 #define OTHERS_WARN 0.05
+/* Above this relative rms of the matmul curve's fit, calibrate warns: on the 2-core VM of
+ * docs/validation.md fits of 0.037 to 0.096 in 17 calibrations, and the two above 0.1 (0.113
+ * and 0.179, run S: in a fast spell) gave predictions 8-13% off in the median even with the
+ * machine measured beside each point. */
+#define RMS_WARN 0.1
 
 static void others_text(char *buf, size_t n, double share)
 {
@@ -463,6 +468,11 @@ int cmd_calibrate(int argc, char **argv)
                 "calibrate measured: the profile reads the machine slower than it is alone; "
                 "rerun calibrate when it is idle\n",
                 100 * c.others_cpu_share);
+    if (rms > RMS_WARN)
+        fprintf(stderr,
+                "infersim: warning: the matmul curve fits its sweep poorly (relative rms %.3f, "
+                "above %.2f): the machine moved while calibrate measured; rerun calibrate\n",
+                rms, RMS_WARN);
     printf("  read bandwidth        %8.2f GB/s (best %.2f, worst %.2f)\n",
            c.read_bytes_per_s.median / 1e9, c.read_bytes_per_s.best / 1e9,
            c.read_bytes_per_s.worst / 1e9);
