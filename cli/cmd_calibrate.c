@@ -471,7 +471,8 @@ int cmd_calibrate(int argc, char **argv)
     if (rms > RMS_WARN)
         fprintf(stderr,
                 "infersim: warning: the matmul curve fits its sweep poorly (relative rms %.3f, "
-                "above %.2f): the machine moved while calibrate measured; rerun calibrate\n",
+                "above %.2f): the machine may have moved while calibrate measured; rerun "
+                "calibrate\n",
                 rms, RMS_WARN);
     printf("  read bandwidth        %8.2f GB/s (best %.2f, worst %.2f)\n",
            c.read_bytes_per_s.median / 1e9, c.read_bytes_per_s.best / 1e9,
