@@ -221,7 +221,8 @@ typedef struct isim_rt_stream_probe isim_rt_stream_probe;
 isim_status isim_rt_stream_probe_new(int threads, isim_rt_stream_probe **out, isim_error *err);
 double isim_rt_stream_probe_run(isim_rt_stream_probe *p, int runs);
 /* The bf16 FLOP/s of the engine's peak kernel on the probe's threads (calibrate's
- * compute.bf16_tflops measurement, about 5 ms a run), the median of `runs`. */
+ * compute.bf16_tflops measurement, about 5 ms a run), `runs` summarised as the streaming
+ * rate is (of 3, the median). */
 double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs);
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p);
 

@@ -519,6 +519,18 @@ typedef struct {
     double tile;
 } curve_ctx;
 
+/* The curve's parameters {flops, full, overlap, tile} from the fitted ones y: flops is a
+ * fraction of the peak, at most 1, fitted as y / (1 + y), y > 0 (a sweep faster than the
+ * peak sampled beside it, the peak kernel reading low, then fits 1 with the other
+ * parameters, not a fraction the profile cannot hold). */
+static void curve_params(const double *y, double tile, double x[4])
+{
+    x[0] = y[0] / (1 + y[0]);
+    x[1] = y[1];
+    x[2] = y[2];
+    x[3] = tile;
+}
+
 /* residuals of the model's times against the sweep's, relative: the means of the middle
  * runs, against the streaming rate sampled between the sweep's rounds (the same states of
  * the machine) and the peak sampled with it */
@@ -526,7 +538,8 @@ static void curve_residuals(const double *x, double *r, void *p)
 {
     const curve_ctx *cc = p;
     const isim_rt_calibration *c = cc->c;
-    const double y[4] = {x[0] / (1 + x[0]), x[1], x[2], cc->tile};
+    double curve[4];
+    curve_params(x, cc->tile, curve);
     size_t k = 0;
     for (int d = 0; d < 2; d++) {
         if ((d == 0 && !cc->fp32) || (d == 1 && !cc->bf16))
@@ -535,7 +548,7 @@ static void curve_residuals(const double *x, double *r, void *p)
         const isim_rt_stat *t = d ? c->big_bf16 : c->big_fp32;
         for (int i = 0; i < ISIM_RT_CAL_ROWS; i++) {
             double want = t[i].mean;
-            r[k++] = (isim_rt_curve_time(c, d == 1, i, y, bw) - want) / want;
+            r[k++] = (isim_rt_curve_time(c, d == 1, i, curve, bw) - want) / want;
         }
     }
 }
@@ -555,19 +568,14 @@ isim_status isim_rt_fit_curve(const isim_rt_calibration *c, bool fp32, bool bf16
     double best = INFINITY;
     for (int t = 0; t < tries; t++) {
         curve_ctx cc = {c, fp32, bf16, tile >= 0 ? tile : t ? c->rows[t - 1] : 0};
-        /* flops is a fraction of the peak, at most 1: fitted as y / (1 + y), y > 0 (a sweep
-         * faster than the peak sampled beside it, the peak kernel reading low, then fits 1
-         * with the other parameters, not a fraction the profile cannot hold) */
+        /* from flops 0.85 (curve_params), a tile at least 6 rows, overlap 0.3 */
         double y[3] = {0.85 / 0.15, 6, 0.3}, e = 0;
         isim_status st = isim_fit_positive(3, y, n, curve_residuals, &cc, &e, err);
         if (st)
             return st;
         if (e < 0.99 * best) {
             best = e;
-            x[0] = y[0] / (1 + y[0]);
-            x[1] = y[1];
-            x[2] = y[2];
-            x[3] = cc.tile;
+            curve_params(y, cc.tile, x);
         }
     }
     if (rms)
@@ -617,8 +625,8 @@ double isim_rt_stream_probe_peak(isim_rt_stream_probe *p, int runs)
     double v[64];
     runs = runs < 1 ? 1 : runs > 64 ? 64 : runs;
     for (int r = 0; r < runs; r++)
-        v[r] = isim__rt_peak_rate(p->pool, p->k, 1, 1500000); /* bf16, about 5 ms */
-    return isim_rt_summarize(v, runs, true).median;           /* the statistic calibrate writes */
+        v[r] = isim__rt_peak_rate(p->pool, p->k, 1, SAMPLE_PEAK_ITERS); /* bf16, about 5 ms */
+    return isim_rt_summarize(v, runs, true).mean; /* the statistic calibrate writes */
 }
 
 void isim_rt_stream_probe_free(isim_rt_stream_probe *p)
