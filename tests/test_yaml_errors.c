@@ -1,6 +1,7 @@
 /* Bad specifications are refused with the exact message, line and column: one case per
  * kind of error (docs/formats.md). Each case edits one line of a valid base file. */
 #include <criterion/criterion.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,28 +408,30 @@ static isim_hw *hw_changed(const char *from, const char *to)
     return h;
 }
 
-/* efficiency.hbm_kv, the KV cache's own share of the bandwidth: read when given (0 when not:
- * the deploy fidelity then uses hbm's; refused above 1: the table above). */
-Test(yaml_errors, the_kv_caches_bandwidth_share_is_read_and_checked)
+/* efficiency's optional keys, read when given and 0 when not (refused outside their
+ * ranges: the table above): hbm_kv, the KV cache's own share of the bandwidth (0: the
+ * deploy fidelity then uses hbm's), and tile_rows, the rows of a matmul's tile (0: one
+ * tile). */
+Test(yaml_errors, the_optional_efficiencies_are_read_when_given)
 {
-    isim_hw *h = hw_changed("  hbm: 0.75\n", "  hbm: 0.75\n  hbm_kv: 0.6\n");
-    cr_expect_float_eq(h->eff_hbm_kv, 0.6, 1e-12);
-    isim_hw_free(h);
-    h = tu_hw("h100-sxm");
-    cr_expect_eq(h->eff_hbm_kv, 0);
-    isim_hw_free(h);
-}
-
-/* efficiency.tile_rows, the rows of a matmul's tile: read when given, 0 (one tile) when not;
- * refused below 0: the table above. */
-Test(yaml_errors, the_matmul_tile_rows_are_read)
-{
-    isim_hw *h = hw_changed("  hbm: 0.75\n", "  hbm: 0.75\n  tile_rows: 12\n");
-    cr_expect_float_eq(h->eff_tile_rows, 12, 1e-12);
-    isim_hw_free(h);
-    h = tu_hw("h100-sxm");
-    cr_expect_eq(h->eff_tile_rows, 0);
-    isim_hw_free(h);
+    static const struct {
+        const char *line;
+        size_t field; /* the isim_hw double it fills */
+        double value;
+    } keys[] = {{"  hbm_kv: 0.6\n", offsetof(isim_hw, eff_hbm_kv), 0.6},
+                {"  tile_rows: 12\n", offsetof(isim_hw, eff_tile_rows), 12}};
+    isim_hw *plain = tu_hw("h100-sxm");
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "  hbm: 0.75\n%s", keys[i].line);
+        isim_hw *h = hw_changed("  hbm: 0.75\n", to);
+        double got = *(const double *)((const char *)h + keys[i].field),
+               absent = *(const double *)((const char *)plain + keys[i].field);
+        cr_expect_float_eq(got, keys[i].value, 1e-12, "%s", keys[i].line);
+        cr_expect_eq(absent, 0, "%s", keys[i].line);
+        isim_hw_free(h);
+    }
+    isim_hw_free(plain);
 }
 
 /* serving.activation_bytes, the bytes of an activation value in the engine: 2 when not
@@ -437,9 +440,9 @@ Test(yaml_errors, the_engines_activation_bytes_are_read_and_checked)
 {
     const double want[2] = {2, 4};
     for (int i = 0; i < 2; i++) {
-        isim_hw *h = hw_changed("  cloud_usd_per_h: 2\n",
-                                i ? "  cloud_usd_per_h: 2\n" HW_SERVING "  activation_bytes: 4\n"
-                                  : "  cloud_usd_per_h: 2\n" HW_SERVING);
+        isim_hw *h = hw_changed("  cloud_usd_per_h: 2\n", i ? "  cloud_usd_per_h: 2\n" HW_SERVING
+                                                              "  activation_bytes: 4\n"
+                                                            : "  cloud_usd_per_h: 2\n" HW_SERVING);
         cr_expect_float_eq(h->activation_bytes, want[i], 1e-12);
         isim_hw_free(h);
     }
