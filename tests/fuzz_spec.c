@@ -1,9 +1,7 @@
 /* libFuzzer target: arbitrary bytes as a model file and as a hardware file must load or be
  * refused with an error, never crash, leak or read out of bounds; whatever loads is then
  * predicted in both fidelities against a catalog entry (Llama 3.1 8B, H100 SXM).
- *   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DISIM_FUZZ=ON
- *   cmake --build build-fuzz --target fuzz_spec
- *   ./build-fuzz/tests/fuzz_spec -max_total_time=60 models hw-profiles */
+ *   tests/fuzz.sh 60 fuzz_spec */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,10 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)isim_hw_load(path, &h, &e);
     char buf[1400];
     (void)isim_error_format(&e, buf, sizeof buf);
-    for (int f = 0; f < 2; f++) {
+    for (int fid = 0; fid < 2; fid++) {
         isim_query q;
         isim_query_init(&q);
-        q.fidelity = f ? ISIM_PAPER : ISIM_DEPLOY;
+        q.fidelity = fid ? ISIM_PAPER : ISIM_DEPLOY;
         q.devices = 8;
         q.batch = 16;
         q.input_tokens = 512;
