@@ -74,13 +74,20 @@ isim_status isim_report_scatter(const char *path, const double *measured, const 
     lo /= 1.5;
     hi *= 1.5;
     fputs("set title ", f);
-    isim__gp_quoted(f, title);
+    isim__gp_string(f, title);
     fprintf(f,
             "\nset logscale xy\nset xrange [%g:%g]\nset yrange [%g:%g]\nset size square\n"
             "set grid xtics ytics mxtics mytics lc rgb '#dddddd'\nset key top left box opaque\n"
             "set format x '%%g'\nset format y '%%g'\n",
             lo, hi, lo, hi);
-    fprintf(f, "set xlabel 'measured (%s)'\nset ylabel 'predicted (%s)'\n", unit, unit);
+    char axis[80];
+    snprintf(axis, sizeof axis, "measured (%s)", unit);
+    fputs("set xlabel ", f);
+    isim__gp_string(f, axis);
+    snprintf(axis, sizeof axis, "predicted (%s)", unit);
+    fputs("\nset ylabel ", f);
+    isim__gp_string(f, axis);
+    fputc('\n', f);
     for (int s = 0; s < n_series; s++) {
         fprintf(f, "$s%d << EOD\n", s);
         for (size_t i = 0; i < n; i++)
@@ -94,7 +101,7 @@ isim_status isim_report_scatter(const char *path, const double *measured, const 
     for (int s = 0; s < n_series; s++) {
         static const int pt[] = {7, 9, 5, 13, 11, 3}; /* filled circle, triangle, ... */
         fprintf(f, ", $s%d with points pt %d ps 1.2 title ", s, pt[s % 6]);
-        isim__gp_quoted(f, names[s]);
+        isim__gp_string(f, names[s]);
     }
     fputc('\n', f);
     if (fclose(f) != 0) {

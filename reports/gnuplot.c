@@ -24,15 +24,24 @@ isim_status isim__gnuplot_fail(isim_error *err, const char *fmt, ...)
     return ISIM_EIO;
 }
 
-void isim__gp_quoted(FILE *f, const char *s)
+void isim__gp_string(FILE *f, const char *s)
 {
-    fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '\'')
-            fputc('\'', f);
-        fputc(*s, f);
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '\n')
+            fputs("\\n", f); /* an escape gnuplot turns into a line break of the label */
+        else if (*c < 0x20 || *c == 0x7f)
+            fputc(' ', f); /* a raw line break would end the command or the data block */
+        else if (*c == '"')
+            fputs("\\042", f); /* the data reader ends a string at any '"', escaped or not */
+        else if (*c == '`')
+            fputs("\\140", f); /* gnuplot runs `text` even inside double quotes */
+        else if (*c == '\\')
+            fputs("\\\\", f);
+        else
+            fputc(*c, f);
     }
-    fputc('\'', f);
+    fputc('"', f);
 }
 
 /* gnuplot's message is the last line it printed that says something. */
@@ -93,7 +102,7 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
     for (int i = 0; i < 8; i++)
         fprintf(f, "set linetype %d lc rgb '%s' lw 1\n", i + 1, colors[i]);
     fputs("set linetype cycle 8\nset output ", f);
-    isim__gp_quoted(f, tmp);
+    isim__gp_string(f, tmp);
     fprintf(f, "\n%s\nunset output\n", body);
     if (fclose(f) != 0) {
         st = isim__gnuplot_fail(err, "%s: cannot write: %s", script, strerror(errno));

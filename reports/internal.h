@@ -23,8 +23,13 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
 /* Fills err with an I/O error; returns ISIM_EIO. */
 isim_status isim__gnuplot_fail(isim_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* A gnuplot string literal: single quotes, a quote doubled. */
-void isim__gp_quoted(FILE *f, const char *s);
+/* Writes s as an inert gnuplot string literal, the one way any text reaches gnuplot, in a
+ * command (title, label, key, output) or a data block's text column alike: double quotes,
+ * with '"', '`' and '\' written as escapes, a line break as "\n" (the label's line break) and
+ * every other control character as a space. Nothing can end the string, the command or the
+ * data block, or make gnuplot run a program ('!', `...`, system()). Single quotes would need
+ * fewer escapes, but gnuplot cannot read a single-quoted string that begins with a quote. */
+void isim__gp_string(FILE *f, const char *s);
 
 /* Four significant digits for people: whole numbers from 1000 up (no exponent below
  * 10^9), '-' for no value. Returns buf. */

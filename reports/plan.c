@@ -263,7 +263,7 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
     else
         snprintf(title, sizeof title, "%s: speed against cost (deploy fidelity, %g in / %g out "
                  "tokens)", r->model->name, r->input_tokens, r->output_tokens);
-    isim__gp_quoted(f, title);
+    isim__gp_string(f, title);
     fprintf(f, "\nset xlabel 'tokens per second per user'\n"
                "set ylabel 'US$ per million output tokens (log scale)'\n"
                "set logscale y\nset grid xtics ytics mytics lc rgb '#dddddd'\n"
@@ -295,7 +295,7 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
             xmax = fmax(xmax, p->frontier[i].tokens_per_s_per_user);
         bool left = rec->tokens_per_s_per_user > 0.5 * xmax;
         fprintf(f, "set label 1 ");
-        isim__gp_quoted(f, label);
+        isim__gp_string(f, label);
         fprintf(f, " at %.6g,%.6g %s offset %s,1.2 front boxed\n", rec->tokens_per_s_per_user,
                 rec->cost_usd_per_mtok_output, left ? "right" : "left", left ? "-1.5" : "1.5");
     }
@@ -305,7 +305,7 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
         if (p->hw_n[h] == 0)
             continue;
         fprintf(f, "%s$hw%zu with linespoints pt 7 ps 0.5 lw 2 title ", first ? "" : ", ", h);
-        isim__gp_quoted(f, r->hw[h]->name);
+        isim__gp_string(f, r->hw[h]->name);
         first = false;
     }
     if (rec)

@@ -98,7 +98,7 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
     char title[300];
     snprintf(title, sizeof title, "%s: time per output token of each recommended configuration",
              res->models[m]->name);
-    isim__gp_quoted(f, title);
+    isim__gp_string(f, title);
     fputs("\nset style data histogram\nset style histogram rowstacked\n"
           "set style fill solid 0.85 border -1\nset boxwidth 0.55\n"
           "set ylabel 'milliseconds per output token'\nset grid ytics lc rgb '#dddddd'\n"
@@ -113,8 +113,10 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
         const isim_terms *t = &x->terms;
         double big = fmax(t->t[ISIM_TERM_HBM], t->t[ISIM_TERM_ARITHMETIC]);
         double small = fmin(t->t[ISIM_TERM_HBM], t->t[ISIM_TERM_ARITHMETIC]);
-        fprintf(f, "\"%s\\n(%s binds)\" %.6g %.6g %.6g %.6g %zu\n", res->hw[h]->id,
-                isim_term_name(t->binding), t->t[ISIM_TERM_FIXED] * 1e3,
+        char label[300];
+        snprintf(label, sizeof label, "%s\n(%s binds)", res->hw[h]->id, isim_term_name(t->binding));
+        isim__gp_string(f, label);
+        fprintf(f, " %.6g %.6g %.6g %.6g %zu\n", t->t[ISIM_TERM_FIXED] * 1e3,
                 t->t[ISIM_TERM_NETWORK] * 1e3, big * 1e3, small * 1e3, rows);
         rows++;
     }
@@ -296,9 +298,9 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
                                          "US$ per month to serve the demand"};
     snprintf(title, sizeof title, "%s: what if %s", res->models[m]->name, label);
     fputs("set title ", f);
-    isim__gp_quoted(f, title);
+    isim__gp_string(f, title);
     fprintf(f, "\nset ylabel '%s'\nset xlabel ", ylabel[what]);
-    isim__gp_quoted(f, label);
+    isim__gp_string(f, label);
     /* a cost that moves by more than 20x reads better on a log scale */
     double lo = INFINITY, hi = 0;
     for (size_t v = 0; v < gr->size[gi]; v++)
@@ -321,7 +323,8 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
         const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
         char vl[200];
         value_label(s, gr, gi, v, vl, sizeof vl);
-        fprintf(f, "%zu \"%s\"", v, vl);
+        fprintf(f, "%zu ", v);
+        isim__gp_string(f, vl);
         for (size_t h = 0; h < res->n_hw; h++) {
             double y = metric_of(p, m, h, what);
             any |= isfinite(y);
@@ -336,7 +339,7 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
     for (size_t h = 0; h < res->n_hw; h++) {
         fprintf(f, "%s$d using 1:%zu:xtic(2) with linespoints pt 7 lw 2 title ", h ? ", " : "",
                 h + 3);
-        isim__gp_quoted(f, res->hw[h]->name);
+        isim__gp_string(f, res->hw[h]->name);
     }
     fputc('\n', f);
     fclose(f);
@@ -369,7 +372,7 @@ static bool tornado_figure(figs *g, const isim_scenario_result *res, size_t m, c
     snprintf(title, sizeof title, "%s on %s: the inputs that move its cost most",
              res->models[m]->name, res->hw[sv->point.hw]->id);
     fputs("set title ", f);
-    isim__gp_quoted(f, title);
+    isim__gp_string(f, title);
     fprintf(f,
             "\nset xlabel 'US$ per million output tokens (base %.4g)'\n"
             "set grid xtics lc rgb '#dddddd'\nset key outside bottom center horizontal\n"
@@ -387,10 +390,14 @@ static bool tornado_figure(figs *g, const isim_scenario_result *res, size_t m, c
         double lo = isfinite(b->cost_low) ? b->cost_low : sv->cost_base;
         double hi = isfinite(b->cost_high) ? b->cost_high : sv->cost_base;
         any |= isfinite(b->cost_low) || isfinite(b->cost_high);
-        fprintf(f, "%.6g %.6g %.6g %.6g %.6g \"%s (%s / %s%s)\"\n", y, (sv->cost_base + lo) / 2,
+        fprintf(f, "%.6g %.6g %.6g %.6g %.6g ", y, (sv->cost_base + lo) / 2,
                 fabs(lo - sv->cost_base) / 2, (sv->cost_base + hi) / 2,
-                fabs(hi - sv->cost_base) / 2, b->path, b->low_text, b->high_text,
-                isfinite(b->cost_low) && isfinite(b->cost_high) ? "" : "; one end infeasible");
+                fabs(hi - sv->cost_base) / 2);
+        char label[600];
+        snprintf(label, sizeof label, "%s (%s / %s%s)", b->path, b->low_text, b->high_text,
+                 isfinite(b->cost_low) && isfinite(b->cost_high) ? "" : "; one end infeasible");
+        isim__gp_string(f, label);
+        fputc('\n', f);
     }
     fputs("EOD\nplot $d using 2:1:3:(0.35):ytic(6) with boxxyerror lc rgb '#1f77b4' title "
           "'the input at its low value', '' using 4:1:5:(0.35) with boxxyerror lc rgb "
