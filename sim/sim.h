@@ -48,6 +48,16 @@ typedef struct isim_error {
 /* Writes "file:line:col: message" (or just "message") into buf; returns buf. */
 const char *isim_error_format(const isim_error *e, char *buf, size_t n);
 
+/* Limits on a YAML file (model, hardware profile, scenario; docs/limits.md). Past each the
+ * file is refused with its place. The largest shipped file holds 5.4 KB and its largest
+ * mapping 18 keys: the limits leave room for any hand-written specification and keep a
+ * hostile file from taking more than a fraction of a second or a few hundred MB. */
+#define ISIM_YAML_MAX_BYTES (1 << 20) /* file size */
+#define ISIM_YAML_MAX_KEYS 1024       /* keys in one mapping */
+#define ISIM_YAML_MAX_ITEMS 65536     /* items in one list */
+#define ISIM_YAML_MAX_SCALAR 65536    /* bytes in one value */
+#define ISIM_YAML_MAX_DEPTH 32        /* mappings and lists nested in each other */
+
 /* ---- precisions ------------------------------------------------------------------- */
 
 #define ISIM_DTYPE_LIST(X)                                                                         \
@@ -298,11 +308,11 @@ void isim_hw_apply_fit(const isim_hw *h, const isim_hw_fit *f, isim_hw *out);
 /* *out becomes one rank's share of h when `ranks` ranks of one thread each split the
  * machine h describes as one device (the CPU engine's TP and PP ranks under mpirun on one
  * machine), `streaming` of them reading memory at once (TP: all; PP: as many stages as stream
- * together; ISIM_PP_STEPWISE counts them itself, wavefront by wavefront): a 1/ranks share of the arithmetic and the memory, no task
- * hand-off, and the bandwidth split among the streaming ranks but no more than one thread
- * streams alone (mem_thread_bytes_per_s, when measured); mem_machine_bytes_per_s keeps the
- * machine's, for a schedule whose number of streaming stages changes within a step
- * (ISIM_PP_STEPWISE). ranks <= 1: a copy of h. */
+ * together; ISIM_PP_STEPWISE counts them itself, wavefront by wavefront): a 1/ranks share of the
+ * arithmetic and the memory, no task hand-off, and the bandwidth split among the streaming ranks
+ * but no more than one thread streams alone (mem_thread_bytes_per_s, when measured);
+ * mem_machine_bytes_per_s keeps the machine's, for a schedule whose number of streaming stages
+ * changes within a step (ISIM_PP_STEPWISE). ranks <= 1: a copy of h. */
 void isim_hw_rank_share(const isim_hw *h, int ranks, int streaming, isim_hw *out);
 /* The fit of h for serving engine `backend`; NULL when the profile has none. */
 const isim_hw_fit *isim_hw_fit_for(const isim_hw *h, const char *backend);
