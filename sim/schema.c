@@ -140,12 +140,13 @@ isim_status isim__map_root(isim__reader *r, const isim__ynode *root, const char 
     return open_map(r, NULL, root, "", allowed, out);
 }
 
-/* A missing key is reported at the key that opens its section (1:1 for the root). */
+/* A missing key is reported at the key that opens its section, or the section itself when
+ * no key names it (an item of a list), or 1:1 for the root. */
 static isim_status missing(const isim__map *m, const char *key)
 {
     static const isim__ynode top = {.line = 1, .column = 1};
     if (m->path[0])
-        return fail_at(m, m->key, "missing key '%s' in '%s'", key, m->path);
+        return fail_at(m, m->key ? m->key : m->node, "missing key '%s' in '%s'", key, m->path);
     return fail_at(m, &top, "missing key '%s'", key);
 }
 

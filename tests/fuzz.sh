@@ -15,6 +15,7 @@ case $secs in '' | *[!0-9]*) echo "usage: tests/fuzz.sh [SECONDS] [TARGET...]" >
 # target: seed folders and files (the shipped data the parser reads)
 declare -A seeds=(
   [fuzz_spec]="models hw-profiles"
+  [fuzz_scenario]="scenarios tests/fuzz-seeds/scenario"
 )
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(printf '%s\n' "${!seeds[@]}" | sort)

@@ -164,6 +164,9 @@ Test(scenario, bad_scenarios_are_refused_where_they_are_wrong)
                    "here, 3 at line 16");
     expect_refused("    values: [20, 40, 80]\n", "    values: [20, 40, 9e9]\n",
                    "scn.yaml:20:22: 'slo.tpot_ms' = 9e+09 is out of range [0, 1e+09]");
+    /* a list item that misses a key: its place is the item's */
+    expect_refused("  - path: slo.tpot_ms\n", "  -\n",
+                   "scn.yaml:20:5: missing key 'path' in 'sweeps[2]'");
     expect_refused("  model: owned\n", "  model: owned\n  pue: 1.1\n",
                    "scn.yaml:13:3: duplicate key 'pue' (first at line 12)");
     expect_refused("name: Test scenario\n", "name: Test scenario\nsearch: {max_points: 8}\n",
