@@ -160,3 +160,56 @@ bool cli_fidelity(const char *cmd, const cli_opt *o, isim_fidelity *out)
     }
     return true;
 }
+
+char *cli_concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (s) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb + 1);
+    }
+    return s;
+}
+
+int cli_oom(void)
+{
+    fputs("infersim: error: out of memory\n", stderr);
+    return CLI_FAIL;
+}
+
+int cli_list(const char *cmd, const cli_opt *o, char ***items, size_t *n)
+{
+    *items = NULL;
+    *n = 0;
+    size_t count = 1;
+    for (const char *c = o->value; *c; c++)
+        count += *c == ',';
+    /* the pointers, then a copy of the text they point into */
+    char **out = malloc(count * sizeof *out + strlen(o->value) + 1);
+    if (!out)
+        return cli_oom();
+    char *text = (char *)(out + count);
+    strcpy(text, o->value);
+    for (size_t i = 0; i < count; i++) {
+        out[i] = text;
+        text += strcspn(text, ",");
+        *text++ = '\0';
+        if (!out[i][0]) {
+            free(out);
+            return cli_usage_error(cmd,
+                                   "--%s: item %zu of the list is empty (items are "
+                                   "separated by single commas)",
+                                   o->name, i + 1);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out[j], out[i]) == 0) {
+                int rc = cli_usage_error(cmd, "--%s: '%s' is named twice", o->name, out[i]);
+                free(out);
+                return rc;
+            }
+    }
+    *items = out;
+    *n = count;
+    return CLI_OK;
+}

@@ -48,6 +48,34 @@ int cli_run_scenario(const char *file, const char *data_dir, int threads, isim_s
                      isim_scenario_result **res);
 /* mkdir -p; prints the error. */
 int cli_mkdirs(const char *dir);
+/* Makes and removes a file in dir (made first, as by mkdir -p, when `make`): a directory that
+ * cannot take the outputs is refused before the work, with the system's reason. Prints the
+ * error. */
+int cli_writable_dir(const char *dir, bool make);
+/* o's value as a comma-separated list: *items (n of them) point into one allocation the
+ * caller frees with free(*items). An empty item or one named twice is a usage error
+ * (printed). */
+int cli_list(const char *cmd, const cli_opt *o, char ***items, size_t *n);
+/* a followed by b in a new string (NULL when out of memory); prints nothing. */
+char *cli_concat(const char *a, const char *b);
+/* Prints "out of memory" and returns CLI_FAIL. */
+int cli_oom(void);
+
+/* ---- what a killed command leaves (cleanup.c) ---- */
+/* Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it starts later, and
+ * starts the one thread that takes them: it removes the guarded paths and lets the signal
+ * end the process. Call before any other thread starts. Prints the error. */
+int cli_cleanup_start(void);
+/* Adds path (a file or a directory tree) to what a stop removes, or takes it off. At most 8
+ * at once; prints the error. */
+int cli_guard(const char *path);
+void cli_unguard(const char *path);
+/* rm -r, not following links. */
+void cli_remove_tree(const char *path);
+/* What commands killed outright left beside path: path.tmp-PID* is removed, and
+ * path.old-PID* (the previous version, moved aside) put back when path is missing, else
+ * removed; only for PIDs that no longer run. */
+void cli_remove_stale(const char *path);
 /* Writes path through `write` into a temporary file beside it, then renames it over path:
  * a failure leaves the previous file. Prints the error. */
 int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *ctx);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void help(cli_opt *opts)
 {
@@ -20,19 +21,6 @@ static void help(cli_opt *opts)
     cli_print_options(opts);
 }
 
-/* Splits a comma-separated list into out (at most max items); returns the count or -1. */
-static int split(const char *s, char *buf, size_t n, const char **out, int max)
-{
-    snprintf(buf, n, "%s", s);
-    int k = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (k == max)
-            return -1;
-        out[k++] = tok;
-    }
-    return k;
-}
-
 static int dtypes(const char *cmd, const cli_opt *o, bool deploy_all, isim_dtype *out, size_t *n)
 {
     static const isim_dtype all[] = {ISIM_BF16, ISIM_FP8, ISIM_INT8, ISIM_INT4, ISIM_FP4};
@@ -42,22 +30,51 @@ static int dtypes(const char *cmd, const cli_opt *o, bool deploy_all, isim_dtype
         *n = m;
         return CLI_OK;
     }
-    char buf[256];
-    const char *items[ISIM_DTYPE_COUNT];
-    int k = split(o->value, buf, sizeof buf, items, ISIM_DTYPE_COUNT);
-    if (k <= 0)
-        return cli_usage_error(cmd,
-                               "--%s: expected a list of fp32 bf16 fp16 fp8 int8 int4 fp4 or "
-                               "'all', got '%s'",
-                               o->name, o->value);
-    for (int i = 0; i < k; i++)
-        if (isim_dtype_parse(items[i], &out[i]))
-            return cli_usage_error(cmd,
-                                   "--%s: unknown precision '%s' (expected fp32 bf16 fp16 "
-                                   "fp8 int8 int4 fp4)",
-                                   o->name, items[i]);
-    *n = (size_t)k;
-    return CLI_OK;
+    char **items = NULL;
+    size_t k = 0;
+    int rc = cli_list(cmd, o, &items, &k);
+    /* distinct names of precisions: at most ISIM_DTYPE_COUNT of them parse */
+    isim_dtype d;
+    for (size_t i = 0; !rc && i < k; i++) {
+        if (!isim_dtype_parse(items[i], &d))
+            out[i] = d;
+        else
+            rc = cli_usage_error(cmd,
+                                 "--%s: unknown precision '%s' (expected fp32 bf16 fp16 "
+                                 "fp8 int8 int4 fp4, or 'all')",
+                                 o->name, items[i]);
+    }
+    *n = k;
+    free(items);
+    return rc;
+}
+
+/* Checks, before the work, that the plot can be written where asked: a .png or .svg name in
+ * a directory that takes a file. Its temporary (reports/report.h) is guarded until the plot
+ * is in place (*tmp, freed by the caller). */
+static int plot_target(const char *cmd, const char *plot, char **tmp)
+{
+    const char *dot = strrchr(plot, '.');
+    if (!dot || (strcmp(dot, ".png") != 0 && strcmp(dot, ".svg") != 0))
+        return cli_usage_error(cmd, "--plot: '%s' must name a .png or .svg file", plot);
+    const char *slash = strrchr(plot, '/');
+    char *dir = slash ? strndup(plot, (size_t)(slash - plot) + (slash == plot)) : strdup(".");
+    char pid[40];
+    snprintf(pid, sizeof pid, ".tmp-%ld%s", (long)getpid(), dot);
+    *tmp = cli_concat(plot, pid);
+    int rc = !dir || !*tmp ? cli_oom() : cli_cleanup_start();
+    if (!rc)
+        rc = cli_writable_dir(dir, false);
+    free(dir);
+    if (!rc) {
+        cli_remove_stale(plot);
+        rc = cli_guard(*tmp);
+    }
+    if (rc) {
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return rc;
 }
 
 int cmd_plan(int argc, char **argv)
@@ -169,6 +186,11 @@ int cmd_plan(int argc, char **argv)
         r.kv = kvs;
     }
 
+    const char *plot = cli_find(opts, "plot")->value;
+    char *plot_tmp = NULL;
+    if (plot && (rc = plot_target(cmd, plot, &plot_tmp)))
+        return rc;
+
     const char *dir = cli_data_dir(cli_find(opts, "data"));
     isim_error err = {0};
     isim_model *m = NULL, *draft = NULL;
@@ -176,8 +198,7 @@ int cmd_plan(int argc, char **argv)
     char **ids = NULL;
     size_t n_hw = 0;
     isim_plan *plan = NULL;
-    char hwbuf[2048];
-    const char *items[256];
+    char **items = NULL;
     rc = CLI_OK;
     if (isim_catalog_model(dir, cli_find(opts, "model")->value, &m, &err) ||
         ((o = cli_find(opts, "spec-draft"))->value &&
@@ -185,27 +206,26 @@ int cmd_plan(int argc, char **argv)
         rc = cli_error(&err);
         goto cleanup;
     }
-    const char *hw_arg = cli_find(opts, "hw")->value;
-    int k;
-    if (strcmp(hw_arg, "all") == 0) {
+    const cli_opt *hw_opt = cli_find(opts, "hw");
+    size_t k = 0;
+    if (strcmp(hw_opt->value, "all") == 0) {
         if (isim_catalog_list(dir, "hw-profiles", &ids, &err)) {
             rc = cli_error(&err);
             goto cleanup;
         }
-        for (k = 0; ids[k] && k < 256; k++)
-            items[k] = ids[k];
-    } else if ((k = split(hw_arg, hwbuf, sizeof hwbuf, items, 256)) <= 0) {
-        rc = cli_usage_error(cmd, "--hw: expected hardware ids, comma-separated, or 'all'");
+        while (ids[k])
+            k++;
+    } else if ((rc = cli_list(cmd, hw_opt, &items, &k))) {
         goto cleanup;
     }
-    hws = calloc((size_t)k, sizeof *hws);
+    hws = calloc(k ? k : 1, sizeof *hws);
     if (!hws) {
         fprintf(stderr, "infersim: error: out of memory\n");
         rc = CLI_FAIL;
         goto cleanup;
     }
-    for (int i = 0; i < k; i++) {
-        if (isim_catalog_hw(dir, items[i], &hws[n_hw], &err)) {
+    for (size_t i = 0; i < k; i++) {
+        if (isim_catalog_hw(dir, ids ? ids[i] : items[i], &hws[n_hw], &err)) {
             rc = cli_error(&err);
             goto cleanup;
         }
@@ -225,7 +245,6 @@ int cmd_plan(int argc, char **argv)
         rc = cli_error(&err);
         goto cleanup;
     }
-    const char *plot = cli_find(opts, "plot")->value;
     if (plot && plan->n_frontier && isim_report_plan_plot(&r, plan, plot, &err)) {
         rc = cli_error(&err);
         goto cleanup;
@@ -252,9 +271,15 @@ int cmd_plan(int argc, char **argv)
     }
 cleanup:
     isim_plan_free(plan);
-    for (size_t i = 0; hws && i < (size_t)k; i++)
+    for (size_t i = 0; hws && i < k; i++)
         isim_hw_free(hws[i]);
     free(hws);
+    free(items);
+    if (plot_tmp) {
+        remove(plot_tmp);
+        cli_unguard(plot_tmp);
+        free(plot_tmp);
+    }
     isim_ids_free(ids);
     isim_model_free(m);
     isim_model_free(draft);

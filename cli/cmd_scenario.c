@@ -59,6 +59,9 @@ int cmd_scenario(int argc, char **argv)
     const cli_opt *o = cli_find(opts, "threads");
     if (o->value && !cli_int(cmd, o, 1, 64, &threads))
         return CLI_USAGE;
+    const char *dir = cli_find(opts, "out")->value;
+    if ((rc = cli_cleanup_start()) || (dir && (rc = cli_writable_dir(dir, true))))
+        return rc;
     isim_scenario *sc = NULL;
     isim_scenario_result *res = NULL;
     if ((rc = cli_run_scenario(pos[1], cli_data_dir(cli_find(opts, "data")), threads, &sc, &res)))
@@ -70,17 +73,15 @@ int cmd_scenario(int argc, char **argv)
         rc = CLI_FAIL;
         goto cleanup;
     }
-    const char *dir = cli_find(opts, "out")->value;
     if (dir) {
-        char path[1100];
         text_ctx t = {json};
-        if ((rc = cli_mkdirs(dir)))
-            goto cleanup;
-        snprintf(path, sizeof path, "%s/results.csv", dir);
-        if ((rc = cli_write_file(path, write_csv, res)))
-            goto cleanup;
-        snprintf(path, sizeof path, "%s/results.json", dir);
-        if ((rc = cli_write_file(path, write_text, &t)))
+        char *csv = cli_concat(dir, "/results.csv"), *js = cli_concat(dir, "/results.json");
+        rc = !csv || !js ? cli_oom() : cli_write_file(csv, write_csv, res);
+        if (!rc)
+            rc = cli_write_file(js, write_text, &t);
+        free(csv);
+        free(js);
+        if (rc)
             goto cleanup;
     }
     if (cli_find(opts, "json")->value)

@@ -4,6 +4,7 @@
 #include "planner/planner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,40 +73,80 @@ int cli_run_scenario(const char *file, const char *data_dir, int threads, isim_s
 
 int cli_mkdirs(const char *dir)
 {
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++) {
+    char *buf = cli_concat(dir, "");
+    if (!buf)
+        return cli_oom();
+    int rc = CLI_OK;
+    for (char *p = buf + 1; *p && !rc; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            goto fail;
-        *p = '/';
+            rc = CLI_FAIL;
+        else
+            *p = '/';
     }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        goto fail;
-    return CLI_OK;
-fail:
-    fprintf(stderr, "infersim: error: %s: cannot create directory: %s\n", buf, strerror(errno));
-    return CLI_FAIL;
+    if (!rc && mkdir(buf, 0777) != 0 && errno != EEXIST)
+        rc = CLI_FAIL;
+    if (rc)
+        fprintf(stderr, "infersim: error: %s: cannot create directory: %s\n", buf, strerror(errno));
+    free(buf);
+    return rc;
+}
+
+int cli_writable_dir(const char *dir, bool make)
+{
+    int rc = make ? cli_mkdirs(dir) : CLI_OK;
+    if (rc)
+        return rc;
+    char name[48];
+    snprintf(name, sizeof name, "/.infersim-probe.tmp-%ld", (long)getpid());
+    char *probe = cli_concat(dir, name);
+    if (!probe)
+        return cli_oom();
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "infersim: error: %s: cannot write there: %s\n", dir, strerror(errno));
+        rc = CLI_FAIL;
+    } else {
+        close(fd);
+        unlink(probe);
+    }
+    free(probe);
+    return rc;
 }
 
 int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *ctx)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    char pid[32];
+    snprintf(pid, sizeof pid, ".tmp-%ld", (long)getpid());
+    char *tmp = cli_concat(path, pid);
+    if (!tmp)
+        return cli_oom();
+    cli_remove_stale(path);
+    int rc = cli_guard(tmp);
+    if (rc) {
+        free(tmp);
+        return rc;
+    }
     FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "infersim: error: %s: %s\n", path, strerror(errno));
-        return CLI_FAIL;
+    int e = f ? 0 : errno;
+    if (f) {
+        write(f, ctx);
+        /* a full disk may show only at the flush or, with delayed allocation, at fsync */
+        if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+            e = errno ? errno : EIO;
+        if (fclose(f) != 0 && !e)
+            e = errno ? errno : EIO;
     }
-    write(f, ctx);
-    bool ok = !ferror(f);
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "infersim: error: %s: cannot write: %s\n", path, strerror(errno));
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e) {
+        fprintf(stderr, "infersim: error: %s: cannot write: %s\n", path, strerror(e));
         remove(tmp);
-        return CLI_FAIL;
+        rc = CLI_FAIL;
     }
-    return CLI_OK;
+    cli_unguard(tmp);
+    free(tmp);
+    return rc;
 }

@@ -1,13 +1,19 @@
-/* Drawing with gnuplot, run as a program: the terminal and output for a .png or .svg, the
- * image written beside its destination and renamed over it when complete, gnuplot's own
- * message when it fails. */
+/* Drawing with gnuplot, run as a program (no shell): the terminal and output for a .png or
+ * .svg, the image written beside its destination and renamed over it when complete,
+ * gnuplot's own message when it fails. */
+#define _GNU_SOURCE /* memfd_create */
 #include "reports/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,12 +50,26 @@ void isim__gp_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* gnuplot's message is the last line it printed that says something. */
-static void last_message(const char *log, char *msg, size_t n)
+isim_status isim__close_written(FILE *f, const char *path, isim_error *err)
+{
+    /* a full disk may show only at the flush or, with delayed allocation, at fsync */
+    int e = 0;
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+        e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e)
+        e = errno ? errno : EIO;
+    if (e)
+        return isim__gnuplot_fail(err, "%s: cannot write: %s", path, strerror(e));
+    return ISIM_OK;
+}
+
+/* gnuplot's message is the last line it printed on stderr (the memory file errs) that says
+ * something. */
+static void last_message(int errs, char *msg, size_t n)
 {
     char line[300];
     msg[0] = '\0';
-    FILE *e = fopen(log, "r");
+    FILE *e = lseek(errs, 0, SEEK_SET) == 0 ? fdopen(dup(errs), "r") : NULL;
     while (e && fgets(line, sizeof line, e)) {
         char *a = line, *z = line + strlen(line);
         while (*a == ' ' || *a == '\t' || *a == '"')
@@ -63,6 +83,80 @@ static void last_message(const char *log, char *msg, size_t n)
         fclose(e);
 }
 
+/* Whether the image gnuplot wrote at path is whole, and on the disk: gnuplot exits 0 having
+ * written a cut file when the disk fills or a file size limit stops it. A PNG ends with its
+ * IEND chunk, an SVG with its closing tag. */
+static bool whole_image(const char *path, bool png)
+{
+    static const unsigned char iend[12] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat sb;
+    unsigned char tail[16] = {0};
+    size_t n = sizeof tail;
+    bool ok = fstat(fd, &sb) == 0 && sb.st_size >= (off_t)n &&
+              pread(fd, tail, n, sb.st_size - (off_t)n) == (ssize_t)n && fsync(fd) == 0;
+    close(fd);
+    if (!ok)
+        return false;
+    if (png)
+        return memcmp(tail + n - sizeof iend, iend, sizeof iend) == 0;
+    while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
+        n--;
+    return n >= 6 && memcmp(tail + n - 6, "</svg>", 6) == 0;
+}
+
+/* Runs gnuplot, no shell between, on the script in memory file `script` (its standard
+ * input, read as a file so that the first error stops it), its messages into memory file
+ * `errs`. Returns its wait status, or -1 with errno set. The child dies with this process
+ * (a killed report must not leave gnuplot writing into it) and takes back the signals that
+ * the caller may block or ignore. */
+static int run_gnuplot(int script, int errs)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(126);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_DFL);
+        int null = open("/dev/null", O_WRONLY);
+        if (null < 0 || dup2(script, 0) < 0 || dup2(null, 1) < 0 || dup2(errs, 2) < 0)
+            _exit(126);
+        execlp("gnuplot", "gnuplot", "/dev/stdin", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return status;
+}
+
+/* The script: terminal, palette and output, then body. */
+static void write_script(FILE *f, const char *term, const char *out, const char *body)
+{
+    /* labels are literal text: no sub- and superscripts from underscores and carets */
+    fprintf(f, "set terminal %s noenhanced\n", term);
+    /* one palette for every figure: Okabe and Ito's colour-blind-safe set, its yellow left
+     * out (too light on white) */
+    static const char *const colors[] = {"#0072b2", "#e69f00", "#009e73", "#cc79a7",
+                                         "#d55e00", "#56b4e9", "#000000", "#999999"};
+    for (int i = 0; i < 8; i++)
+        fprintf(f, "set linetype %d lc rgb '%s' lw 1\n", i + 1, colors[i]);
+    fputs("set linetype cycle 8\nset output ", f);
+    isim__gp_string(f, out);
+    fprintf(f, "\n%s\nunset output\n", body);
+}
+
 isim_status isim__gnuplot(const char *path, int width, int height, const char *body,
                           isim_error *err)
 {
@@ -74,38 +168,27 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
         snprintf(term, sizeof term, "svg size %d,%d dynamic font 'Sans,11'", width, height);
     else
         return isim__gnuplot_fail(err, "%s: the plot must be a .png or .svg file", path);
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return isim__gnuplot_fail(err, "a plot's path holds control character 0x%02x", *c);
     size_t len = strlen(path) + 32;
     char *tmp = malloc(len);
-    char sdir[] = "/tmp/infersim-plot-XXXXXX", script[64], errlog[64];
     if (!tmp)
         return isim__gnuplot_fail(err, "out of memory");
-    if (!mkdtemp(sdir)) {
-        free(tmp);
-        return isim__gnuplot_fail(err, "%s: cannot create a temporary file: %s", path,
-                                  strerror(errno));
-    }
     snprintf(tmp, len, "%s.tmp-%ld%s", path, (long)getpid(), dot);
-    snprintf(script, sizeof script, "%s/plot.gp", sdir);
-    snprintf(errlog, sizeof errlog, "%s/err.txt", sdir);
+    /* the script and gnuplot's messages live in memory: nothing to leave behind in a
+     * temporary directory if the process is killed */
+    int script = memfd_create("infersim-plot.gp", MFD_CLOEXEC);
+    int errs = memfd_create("infersim-plot.err", MFD_CLOEXEC);
+    FILE *f = script < 0 ? NULL : fdopen(dup(script), "w");
     isim_status st = ISIM_OK;
-    FILE *f = fopen(script, "w");
-    if (!f) {
-        st = isim__gnuplot_fail(err, "%s: %s", script, strerror(errno));
+    if (!f || errs < 0) {
+        st = isim__gnuplot_fail(err, "%s: cannot make gnuplot's script: %s", path, strerror(errno));
         goto cleanup;
     }
-    /* labels are literal text: no sub- and superscripts from underscores and carets */
-    fprintf(f, "set terminal %s noenhanced\n", term);
-    /* one palette for every figure: Okabe and Ito's colour-blind-safe set, its yellow left
-     * out (too light on white) */
-    static const char *const colors[] = {"#0072b2", "#e69f00", "#009e73", "#cc79a7",
-                                         "#d55e00", "#56b4e9", "#000000", "#999999"};
-    for (int i = 0; i < 8; i++)
-        fprintf(f, "set linetype %d lc rgb '%s' lw 1\n", i + 1, colors[i]);
-    fputs("set linetype cycle 8\nset output ", f);
-    isim__gp_string(f, tmp);
-    fprintf(f, "\n%s\nunset output\n", body);
-    if (fclose(f) != 0) {
-        st = isim__gnuplot_fail(err, "%s: cannot write: %s", script, strerror(errno));
+    write_script(f, term, tmp, body);
+    if (fclose(f) != 0 || lseek(script, 0, SEEK_SET) != 0) {
+        st = isim__gnuplot_fail(err, "%s: cannot make gnuplot's script: %s", path, strerror(errno));
         goto cleanup;
     }
     /* the destination's directory must take a file: say so plainly rather than through
@@ -116,28 +199,30 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
         goto cleanup;
     }
     fclose(probe);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s'", script, errlog);
-    int rc = system(cmd);
-    if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+    int rc = run_gnuplot(script, errs);
+    if (rc == -1) {
+        st = isim__gnuplot_fail(err, "%s: cannot run gnuplot: %s", path, strerror(errno));
+    } else if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127) {
+        st = isim__gnuplot_fail(err, "%s: gnuplot was not found (install gnuplot-nox)", path);
+    } else if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
         char msg[300];
-        last_message(errlog, msg, sizeof msg);
-        if (WIFEXITED(rc) && WEXITSTATUS(rc) == 127)
-            st = isim__gnuplot_fail(err, "%s: gnuplot was not found (install gnuplot-nox)", path);
-        else
-            st = isim__gnuplot_fail(err, "%s: gnuplot failed: %s", path,
-                                    msg[0] ? msg : "no message");
-        remove(tmp);
-        goto cleanup;
-    }
-    if (rename(tmp, path) != 0) {
+        last_message(errs, msg, sizeof msg);
+        st = isim__gnuplot_fail(err, "%s: gnuplot failed: %s", path, msg[0] ? msg : "no message");
+    } else if (!whole_image(tmp, strcmp(dot, ".png") == 0)) {
+        st = isim__gnuplot_fail(err,
+                                "%s: gnuplot could not write the whole image (is the disk "
+                                "full, or a file size limit set?)",
+                                path);
+    } else if (rename(tmp, path) != 0) {
         st = isim__gnuplot_fail(err, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
     }
+    if (st)
+        remove(tmp);
 cleanup:
-    remove(script);
-    remove(errlog);
-    rmdir(sdir);
+    if (script >= 0)
+        close(script);
+    if (errs >= 0)
+        close(errs);
     free(tmp);
     return st;
 }

@@ -20,6 +20,9 @@ cJSON *isim__plan_json_object(const isim_plan_request *r, const isim_plan *p, bo
  * beside path and renamed over it only when complete. */
 isim_status isim__gnuplot(const char *path, int width, int height, const char *body,
                           isim_error *err);
+/* Closes f, written as path, after flushing it to the disk: an error on the way (a full
+ * disk, a file size limit) fails with the system's reason. */
+isim_status isim__close_written(FILE *f, const char *path, isim_error *err);
 /* Fills err with an I/O error; returns ISIM_EIO. */
 isim_status isim__gnuplot_fail(isim_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

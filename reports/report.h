@@ -35,7 +35,8 @@ void isim_report_hw_line(FILE *out, const isim_hw *hw, bool header);
 
 /* A plan: JSON (malloc'd; `timing` adds elapsed_ms, the only field that varies between
  * runs), a table, CSV rows of every hardware's frontier, and a gnuplot plot of the
- * frontiers (.png or .svg; the file appears only when complete). */
+ * frontiers (.png or .svg; the file appears only when complete, drawn as PATH.tmp-PID.EXT
+ * beside it and renamed). */
 char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing);
 void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p);
 void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan *p);

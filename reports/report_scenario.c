@@ -981,11 +981,12 @@ static isim_status write_file(const char *dir, const char *name, isim_doc *d,
             fprintf(f, "%s\n", json);
         break;
     }
-    bool ok = !ferror(f) && (what != 3 || json);
+    if (what == 3 && !json) {
+        fclose(f);
+        return isim__gnuplot_fail(err, "out of memory");
+    }
     free(json);
-    if (fclose(f) != 0 || !ok)
-        return isim__gnuplot_fail(err, "%s: cannot write", path);
-    return ISIM_OK;
+    return isim__close_written(f, path, err);
 }
 
 isim_status isim_report_scenario_write(const isim_scenario_result *res, const char *dir,

@@ -199,13 +199,14 @@ Test(cli_plan, plot_png_and_svg)
     char *out = NULL, *err = NULL;
     char cmd[1024];
     snprintf(cmd, sizeof cmd, SMALL " --plot '%s/frontier.jpg'", dir);
-    cr_expect_eq(tu_run(cmd, &out, &err), 1);
-    cr_expect(strstr(err, "must be a .png or .svg file") != NULL, "%s", err);
+    cr_expect_eq(tu_run(cmd, &out, &err), 2);
+    cr_expect(strstr(err, "frontier.jpg' must name a .png or .svg file") != NULL, "%s", err);
     free(out);
     free(err);
     snprintf(cmd, sizeof cmd, SMALL " --plot '%s/no/such/dir/frontier.png'", dir);
     cr_expect_eq(tu_run(cmd, &out, &err), 1);
-    cr_expect(strstr(err, "cannot write: No such file or directory") != NULL, "%s", err);
+    cr_expect(strstr(err, "/no/such/dir: cannot write there: No such file or directory") != NULL,
+              "%s", err);
     free(out);
     free(err);
     tu_discard(dirfile);

@@ -59,15 +59,18 @@ static char *slurp(const char *path)
     return s;
 }
 
-int tu_run(const char *args, char **out, char **err)
+int tu_run_with(const char *prefix, const char *args, char **out, char **err)
 {
     char dir[] = "/tmp/isim-run-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "INFERSIM_DATA='%s' '%s' %s >'%s/out' 2>'%s/err'", ISIM_DATA_DIR,
+    size_t n = strlen(prefix) + strlen(args) + strlen(ISIM_BIN) + strlen(ISIM_DATA_DIR) + 128;
+    char *cmd = malloc(n);
+    cr_assert_not_null(cmd);
+    snprintf(cmd, n, "%s INFERSIM_DATA='%s' '%s' %s >'%s/out' 2>'%s/err'", prefix, ISIM_DATA_DIR,
              ISIM_BIN, args, dir, dir);
     int st = system(cmd);
-    cr_assert(st != -1 && WIFEXITED(st), "infersim did not exit normally: %s", args);
+    free(cmd);
+    cr_assert(st != -1 && (WIFEXITED(st) || WIFSIGNALED(st)), "could not run: %s", args);
     char path[512];
     snprintf(path, sizeof path, "%s/out", dir);
     if (out)
@@ -78,7 +81,14 @@ int tu_run(const char *args, char **out, char **err)
         *err = slurp(path);
     remove(path);
     rmdir(dir);
-    return WEXITSTATUS(st);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+int tu_run(const char *args, char **out, char **err)
+{
+    int rc = tu_run_with("", args, out, err);
+    cr_assert(rc < 128, "infersim did not exit normally (%d): %s", rc, args);
+    return rc;
 }
 
 isim_model *tu_model(const char *id)

@@ -18,6 +18,9 @@ char *tu_replace(const char *text, const char *from, const char *to);
 /* Runs `infersim ARGS` through the shell; returns the exit status, stdout and stderr
  * (malloc'd; NULL pointers are allowed). */
 int tu_run(const char *args, char **out, char **err);
+/* tu_run with `prefix` (shell words: variables, `ulimit -f 8;`) before the command; a
+ * process ended by signal S returns 128 + S, as a shell says. */
+int tu_run_with(const char *prefix, const char *args, char **out, char **err);
 /* Runs `infersim ARGS`, which must exit 0 and print JSON; the parsed document. */
 cJSON *tu_run_json(const char *args);
 /* Runs `infersim ARGS` and expects exit `code` with one `infersim: error: ` line holding
