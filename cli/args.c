@@ -104,12 +104,22 @@ void cli_print_options(const cli_opt *opts)
     printf("  %-26s %s\n", "-h, --help", "show this help");
 }
 
+/* Whether s is written as the docs describe numbers: decimal digits, a sign, a point, an
+ * exponent; not hex (0x10), not inf or nan, no spaces (strtod and strtol take all three). */
+static bool decimal(const char *s)
+{
+    for (const char *c = s; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || strchr("+-.eE", *c)))
+            return false;
+    return s[0] != '\0';
+}
+
 bool cli_number(const char *cmd, const cli_opt *o, double min, double max, double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(o->value, &end);
-    if (end == o->value || *end || errno || !isfinite(v)) {
+    if (!decimal(o->value) || end == o->value || *end || errno || !isfinite(v)) {
         cli_usage_error(cmd, "--%s: expected a number, got '%s'", o->name, o->value);
         return false;
     }
@@ -126,7 +136,7 @@ bool cli_int(const char *cmd, const cli_opt *o, long min, long max, int *out)
     char *end;
     errno = 0;
     long v = strtol(o->value, &end, 10);
-    if (end == o->value || *end || errno) {
+    if (!decimal(o->value) || end == o->value || *end || errno) {
         cli_usage_error(cmd, "--%s: expected a whole number, got '%s'", o->name, o->value);
         return false;
     }

@@ -150,16 +150,44 @@ static isim_status unknown(const char *dir, const char *sub, const char *what, c
     return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "unknown %s '%s'%s", what, id, hint);
 }
 
+/* Why dir/sub cannot hold the file sought: a data directory that is missing, is a file, or
+ * lacks sub/ (a --data pointed at the wrong place reads better so than "unknown model"). */
+static isim_status no_catalog(const char *dir, const char *sub, isim_error *err)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "data directory '%s': %s", dir,
+                          strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "data directory '%s' is not a directory",
+                          dir);
+    return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                      "data directory '%s' has no %s/ (a data directory holds models/, "
+                      "hw-profiles/ and scenarios/)",
+                      dir, sub);
+}
+
 static isim_status find(const char *dir, const char *sub, const char *what, const char *id,
                         char *path, size_t n, isim_error *err)
 {
     if (!valid_id(id))
         return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "invalid %s id '%s'", what, id);
-    snprintf(path, n, "%s/%s/%s.yaml", dir, sub, id);
+    int w = snprintf(path, n, "%s/%s/%s.yaml", dir, sub, id);
+    if (w < 0 || (size_t)w >= n)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "the path of %s '%s' under data directory '%s' is longer than %zu "
+                          "bytes",
+                          what, id, dir, n - 1);
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return unknown(dir, sub, what, id, err);
-    return ISIM_OK;
+    if (stat(path, &sb) == 0)
+        return ISIM_OK;
+    char *subdir = malloc(strlen(dir) + strlen(sub) + 2);
+    if (!subdir)
+        return isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    sprintf(subdir, "%s/%s", dir, sub);
+    bool listed = stat(subdir, &sb) == 0 && S_ISDIR(sb.st_mode);
+    free(subdir);
+    return listed ? unknown(dir, sub, what, id, err) : no_catalog(dir, sub, err);
 }
 
 isim_status isim_catalog_model(const char *dir, const char *id, isim_model **out, isim_error *err)
