@@ -7,21 +7,131 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The kinds of device, in the order of isim_hw_kind. */
+#define N_KINDS (ISIM_HW_ACCEL + 1)
+
+/* The plausible range of a profile's number: what a real device of its kind could have,
+ * with headroom for those of the next few years, the maximum per kind (gpu, tpu, lpu, cpu,
+ * accelerator). docs/formats.md ("Plausible ranges") gives each bound's reason; '*' stands
+ * for a protocol's or an engine's name. */
+typedef struct {
+    const char *path;
+    double min, max[N_KINDS];
+} hw_range;
+
+/* clang-format off */
+#define EVERY(x) {x, x, x, x, x}
+
+static const hw_range RANGES[] = {
+    /* path, min, max: {gpu, tpu, lpu, cpu, accelerator} or the same for every kind */
+    {"compute.fp32_tflops",                           0.001, {1e4,   1e4,   1e4,   1e4,   1e6}},
+    {"compute.bf16_tflops",                           0.001, {5e4,   5e4,   5e4,   1e4,   1e6}},
+    {"compute.fp16_tflops",                           0.001, {5e4,   5e4,   5e4,   1e4,   1e6}},
+    {"compute.fp8_tflops",                            0.001, {1e5,   1e5,   1e5,   1e4,   1e6}},
+    {"compute.int8_tops",                             0.001, {1e5,   1e5,   1e5,   1e4,   1e6}},
+    {"compute.fp4_tflops",                            0.001, {2e5,   2e5,   2e5,   1e4,   1e6}},
+    {"compute.int4_tops",                             0.001, {2e5,   2e5,   2e5,   1e4,   1e6}},
+    {"efficiency.flops",                              0.01,  EVERY(1)},
+    {"efficiency.hbm",                                0.01,  EVERY(1)},
+    {"efficiency.flops_full_rows",                    0,     EVERY(65536)},
+    {"efficiency.attention",                          0.001, EVERY(1)},
+    {"efficiency.overlap",                            0,     EVERY(1)},
+    {"efficiency.tile_rows",                          0,     EVERY(65536)},
+    {"efficiency.hbm_fp4",                            0.01,  EVERY(1)},
+    {"efficiency.hbm_int4",                           0.01,  EVERY(1)},
+    {"efficiency.hbm_experts",                        0.01,  EVERY(1)},
+    {"efficiency.hbm_kv",                             0.01,  EVERY(1)},
+    {"memory.capacity_gb",                            0.001, {4096,  4096,  4096,  1e5,   4096}},
+    {"memory.bandwidth_gbps",                         0.1,   {1e5,   1e5,   1e6,   2e4,   1e8}},
+    {"memory.thread_bandwidth_gbps",                  0.1,   EVERY(1000)},
+    {"scale_up.domain_size",                          1,     EVERY(65536)},
+    {"scale_up.bandwidth_gbps",                       0.01,  {1e4,   1e4,   1e4,   2e4,   1e4}},
+    {"scale_out.bandwidth_gbps",                      0.01,  {1e4,   1e4,   1e4,   2e4,   1e4}},
+    {"collectives.per_rank_us",                       0,     EVERY(1e4)},
+    {"collectives.protocols.*.base_us",               0,     EVERY(1e4)},
+    {"collectives.protocols.*.per_rank_us",           0,     EVERY(1e4)},
+    {"collectives.protocols.*.per_node_log2_us",      0,     EVERY(1e4)},
+    {"collectives.protocols.*.bandwidth_factor",      0.01,  EVERY(1)},
+    {"kernel.launch_us",                              0,     EVERY(1e4)},
+    {"power.tdp_w",                                   1,     {1e4,   1e4,   1e4,   5e4,   5e4}},
+    {"price.cloud_usd_per_h",                         0.001, {50,    50,    50,    1000,  500}},
+    {"price.purchase_usd",                            1,     {5e5,   5e5,   5e5,   1e7,   1e7}},
+    {"price.life_years",                              0.5,   EVERY(15)},
+    {"serving.memory_utilization",                    0.05,  EVERY(1)},
+    /* held below capacity_gb x memory_utilization by a check once both are read */
+    {"serving.runtime_reserve_gb",                    0,     {4096,  4096,  4096,  1e5,   4096}},
+    {"serving.step_overhead_us",                      0,     EVERY(1e5)},
+    {"serving.kernels_per_layer",                     0,     EVERY(1000)},
+    {"serving.prefill_chunk_tokens",                  1,     EVERY(1e7)},
+    {"serving.request_overhead_us",                   0,     EVERY(1e7)},
+    {"serving.activation_bytes",                      1,     EVERY(8)},
+    {"fitted.backends.*.flops",                       0.01,  EVERY(1)},
+    {"fitted.backends.*.hbm",                         0.01,  EVERY(1)},
+    {"fitted.backends.*.step_overhead_us",            0,     EVERY(1e5)},
+    {"fitted.backends.*.collective_latency_scale",    1e-3,  EVERY(1e3)},
+    {"fitted.backends.*.request_overhead_us",         0,     EVERY(1e7)},
+    {"fitted.backends.*.kernel_launch_us",            0,     EVERY(1e4)},
+    {"fitted.backends.*.flops_full_rows",             0,     EVERY(65536)},
+    {"fitted.backends.*.hbm_fp4",                     0.01,  EVERY(1)},
+    {"fitted.backends.*.hbm_int4",                    0.01,  EVERY(1)},
+    {"fitted.backends.*.hbm_experts",                 0.01,  EVERY(1)},
+    {"fitted.backends.*.lockstep",                    0,     EVERY(1)},
+    {"fitted.backends.*.all_to_all_latency_scale",    1e-3,  EVERY(1e3)},
+    {"fitted.backends.*.train_rows",                  0,     EVERY(1e9)},
+    {"fitted.backends.*.heldout_rows",                0,     EVERY(1e9)},
+    {"fitted.backends.*.heldout_tpot_median_abs_pct", 0,     EVERY(1e9)},
+    {"fitted.backends.*.heldout_tpot_p90_abs_pct",    0,     EVERY(1e9)},
+};
+#undef EVERY
+/* clang-format on */
+
+static const hw_range *range_of(const char *path)
+{
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++)
+        if (strcmp(RANGES[i].path, path) == 0)
+            return &RANGES[i];
+    return NULL;
+}
+
+/* Reads the number at `path`, the last part of which is a key of m, within its range for
+ * h's kind. */
+static isim_status number(isim__map *m, const isim_hw *h, const char *path, bool required,
+                          double *out, bool *present)
+{
+    const hw_range *r = range_of(path);
+    if (!r)
+        return isim__map_error(m, NULL, "'%s' has no plausible range", path);
+    return isim__map_number(m, strrchr(path, '.') + 1, required, r->min, r->max[h->kind], out,
+                            present);
+}
+
+/* The same for a whole number. */
+static isim_status whole(isim__map *m, const isim_hw *h, const char *path, bool required,
+                         int64_t *out, bool *present)
+{
+    const hw_range *r = range_of(path);
+    if (!r)
+        return isim__map_error(m, NULL, "'%s' has no plausible range", path);
+    return isim__map_int(m, strrchr(path, '.') + 1, required, (int64_t)r->min,
+                         (int64_t)r->max[h->kind], out, present);
+}
+
 static isim_status read_compute(isim__map *top, isim_hw *h)
 {
     static const struct {
-        const char *key;
+        const char *path;
         isim_dtype t;
-    } rates[] = {{"fp32_tflops", ISIM_FP32}, {"bf16_tflops", ISIM_BF16}, {"fp16_tflops", ISIM_FP16},
-                 {"fp8_tflops", ISIM_FP8},   {"int8_tops", ISIM_INT8},   {"int4_tops", ISIM_INT4},
-                 {"fp4_tflops", ISIM_FP4}};
+    } rates[] = {{"compute.fp32_tflops", ISIM_FP32}, {"compute.bf16_tflops", ISIM_BF16},
+                 {"compute.fp16_tflops", ISIM_FP16}, {"compute.fp8_tflops", ISIM_FP8},
+                 {"compute.int8_tops", ISIM_INT8},   {"compute.int4_tops", ISIM_INT4},
+                 {"compute.fp4_tflops", ISIM_FP4}};
     static const char *const keys[] = {"fp32_tflops", "bf16_tflops", "fp16_tflops", "fp8_tflops",
                                        "int8_tops",   "int4_tops",   "fp4_tflops",  NULL};
     isim__map c;
     isim_status st = isim__map_sub(top, "compute", keys, true, &c, NULL);
     for (size_t i = 0; !st && i < sizeof rates / sizeof rates[0]; i++) {
         double v = 0;
-        st = isim__map_number(&c, rates[i].key, false, 0.001, 100000, &v, NULL);
+        st = number(&c, h, rates[i].path, false, &v, NULL);
         h->peak_flops[rates[i].t] = v * 1e12;
     }
     if (!st && h->peak_flops[ISIM_BF16] == 0 && h->peak_flops[ISIM_FP16] == 0)
@@ -51,7 +161,7 @@ static isim_status read_collectives(isim__map *top, isim_hw *h)
             return isim__map_error(&c, "protocols",
                                    "'collectives.protocols' applies to model nccl only");
         double us = 0;
-        st = isim__map_number(&c, "per_rank_us", true, 0, 1e6, &us, NULL);
+        st = number(&c, h, "collectives.per_rank_us", true, &us, NULL);
         h->flat_per_rank_s = us * 1e-6;
         return st;
     }
@@ -70,14 +180,14 @@ static isim_status read_collectives(isim__map *top, isim_hw *h)
         snprintf(pr->name, sizeof pr->name, "%s", protocols[i]);
         double base = 0, rank = 0, node = 0;
         if (!st)
-            st = isim__map_number(&q, "base_us", true, 0, 1e6, &base, NULL);
+            st = number(&q, h, "collectives.protocols.*.base_us", true, &base, NULL);
         if (!st)
-            st = isim__map_number(&q, "per_rank_us", true, 0, 1e6, &rank, NULL);
+            st = number(&q, h, "collectives.protocols.*.per_rank_us", true, &rank, NULL);
         if (!st)
-            st = isim__map_number(&q, "per_node_log2_us", true, 0, 1e6, &node, NULL);
+            st = number(&q, h, "collectives.protocols.*.per_node_log2_us", true, &node, NULL);
         if (!st)
-            st = isim__map_number(&q, "bandwidth_factor", true, 0.01, 1, &pr->bandwidth_factor,
-                                  NULL);
+            st = number(&q, h, "collectives.protocols.*.bandwidth_factor", true,
+                        &pr->bandwidth_factor, NULL);
         pr->base_s = base * 1e-6;
         pr->per_rank_s = rank * 1e-6;
         pr->per_node_log2_s = node * 1e-6;
@@ -101,22 +211,21 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
         return st;
     double gb = 0, us = 0;
     if (!st)
-        st = isim__map_number(&s, "memory_utilization", true, 0.05, 1, &h->mem_utilization, NULL);
+        st = number(&s, h, "serving.memory_utilization", true, &h->mem_utilization, NULL);
     if (!st)
-        st = isim__map_number(&s, "runtime_reserve_gb", true, 0, 100000, &gb, NULL);
+        st = number(&s, h, "serving.runtime_reserve_gb", true, &gb, NULL);
     if (!st)
-        st = isim__map_number(&s, "step_overhead_us", true, 0, 1e6, &us, NULL);
+        st = number(&s, h, "serving.step_overhead_us", true, &us, NULL);
     if (!st)
-        st = isim__map_number(&s, "kernels_per_layer", true, 0, 1000, &h->kernels_per_layer, NULL);
+        st = number(&s, h, "serving.kernels_per_layer", true, &h->kernels_per_layer, NULL);
     if (!st)
-        st = isim__map_number(&s, "prefill_chunk_tokens", true, 1, 1e7, &h->prefill_chunk_tokens,
-                              NULL);
+        st = number(&s, h, "serving.prefill_chunk_tokens", true, &h->prefill_chunk_tokens, NULL);
     double req_us = 0;
     if (!st)
-        st = isim__map_number(&s, "request_overhead_us", false, 0, 1e7, &req_us, NULL);
+        st = number(&s, h, "serving.request_overhead_us", false, &req_us, NULL);
     h->request_overhead_s = req_us * 1e-6;
     if (!st)
-        st = isim__map_number(&s, "activation_bytes", false, 1, 8, &h->activation_bytes, NULL);
+        st = number(&s, h, "serving.activation_bytes", false, &h->activation_bytes, NULL);
     h->runtime_reserve_bytes = gb * 1e9;
     h->step_overhead_s = us * 1e-6;
     if (!st && h->runtime_reserve_bytes >= h->mem_bytes * h->mem_utilization)
@@ -124,6 +233,66 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
                              "'serving.runtime_reserve_gb' (%g) leaves no memory of the %g GB "
                              "the engine may use",
                              gb, h->mem_bytes * h->mem_utilization / 1e9);
+    return st;
+}
+
+/* One engine's entry of fitted.backends; what it leaves out keeps the profile's value. */
+static isim_status read_fit(isim__map *e, const isim_hw *h, isim_hw_fit *fit)
+{
+    static const char *const dtypes[] = {
+#define ISIM_X(name, str, bytes) str,
+        ISIM_DTYPE_LIST(ISIM_X)
+#undef ISIM_X
+            NULL};
+    double us = 0, req = h->request_overhead_s * 1e6, launch = h->kernel_launch_s * 1e6;
+    int kv = 0;
+    fit->eff_flops_full_rows = h->eff_flops_full_rows;
+    fit->eff_hbm_fp4 = h->eff_hbm_fp4;
+    fit->eff_hbm_int4 = h->eff_hbm_int4;
+    fit->eff_hbm_experts = h->eff_hbm_experts;
+    fit->a2a_latency_scale = 1;
+    isim_status st = number(e, h, "fitted.backends.*.flops", true, &fit->eff_flops, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.hbm", true, &fit->eff_hbm, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.step_overhead_us", true, &us, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.collective_latency_scale", true,
+                    &fit->coll_latency_scale, NULL);
+    if (!st)
+        st = isim__map_enum(e, "kv", true, dtypes, &kv, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.request_overhead_us", false, &req, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.kernel_launch_us", false, &launch, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.flops_full_rows", false, &fit->eff_flops_full_rows,
+                    NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.hbm_fp4", false, &fit->eff_hbm_fp4, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.hbm_int4", false, &fit->eff_hbm_int4, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.hbm_experts", false, &fit->eff_hbm_experts, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.lockstep", false, &fit->lockstep, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.all_to_all_latency_scale", false,
+                    &fit->a2a_latency_scale, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.train_rows", false, &fit->train_rows, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.heldout_rows", false, &fit->heldout_rows, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.heldout_tpot_median_abs_pct", false,
+                    &fit->heldout_tpot_median_pct, NULL);
+    if (!st)
+        st = number(e, h, "fitted.backends.*.heldout_tpot_p90_abs_pct", false,
+                    &fit->heldout_tpot_p90_pct, NULL);
+    fit->step_overhead_s = us * 1e-6;
+    fit->request_overhead_s = req * 1e-6;
+    fit->kernel_launch_s = launch * 1e-6;
+    fit->kv = (isim_dtype)kv;
     return st;
 }
 
@@ -151,11 +320,6 @@ static isim_status read_fitted(isim__map *top, isim_hw *h)
                                            "heldout_tpot_median_abs_pct",
                                            "heldout_tpot_p90_abs_pct",
                                            NULL};
-    static const char *const dtypes[] = {
-#define ISIM_X(name, str, bytes) str,
-        ISIM_DTYPE_LIST(ISIM_X)
-#undef ISIM_X
-            NULL};
     isim__map f, b;
     bool here = false;
     const char *str = NULL;
@@ -185,59 +349,14 @@ static isim_status read_fitted(isim__map *top, isim_hw *h)
             const char *name = b.node->keys[i]->text;
             if (strcmp(name, "source") == 0 || (pass == 0) != (strcmp(name, "all") == 0))
                 continue;
-            isim__map e;
             isim_hw_fit *fit = &h->fits[h->n_fits];
-            double us = 0, v = 0;
-            int kv = 0;
             if (strlen(name) >= sizeof fit->backend)
                 return isim__map_error(&b, name, "engine name '%s' is too long", name);
             snprintf(fit->backend, sizeof fit->backend, "%s", name);
+            isim__map e;
             st = isim__map_sub(&b, name, fit_keys, true, &e, NULL);
             if (!st)
-                st = isim__map_number(&e, "flops", true, 0.01, 1, &fit->eff_flops, NULL);
-            if (!st)
-                st = isim__map_number(&e, "hbm", true, 0.01, 1, &fit->eff_hbm, NULL);
-            if (!st)
-                st = isim__map_number(&e, "step_overhead_us", true, 0, 1e6, &us, NULL);
-            if (!st)
-                st = isim__map_number(&e, "collective_latency_scale", true, 1e-3, 1e3,
-                                      &fit->coll_latency_scale, NULL);
-            if (!st)
-                st = isim__map_enum(&e, "kv", true, dtypes, &kv, NULL);
-            double req = h->request_overhead_s * 1e6, launch = h->kernel_launch_s * 1e6;
-            if (!st)
-                st = isim__map_number(&e, "request_overhead_us", false, 0, 1e7, &req, NULL);
-            if (!st)
-                st = isim__map_number(&e, "kernel_launch_us", false, 0, 1e5, &launch, NULL);
-            fit->eff_flops_full_rows = h->eff_flops_full_rows;
-            if (!st)
-                st = isim__map_number(&e, "flops_full_rows", false, 0, 1e6,
-                                      &fit->eff_flops_full_rows, NULL);
-            fit->eff_hbm_fp4 = h->eff_hbm_fp4;
-            fit->eff_hbm_int4 = h->eff_hbm_int4;
-            if (!st)
-                st = isim__map_number(&e, "hbm_fp4", false, 0.01, 1, &fit->eff_hbm_fp4, NULL);
-            if (!st)
-                st = isim__map_number(&e, "hbm_int4", false, 0.01, 1, &fit->eff_hbm_int4, NULL);
-            fit->eff_hbm_experts = h->eff_hbm_experts;
-            if (!st)
-                st = isim__map_number(&e, "hbm_experts", false, 0.01, 1, &fit->eff_hbm_experts,
-                                      NULL);
-            if (!st)
-                st = isim__map_number(&e, "lockstep", false, 0, 1, &fit->lockstep, NULL);
-            fit->a2a_latency_scale = 1;
-            if (!st)
-                st = isim__map_number(&e, "all_to_all_latency_scale", false, 1e-3, 1e3,
-                                      &fit->a2a_latency_scale, NULL);
-            double *info[] = {&fit->train_rows, &fit->heldout_rows, &fit->heldout_tpot_median_pct,
-                              &fit->heldout_tpot_p90_pct};
-            for (int k = 13; !st && fit_keys[k]; k++)
-                st = isim__map_number(&e, fit_keys[k], false, 0, 1e9,
-                                      k - 13 < 4 ? info[k - 13] : &v, NULL);
-            fit->step_overhead_s = us * 1e-6;
-            fit->request_overhead_s = req * 1e-6;
-            fit->kernel_launch_s = launch * 1e-6;
-            fit->kv = (isim_dtype)kv;
+                st = read_fit(&e, h, fit);
             h->n_fits++;
         }
     return st;
@@ -339,36 +458,36 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     if (!st)
         st = isim__map_sub(&top, "efficiency", eff_keys, true, &s, NULL);
     if (!st)
-        st = isim__map_number(&s, "flops", true, 0.01, 1, &h->eff_flops, NULL);
+        st = number(&s, h, "efficiency.flops", true, &h->eff_flops, NULL);
     if (!st)
-        st = isim__map_number(&s, "hbm", true, 0.01, 1, &h->eff_hbm, NULL);
+        st = number(&s, h, "efficiency.hbm", true, &h->eff_hbm, NULL);
     /* optional: matmul efficiency rising with the rows of a pass, flops x min(1, r / full), and
      * attention's own share of the 16-bit rate (defaults: flat, and the matmuls' `flops`) */
     bool has_attn = false;
     if (!st)
-        st = isim__map_number(&s, "flops_full_rows", false, 0, 1e6, &h->eff_flops_full_rows, NULL);
+        st = number(&s, h, "efficiency.flops_full_rows", false, &h->eff_flops_full_rows, NULL);
     if (!st)
-        st = isim__map_number(&s, "attention", false, 0.001, 1, &h->eff_attention, &has_attn);
+        st = number(&s, h, "efficiency.attention", false, &h->eff_attention, &has_attn);
     /* optional: the share of the shorter of a kernel's arithmetic and traffic that does not
      * overlap with the longer (0: perfect overlap, the default) */
     if (!st)
-        st = isim__map_number(&s, "overlap", false, 0, 1, &h->eff_overlap, NULL);
+        st = number(&s, h, "efficiency.overlap", false, &h->eff_overlap, NULL);
     /* optional: the rows of a matmul's tile, past which the arithmetic runs after the weights'
      * streaming instead of under it (0: one tile, the default; docs/model.md) */
     if (!st)
-        st = isim__map_number(&s, "tile_rows", false, 0, 1e6, &h->eff_tile_rows, NULL);
+        st = number(&s, h, "efficiency.tile_rows", false, &h->eff_tile_rows, NULL);
     /* optional: the bandwidth fractions at which fp4 and int4 weights stream (default: hbm's) */
     if (!st)
-        st = isim__map_number(&s, "hbm_fp4", false, 0.01, 1, &h->eff_hbm_fp4, NULL);
+        st = number(&s, h, "efficiency.hbm_fp4", false, &h->eff_hbm_fp4, NULL);
     if (!st)
-        st = isim__map_number(&s, "hbm_int4", false, 0.01, 1, &h->eff_hbm_int4, NULL);
+        st = number(&s, h, "efficiency.hbm_int4", false, &h->eff_hbm_int4, NULL);
     /* optional: the bandwidth fraction at which routed experts' weights stream (default: hbm's) */
     if (!st)
-        st = isim__map_number(&s, "hbm_experts", false, 0.01, 1, &h->eff_hbm_experts, NULL);
+        st = number(&s, h, "efficiency.hbm_experts", false, &h->eff_hbm_experts, NULL);
     /* optional: the bandwidth fraction at which attention reads the KV cache (default: hbm's,
      * following a fit of hbm) */
     if (!st)
-        st = isim__map_number(&s, "hbm_kv", false, 0.01, 1, &h->eff_hbm_kv, NULL);
+        st = number(&s, h, "efficiency.hbm_kv", false, &h->eff_hbm_kv, NULL);
     h->attention_follows_flops = !has_attn;
     if (!st && !has_attn)
         h->eff_attention = h->eff_flops;
@@ -376,29 +495,29 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     if (!st)
         st = isim__map_sub(&top, "memory", mem_keys, true, &s, NULL);
     if (!st)
-        st = isim__map_number(&s, "capacity_gb", true, 0.001, 100000, &v, NULL);
+        st = number(&s, h, "memory.capacity_gb", true, &v, NULL);
     h->mem_bytes = v * 1e9;
     if (!st)
-        st = isim__map_number(&s, "bandwidth_gbps", true, 0.1, 1e6, &v, NULL);
+        st = number(&s, h, "memory.bandwidth_gbps", true, &v, NULL);
     h->mem_bytes_per_s = v * 1e9;
     /* optional: what one thread streams alone (a CPU profile: ranks sharing the machine) */
     v = 0;
     if (!st)
-        st = isim__map_number(&s, "thread_bandwidth_gbps", false, 0.1, 1e6, &v, NULL);
+        st = number(&s, h, "memory.thread_bandwidth_gbps", false, &v, NULL);
     h->mem_thread_bytes_per_s = v * 1e9;
 
     if (!st)
         st = isim__map_sub(&top, "scale_up", up_keys, true, &s, NULL);
     if (!st)
-        st = isim__map_int(&s, "domain_size", true, 1, 1000000, &h->domain_size, NULL);
+        st = whole(&s, h, "scale_up.domain_size", true, &h->domain_size, NULL);
     if (!st)
-        st = isim__map_number(&s, "bandwidth_gbps", true, 0.01, 1e6, &v, NULL);
+        st = number(&s, h, "scale_up.bandwidth_gbps", true, &v, NULL);
     h->scale_up_bytes_per_s = v * 1e9;
 
     if (!st)
         st = isim__map_sub(&top, "scale_out", out_keys, true, &s, NULL);
     if (!st)
-        st = isim__map_number(&s, "bandwidth_gbps", true, 0.01, 1e6, &v, NULL);
+        st = number(&s, h, "scale_out.bandwidth_gbps", true, &v, NULL);
     h->scale_out_bytes_per_s = v * 1e9;
 
     if (!st)
@@ -407,24 +526,23 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     if (!st)
         st = isim__map_sub(&top, "kernel", kernel_keys, true, &s, NULL);
     if (!st)
-        st = isim__map_number(&s, "launch_us", true, 0, 1e5, &v, NULL);
+        st = number(&s, h, "kernel.launch_us", true, &v, NULL);
     h->kernel_launch_s = v * 1e-6;
 
     if (!st)
         st = isim__map_sub(&top, "power", power_keys, false, &s, &h->has_power);
     if (!st && h->has_power)
-        st = isim__map_number(&s, "tdp_w", true, 1, 1e6, &h->tdp_w, NULL);
+        st = number(&s, h, "power.tdp_w", true, &h->tdp_w, NULL);
 
     if (!st)
         st = isim__map_sub(&top, "price", price_keys, true, &s, NULL);
     if (!st)
-        st = isim__map_number(&s, "cloud_usd_per_h", true, 0.001, 10000, &h->cloud_usd_per_h, NULL);
+        st = number(&s, h, "price.cloud_usd_per_h", true, &h->cloud_usd_per_h, NULL);
     if (!st)
-        st =
-            isim__map_number(&s, "purchase_usd", false, 1, 1e9, &h->purchase_usd, &h->has_purchase);
+        st = number(&s, h, "price.purchase_usd", false, &h->purchase_usd, &h->has_purchase);
     bool has_life = false;
     if (!st)
-        st = isim__map_number(&s, "life_years", false, 0.5, 30, &h->life_years, &has_life);
+        st = number(&s, h, "price.life_years", false, &h->life_years, &has_life);
     if (!st && h->has_purchase != has_life)
         st = isim__map_error(&s, has_life ? "life_years" : "purchase_usd",
                              "'price.purchase_usd' and 'price.life_years' go together");

@@ -493,7 +493,7 @@ Test(scenario, bad_sweeps_are_refused_before_the_run)
 {
     expect_run_refused("    values: [x0.5, x1, x2]\n", "    values: [x0.5, x1, 2e9]\n",
                        "run.yaml:8:24: 'memory.bandwidth_gbps' = 2e+09 is out of range [0.1, "
-                       "1e+06] (in ");
+                       "100000] (in ");
     expect_run_refused("  - path: hw.*.memory.bandwidth_gbps\n",
                        "  - path: hw.*.memory.bandwith_gbps\n",
                        "run.yaml:8:14: 'memory.bandwith_gbps' in ");
