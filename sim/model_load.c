@@ -25,8 +25,69 @@ static const char *const dtype_names[] = {
 #undef ISIM_X
         NULL};
 
-/* Plausibility bounds: far outside any published model, tight enough to catch unit slips. */
-#define DIM_MAX 1000000
+/* The plausible range of a model's number: what a real architecture could have, with
+ * headroom for those of the next few years (docs/formats.md, "Plausible ranges", gives each
+ * bound's reason). first_dense_layers stops one short of n_layers' maximum: a MoE model
+ * keeps at least one MoE layer. */
+typedef struct {
+    const char *path;
+    double min, max;
+} model_range;
+
+/* clang-format off */
+static const model_range RANGES[] = {
+    {"architecture.d_model",     1,     65536},
+    {"architecture.n_layers",    1,     2048},
+    {"architecture.n_heads",     1,     1024},
+    {"architecture.n_kv_heads",  1,     1024},
+    {"architecture.head_dim",    1,     1024},
+    {"architecture.d_ff",        1,     262144},
+    {"architecture.vocab",       1,     4e6},
+    {"architecture.max_context", 1,     1e9},
+    {"architecture.rope_theta",  1,     1e12},
+    {"architecture.norm_eps",    1e-12, 1e-3},
+    {"moe.n_experts",            1,     16384},
+    {"moe.n_active_experts",     1,     16384},
+    {"moe.n_shared_experts",     0,     64},
+    {"moe.expert_d_ff",          1,     262144},
+    {"moe.shared_expert_d_ff",   0,     262144},
+    {"moe.first_dense_layers",   0,     2047},
+    {"mla.kv_lora_rank",         1,     65536},
+    {"mla.q_lora_rank",          0,     65536},
+    {"mla.rope_head_dim",        0,     1024},
+    {"mla.v_head_dim",           1,     1024},
+    {"sliding_window.window",    1,     1e9},
+    {"declared_params.total",    1,     1e14},
+    {"declared_params.active",   1,     1e14},
+};
+/* clang-format on */
+
+static const model_range *range_of(const char *path)
+{
+    for (size_t i = 0; i < sizeof RANGES / sizeof RANGES[0]; i++)
+        if (strcmp(RANGES[i].path, path) == 0)
+            return &RANGES[i];
+    return NULL;
+}
+
+/* Reads the number at `path`, the last part of which is a key of m, within its range. */
+static isim_status number(isim__map *m, const char *path, bool required, double *out, bool *present)
+{
+    const model_range *r = range_of(path);
+    if (!r)
+        return isim__map_error(m, NULL, "'%s' has no plausible range", path);
+    return isim__map_number(m, strrchr(path, '.') + 1, required, r->min, r->max, out, present);
+}
+
+/* The same for a whole number. */
+static isim_status whole(isim__map *m, const char *path, bool required, int64_t *out, bool *present)
+{
+    const model_range *r = range_of(path);
+    if (!r)
+        return isim__map_error(m, NULL, "'%s' has no plausible range", path);
+    return isim__map_int(m, strrchr(path, '.') + 1, required, (int64_t)r->min, (int64_t)r->max, out,
+                         present);
+}
 
 static isim_status read_architecture(isim__map *root, isim_model *m)
 {
@@ -41,23 +102,23 @@ static isim_status read_architecture(isim__map *root, isim_model *m)
     isim_status st = isim__map_sub(root, "architecture", keys, true, &a, NULL);
     int e = 0;
     if (!st)
-        st = isim__map_int(&a, "d_model", true, 1, DIM_MAX, &m->d_model, NULL);
+        st = whole(&a, "architecture.d_model", true, &m->d_model, NULL);
     if (!st)
-        st = isim__map_int(&a, "n_layers", true, 1, 10000, &m->n_layers, NULL);
+        st = whole(&a, "architecture.n_layers", true, &m->n_layers, NULL);
     if (!st)
-        st = isim__map_int(&a, "n_heads", true, 1, 100000, &m->n_heads, NULL);
+        st = whole(&a, "architecture.n_heads", true, &m->n_heads, NULL);
     if (!st)
-        st = isim__map_int(&a, "n_kv_heads", true, 1, 100000, &m->n_kv_heads, NULL);
+        st = whole(&a, "architecture.n_kv_heads", true, &m->n_kv_heads, NULL);
     if (!st)
-        st = isim__map_int(&a, "head_dim", true, 1, 100000, &m->head_dim, NULL);
+        st = whole(&a, "architecture.head_dim", true, &m->head_dim, NULL);
     if (!st)
-        st = isim__map_int(&a, "d_ff", true, 1, 10 * DIM_MAX, &m->d_ff, NULL);
+        st = whole(&a, "architecture.d_ff", true, &m->d_ff, NULL);
     if (!st)
         st = isim__map_enum(&a, "ffn", true, ffns, &e, NULL);
     if (!st)
         m->ffn = (isim_ffn)e;
     if (!st)
-        st = isim__map_int(&a, "vocab", true, 1, 100 * DIM_MAX, &m->vocab, NULL);
+        st = whole(&a, "architecture.vocab", true, &m->vocab, NULL);
     if (!st)
         st = isim__map_bool(&a, "tied_embeddings", true, &m->tied_embeddings, NULL);
     if (!st)
@@ -69,7 +130,7 @@ static isim_status read_architecture(isim__map *root, isim_model *m)
     if (!st)
         m->position = (isim_position)e;
     if (!st)
-        st = isim__map_int(&a, "max_context", true, 1, 1000000000, &m->max_context, NULL);
+        st = whole(&a, "architecture.max_context", true, &m->max_context, NULL);
     if (!st)
         st = isim__map_bool(&a, "attn_bias", false, &m->attn_bias, NULL);
     if (!st)
@@ -81,9 +142,9 @@ static isim_status read_architecture(isim__map *root, isim_model *m)
     m->rope_theta = 10000;
     m->norm_eps = 1e-5;
     if (!st)
-        st = isim__map_number(&a, "rope_theta", false, 1, 1e9, &m->rope_theta, NULL);
+        st = number(&a, "architecture.rope_theta", false, &m->rope_theta, NULL);
     if (!st)
-        st = isim__map_number(&a, "norm_eps", false, 1e-12, 0.1, &m->norm_eps, NULL);
+        st = number(&a, "architecture.norm_eps", false, &m->norm_eps, NULL);
     if (st)
         return st;
     if (m->n_kv_heads > m->n_heads || m->n_heads % m->n_kv_heads != 0)
@@ -105,18 +166,17 @@ static isim_status read_moe(isim__map *root, isim_model *m)
         return st;
     bool has_shared_ff = false;
     if (!st)
-        st = isim__map_int(&e, "n_experts", true, 1, 100000, &m->n_experts, NULL);
+        st = whole(&e, "moe.n_experts", true, &m->n_experts, NULL);
     if (!st)
-        st = isim__map_int(&e, "n_active_experts", true, 1, 100000, &m->n_active_experts, NULL);
+        st = whole(&e, "moe.n_active_experts", true, &m->n_active_experts, NULL);
     if (!st)
-        st = isim__map_int(&e, "n_shared_experts", true, 0, 1000, &m->n_shared_experts, NULL);
+        st = whole(&e, "moe.n_shared_experts", true, &m->n_shared_experts, NULL);
     if (!st)
-        st = isim__map_int(&e, "expert_d_ff", true, 1, 10 * DIM_MAX, &m->expert_d_ff, NULL);
+        st = whole(&e, "moe.expert_d_ff", true, &m->expert_d_ff, NULL);
     if (!st)
-        st = isim__map_int(&e, "shared_expert_d_ff", false, 0, 10 * DIM_MAX, &m->shared_expert_d_ff,
-                           &has_shared_ff);
+        st = whole(&e, "moe.shared_expert_d_ff", false, &m->shared_expert_d_ff, &has_shared_ff);
     if (!st)
-        st = isim__map_int(&e, "first_dense_layers", true, 0, 10000, &m->first_dense_layers, NULL);
+        st = whole(&e, "moe.first_dense_layers", true, &m->first_dense_layers, NULL);
     if (!st)
         st = isim__map_bool(&e, "router_bias", false, &m->router_bias, NULL);
     if (st)
@@ -146,13 +206,13 @@ static isim_status read_mla(isim__map *root, isim_model *m)
     if (st || !m->has_mla)
         return st;
     if (!st)
-        st = isim__map_int(&a, "kv_lora_rank", true, 1, DIM_MAX, &m->kv_lora_rank, NULL);
+        st = whole(&a, "mla.kv_lora_rank", true, &m->kv_lora_rank, NULL);
     if (!st)
-        st = isim__map_int(&a, "q_lora_rank", true, 0, DIM_MAX, &m->q_lora_rank, NULL);
+        st = whole(&a, "mla.q_lora_rank", true, &m->q_lora_rank, NULL);
     if (!st)
-        st = isim__map_int(&a, "rope_head_dim", true, 0, DIM_MAX, &m->rope_head_dim, NULL);
+        st = whole(&a, "mla.rope_head_dim", true, &m->rope_head_dim, NULL);
     if (!st)
-        st = isim__map_int(&a, "v_head_dim", true, 1, DIM_MAX, &m->mla_v_head_dim, NULL);
+        st = whole(&a, "mla.v_head_dim", true, &m->mla_v_head_dim, NULL);
     return st;
 }
 
@@ -164,7 +224,7 @@ static isim_status read_sliding(isim__map *root, isim_model *m)
     isim_status st = isim__map_sub(root, "sliding_window", keys, false, &a, &here);
     if (st || !here)
         return st;
-    st = isim__map_int(&a, "window", true, 1, 1000000000, &m->window, NULL);
+    st = whole(&a, "sliding_window.window", true, &m->window, NULL);
     if (st)
         return st;
     const isim__ynode *p = isim__map_get(&a, "pattern");
@@ -198,9 +258,9 @@ static isim_status read_declared(isim__map *root, isim_model *m)
     bool has_active = false;
     isim_status st = isim__map_sub(root, "declared_params", keys, true, &a, NULL);
     if (!st)
-        st = isim__map_number(&a, "total", true, 1, 1e15, &m->declared_total, NULL);
+        st = number(&a, "declared_params.total", true, &m->declared_total, NULL);
     if (!st)
-        st = isim__map_number(&a, "active", false, 1, 1e15, &m->declared_active, &has_active);
+        st = number(&a, "declared_params.active", false, &m->declared_active, &has_active);
     m->active_counts_input_embedding = true;
     if (!st)
         st = isim__map_bool(&a, "active_counts_input_embedding", false,

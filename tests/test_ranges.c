@@ -195,6 +195,54 @@ static const bound HW[] = {
     {"h100-sxm", GPU, "fitted.backends.vllm.heldout_tpot_p90_abs_pct", "1e+09", "1.00001e+09", "[0, 1e+09]", NULL},
 };
 
+static const bound MODELS[] = {
+    {"llama-3.1-8b", NULL, "architecture.d_model", "1", "0", "[1, 65536]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.d_model", "65536", "65537", "[1, 65536]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.n_layers", "1", "0", "[1, 2048]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.n_layers", "2048", "2049", "[1, 2048]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.n_heads", "1", "0", "[1, 1024]", "architecture.n_kv_heads=1"},
+    {"llama-3.1-8b", NULL, "architecture.n_heads", "1024", "1025", "[1, 1024]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.n_kv_heads", "1", "0", "[1, 1024]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.n_kv_heads", "1024", "1025", "[1, 1024]", "architecture.n_heads=1024"},
+    {"llama-3.1-8b", NULL, "architecture.head_dim", "1", "0", "[1, 1024]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.head_dim", "1024", "1025", "[1, 1024]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.d_ff", "1", "0", "[1, 262144]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.d_ff", "262144", "262145", "[1, 262144]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.vocab", "1", "0", "[1, 4e+06]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.vocab", "4e+06", "4.00004e+06", "[1, 4e+06]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.max_context", "1", "0", "[1, 1e+09]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.max_context", "1e+09", "1.00001e+09", "[1, 1e+09]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.rope_theta", "1", "0.99999", "[1, 1e+12]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.rope_theta", "1e+12", "1.00001e+12", "[1, 1e+12]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.norm_eps", "1e-12", "9.9999e-13", "[1e-12, 0.001]", NULL},
+    {"llama-3.1-8b", NULL, "architecture.norm_eps", "0.001", "0.00100001", "[1e-12, 0.001]", NULL},
+    {"deepseek-v3", NULL, "moe.n_experts", "1", "0", "[1, 16384]", "moe.n_active_experts=1"},
+    {"deepseek-v3", NULL, "moe.n_experts", "16384", "16385", "[1, 16384]", NULL},
+    {"deepseek-v3", NULL, "moe.n_active_experts", "1", "0", "[1, 16384]", NULL},
+    {"deepseek-v3", NULL, "moe.n_active_experts", "16384", "16385", "[1, 16384]", "moe.n_experts=16384"},
+    {"deepseek-v3", NULL, "moe.n_shared_experts", "0", "-1", "[0, 64]", NULL},
+    {"deepseek-v3", NULL, "moe.n_shared_experts", "64", "65", "[0, 64]", NULL},
+    {"deepseek-v3", NULL, "moe.expert_d_ff", "1", "0", "[1, 262144]", NULL},
+    {"deepseek-v3", NULL, "moe.expert_d_ff", "262144", "262145", "[1, 262144]", NULL},
+    {"deepseek-v3", NULL, "moe.shared_expert_d_ff", "0", "-1", "[0, 262144]", "moe.n_shared_experts=0"},
+    {"deepseek-v3", NULL, "moe.shared_expert_d_ff", "262144", "262145", "[0, 262144]", NULL},
+    {"deepseek-v3", NULL, "moe.first_dense_layers", "0", "-1", "[0, 2047]", NULL},
+    {"deepseek-v3", NULL, "moe.first_dense_layers", "2047", "2048", "[0, 2047]", "architecture.n_layers=2048"},
+    {"deepseek-v3", NULL, "mla.kv_lora_rank", "1", "0", "[1, 65536]", NULL},
+    {"deepseek-v3", NULL, "mla.kv_lora_rank", "65536", "65537", "[1, 65536]", NULL},
+    {"deepseek-v3", NULL, "mla.q_lora_rank", "0", "-1", "[0, 65536]", NULL},
+    {"deepseek-v3", NULL, "mla.q_lora_rank", "65536", "65537", "[0, 65536]", NULL},
+    {"deepseek-v3", NULL, "mla.rope_head_dim", "0", "-1", "[0, 1024]", NULL},
+    {"deepseek-v3", NULL, "mla.rope_head_dim", "1024", "1025", "[0, 1024]", NULL},
+    {"deepseek-v3", NULL, "mla.v_head_dim", "1", "0", "[1, 1024]", NULL},
+    {"deepseek-v3", NULL, "mla.v_head_dim", "1024", "1025", "[1, 1024]", NULL},
+    {"gpt-oss-120b", NULL, "sliding_window.window", "1", "0", "[1, 1e+09]", NULL},
+    {"gpt-oss-120b", NULL, "sliding_window.window", "1e+09", "1.00001e+09", "[1, 1e+09]", NULL},
+    {"llama-3.1-8b", NULL, "declared_params.total", "1", "0.99999", "[1, 1e+14]", NULL},
+    {"llama-3.1-8b", NULL, "declared_params.total", "1e+14", "1.00001e+14", "[1, 1e+14]", NULL},
+    {"deepseek-v3", NULL, "declared_params.active", "1", "0.99999", "[1, 1e+14]", NULL},
+    {"deepseek-v3", NULL, "declared_params.active", "1e+14", "1.00001e+14", "[1, 1e+14]", "declared_params.total=1e+14"},
+};
 /* clang-format on */
 
 static char *read_text(const char *path)
@@ -384,6 +432,12 @@ Test(ranges, every_bound_of_a_hardware_profile_loads_and_the_value_past_it_is_re
         for (char *save = NULL, *k = strtok_r(kinds, " ", &save); k; k = strtok_r(NULL, " ", &save))
             prove(&HW[i], k);
     }
+}
+
+Test(ranges, every_bound_of_a_model_loads_and_the_value_past_it_is_refused)
+{
+    for (size_t i = 0; i < sizeof MODELS / sizeof MODELS[0]; i++)
+        prove(&MODELS[i], NULL);
 }
 
 /* Sets path to value in the shipped profile id (as a device of kind) and loads it: refused
