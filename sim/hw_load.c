@@ -519,6 +519,13 @@ static isim_status read_hw(isim__reader *r, const isim__ynode *root, void *obj)
     if (!st)
         st = number(&s, h, "scale_out.bandwidth_gbps", true, &v, NULL);
     h->scale_out_bytes_per_s = v * 1e9;
+    /* the domain is the faster tier; a domain of one device has no links within it to
+     * compare */
+    if (!st && h->domain_size > 1 && h->scale_out_bytes_per_s > h->scale_up_bytes_per_s)
+        st = isim__map_error(&s, "bandwidth_gbps",
+                             "'scale_out.bandwidth_gbps' (%g) exceeds 'scale_up.bandwidth_gbps' "
+                             "(%g), the faster tier of a domain of %lld devices",
+                             v, h->scale_up_bytes_per_s / 1e9, (long long)h->domain_size);
 
     if (!st)
         st = read_collectives(&top, h);

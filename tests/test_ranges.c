@@ -476,6 +476,16 @@ Test(ranges, a_gpu_with_24576_gb_450_kw_or_69_usd_per_hour_is_refused)
     expect_profile("cpu-server", "cpu", "memory.capacity_gb", "24576", NULL);
 }
 
+/* The links within a domain are the faster tier; a domain of one device has none. */
+Test(ranges, scale_out_faster_than_the_scale_up_domain_is_refused)
+{
+    expect_profile("h100-sxm", "gpu", "scale_out.bandwidth_gbps", "450", NULL);
+    expect_profile("h100-sxm", "gpu", "scale_out.bandwidth_gbps", "450.1",
+                   "'scale_out.bandwidth_gbps' (450.1) exceeds 'scale_up.bandwidth_gbps' (450), "
+                   "the faster tier of a domain of 8 devices");
+    expect_profile("cpu-server", "cpu", "scale_out.bandwidth_gbps", "100", NULL);
+}
+
 /* runtime_reserve_gb's maximum: below what the engine may use of the memory. */
 Test(ranges, a_runtime_reserve_of_all_the_usable_memory_is_refused)
 {
