@@ -4,6 +4,7 @@
 #include "sim/internal.h"
 
 #include <math.h>
+#include <stdio.h>
 
 /* One feed-forward block of width f: SwiGLU has gate, up and down matrices, GELU has up
  * and down (Shazeer 2020, "GLU Variants Improve Transformer"). */
@@ -120,4 +121,19 @@ double isim_model_flops_per_token(const isim_model *m, double context)
     double ctx_layers = (double)(m->n_layers - x->n_sliding_layers) * context +
                         (double)x->n_sliding_layers * fmin(context, (double)m->window);
     return 2 * matmul + 2 * (double)m->n_heads * (x->qk_head_dim + x->v_head_dim) * ctx_layers;
+}
+
+/* A request fits when its prompt and its answer together fit the context, as serving
+ * engines count it (vLLM refuses prompt + max_tokens > max_model_len). */
+bool isim_model_context_fits(const isim_model *m, double input_tokens, double output_tokens,
+                             bool draft, char *why, size_t n)
+{
+    double tokens = input_tokens + output_tokens;
+    if (tokens <= (double)m->max_context)
+        return true;
+    if (why)
+        snprintf(why, n, "%.15g in + %.15g out = %.15g tokens of context exceed %s%s's %lld",
+                 input_tokens, output_tokens, tokens, draft ? "the draft " : "", m->name,
+                 (long long)m->max_context);
+    return false;
 }

@@ -167,6 +167,21 @@ static isim_status check_query(const isim_model *m, const isim_query *q, isim_er
     return ISIM_OK;
 }
 
+/* No layout serves a sequence longer than the model's context, or than the draft's that
+ * must read the same sequence: that overrides whatever else the fidelity found (a query
+ * out of range is still refused first). */
+static void check_context(const isim_model *m, const isim_query *q, isim_result *res)
+{
+    char *why = res->reason_detail;
+    size_t n = sizeof res->reason_detail;
+    if (isim_model_context_fits(m, q->input_tokens, q->output_tokens, false, why, n) &&
+        (!q->draft ||
+         isim_model_context_fits(q->draft, q->input_tokens, q->output_tokens, true, why, n)))
+        return;
+    res->feasible = false;
+    res->reason = ISIM_REASON_CONTEXT;
+}
+
 isim_status isim_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
                          isim_result *res, isim_error *err)
 {
@@ -179,6 +194,9 @@ isim_status isim_predict(const isim_model *m, const isim_hw *hw, const isim_quer
     res->kv = q->kv;
     res->devices = q->devices;
     res->memory.capacity = hw->mem_bytes;
-    return q->fidelity == ISIM_PAPER ? isim__paper_predict(m, hw, q, res, err)
-                                     : isim__deploy_predict(m, hw, q, res, err);
+    st = q->fidelity == ISIM_PAPER ? isim__paper_predict(m, hw, q, res, err)
+                                   : isim__deploy_predict(m, hw, q, res, err);
+    if (!st)
+        check_context(m, q, res);
+    return st;
 }

@@ -188,6 +188,11 @@ void isim_model_free(isim_model *m); /* NULL is a no-op */
 /* Bytes of KV cache one sequence of `context` tokens holds (sliding layers hold at most
  * `window` tokens). */
 double isim_model_kv_bytes(const isim_model *m, double context, isim_dtype kv);
+/* Whether a sequence of input + output tokens fits the model's context (max_context). When
+ * it does not, why (n bytes; may be NULL) receives "1000000 in + 1000 out = 1001000 tokens of
+ * context exceed Llama 3.1 8B's 131072", with "the draft " before the name when `draft`. */
+bool isim_model_context_fits(const isim_model *m, double input_tokens, double output_tokens,
+                             bool draft, char *why, size_t n);
 /* Parameters the publisher would count as active, following declared conventions. */
 double isim_model_active_as_declared(const isim_model *m);
 /* Forward FLOPs of one token at `context` earlier tokens: 2 x active matmul parameters
@@ -429,7 +434,8 @@ void isim_query_init(isim_query *q);
     X(LAYOUT, "layout", "devices do not factor into tp x pp x dp")                                 \
     X(EP_EXPERTS, "ep_experts", "expert parallelism does not divide the experts")                  \
     X(DRAFT, "draft", "draft model unusable for speculative decoding")                             \
-    X(NO_SERVING, "no_serving", "hardware profile lacks serving parameters")
+    X(NO_SERVING, "no_serving", "hardware profile lacks serving parameters")                       \
+    X(CONTEXT, "context", "context longer than the model holds")
 
 typedef enum {
 #define ISIM_X(name, str, msg) ISIM_REASON_##name,
@@ -480,7 +486,9 @@ typedef struct isim_result {
 } isim_result;
 
 /* Predicts one configuration. An infeasible configuration is not an error: the result
- * says feasible = false with a reason. ISIM_EINVAL for a query out of range. */
+ * says feasible = false with a reason. A sequence longer than the model's max_context (or
+ * the draft's) is infeasible for the reason ISIM_REASON_CONTEXT whatever else the layout
+ * allows; its figures are still computed. ISIM_EINVAL for a query out of range. */
 isim_status isim_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
                          isim_result *res, isim_error *err);
 

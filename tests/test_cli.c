@@ -93,6 +93,39 @@ Test(cli, infeasible_is_reported_not_an_error)
     cJSON_Delete(j);
 }
 
+/* A context longer than the model's is an infeasible configuration like any other: exit 0,
+ * the reason and both numbers, in each fidelity and each output. */
+Test(cli, a_context_longer_than_the_models_is_infeasible_with_its_reason)
+{
+    static const char *const fidelities[] = {"deploy", "paper"};
+    for (size_t i = 0; i < 2; i++) {
+        char args[300];
+        snprintf(args, sizeof args,
+                 "--model llama-3.1-8b --hw h100-sxm --devices 8 --batch 1 --input-tokens 1000000 "
+                 "--output-tokens 1000 --fidelity %s",
+                 fidelities[i]);
+        cJSON *j = predict_json(args);
+        cr_expect(cJSON_IsFalse(cJSON_GetObjectItem(j, "feasible")));
+        cr_expect_str_eq(cJSON_GetObjectItem(j, "reason")->valuestring, "context");
+        cr_expect_str_eq(cJSON_GetObjectItem(j, "reason_detail")->valuestring,
+                         "1000000 in + 1000 out = 1001000 tokens of context exceed Llama 3.1 "
+                         "8B's 131072");
+        cr_expect(cJSON_IsNull(cJSON_GetObjectItem(j, "tpot_ms")));
+        cJSON_Delete(j);
+    }
+    char *out = NULL, *err = NULL;
+    int rc = tu_run("predict --model llama-3.1-8b --hw h100-sxm --devices 8 --batch 1 "
+                    "--input-tokens 1000000 --output-tokens 1000",
+                    &out, &err);
+    cr_expect_eq(rc, 0, "%s", err);
+    cr_expect(strstr(out, "  feasible         NO: context longer than the model holds (1000000 "
+                          "in + 1000 out = 1001000 tokens of context exceed Llama 3.1 8B's "
+                          "131072)\n") != NULL,
+              "%s", out);
+    free(out);
+    free(err);
+}
+
 Test(cli, the_same_command_prints_the_same_bytes)
 {
     const char *args = "predict --model deepseek-v3 --hw h200 --devices 8 --batch 64 "

@@ -529,3 +529,53 @@ Test(deploy, a_stepwise_pipeline_splits_a_prompt_in_micro_batches)
     cr_expect(tu_close(f.r.ttft_s, want, 0.01), "%.4f ms vs %.4f ms", f.r.ttft_s * 1e3, want * 1e3);
     release(&f);
 }
+
+/* A prompt and an answer longer together than the model's context fit no layout, whatever
+ * the memory; at exactly max_context they fit. The draft of speculative decoding reads the
+ * same sequence, so its context bounds it too. */
+Test(deploy, a_context_longer_than_the_models_is_infeasible_with_its_numbers)
+{
+    static const struct {
+        const char *model, *draft;
+        double in, out;
+        bool feasible;
+        const char *detail;
+    } cases[] = {
+        {"llama-3.1-8b", NULL, 1000000, 1000, false,
+         "1000000 in + 1000 out = 1001000 tokens of context exceed Llama 3.1 8B's 131072"},
+        {"llama-3.1-8b", NULL, 130072, 1000, true, ""},
+        {"llama-3.1-8b", NULL, 130073, 1000, false,
+         "130073 in + 1000 out = 131073 tokens of context exceed Llama 3.1 8B's 131072"},
+        {"llama-2-7b", NULL, 0, 4097, false,
+         "0 in + 4097 out = 4097 tokens of context exceed Llama 2 7B's 4096"},
+        {"llama-3.1-70b", "llama-3.1-8b", 131000, 73, false,
+         "131000 in + 73 out = 131073 tokens of context exceed Llama 3.1 70B's 131072"},
+        {"llama-3.1-8b", "stories260k", 512, 1, false,
+         "512 in + 1 out = 513 tokens of context exceed the draft stories260K's 512"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fixture f;
+        setup(&f, cases[i].model, "h100-sxm", 8, 1, cases[i].in, cases[i].out);
+        if (cases[i].draft) {
+            f.draft = tu_model(cases[i].draft);
+            f.q.draft = f.draft;
+        }
+        run(&f);
+        cr_expect_eq(f.r.feasible, cases[i].feasible, "case %zu: %s", i, f.r.reason_detail);
+        cr_expect_eq(f.r.reason, cases[i].feasible ? ISIM_REASON_NONE : ISIM_REASON_CONTEXT,
+                     "case %zu: %s", i, isim_reason_name(f.r.reason));
+        cr_expect_str_eq(f.r.reason_detail, cases[i].detail, "case %zu", i);
+        release(&f);
+    }
+}
+
+/* A query out of range is an error before the context makes it infeasible. */
+Test(deploy, a_bad_query_is_refused_before_its_context_is_judged)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1.5, 1, 1000000, 1000);
+    isim_error e = {0};
+    cr_expect_eq(isim_predict(f.m, f.h, &f.q, &f.r, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "whole devices") != NULL, "%s", e.message);
+    release(&f);
+}

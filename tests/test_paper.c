@@ -320,3 +320,66 @@ Test(paper, a_prefix_cache_hit_prefills_the_new_tokens_only)
     isim_model_free(m);
     isim_hw_free(h);
 }
+
+/* The paper fidelity decodes at the prompt's length whatever the answer's, but a sequence
+ * longer than the model's context is no more servable there than in deploy: infeasible for
+ * the reason context, the answer counted. (The released code's own contexts, 0 and 100K
+ * tokens for Mistral Large 2 and its Llama 3 8B draft, are within both models' 131072.) */
+Test(paper, a_context_longer_than_the_models_is_infeasible)
+{
+    isim_model *m = tu_model("llama-2-7b"), *d = tu_model("llama-3.2-1b");
+    isim_hw *h = tu_hw("epoch-h100");
+    static const struct {
+        double in, out;
+        bool draft, feasible;
+        const char *detail;
+    } cases[] = {
+        {4000, 96, false, true, ""},
+        {4000, 97, false, false,
+         "4000 in + 97 out = 4097 tokens of context exceed Llama 2 7B's 4096"},
+        {4000, 97, true, false,
+         "4000 in + 97 out = 4097 tokens of context exceed Llama 2 7B's 4096"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        isim_query q;
+        isim_query_init(&q);
+        q.fidelity = ISIM_PAPER;
+        q.devices = 8;
+        q.input_tokens = cases[i].in;
+        q.output_tokens = cases[i].out;
+        q.draft = cases[i].draft ? d : NULL;
+        isim_result r;
+        cr_assert_eq(isim_predict(m, h, &q, &r, NULL), ISIM_OK);
+        cr_expect_eq(r.feasible, cases[i].feasible, "case %zu: %s", i, r.reason_detail);
+        cr_expect_eq(r.reason, cases[i].feasible ? ISIM_REASON_NONE : ISIM_REASON_CONTEXT,
+                     "case %zu", i);
+        cr_expect_str_eq(r.reason_detail, cases[i].detail, "case %zu", i);
+    }
+    isim_model_free(m);
+    isim_model_free(d);
+    isim_hw_free(h);
+}
+
+/* The draft's context bounds speculative decoding in the paper fidelity too. */
+Test(paper, a_draft_with_a_shorter_context_is_infeasible)
+{
+    isim_model *m = tu_model("llama-3.1-8b"), *d = tu_model("llama-2-7b");
+    isim_hw *h = tu_hw("epoch-h100");
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_PAPER;
+    q.devices = 8;
+    q.input_tokens = 8000;
+    q.output_tokens = 100;
+    q.draft = d;
+    isim_result r;
+    cr_assert_eq(isim_predict(m, h, &q, &r, NULL), ISIM_OK);
+    cr_expect(!r.feasible);
+    cr_expect_eq(r.reason, ISIM_REASON_CONTEXT);
+    cr_expect_str_eq(
+        r.reason_detail,
+        "8000 in + 100 out = 8100 tokens of context exceed the draft Llama 2 7B's 4096");
+    isim_model_free(m);
+    isim_model_free(d);
+    isim_hw_free(h);
+}
