@@ -139,12 +139,20 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
     isim_paper_ctx *c = NULL, *dc = NULL;
     double *N = NULL, *B = NULL, *t = NULL;
     pick *bucket = NULL;
+    size_t n = (size_t)gn * (size_t)gb;
+    /* a draft that cannot hold the sequence leaves plain decoding: every point's speculative
+     * variant is infeasible */
+    bool spec = r->draft &&
+                isim_model_context_fits(r->draft, r->input_tokens, r->output_tokens, true, NULL, 0);
+    if (r->draft && !spec) {
+        plan->evaluated += n;
+        plan->infeasible_by_reason[ISIM_REASON_CONTEXT] += n;
+    }
     isim_status st = isim_paper_ctx_new(m, hw, w, kv, &c, err);
-    if (!st && r->draft)
+    if (!st && spec)
         st = isim_paper_ctx_new(r->draft, hw, r->draft_weights, kv, &dc, err);
     if (st)
         goto cleanup;
-    size_t n = (size_t)gn * (size_t)gb;
     if (!isim_paper_ctx_has_rate(c) || (dc && !isim_paper_ctx_has_rate(dc))) {
         plan->evaluated += n;
         plan->infeasible_by_reason[ISIM_REASON_NO_RATE] += n;
@@ -210,8 +218,13 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
         last_t = run.t;
         size_t p = run.p;
         double b = B[p / (size_t)gn], dev = N[p % (size_t)gn], price = isim__plan_price(r, h);
-        isim_plan_point x = {.hw = h, .devices = dev, .batch = b, .weights = w, .kv = kv,
-                             .spec = r->draft != NULL, .tpot_s = run.t};
+        isim_plan_point x = {.hw = h,
+                             .devices = dev,
+                             .batch = b,
+                             .weights = w,
+                             .kv = kv,
+                             .spec = spec,
+                             .tpot_s = run.t};
         x.tokens_per_s_per_user = 1 / run.t;
         x.tokens_per_s_total = b / run.t;
         x.tokens_per_s_per_device = b / (run.t * dev);

@@ -291,7 +291,7 @@ static isim_status fill_details(const isim_plan_request *r, isim_plan_point *p, 
     q.pp = r->use_pp ? 0 : 1;
     q.weights = p->weights;
     q.kv = p->kv;
-    if (r->draft) {
+    if (r->draft && p->spec) {
         q.draft = r->draft;
         q.draft_weights = r->draft_weights;
         q.spec_alpha = r->spec_alpha;
@@ -392,6 +392,14 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
     if (!plan->hw_frontier || !plan->hw_n || !plan->hw_answers) {
         st = isim__plan_fail(err, "out of memory");
         goto cleanup;
+    }
+    /* no layout holds a sequence longer than the model's context: nothing to search */
+    char why[200];
+    if (!isim_model_context_fits(r->model, r->input_tokens, r->output_tokens, false, why,
+                                 sizeof why)) {
+        snprintf(plan->empty_reason, sizeof plan->empty_reason, "no configuration is feasible: %s",
+                 why);
+        goto done;
     }
     st = r->fidelity == ISIM_PAPER ? isim__paper_candidates(r, &all, plan, err)
                                    : isim__deploy_candidates(r, &all, plan, err);

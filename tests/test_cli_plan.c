@@ -261,3 +261,25 @@ Test(cli_plan, an_empty_frontier_says_which_constraint_and_by_how_much)
     /* a TPOT SLO that forbids the minimum speed outright is a contradiction in the request */
     expect_error(SMALL " --tpot-slo 10 --min-speed 200", 2, "contradictory constraints");
 }
+
+/* A context longer than the model's empties the plan in either fidelity: exit 1 and both
+ * numbers. */
+Test(cli_plan, a_context_longer_than_the_models_says_so)
+{
+    static const char *const want = "infersim: error: no configuration is feasible: 32000 in + "
+                                    "1000 out = 33000 tokens of context exceed Llama 2 7B's 4096\n";
+    static const char *const fidelities[] = {"deploy", "paper"};
+    for (size_t i = 0; i < 2; i++) {
+        char args[300], *out = NULL, *err = NULL;
+        snprintf(args, sizeof args,
+                 "plan --model llama-2-7b --hw h100-sxm --input-tokens 32000 --output-tokens 1000 "
+                 "--fidelity %s",
+                 fidelities[i]);
+        cr_expect_eq(tu_run(args, &out, &err), 1, "%s", err);
+        cr_expect_str_eq(err, want);
+        cr_expect(strstr(out, "no frontier: no configuration is feasible: 32000 in") != NULL, "%s",
+                  out);
+        free(out);
+        free(err);
+    }
+}

@@ -709,3 +709,66 @@ Test(planner, an_empty_result_says_which_constraint_removed_everything)
     isim_model_free(m);
     isim_hw_free(h);
 }
+
+/* A sequence longer than the model's context leaves nothing to search, in either fidelity:
+ * the empty result names both numbers. */
+Test(planner, a_context_longer_than_the_models_empties_the_plan_with_its_numbers)
+{
+    isim_model *m = tu_model("llama-2-7b");
+    isim_hw *h = tu_hw("h100-sxm");
+    for (int paper = 0; paper < 2; paper++) {
+        isim_plan_request r;
+        small_request(&r, (const isim_hw *const *)&h, 1, m);
+        r.fidelity = paper ? ISIM_PAPER : ISIM_DEPLOY;
+        r.grid_devices = r.grid_batch = 40;
+        r.input_tokens = 32000;
+        r.output_tokens = 1000;
+        isim_error e = {0};
+        isim_plan *p = deploy_plan(&r, &e);
+        cr_expect_eq(p->n_frontier, 0u);
+        cr_expect_eq(p->customer_choice, -1);
+        cr_expect_str_eq(p->empty_reason,
+                         "no configuration is feasible: 32000 in + 1000 out = 33000 tokens of "
+                         "context exceed Llama 2 7B's 4096");
+        isim_plan_free(p);
+        /* the longest sequence the model holds is planned */
+        r.input_tokens = 3096;
+        p = deploy_plan(&r, &e);
+        cr_expect_gt(p->n_frontier, 0u, "%s", p->empty_reason);
+        isim_plan_free(p);
+    }
+    isim_model_free(m);
+    isim_hw_free(h);
+}
+
+/* A draft whose context is shorter than the sequence cannot speculate: every configuration
+ * with it is infeasible for the reason context, and plain decoding is planned as without a
+ * draft, in either fidelity. */
+Test(planner, a_draft_with_a_shorter_context_leaves_plain_decoding)
+{
+    isim_model *m = tu_model("llama-3.1-8b"), *d = tu_model("llama-2-7b");
+    isim_hw *h = tu_hw("h100-sxm");
+    for (int paper = 0; paper < 2; paper++) {
+        isim_plan_request r;
+        small_request(&r, (const isim_hw *const *)&h, 1, m);
+        r.fidelity = paper ? ISIM_PAPER : ISIM_DEPLOY;
+        r.grid_devices = r.grid_batch = 40;
+        r.max_devices = 4;
+        r.input_tokens = 8000;
+        isim_error e = {0};
+        isim_plan *plain = deploy_plan(&r, &e);
+        r.draft = d;
+        isim_plan *p = deploy_plan(&r, &e);
+        expect_same_frontier(p, plain);
+        for (size_t i = 0; i < p->n_frontier; i++)
+            cr_expect(!p->frontier[i].spec && p->frontier[i].spec_gamma == 0);
+        cr_expect_gt(p->infeasible_by_reason[ISIM_REASON_CONTEXT], 0u);
+        if (paper)
+            cr_expect_eq(p->infeasible_by_reason[ISIM_REASON_CONTEXT], 40u * 40u);
+        isim_plan_free(p);
+        isim_plan_free(plain);
+    }
+    isim_model_free(m);
+    isim_model_free(d);
+    isim_hw_free(h);
+}
