@@ -442,10 +442,50 @@ cleanup:
     return st;
 }
 
+/* Where setting `path` was written; 0 when it was not (its default). */
+static void setting_place(const isim_scenario *s, const char *path, int *line, int *column)
+{
+    *line = *column = 0;
+    for (size_t i = 0; i < s->n_facts; i++)
+        if (strcmp(s->facts[i].path, path) == 0) {
+            *line = s->facts[i].line;
+            *column = s->facts[i].column;
+        }
+}
+
+/* A base workload longer than every model's context (or the draft's) is a mistake in the
+ * file, refused at the longer of its two lengths; a sweep point beyond a model's context is
+ * infeasible for that model only, and its plan says why. */
+static isim_status check_context(const run *c, isim_error *err)
+{
+    const isim_scenario *s = c->s;
+    const isim_scenario_result *res = c->res;
+    double in = s->settings.input_tokens, out = s->settings.output_tokens;
+    const isim_model *longest = res->models[0];
+    for (size_t m = 1; m < res->n_models; m++)
+        if (res->models[m]->max_context > longest->max_context)
+            longest = res->models[m];
+    char why[200];
+    const char *also;
+    if (!isim_model_context_fits(longest, in, out, false, why, sizeof why))
+        also = res->n_models > 1 ? ", the longest context of the scenario's models" : "";
+    else if (res->draft && !isim_model_context_fits(res->draft, in, out, true, why, sizeof why))
+        also = " (search.spec_draft)";
+    else
+        return ISIM_OK;
+    int line, column;
+    setting_place(s, in >= out ? "workload.input_tokens" : "workload.output_tokens", &line,
+                  &column);
+    return isim__fail_at(err, s->path, line, column, "%s%s", why, also);
+}
+
 static isim_status check_scenario(run *c, isim_error *err)
 {
     const isim_scenario *s = c->s;
     const isim_scenario_settings *v = &s->settings;
+    isim_status cst = check_context(c, err);
+    if (cst)
+        return cst;
     if (s->fidelity == ISIM_PAPER && (v->ttft_ms > 0 || v->concurrency > 0 || s->ttft_objective))
         return isim__fail_at(err, s->path, 0, 0,
                              "the paper fidelity has no TTFT and no concurrency: drop "

@@ -453,3 +453,19 @@ Test(report, bad_scenarios_and_flags_are_refused_with_their_place)
     expect_refused("search: {max_devices: 4}", "search: {max_devices: 4, max_points: 5}",
                    "the sweeps make 6 points, more than search.max_points (5)");
 }
+
+/* A workload longer than the model's context is refused by `scenario run` and `report` alike,
+ * at its place, before anything is written. */
+Test(report, a_workload_beyond_the_models_context_is_refused)
+{
+    expect_refused("workload: {input_tokens: 512,", "workload: {input_tokens: 1e7,",
+                   "bad.yaml:4:26: 10000000 in + 256 out = 10000256 tokens of context exceed "
+                   "Llama 3.1 8B's 131072");
+    char *text = tu_replace(SMALL, "input_tokens: 512", "input_tokens: 1e7");
+    char *spec = tu_write("bad.yaml", text);
+    char args[1200];
+    snprintf(args, sizeof args, "scenario run '%s'", spec);
+    tu_expect_error(args, 1, "bad.yaml:4:26: 10000000 in + 256 out", true);
+    tu_discard(spec);
+    free(text);
+}

@@ -512,3 +512,135 @@ Test(scenario, bad_sweeps_are_refused_before_the_run)
     expect_run_refused("models: [llama-3.1-8b]\n", "models: [llama-8b]\n",
                        "run.yaml:2:10: unknown model 'llama-8b' (did you mean");
 }
+
+/* ---- contexts longer than the models' ------------------------------------------------ */
+
+/* clang-format off */
+static const char *const LONG =
+    "name: long prompts\n"                          /* 1 */
+    "models: [llama-3.1-8b, llama-2-7b]\n"          /* 2 */
+    "hardware: [h100-sxm]\n"                        /* 3 */
+    "workload:\n"                                   /* 4 */
+    "  input_tokens: 3k\n"                          /* 5 */
+    "  output_tokens: 96\n"                         /* 6 */
+    "search: {max_devices: 2}\n"                    /* 7 */
+    "sweeps:\n"                                     /* 8 */
+    "  - path: workload.input_tokens\n"             /* 9 */
+    "    values: [4000, 4001, 130976, 130977]\n";   /* 10 */
+/* clang-format on */
+
+/* A sweep point beyond a model's context is infeasible for that model alone, its plan
+ * naming both numbers; up to the context it is planned. The sensitivity's doubled prompt
+ * is infeasible where it passes the context. */
+Test(scenario, a_sweep_point_beyond_a_models_context_is_infeasible_for_it)
+{
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r = run_text(LONG, 2, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    cr_assert_eq(r->n_points, 4u);
+    static const struct {
+        size_t point, model;
+        const char *empty; /* NULL: planned */
+    } cases[] = {
+        {0, 0, NULL},
+        {0, 1, NULL},
+        {1, 0, NULL},
+        {1, 1,
+         "no configuration is feasible: 4001 in + 96 out = 4097 tokens of context exceed "
+         "Llama 2 7B's 4096"},
+        {2, 0, NULL},
+        {3, 0,
+         "no configuration is feasible: 130977 in + 96 out = 131073 tokens of context "
+         "exceed Llama 3.1 8B's 131072"},
+        {3, 1,
+         "no configuration is feasible: 130977 in + 96 out = 131073 tokens of context "
+         "exceed Llama 2 7B's 4096"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const isim_plan *p = r->points[cases[i].point].plans[cases[i].model];
+        cr_assert_not_null(p);
+        if (cases[i].empty) {
+            cr_expect_eq(p->n_frontier, 0u, "case %zu", i);
+            cr_expect_str_eq(p->empty_reason, cases[i].empty, "case %zu", i);
+        } else {
+            cr_expect_gt(p->n_frontier, 0u, "case %zu: %s", i, p->empty_reason);
+        }
+    }
+    for (size_t m = 0; m < 2; m++) {
+        const isim_sensitivity *sv = &r->sensitivity[m];
+        cr_assert(sv->found);
+        bool seen = false;
+        for (size_t i = 0; i < sv->n_bars; i++)
+            if (strcmp(sv->bars[i].path, "workload.input_tokens") == 0) {
+                seen = true;
+                cr_expect(isfinite(sv->bars[i].cost_low));
+                /* 6000 + 96 tokens: within Llama 3.1 8B's context, past Llama 2 7B's */
+                cr_expect_eq(isnan(sv->bars[i].cost_high), m == 1, "model %zu", m);
+            }
+        cr_expect(seen);
+    }
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+/* A what-if on the model's own context: the point where it is too short plans nothing. */
+Test(scenario, a_swept_max_context_shorter_than_the_workload_is_infeasible)
+{
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r =
+        run_text("name: shorter context\nmodels: [llama-2-7b]\nhardware: [h100-sxm]\n"
+                 "workload: {input_tokens: 3k, output_tokens: 96}\nsearch: {max_devices: 2}\n"
+                 "sweeps:\n  - path: model.llama-2-7b.architecture.max_context\n"
+                 "    values: [3095, 3096]\n",
+                 1, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    cr_assert_eq(r->n_points, 2u);
+    cr_expect_eq(r->points[0].plans[0]->n_frontier, 0u);
+    cr_expect_str_eq(r->points[0].plans[0]->empty_reason,
+                     "no configuration is feasible: 3000 in + 96 out = 3096 tokens of context "
+                     "exceed Llama 2 7B's 3095");
+    cr_expect_gt(r->points[1].plans[0]->n_frontier, 0u);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+static void expect_long_refused(const char *from, const char *to, const char *want)
+{
+    char *text = tu_replace(LONG, from, to);
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r = run_text(text, 1, &e, &s);
+    cr_expect_null(r, "accepted: %s", to);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+    char buf[1600];
+    isim_error_format(&e, buf, sizeof buf);
+    const char *msg = strstr(buf, "run.yaml:");
+    cr_expect(msg && strcmp(msg, want) == 0, "\n got: %s\nwant: %s", buf, want);
+    free(text);
+}
+
+/* A base workload that no model of the scenario (or its draft) can hold is a mistake in
+ * the file: refused before any work, at the longer of the two lengths. */
+Test(scenario, a_workload_beyond_every_models_context_is_refused_at_its_place)
+{
+    expect_long_refused("  input_tokens: 3k\n", "  input_tokens: 1e7\n",
+                        "run.yaml:5:17: 10000000 in + 96 out = 10000096 tokens of context exceed "
+                        "Llama 3.1 8B's 131072, the longest context of the scenario's models");
+    expect_long_refused("  output_tokens: 96\n", "  output_tokens: 200k\n",
+                        "run.yaml:6:18: 3000 in + 200000 out = 203000 tokens of context exceed "
+                        "Llama 3.1 8B's 131072, the longest context of the scenario's models");
+    expect_long_refused("models: [llama-3.1-8b, llama-2-7b]\nhardware: [h100-sxm]\nworkload:\n"
+                        "  input_tokens: 3k\n",
+                        "models: [llama-2-7b]\nhardware: [h100-sxm]\nworkload:\n"
+                        "  input_tokens: 5k\n",
+                        "run.yaml:5:17: 5000 in + 96 out = 5096 tokens of context exceed Llama 2 "
+                        "7B's 4096");
+    expect_long_refused("  input_tokens: 3k\n  output_tokens: 96\nsearch: {max_devices: 2}\n",
+                        "  input_tokens: 5k\n  output_tokens: 96\n"
+                        "search: {max_devices: 2, spec_draft: llama-2-7b}\n",
+                        "run.yaml:5:17: 5000 in + 96 out = 5096 tokens of context exceed the "
+                        "draft Llama 2 7B's 4096 (search.spec_draft)");
+}
