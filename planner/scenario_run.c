@@ -61,6 +61,14 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* What a sweep's or a sensitivity range's path changes: a setting (key NULL), or the key
+ * path of one model or hardware specification, or of every one (ISIM_SCENARIO_EVERY). */
+typedef struct {
+    bool hw;
+    size_t index;
+    const char *key;
+} target;
+
 /* What a run shares between its workers (read-only once they start). */
 typedef struct {
     const isim_scenario *s;
@@ -68,6 +76,9 @@ typedef struct {
     isim_scenario_result *res;
     char (*hw_path)[1024];
     char (*model_path)[1024];
+    const char **hw_ids, **model_ids; /* the loaded specifications' ids */
+    target *sweep_target;             /* per sweep */
+    target *range_target;             /* per sensitivity range */
     size_t n_groups;
     size_t *group_of;   /* per sweep */
     size_t *group_size; /* per group */
@@ -86,20 +97,10 @@ typedef struct {
     size_t n;
 } overrides;
 
-/* "hw.<id>.<key path>" or "model.<id>.<key path>" naming the spec `kind` `id` (or "*"):
- * the key path, else NULL. */
-static const char *key_path(const char *path, const char *kind, const char *id)
+/* Whether target t changes hardware (hw) or model specification i. */
+static bool names(const target *t, bool hw, size_t i)
 {
-    size_t k = strlen(kind);
-    if (strncmp(path, kind, k) != 0 || path[k] != '.')
-        return NULL;
-    const char *sid = path + k + 1, *dot = strchr(sid, '.');
-    if (!dot)
-        return NULL;
-    size_t n = (size_t)(dot - sid);
-    if ((n == 1 && sid[0] == '*') || (strlen(id) == n && strncmp(sid, id, n) == 0))
-        return dot + 1;
-    return NULL;
+    return t->key && t->hw == hw && (t->index == ISIM_SCENARIO_EVERY || t->index == i);
 }
 
 static bool add_override(overrides *o, const isim_scenario *s, const char *sweep_path,
@@ -126,15 +127,17 @@ static bool add_override(overrides *o, const isim_scenario *s, const char *sweep
     return true;
 }
 
-/* The overrides the sweeps (at value index idx[i], -1 for none) make to spec kind/id. */
-static bool sweep_overrides(const isim_scenario *s, const long *idx, const char *kind,
-                            const char *id, overrides *o)
+/* The overrides the sweeps (at value index idx[i], -1 for none) make to hardware (hw) or
+ * model specification `spec`. */
+static bool sweep_overrides(const run *c, const long *idx, bool hw, size_t spec, overrides *o)
 {
+    const isim_scenario *s = c->s;
     o->n = 0;
     for (size_t i = 0; idx && i < s->n_sweeps; i++) {
         const isim_scenario_sweep *w = &s->sweeps[i];
-        const char *key = idx[i] >= 0 ? key_path(w->path, kind, id) : NULL;
-        if (key && !add_override(o, s, w->path, key, &w->values[idx[i]]))
+        const target *t = &c->sweep_target[i];
+        if (idx[i] >= 0 && names(t, hw, spec) &&
+            !add_override(o, s, w->path, t->key, &w->values[idx[i]]))
             return false;
     }
     return true;
@@ -230,7 +233,7 @@ static isim_status run_point(run *c, const long *idx, isim_scenario_point *p, is
     }
     overrides ov;
     for (size_t h = 0; h < nh; h++) {
-        if (!sweep_overrides(s, idx, "hw", res->hw[h]->id, &ov)) {
+        if (!sweep_overrides(c, idx, true, h, &ov)) {
             st = too_many(s, err);
             goto cleanup;
         }
@@ -248,7 +251,7 @@ static isim_status run_point(run *c, const long *idx, isim_scenario_point *p, is
         }
     }
     for (size_t m = 0; m < nm && p->n_priced; m++) {
-        if (!sweep_overrides(s, idx, "model", res->models[m]->id, &ov)) {
+        if (!sweep_overrides(c, idx, false, m, &ov)) {
             st = too_many(s, err);
             goto cleanup;
         }
@@ -321,29 +324,25 @@ static void *worker(void *arg)
 
 /* ---- checks before any work ---------------------------------------------------------- */
 
-/* Loads the spec of kind/id with one override from value v (to check it); none written. */
-static isim_status check_value(const run *c, const char *path, const isim_scenario_value *v,
-                               isim_error *err)
+/* Checks value v of a setting, or loads every specification the target names with it
+ * (none written). */
+static isim_status check_value(const run *c, const char *path, const target *t,
+                               const isim_scenario_value *v, isim_error *err)
 {
     const isim_scenario *s = c->s;
     const isim_scenario_result *res = c->res;
-    if (isim_scenario_is_setting(path)) {
+    if (!t->key) {
         isim_scenario_settings probe = s->settings;
         return isim_scenario_set(&probe, path, v->text, s->path, v->line, v->column, err);
     }
-    bool hw = strncmp(path, "hw.", 3) == 0;
-    size_t n = hw ? res->n_hw : res->n_models;
-    bool any = false;
+    size_t n = t->hw ? res->n_hw : res->n_models;
     for (size_t i = 0; i < n; i++) {
-        const char *id = hw ? res->hw[i]->id : res->models[i]->id;
-        const char *key = key_path(path, hw ? "hw" : "model", id);
-        if (!key)
+        if (!names(t, t->hw, i))
             continue;
-        any = true;
         overrides o = {.n = 0};
-        add_override(&o, s, path, key, v);
+        add_override(&o, s, path, t->key, v);
         isim_status st;
-        if (hw) {
+        if (t->hw) {
             isim_hw *x = NULL;
             st = isim_hw_load_with(c->hw_path[i], o.ov, 1, &x, err);
             isim_hw_free(x);
@@ -355,12 +354,22 @@ static isim_status check_value(const run *c, const char *path, const isim_scenar
         if (st)
             return st;
     }
-    if (!any)
-        return isim__fail_at(err, s->path, v->line, v->column,
-                             "'%s' names no %s of the scenario (its %s: see '%s')", path,
-                             hw ? "hardware" : "model", hw ? "hardware" : "models",
-                             hw ? "hardware" : "models");
     return ISIM_OK;
+}
+
+/* What `path` (written at line:column) changes, its id resolved among the loaded
+ * specifications' as the loader resolves it. */
+static isim_status resolve(const run *c, const char *path, int line, int column, target *t,
+                           isim_error *err)
+{
+    const isim_scenario_result *res = c->res;
+    memset(t, 0, sizeof *t);
+    if (isim_scenario_is_setting(path))
+        return ISIM_OK;
+    t->hw = strncmp(path, "hw.", 3) == 0;
+    return isim_scenario_path_spec(path, t->hw ? c->hw_ids : c->model_ids,
+                                   t->hw ? res->n_hw : res->n_models, &t->index, &t->key,
+                                   c->s->path, line, column, err);
 }
 
 static isim_status load_specs(run *c, isim_error *err)
@@ -432,6 +441,14 @@ static isim_status load_specs(run *c, isim_error *err)
         }
         res->n_models++;
     }
+    c->hw_ids = calloc(res->n_hw ? res->n_hw : 1, sizeof *c->hw_ids);
+    c->model_ids = calloc(res->n_models ? res->n_models : 1, sizeof *c->model_ids);
+    if (!st && (!c->hw_ids || !c->model_ids))
+        st = isim__plan_fail(err, "out of memory");
+    for (size_t i = 0; !st && i < res->n_hw; i++)
+        c->hw_ids[i] = res->hw[i]->id;
+    for (size_t i = 0; !st && i < res->n_models; i++)
+        c->model_ids[i] = res->models[i]->id;
     if (!st && s->spec_draft) {
         isim_error e = {0};
         if ((st = isim_catalog_model(dir, s->spec_draft, &res->draft, &e)))
@@ -497,17 +514,21 @@ static isim_status check_scenario(run *c, isim_error *err)
             (strcmp(w->path, "slo.ttft_ms") == 0 || strcmp(w->path, "workload.concurrency") == 0))
             return isim__fail_at(err, s->path, w->line, w->column,
                                  "the paper fidelity has no TTFT and no concurrency to sweep");
-        for (size_t k = 0; k < w->n; k++) {
-            isim_status st = check_value(c, w->path, &w->values[k], err);
-            if (st)
-                return st;
-        }
+        target *t = &c->sweep_target[i];
+        isim_status st = resolve(c, w->path, w->path_line, w->path_column, t, err);
+        for (size_t k = 0; !st && k < w->n; k++)
+            st = check_value(c, w->path, t, &w->values[k], err);
+        if (st)
+            return st;
     }
     for (size_t i = 0; i < s->n_sensitivity; i++) {
         const isim_scenario_range *g = &s->sensitivity[i];
-        isim_status st = check_value(c, g->path, &g->low, err);
+        target *t = &c->range_target[i];
+        isim_status st = resolve(c, g->path, g->path_line, g->path_column, t, err);
         if (!st)
-            st = check_value(c, g->path, &g->high, err);
+            st = check_value(c, g->path, t, &g->low, err);
+        if (!st)
+            st = check_value(c, g->path, t, &g->high, err);
         if (st)
             return st;
     }
@@ -568,10 +589,10 @@ static const default_range DEFAULT_RANGES[] = {
     {"workload.output_tokens", "x0.5", "x2", 0},
 };
 
-/* The recommended configuration predicted with one input at `text`: its cost and TPOT,
- * NAN when it no longer fits or cannot be priced. */
+/* The recommended configuration predicted with the input at `path` (which changes t; NULL:
+ * none) at `text`: its cost and TPOT, NAN when it no longer fits or cannot be priced. */
 static void evaluate(const run *c, size_t m, const isim_sensitivity *sv, const char *path,
-                     const char *text, double *cost, double *tpot)
+                     const target *t, const char *text, double *cost, double *tpot)
 {
     const isim_scenario *s = c->s;
     const isim_scenario_result *res = c->res;
@@ -584,20 +605,17 @@ static void evaluate(const run *c, size_t m, const isim_sensitivity *sv, const c
     isim_scenario_value val = {.text = (char *)text};
     overrides o = {.n = 0};
     isim_error e = {0};
-    if (path && isim_scenario_is_setting(path)) {
+    if (t && !t->key) {
         if (isim_scenario_set(&v, path, text, s->path, 0, 0, &e))
             return;
-    } else if (path) {
-        const char *key = key_path(path, "hw", res->hw[h]->id);
-        if (key) {
-            add_override(&o, s, path, key, &val);
-            if (isim_hw_load_with(c->hw_path[h], o.ov, 1, &hv, &e))
-                return;
-        } else if ((key = key_path(path, "model", res->models[m]->id))) {
-            add_override(&o, s, path, key, &val);
-            if (isim_model_load_with(c->model_path[m], o.ov, 1, &mv, &e))
-                return;
-        }
+    } else if (t && names(t, true, h)) {
+        add_override(&o, s, path, t->key, &val);
+        if (isim_hw_load_with(c->hw_path[h], o.ov, 1, &hv, &e))
+            return;
+    } else if (t && names(t, false, m)) {
+        add_override(&o, s, path, t->key, &val);
+        if (isim_model_load_with(c->model_path[m], o.ov, 1, &mv, &e))
+            return;
     }
     const isim_hw *hw = hv ? hv : res->hw[h];
     double price;
@@ -664,37 +682,45 @@ static isim_status sensitivity(run *c, isim_error *err)
         sv->found = true;
         sv->point = plan->frontier[plan->customer_choice];
         sv->point.hw = (int)res->base.hw_index[sv->point.hw];
-        evaluate(c, m, sv, NULL, NULL, &sv->cost_base, &sv->tpot_base_s);
+        evaluate(c, m, sv, NULL, NULL, NULL, &sv->cost_base, &sv->tpot_base_s);
         size_t cap =
             s->n_sensitivity ? s->n_sensitivity : sizeof DEFAULT_RANGES / sizeof DEFAULT_RANGES[0];
         if (!(sv->bars = calloc(cap, sizeof *sv->bars)))
             return isim__plan_fail(err, "out of memory");
-        const char *hw_id = res->hw[sv->point.hw]->id;
+        const size_t h = (size_t)sv->point.hw;
         for (size_t i = 0; i < cap; i++) {
             isim_sensitivity_bar *b = &sv->bars[sv->n_bars];
+            const char *path, *low, *high;
+            target t;
             if (s->n_sensitivity) {
                 const isim_scenario_range *g = &s->sensitivity[i];
+                t = c->range_target[i];
                 /* a range on another model or hardware does not move this configuration */
-                if (!isim_scenario_is_setting(g->path) && !key_path(g->path, "hw", hw_id) &&
-                    !key_path(g->path, "model", res->models[m]->id))
+                if (t.key && !names(&t, true, h) && !names(&t, false, m))
                     continue;
-                snprintf(b->path, sizeof b->path, "%s", g->path);
-                snprintf(b->low_text, sizeof b->low_text, "%s", g->low.text);
-                snprintf(b->high_text, sizeof b->high_text, "%s", g->high.text);
+                path = g->path;
+                low = g->low.text;
+                high = g->high.text;
+                snprintf(b->path, sizeof b->path, "%s", path);
             } else {
                 const default_range *d = &DEFAULT_RANGES[i];
                 if ((d->cost == 1 && s->settings.cost_model != ISIM_COST_CLOUD) ||
                     (d->cost == 2 && s->settings.cost_model != ISIM_COST_OWNED))
                     continue;
-                if (isim_scenario_is_setting(d->key))
+                bool setting = isim_scenario_is_setting(d->key);
+                t = (target){.hw = true, .index = h, .key = setting ? NULL : d->key};
+                if (setting)
                     snprintf(b->path, sizeof b->path, "%s", d->key);
                 else
-                    snprintf(b->path, sizeof b->path, "hw.%s.%s", hw_id, d->key);
-                snprintf(b->low_text, sizeof b->low_text, "%s", d->low);
-                snprintf(b->high_text, sizeof b->high_text, "%s", d->high);
+                    snprintf(b->path, sizeof b->path, "hw.%s.%s", res->hw[h]->id, d->key);
+                path = b->path;
+                low = d->low;
+                high = d->high;
             }
-            evaluate(c, m, sv, b->path, b->low_text, &b->cost_low, &b->tpot_low_s);
-            evaluate(c, m, sv, b->path, b->high_text, &b->cost_high, &b->tpot_high_s);
+            snprintf(b->low_text, sizeof b->low_text, "%s", low);
+            snprintf(b->high_text, sizeof b->high_text, "%s", high);
+            evaluate(c, m, sv, path, &t, low, &b->cost_low, &b->tpot_low_s);
+            evaluate(c, m, sv, path, &t, high, &b->cost_high, &b->tpot_high_s);
             sv->n_bars++;
         }
         qsort(sv->bars, sv->n_bars, sizeof *sv->bars, by_swing);
@@ -721,7 +747,10 @@ isim_status isim_scenario_run(const isim_scenario *s, const isim_scenario_run_op
         return isim__plan_fail(err, "out of memory");
     res->scenario = s;
     run c = {.s = s, .o = o, .res = res};
-    isim_status st = load_specs(&c, err);
+    c.sweep_target = calloc(s->n_sweeps ? s->n_sweeps : 1, sizeof *c.sweep_target);
+    c.range_target = calloc(s->n_sensitivity ? s->n_sensitivity : 1, sizeof *c.range_target);
+    isim_status st = c.sweep_target && c.range_target ? load_specs(&c, err)
+                                                      : isim__plan_fail(err, "out of memory");
     if (!st)
         st = check_scenario(&c, err);
     if (!st)
@@ -782,6 +811,10 @@ isim_status isim_scenario_run(const isim_scenario *s, const isim_scenario_run_op
 cleanup:
     free(c.hw_path);
     free(c.model_path);
+    free(c.hw_ids);
+    free(c.model_ids);
+    free(c.sweep_target);
+    free(c.range_target);
     free(c.group_of);
     free(c.group_size);
     isim_scenario_result_free(res);

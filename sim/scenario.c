@@ -245,6 +245,101 @@ isim_status isim_scenario_set(isim_scenario_settings *s, const char *path, const
     return ISIM_OK;
 }
 
+/* ---- the specification a path names ------------------------------------------------- */
+
+/* A key path begins with a key of a specification file: a lowercase word (a letter, then
+ * letters, digits and underscores). */
+static bool starts_with_key(const char *k)
+{
+    if (!islower((unsigned char)k[0]))
+        return false;
+    for (size_t n = 1; k[n] && k[n] != '.'; n++)
+        if (!islower((unsigned char)k[n]) && !isdigit((unsigned char)k[n]) && k[n] != '_')
+            return false;
+    return true;
+}
+
+/* The length of id when rest goes on with it, a dot and a key path; 0 otherwise. */
+static size_t id_fits(const char *rest, const char *id)
+{
+    size_t len = strlen(id);
+    return strncmp(rest, id, len) == 0 && rest[len] == '.' && starts_with_key(rest + len + 1) ? len
+                                                                                              : 0;
+}
+
+/* "a, b, c" into buf, ending in "..." when they do not all fit. */
+static void list_ids(const char *const *ids, size_t n, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *sep = i ? ", " : "";
+        if (used + strlen(sep) + strlen(ids[i]) + 5 >= size) {
+            snprintf(buf + used, size - used, "%s...", sep);
+            return;
+        }
+        used += (size_t)snprintf(buf + used, size - used, "%s%s", sep, ids[i]);
+    }
+}
+
+static isim_status no_such_id(const char *path, const char *rest, bool hw, const char *const *ids,
+                              size_t n, const char *file, int line, int column, isim_error *err)
+{
+    const char *what = hw ? "hardware" : "model";
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rest, ids[i]) == 0)
+            return isim__fail(err, ISIM_ESCHEMA, file, line, column,
+                              "'%s' names %s '%s' but no key in it (expected %s.%s.<key path>)",
+                              path, what, ids[i], hw ? "hw" : "model", ids[i]);
+    char list[400];
+    list_ids(ids, n, list, sizeof list);
+    return isim__fail(err, ISIM_ESCHEMA, file, line, column,
+                      "'%s' names no %s of the scenario (its %s: %s)", path, what,
+                      hw ? "hardware" : "models", list);
+}
+
+isim_status isim_scenario_path_spec(const char *path, const char *const *ids, size_t n,
+                                    size_t *index, const char **key, const char *file, int line,
+                                    int column, isim_error *err)
+{
+    bool hw = strncmp(path, "hw.", 3) == 0;
+    const char *rest = hw ? path + 3 : strncmp(path, "model.", 6) == 0 ? path + 6 : NULL;
+    if (!rest)
+        return isim__fail(err, ISIM_ESCHEMA, file, line, column,
+                          "'%s' names no model (model.ID.<key path>) and no hardware "
+                          "(hw.ID.<key path>)",
+                          path);
+    if (rest[0] == '*' && rest[1] == '.' && rest[2]) {
+        *index = ISIM_SCENARIO_EVERY;
+        *key = rest + 2;
+        return ISIM_OK;
+    }
+    /* the longest id the path goes on with; a shorter one (a prefix of it) only fits when
+     * what follows it could be a key path too, and then the path is ambiguous */
+    size_t best = n, best_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = id_fits(rest, ids[i]);
+        if (len > best_len) {
+            best = i;
+            best_len = len;
+        }
+    }
+    if (best == n)
+        return no_such_id(path, rest, hw, ids, n, file, line, column, err);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = id_fits(rest, ids[i]);
+        if (len && len < best_len)
+            return isim__fail(err, ISIM_ESCHEMA, file, line, column,
+                              "'%s' is ambiguous: it names %s '%s' (key path '%s') or '%s' (key "
+                              "path '%s')",
+                              path, hw ? "hardware" : "model", ids[best], rest + best_len + 1,
+                              ids[i], rest + len + 1);
+    }
+    *index = best;
+    *key = rest + best_len + 1;
+    return ISIM_OK;
+}
+
 /* ---- reading the file ---------------------------------------------------------------- */
 
 static isim_status oom(isim__reader *r)
@@ -455,6 +550,41 @@ static isim_status bad_path(isim__map *m, const isim__ynode *n, const char *path
                            path, list);
 }
 
+/* The id a model or hardware path names is one of the scenario's, resolved as the runner
+ * resolves it; with the hardware "all" the ids are the catalog's, which the runner reads. */
+static isim_status check_path_id(const isim_scenario *sc, const char *path, const isim__ynode *at,
+                                 isim__reader *r)
+{
+    bool hw = strncmp(path, "hw.", 3) == 0;
+    const isim_scenario_value *v = hw ? sc->hw : sc->models;
+    size_t n = hw ? sc->n_hw : sc->n_models;
+    if (hw && n == 1 && strcmp(v[0].text, "all") == 0)
+        return ISIM_OK;
+    const char **ids = malloc(n * sizeof *ids);
+    if (!ids)
+        return oom(r);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = v[i].text;
+    size_t index;
+    const char *key;
+    isim_status st =
+        isim_scenario_path_spec(path, ids, n, &index, &key, r->file, at->line, at->column, r->err);
+    free(ids);
+    return st;
+}
+
+/* A path's form and, for a model or hardware path, its id; its place is recorded. */
+static isim_status check_path(isim__map *m, const isim_scenario *sc, const char *path, int *line,
+                              int *column)
+{
+    const isim__ynode *at = isim__map_get(m, "path");
+    *line = at->line;
+    *column = at->column;
+    if (!path_form(path))
+        return bad_path(m, at, path);
+    return find_setting(path) ? ISIM_OK : check_path_id(sc, path, at, m->r);
+}
+
 /* A swept setting's values are checked now, on the file's own settings. */
 static isim_status check_setting_values(isim__map *m, const isim_scenario_settings *base,
                                         const char *path, const isim_scenario_value *v, size_t n)
@@ -500,8 +630,8 @@ static isim_status read_sweeps(isim__map *top, isim_scenario *sc)
             return st;
         if (!(w->path = strdup(s)))
             return oom(top->r);
-        if (!path_form(w->path))
-            return bad_path(&m, isim__map_get(&m, "path"), w->path);
+        if ((st = check_path(&m, sc, w->path, &w->path_line, &w->path_column)))
+            return st;
         bool here = false;
         if ((st = isim__map_string(&m, "lockstep", false, &s, &here)))
             return st;
@@ -584,8 +714,8 @@ static isim_status read_sensitivity(isim__map *top, isim_scenario *sc)
             return st;
         if (!(g->path = strdup(s)))
             return oom(top->r);
-        if (!path_form(g->path))
-            return bad_path(&m, isim__map_get(&m, "path"), g->path);
+        if ((st = check_path(&m, sc, g->path, &g->path_line, &g->path_column)))
+            return st;
         const isim__ynode *lo = isim__map_get(&m, "low"), *hi = isim__map_get(&m, "high");
         if (!lo || !hi)
             return isim__map_error(&m, NULL, "missing key '%s' in 'sensitivity[%zu]'",

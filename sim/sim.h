@@ -598,6 +598,7 @@ typedef struct isim_scenario_sweep {
     size_t n;
     isim_scenario_value *values;
     int line, column;
+    int path_line, path_column; /* where the path was written */
 } isim_scenario_sweep;
 
 /* One input of the sensitivity (tornado) chart: its path and the low and high values. */
@@ -605,6 +606,7 @@ typedef struct isim_scenario_range {
     char *path;
     isim_scenario_value low, high;
     int line, column;
+    int path_line, path_column; /* where the path was written */
 } isim_scenario_range;
 
 typedef struct isim_scenario {
@@ -628,10 +630,25 @@ typedef struct isim_scenario {
     isim_fact *facts; /* every number with its source (the file's line where none) */
 } isim_scenario;
 
-/* Loads scenarios/<id>.yaml: checks its shape, its settings and the form of its sweeps
- * (the paths into models and hardware are checked by the runner, which loads them). */
+/* Loads scenarios/<id>.yaml: checks its shape, its settings, the form of its sweeps and
+ * sensitivity ranges and the ids their paths name (isim_scenario_path_spec over the
+ * scenario's models and hardware; over the catalog's when the hardware is "all", which the
+ * runner resolves); the keys the paths reach are checked by the runner, which loads the
+ * specifications. */
 isim_status isim_scenario_load(const char *path, isim_scenario **out, isim_error *err);
 void isim_scenario_free(isim_scenario *s); /* NULL is a no-op */
+/* Which of ids[0 .. n) (a scenario's models or hardware) a path "model.<id>.<key path>" or
+ * "hw.<id>.<key path>" names: *index receives its index (ISIM_SCENARIO_EVERY for the id
+ * "*") and *key the key path after it (a pointer into path). Ids may hold dots, so an id
+ * fits when the path goes on with the whole id, a dot and a key path (its first part a
+ * lowercase word, as every key of a specification is); ids are tried longest first, so an
+ * id that is a prefix of another is not taken for it, and a path that two ids fit is
+ * ambiguous. ISIM_ESCHEMA at file:line:column, naming the ids the path could have meant,
+ * when no id or several fit. */
+#define ISIM_SCENARIO_EVERY SIZE_MAX
+isim_status isim_scenario_path_spec(const char *path, const char *const *ids, size_t n,
+                                    size_t *index, const char **key, const char *file, int line,
+                                    int column, isim_error *err);
 /* Sets the setting at `path` from text as the file would hold it ("8k", "x0.5" to scale
  * the current value, "owned"), with the file's checks; errors at file:line:column. */
 isim_status isim_scenario_set(isim_scenario_settings *s, const char *path, const char *text,

@@ -469,3 +469,23 @@ Test(report, a_workload_beyond_the_models_context_is_refused)
     tu_discard(spec);
     free(text);
 }
+
+/* A sweep by a dotted model id runs through the CLI; an id the scenario does not list is
+ * refused at the path, with the ids it lists. */
+Test(report, a_sweep_names_a_model_by_its_dotted_id)
+{
+    char *text = tu_replace(SMALL, "hw.*.memory.bandwidth_gbps\n    values: [x0.5, x1]",
+                            "model.llama-3.1-8b.architecture.n_layers\n    values: [16, 32]");
+    char *spec = tu_write("dot.yaml", text);
+    char args[1200], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "scenario run '%s'", spec);
+    cr_expect_eq(tu_run(args, &out, &err), 0, "%s", err);
+    cr_expect(strstr(out, "model.llama-3.1-8b.architecture.n_layers=16") != NULL, "%s", out);
+    free(out);
+    free(err);
+    tu_discard(spec);
+    free(text);
+    expect_refused("hw.*.memory.bandwidth_gbps", "model.llama-3.1-70b.architecture.n_layers",
+                   "bad.yaml:7:11: 'model.llama-3.1-70b.architecture.n_layers' names no model of "
+                   "the scenario (its models: llama-3.1-8b)");
+}

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "planner/planner.h"
 #include "tests/testutil.h"
@@ -505,8 +507,8 @@ Test(scenario, bad_sweeps_are_refused_before_the_run)
                        "run.yaml:8:14: 'kind' in ");
     expect_run_refused("  - path: hw.h100-sxm.price.cloud_usd_per_h\n",
                        "  - path: hw.b200.price.cloud_usd_per_h\n",
-                       "run.yaml:11:14: 'hw.b200.price.cloud_usd_per_h' names no hardware of the "
-                       "scenario");
+                       "run.yaml:10:11: 'hw.b200.price.cloud_usd_per_h' names no hardware of the "
+                       "scenario (its hardware: h100-sxm, l4)");
     expect_run_refused("hardware: [h100-sxm, l4]\n", "hardware: [h100-sxm, h100]\n",
                        "run.yaml:3:22: unknown hardware 'h100' (did you mean");
     expect_run_refused("models: [llama-3.1-8b]\n", "models: [llama-8b]\n",
@@ -643,4 +645,272 @@ Test(scenario, a_workload_beyond_every_models_context_is_refused_at_its_place)
                         "search: {max_devices: 2, spec_draft: llama-2-7b}\n",
                         "run.yaml:5:17: 5000 in + 96 out = 5096 tokens of context exceed the "
                         "draft Llama 2 7B's 4096 (search.spec_draft)");
+}
+
+/* ---- ids with dots in sweep and sensitivity paths ------------------------------------ */
+
+/* Which id a path names, table-driven: ids may hold dots; the longest id the path goes on
+ * with wins, so an id that is a prefix of another is not taken for it. */
+Test(scenario, a_path_names_the_longest_id_it_goes_on_with)
+{
+    static const char *const hw[] = {"h100-sxm", "h100-sxm.2x"};
+    static const char *const models[] = {"llama-3", "llama-3.1-8b", "llama-3.1-70b"};
+    static const struct {
+        const char *path;
+        const char *const *ids;
+        size_t n, index;
+        const char *key;
+    } cases[] = {
+        {"hw.h100-sxm.2x.memory.bandwidth_gbps", hw, 2, 1, "memory.bandwidth_gbps"},
+        {"hw.h100-sxm.memory.bandwidth_gbps", hw, 2, 0, "memory.bandwidth_gbps"},
+        {"hw.*.kernel.launch_us", hw, 2, ISIM_SCENARIO_EVERY, "kernel.launch_us"},
+        {"model.llama-3.1-8b.architecture.n_layers", models, 3, 1, "architecture.n_layers"},
+        {"model.llama-3.1-70b.architecture.n_layers", models, 3, 2, "architecture.n_layers"},
+        {"model.llama-3.architecture.n_layers", models, 3, 0, "architecture.n_layers"},
+        {"model.*.architecture.max_context", models, 3, ISIM_SCENARIO_EVERY,
+         "architecture.max_context"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t index = 99;
+        const char *key = NULL;
+        isim_error e = {0};
+        cr_assert_eq(isim_scenario_path_spec(cases[i].path, cases[i].ids, cases[i].n, &index, &key,
+                                             "f.yaml", 3, 4, &e),
+                     ISIM_OK, "%s: %s", cases[i].path, e.message);
+        cr_expect_eq(index, cases[i].index, "%s", cases[i].path);
+        cr_expect_str_eq(key, cases[i].key, "%s", cases[i].path);
+    }
+}
+
+/* clang-format off */
+static const char *const PATHS =
+    "name: paths\n"                                         /* 1 */
+    "models: [llama-3.1-8b, llama-3.1-70b]\n"               /* 2 */
+    "hardware: [h100-sxm, h100-sxm.2x]\n"                   /* 3 */
+    "workload: {input_tokens: 1k, output_tokens: 256}\n"    /* 4 */
+    "sweeps:\n"                                             /* 5 */
+    "  - path: model.llama-3.1-8b.architecture.n_layers\n"  /* 6 */
+    "    values: [16, 32]\n"                                /* 7 */
+    "sensitivity:\n"                                        /* 8 */
+    "  - path: hw.h100-sxm.2x.memory.bandwidth_gbps\n"      /* 9 */
+    "    low: x0.5\n"                                       /* 10 */
+    "    high: x2\n";                                       /* 11 */
+/* clang-format on */
+
+static void expect_path_refused(const char *from, const char *to, const char *from2,
+                                const char *to2, const char *want)
+{
+    char *once = tu_replace(PATHS, from, to);
+    char *text = from2 ? tu_replace(once, from2, to2) : strdup(once);
+    isim_error e = {0};
+    isim_scenario *s = load_text(text, &e);
+    cr_expect_null(s, "accepted: %s", text);
+    isim_scenario_free(s);
+    char buf[1600];
+    isim_error_format(&e, buf, sizeof buf);
+    const char *msg = strstr(buf, "scn.yaml:");
+    cr_expect(msg && strcmp(msg, want) == 0, "\n got: %s\nwant: %s", buf, want);
+    free(text);
+    free(once);
+}
+
+/* The loader resolves a path's id as the runner does: one that names no model or hardware
+ * of the scenario, or two at once, is refused at the path with the ids it could mean. */
+Test(scenario, a_path_to_an_unknown_or_ambiguous_id_is_refused_with_the_ids_it_could_mean)
+{
+    isim_error e = {0};
+    isim_scenario *s = load_text(PATHS, &e);
+    cr_assert_not_null(s, "%s", e.message);
+    cr_expect_eq(s->sweeps[0].path_line, 6);
+    cr_expect_eq(s->sweeps[0].path_column, 11);
+    cr_expect_eq(s->sensitivity[0].path_line, 9);
+    isim_scenario_free(s);
+    expect_path_refused("model.llama-3.1-8b.architecture", "model.llama-3.2-1b.architecture", NULL,
+                        NULL,
+                        "scn.yaml:6:11: 'model.llama-3.2-1b.architecture.n_layers' names no model "
+                        "of the scenario (its models: llama-3.1-8b, llama-3.1-70b)");
+    expect_path_refused("model.llama-3.1-8b.architecture.n_layers", "model.llama-3.1-8b", NULL,
+                        NULL,
+                        "scn.yaml:6:11: 'model.llama-3.1-8b' names model 'llama-3.1-8b' but no "
+                        "key in it (expected model.llama-3.1-8b.<key path>)");
+    expect_path_refused("hw.h100-sxm.2x.memory", "hw.h100.memory", NULL, NULL,
+                        "scn.yaml:9:11: 'hw.h100.memory.bandwidth_gbps' names no hardware of the "
+                        "scenario (its hardware: h100-sxm, h100-sxm.2x)");
+    expect_path_refused("hardware: [h100-sxm, h100-sxm.2x]",
+                        "hardware: [h100-sxm, h100-sxm.memory]", "hw.h100-sxm.2x.memory",
+                        "hw.h100-sxm.memory",
+                        "scn.yaml:9:11: 'hw.h100-sxm.memory.bandwidth_gbps' is ambiguous: it names "
+                        "hardware 'h100-sxm.memory' (key path 'bandwidth_gbps') or 'h100-sxm' (key "
+                        "path 'memory.bandwidth_gbps')");
+}
+
+/* The reproducer: a sweep of a Llama 3.1 model's layers by its dotted id runs, and gives
+ * what the same sweep through model.* gives. */
+Test(scenario, a_sweep_path_names_a_model_whose_id_holds_dots)
+{
+    static const char *const text =
+        "name: t\nmodels: [llama-3.1-8b]\nhardware: [h100-sxm]\n"
+        "workload: {input_tokens: 1k, output_tokens: 256, request_rate_per_s: 5}\n"
+        "search: {max_devices: 2}\n"
+        "sweeps:\n  - path: model.llama-3.1-8b.architecture.n_layers\n    values: [16, 32]\n";
+    isim_error e = {0};
+    isim_scenario *s = NULL, *star_s = NULL;
+    isim_scenario_result *r = run_text(text, 1, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    char *star_text = tu_replace(text, "model.llama-3.1-8b.", "model.*.");
+    isim_scenario_result *star = run_text(star_text, 1, &e, &star_s);
+    cr_assert_not_null(star, "%s", e.message);
+    cr_assert_eq(r->n_points, 2u);
+    for (size_t k = 0; k < 2; k++) {
+        const isim_plan *a = r->points[k].plans[0], *b = star->points[k].plans[0];
+        cr_assert_eq(a->n_frontier, b->n_frontier);
+        for (size_t i = 0; i < a->n_frontier; i++)
+            cr_expect(isim_plan_point_same(&a->frontier[i], &b->frontier[i]));
+    }
+    cr_expect_gt(r->points[0].plans[0]->max_tokens_per_s_per_user,
+                 1.5 * r->points[1].plans[0]->max_tokens_per_s_per_user,
+                 "16 layers decode faster than 32");
+    isim_scenario_result_free(star);
+    isim_scenario_free(star_s);
+    free(star_text);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
+}
+
+/* A data directory of its own: hw-profiles/h100-sxm.yaml, a copy as h100-sxm.2x.yaml, and
+ * models/llama-3.1-8b.yaml. */
+static void copy_spec(const char *dir, const char *sub, const char *from, const char *to)
+{
+    char src[1024], dst[1024];
+    snprintf(src, sizeof src, "%s/%s/%s.yaml", ISIM_DATA_DIR, sub, from);
+    snprintf(dst, sizeof dst, "%s/%s", dir, sub);
+    mkdir(dst, 0777);
+    snprintf(dst, sizeof dst, "%s/%s/%s.yaml", dir, sub, to);
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    cr_assert(in && out, "%s -> %s", src, dst);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+}
+
+static const char *const DOTTED[][3] = {{"hw-profiles", "h100-sxm", "h100-sxm"},
+                                        {"hw-profiles", "h100-sxm", "h100-sxm.2x"},
+                                        {"models", "llama-3.1-8b", "llama-3.1-8b"}};
+
+static void make_dotted_catalog(char *dir)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    for (size_t i = 0; i < 3; i++)
+        copy_spec(dir, DOTTED[i][0], DOTTED[i][1], DOTTED[i][2]);
+}
+
+static void remove_dotted_catalog(const char *dir)
+{
+    char path[1024];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s/%s.yaml", dir, DOTTED[i][0], DOTTED[i][2]);
+        remove(path);
+    }
+    snprintf(path, sizeof path, "%s/hw-profiles", dir);
+    rmdir(path);
+    snprintf(path, sizeof path, "%s/models", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
+static isim_scenario_result *run_in(const char *dir, const char *text, isim_error *e,
+                                    isim_scenario **sc)
+{
+    char *path = tu_write("run.yaml", text);
+    *sc = NULL;
+    isim_scenario_result *r = NULL;
+    if (isim_scenario_load(path, sc, e) == ISIM_OK) {
+        isim_scenario_run_opts o = {.data_dir = dir, .threads = 1};
+        if (isim_scenario_run(*sc, &o, &r, e) != ISIM_OK)
+            r = NULL;
+    }
+    tu_discard(path);
+    return r;
+}
+
+/* A hardware id with a dot, named as the scenario lists it and as the catalog holds it
+ * (hardware: all): the sweep changes that profile alone, the one whose id is a prefix of it
+ * untouched; the sensitivity range through the same path moves its cost. An id the catalog
+ * does not hold is refused at the path with the catalog's ids. */
+Test(scenario, a_path_names_hardware_whose_id_holds_dots)
+{
+    char dir[] = "/tmp/isim-catalog-XXXXXX";
+    make_dotted_catalog(dir);
+    static const char *const base =
+        "name: dotted\nmodels: [llama-3.1-8b]\nhardware: [h100-sxm, h100-sxm.2x]\n"
+        "workload: {input_tokens: 1k, output_tokens: 256}\nsearch: {max_devices: 2}\n"
+        "sweeps:\n  - path: hw.h100-sxm.2x.price.cloud_usd_per_h\n    values: [1, 2]\n"
+        "sensitivity:\n  - path: hw.h100-sxm.2x.price.cloud_usd_per_h\n"
+        "    low: x0.5\n    high: x2\n";
+    for (int all = 0; all < 2; all++) {
+        char *text = all ? tu_replace(base, "[h100-sxm, h100-sxm.2x]", "all") : strdup(base);
+        isim_error e = {0};
+        isim_scenario *s = NULL;
+        isim_scenario_result *r = run_in(dir, text, &e, &s);
+        cr_assert_not_null(r, "%s", e.message);
+        cr_assert_eq(r->n_hw, 2u);
+        cr_assert_str_eq(r->hw[1]->id, "h100-sxm.2x");
+        for (size_t k = 0; k < 2; k++) {
+            cr_expect(tu_close(r->points[k].usd_per_device_h[1], (double)(k + 1), 1e-15));
+            cr_expect(tu_close(r->points[k].usd_per_device_h[0], r->hw[0]->cloud_usd_per_h, 1e-15));
+        }
+        const isim_sensitivity *sv = &r->sensitivity[0];
+        cr_assert(sv->found);
+        for (size_t i = 0; i < sv->n_bars; i++) {
+            cr_expect_str_eq(sv->bars[i].path, "hw.h100-sxm.2x.price.cloud_usd_per_h");
+            if (sv->point.hw == 1) {
+                cr_expect(tu_close(sv->bars[i].cost_low, 0.5 * sv->cost_base, 1e-9));
+                cr_expect(tu_close(sv->bars[i].cost_high, 2 * sv->cost_base, 1e-9));
+            }
+        }
+        isim_scenario_result_free(r);
+        isim_scenario_free(s);
+        free(text);
+    }
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    char *text = tu_replace(base, "[h100-sxm, h100-sxm.2x]", "all");
+    char *bad = tu_replace(text, "hw.h100-sxm.2x.price", "hw.h100-sxm.3x.price");
+    cr_expect_null(run_in(dir, bad, &e, &s));
+    isim_scenario_free(s);
+    char buf[1600];
+    isim_error_format(&e, buf, sizeof buf);
+    const char *msg = strstr(buf, "run.yaml:");
+    cr_expect(msg && strcmp(msg, "run.yaml:7:11: 'hw.h100-sxm.3x.price.cloud_usd_per_h' names no "
+                                 "hardware of the scenario (its hardware: h100-sxm, "
+                                 "h100-sxm.2x)") == 0,
+              "%s", buf);
+    free(bad);
+    free(text);
+    remove_dotted_catalog(dir);
+}
+
+/* A sensitivity range on a model's value by its dotted id moves the recommended
+ * configuration's cost (fewer layers, less time per token). */
+Test(scenario, a_sensitivity_path_names_a_model_whose_id_holds_dots)
+{
+    isim_error e = {0};
+    isim_scenario *s = NULL;
+    isim_scenario_result *r =
+        run_text("name: t\nmodels: [llama-3.1-8b]\nhardware: [h100-sxm]\n"
+                 "workload: {input_tokens: 1k, output_tokens: 256}\nsearch: {max_devices: 2}\n"
+                 "sensitivity:\n  - path: model.llama-3.1-8b.architecture.n_layers\n"
+                 "    low: 16\n    high: 40\n",
+                 1, &e, &s);
+    cr_assert_not_null(r, "%s", e.message);
+    const isim_sensitivity *sv = &r->sensitivity[0];
+    cr_assert(sv->found);
+    cr_assert_eq(sv->n_bars, 1u);
+    cr_expect_lt(sv->bars[0].cost_low, sv->cost_base);
+    cr_expect_gt(sv->bars[0].cost_high, sv->cost_base);
+    isim_scenario_result_free(r);
+    isim_scenario_free(s);
 }
