@@ -80,6 +80,9 @@ void cli_remove_stale(const char *path);
  * a failure leaves the previous file. Prints the error. */
 int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *ctx);
 
+/* The whole command line: runs the command argv[1] names; returns the exit status. */
+int cli_main(int argc, char **argv);
+
 int cmd_plan(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -1,5 +1,6 @@
 /* infersim: the command table. Each subcommand lives in cli/cmd_<name>.c and uses only
- * the public headers (sim/sim.h, reports/report.h). */
+ * the public headers (sim/sim.h, reports/report.h). cli/infersim.c's main() calls cli_main;
+ * the CLI's fuzz target calls it with argv made of bytes. */
 #include "cli/cli.h"
 
 #include <gsl/gsl_errno.h>
@@ -33,7 +34,7 @@ static void usage(FILE *out)
             "\n'infersim COMMAND --help' describes a command. --version prints the version.\n");
 }
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     /* GSL's default handler aborts; the library and CLI check every status instead. */
     gsl_set_error_handler_off();

@@ -10,6 +10,8 @@
 #include <time.h>
 
 static isim_status vfail(isim_error *err, isim_status code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static isim_status vfail(isim_error *err, isim_status code, const char *fmt, va_list ap)
 {
     if (err) {
         memset(err, 0, sizeof *err);

@@ -11,11 +11,11 @@ typedef enum { H1, H2, H3, PARA, NOTE, TABLE, FIGURE, FOLD_BEGIN, FOLD_END } kin
 
 typedef struct {
     kind k;
-    char *text;     /* heading, paragraph, caption, fold summary */
-    char *file;     /* figure: base name under figures/ (without extension) */
+    char *text; /* heading, paragraph, caption, fold summary */
+    char *file; /* figure: base name under figures/ (without extension) */
     size_t n_cols, n_rows;
-    char **cells;   /* table: header row then rows, n_cols each */
-    bool mark;      /* table: the first column of rows starting with "=>" is emphasised */
+    char **cells; /* table: header row then rows, n_cols each */
+    bool mark;    /* table: the first column of rows starting with "=>" is emphasised */
 } block;
 
 struct isim_doc {
@@ -67,6 +67,7 @@ static block *add(isim_doc *d, kind k)
     return x;
 }
 
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 static char *vformat(const char *fmt, va_list ap)
 {
     va_list again;
@@ -80,19 +81,21 @@ static char *vformat(const char *fmt, va_list ap)
 }
 
 static void text_block(isim_doc *d, kind k, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void text_block(isim_doc *d, kind k, const char *fmt, va_list ap)
 {
     block *b = add(d, k);
     if (b && !(b->text = vformat(fmt, ap)))
         d->oom = true;
 }
 
-#define TEXT_FN(name, k)                                                                     \
-    void name(isim_doc *d, const char *fmt, ...)                                             \
-    {                                                                                        \
-        va_list ap;                                                                          \
-        va_start(ap, fmt);                                                                   \
-        text_block(d, k, fmt, ap);                                                           \
-        va_end(ap);                                                                          \
+#define TEXT_FN(name, k)                                                                           \
+    void name(isim_doc *d, const char *fmt, ...)                                                   \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        text_block(d, k, fmt, ap);                                                                 \
+        va_end(ap);                                                                                \
     }
 TEXT_FN(isim_doc_h1, H1)
 TEXT_FN(isim_doc_h2, H2)
@@ -152,11 +155,20 @@ static void html_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -200,7 +212,9 @@ void isim_doc_html(const isim_doc *d, FILE *f, const char *title)
     for (size_t i = 0; i < d->n; i++) {
         const block *b = &d->b[i];
         switch (b->k) {
-        case H1: case H2: case H3: {
+        case H1:
+        case H2:
+        case H3: {
             int level = b->k == H1 ? 1 : b->k == H2 ? 2 : 3;
             fprintf(f, "<h%d>", level);
             html_text(f, b->text);
@@ -277,7 +291,9 @@ void isim_doc_markdown(const isim_doc *d, FILE *f)
     for (size_t i = 0; i < d->n; i++) {
         const block *b = &d->b[i];
         switch (b->k) {
-        case H1: case H2: case H3:
+        case H1:
+        case H2:
+        case H3:
             fprintf(f, "%s ", b->k == H1 ? "#" : b->k == H2 ? "##" : "###");
             md_text(f, b->text, false);
             fputs("\n\n", f);

@@ -644,8 +644,8 @@ static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res
     bool demand = res->base.settings.request_rate_per_s > 0 || res->base.settings.concurrency > 0;
     static const char *const what_text[] = {"the cheapest configuration's $ per M output tokens",
                                             "the fastest configuration's tokens/s per user",
-                                            "$ per month of the fewest devices that serve the "
-                                            "demand"};
+                                            ("$ per month of the fewest devices that serve "
+                                             "the demand")};
     static const char *const suffix[] = {"cost", "speed", "fleet"};
     for (size_t m = 0; m < res->n_models; m++)
         for (size_t gi = 0; gi < gr->n_groups; gi++) {

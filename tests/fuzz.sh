@@ -16,6 +16,11 @@ case $secs in '' | *[!0-9]*) echo "usage: tests/fuzz.sh [SECONDS] [TARGET...]" >
 declare -A seeds=(
   [fuzz_spec]="models hw-profiles"
   [fuzz_scenario]="scenarios tests/fuzz-seeds/scenario"
+  [fuzz_cli]="tests/fuzz-seeds/cli"
+)
+# target: options of its own (the CLI prints on every run: its output is closed)
+declare -A flags=(
+  [fuzz_cli]="-close_fd_mask=3"
 )
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(printf '%s\n' "${!seeds[@]}" | sort)
@@ -32,7 +37,7 @@ for t in "${targets[@]}"; do
   log="build-fuzz/$t.log"
   # shellcheck disable=SC2086 # the seed list is words
   if ! "./build-fuzz/tests/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$t-" \
+      -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$t-" ${flags[$t]:-} \
       "build-fuzz/corpus/$t" ${seeds[$t]} >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "fuzz.sh: $t found a defect; its input is in build-fuzz/findings/" >&2
