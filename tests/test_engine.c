@@ -625,8 +625,9 @@ Test(engine, bad_input_is_refused_before_any_heavy_work)
     snprintf(cut, sizeof cut, "%s/tiny.bin", dir);
     snprintf(cmd, sizeof cmd, "printf abc > '%s'", cut);
     cr_assert_eq(system(cmd), 0);
-    cr_expect_eq(try_open("stories260k", cut, 1, 0, ISIM_FP32, &e), ISIM_EIO);
-    cr_expect(strstr(e.message, "shorter than llama2.c's 28-byte header"), "%s", e.message);
+    cr_expect_eq(try_open("stories260k", cut, 1, 0, ISIM_FP32, &e), ISIM_EINVAL);
+    cr_expect(strstr(e.message, "truncated: 3 bytes, shorter than llama2.c's 28-byte header"), "%s",
+              e.message);
     cr_expect_eq(try_open("stories260k", NULL, 3, 0, ISIM_FP32, &e), ISIM_EINVAL);
     cr_expect(strstr(e.message, "n_heads = 8 does not divide over tp 3"), "%s", e.message);
     cr_expect_eq(try_open("stories260k", NULL, 1, 4096, ISIM_FP32, &e), ISIM_EINVAL);

@@ -128,22 +128,59 @@ isim_status isim__rt_source_random(const isim_model *m, uint64_t seed, rt_source
     return ISIM_OK;
 }
 
-isim_status isim__rt_source_llama2c(const isim_model *m, const char *path, rt_source **out,
-                                    isim_error *err)
+/* llama2.c's tensors in the file's order (run.c, memory_map_weights), named as the engine's
+ * export names them. The RoPE tables the format carries lie between the final norm and the
+ * classifier (which is there only when it is not the embedding): the engine computes its
+ * own and never reads them. */
+static const struct {
+    rt_tensor t;
+    const char *name;
+} llama2c_tensors[] = {{RT_T_EMBED, "embed"},
+                       {RT_T_ATTN_NORM, "attn_norm"},
+                       {RT_T_WQ, "wq"},
+                       {RT_T_WK, "wk"},
+                       {RT_T_WV, "wv"},
+                       {RT_T_WO, "wo"},
+                       {RT_T_FFN_NORM, "ffn_norm"},
+                       {RT_T_W1, "w1"},
+                       {RT_T_W2, "w2"},
+                       {RT_T_W3, "w3"},
+                       {RT_T_FINAL_NORM, "final_norm"},
+                       {RT_T_CLASSIFIER, "classifier"}};
+
+static bool per_layer(rt_tensor t)
 {
-    *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
+    return t != RT_T_EMBED && t != RT_T_FINAL_NORM && t != RT_T_CLASSIFIER;
+}
+
+/* Opens path if it is a regular file (open would wait for a writer on a FIFO, hence
+ * O_NONBLOCK; a directory opens but reads as an error): *fd and the file's *size. */
+static isim_status open_regular(const char *path, int *fd, size_t *size, isim_error *err)
+{
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0)
         return isim__rt_fail(err, ISIM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    int32_t h[7];
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h) {
-        close(fd);
-        return isim__rt_fail(err, ISIM_EIO, "%s: truncated: shorter than llama2.c's 28-byte header",
-                             path);
+    isim_status st = ISIM_OK;
+    if (fstat(*fd, &sb) != 0)
+        st = isim__rt_fail(err, ISIM_EIO, "%s: cannot read: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        st = isim__rt_fail(err, ISIM_EINVAL, "%s: %s", path,
+                           S_ISDIR(sb.st_mode) ? "is a directory" : "is not a regular file");
+    if (st) {
+        close(*fd);
+        *fd = -1;
+        return st;
     }
-    /* dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size (< 0: own classifier),
-     * seq_len */
+    *size = (size_t)sb.st_size;
+    return ISIM_OK;
+}
+
+/* The header (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len; a
+ * negative vocab_size means a classifier of its own) against the model. */
+static isim_status check_header(const isim_model *m, const char *path, const int32_t h[7],
+                                isim_error *err)
+{
     struct {
         const char *name, *key;
         int64_t file, model;
@@ -153,68 +190,119 @@ isim_status isim__rt_source_llama2c(const isim_model *m, const char *path, rt_so
              {"n_heads", "n_heads", h[3], m->n_heads},
              {"n_kv_heads", "n_kv_heads", h[4], m->n_kv_heads},
              {"vocab_size", "vocab", h[5] < 0 ? -(int64_t)h[5] : h[5], m->vocab}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].file != f[i].model) {
-            close(fd);
-            return isim__rt_fail(
-                err, ISIM_EINVAL, "%s: header says %s %lld, but model '%s' has %s %lld", path,
-                f[i].name, (long long)f[i].file, m->id, f[i].key, (long long)f[i].model);
-        }
-    if (h[3] <= 0 || h[0] % h[3] != 0 || m->head_dim != h[0] / h[3] || h[6] <= 0) {
-        close(fd);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (f[i].file == f[i].model)
+            continue;
+        char own[80] = "";
+        if (i == 5 && h[5] < 0)
+            snprintf(own, sizeof own, " (a classifier of its own, over %lld tokens)",
+                     (long long)f[i].file);
         return isim__rt_fail(err, ISIM_EINVAL,
-                             "%s: header's dim %d / n_heads %d is not model '%s''s head_dim "
-                             "%lld, or seq_len %d is not positive",
-                             path, h[0], h[3], m->id, (long long)m->head_dim, h[6]);
+                             "%s: header says %s %d%s, but model '%s' has %s %lld", path, f[i].name,
+                             (int)h[i], own, m->id, f[i].key, (long long)f[i].model);
     }
+    /* the model's counts are at least 1, so h[3] is */
+    if (h[0] % h[3] != 0 || h[0] / h[3] != m->head_dim)
+        return isim__rt_fail(err, ISIM_EINVAL,
+                             "%s: llama2.c's head size is dim / n_heads (%d / %d), but model '%s' "
+                             "has head_dim %lld",
+                             path, h[0], h[3], m->id, (long long)m->head_dim);
+    if (h[6] <= 0)
+        return isim__rt_fail(err, ISIM_EINVAL, "%s: header says seq_len %d, not a positive count",
+                             path, h[6]);
     bool shared = h[5] > 0;
-    if (shared != m->tied_embeddings) {
-        close(fd);
+    if (shared != m->tied_embeddings)
         return isim__rt_fail(err, ISIM_EINVAL,
                              "%s: the classifier is %s the embedding, but model '%s' says "
                              "tied_embeddings: %s",
                              path, shared ? "shared with" : "separate from", m->id,
                              m->tied_embeddings ? "true" : "false");
-    }
-    if (m->has_moe || m->attn_bias || m->mlp_bias || m->qk_norm) {
-        close(fd);
+    if (m->has_moe || m->attn_bias || m->mlp_bias || m->qk_norm)
         return isim__rt_fail(err, ISIM_EINVAL,
                              "%s: a llama2.c checkpoint holds no MoE, bias or q/k-norm weights, "
                              "which model '%s' has",
                              path, m->id);
+    return ISIM_OK;
+}
+
+/* *at += a x b x c x d; false when that overflows */
+static bool add_product(size_t *at, size_t a, size_t b, size_t c, size_t d)
+{
+    size_t p;
+    return !__builtin_mul_overflow(a, b, &p) && !__builtin_mul_overflow(p, c, &p) &&
+           !__builtin_mul_overflow(p, d, &p) && !__builtin_add_overflow(*at, p, at);
+}
+
+/* Where each tensor starts; *end the size of the file the header and the model describe.
+ * false when that overflows size_t. */
+static bool place_tensors(rt_source *s, size_t *end)
+{
+    const isim_model *m = s->m;
+    size_t at = 7 * sizeof(int32_t);
+    for (size_t i = 0; i < sizeof llama2c_tensors / sizeof llama2c_tensors[0]; i++) {
+        rt_tensor t = llama2c_tensors[i].t;
+        if (t == RT_T_CLASSIFIER) {
+            /* the RoPE tables: seq_len x head_size / 2, real then imaginary */
+            if (!add_product(&at, (size_t)s->seq_len, (size_t)m->head_dim, sizeof(float), 1))
+                return false;
+            if (s->shared_classifier) {
+                s->offset[t] = s->offset[RT_T_EMBED];
+                continue;
+            }
+        }
+        size_t r, c;
+        shape(m, t, &r, &c);
+        s->offset[t] = at;
+        if (!add_product(&at, r, c, per_layer(t) ? (size_t)m->n_layers : 1, sizeof(float)))
+            return false;
     }
-    rt_source *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path))) {
+    *end = at;
+    return true;
+}
+
+isim_status isim__rt_source_llama2c(const isim_model *m, const char *path, rt_source **out,
+                                    isim_error *err)
+{
+    *out = NULL;
+    size_t size;
+    int fd;
+    isim_status st = open_regular(path, &fd, &size, err);
+    if (st)
+        return st;
+    int32_t h[7];
+    ssize_t got = pread(fd, h, sizeof h, 0);
+    if (got < 0)
+        st = isim__rt_fail(err, ISIM_EIO, "%s: cannot read: %s", path, strerror(errno));
+    else if (got != (ssize_t)sizeof h)
+        st = isim__rt_fail(err, ISIM_EINVAL,
+                           "%s: truncated: %zu bytes, shorter than llama2.c's 28-byte header", path,
+                           size);
+    else
+        st = check_header(m, path, h, err);
+    rt_source *s = NULL;
+    if (!st && (!(s = calloc(1, sizeof *s)) || !(s->path = strdup(path)))) {
         free(s);
+        s = NULL;
+        st = isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    }
+    if (st) {
         close(fd);
-        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+        return st;
     }
     s->m = m;
     s->fd = fd;
-    s->shared_classifier = shared;
+    s->shared_classifier = h[5] > 0;
     s->seq_len = h[6];
-    /* llama2.c's order (run.c, memory_map_weights) */
-    static const rt_tensor order[] = {RT_T_EMBED, RT_T_ATTN_NORM, RT_T_WQ,        RT_T_WK,
-                                      RT_T_WV,    RT_T_WO,        RT_T_FFN_NORM,  RT_T_W1,
-                                      RT_T_W2,    RT_T_W3,        RT_T_FINAL_NORM};
-    size_t at = sizeof h, L = (size_t)m->n_layers;
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        size_t r, c;
-        shape(m, order[i], &r, &c);
-        bool per_layer = order[i] != RT_T_EMBED && order[i] != RT_T_FINAL_NORM;
-        s->offset[order[i]] = at;
-        at += r * c * (per_layer ? L : 1) * sizeof(float);
-    }
-    /* the RoPE tables the format carries: seq_len x head_size/2, real then imaginary */
-    at += (size_t)h[6] * (size_t)m->head_dim * sizeof(float);
-    s->offset[RT_T_CLASSIFIER] = shared ? s->offset[RT_T_EMBED] : at;
-    if (!shared)
-        at += (size_t)m->vocab * (size_t)m->d_model * sizeof(float);
-    if ((size_t)sb.st_size != at) {
+    size_t want;
+    if (!place_tensors(s, &want))
+        st = isim__rt_fail(err, ISIM_EINVAL, "%s: model '%s''s weights overflow a file's size",
+                           path, m->id);
+    else if (size != want)
+        st = isim__rt_fail(err, ISIM_EINVAL, "%s: %s: %zu bytes, but its header's model takes %zu",
+                           path, size < want ? "truncated" : "size mismatch", size, want);
+    if (st) {
         isim__rt_source_free(s);
-        return isim__rt_fail(
-            err, ISIM_EINVAL, "%s: %s: %lld bytes, but its header's model takes %zu", path,
-            (size_t)sb.st_size < at ? "truncated" : "size mismatch", (long long)sb.st_size, at);
+        return st;
     }
     *out = s;
     return ISIM_OK;
@@ -316,9 +404,8 @@ isim_status isim__rt_source_read(rt_source *s, rt_tensor t, int layer, int exper
         random_row(s, t, layer, expert, row, cols, c0, c1, out);
         return ISIM_OK;
     }
-    bool per_layer = t != RT_T_EMBED && t != RT_T_FINAL_NORM && t != RT_T_CLASSIFIER;
-    size_t off =
-        s->offset[t] + (((per_layer ? (size_t)layer * rows : 0) + row) * cols + c0) * sizeof(float);
+    size_t off = s->offset[t] +
+                 (((per_layer(t) ? (size_t)layer * rows : 0) + row) * cols + c0) * sizeof(float);
     size_t want = (c1 - c0) * sizeof(float), got = 0;
     while (got < want) {
         ssize_t r = pread(s->fd, (char *)out + got, want - got, (off_t)(off + got));

@@ -1,0 +1,188 @@
+/* What the CPU engine is given: a llama2.c checkpoint (whose header may lie, whose weights may
+ * not be numbers, which may not be a file at all). Each bad input is refused with its reason,
+ * before any heavy work. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/cpu/internal.h"
+#include "runtime/runtime.h"
+#include "testutil.h"
+
+#define STORIES ISIM_FIXTURES_DIR "/stories260K.bin"
+#define STORIES_BYTES 1056540
+
+static void make_dir(char *dir)
+{
+    strcpy(dir, "/tmp/isim-input-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* The fixture's bytes (the test is skipped without it). */
+static unsigned char *fixture(void)
+{
+    FILE *f = fopen(STORIES, "rb");
+    if (!f)
+        cr_skip_test("%s is absent: the checkpoint checks are left out", STORIES);
+    unsigned char *b = malloc(STORIES_BYTES);
+    cr_assert_not_null(b);
+    cr_assert_eq(fread(b, 1, STORIES_BYTES, f), (size_t)STORIES_BYTES);
+    fclose(f);
+    return b;
+}
+
+/* Opens the engine on `file` for stories260k (or `m` when given) on `threads` threads; the
+ * status, with the error in *e. */
+static isim_status open_with(isim_model *m, const char *file, isim_dtype wt, int threads,
+                             const char *kernels, isim_error *e)
+{
+    isim_model *own = m ? NULL : tu_model("stories260k");
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = m ? m : own;
+    o.weights_file = file;
+    o.weights = wt;
+    o.threads = threads;
+    o.max_context = 16;
+    o.kernels = kernels;
+    isim_rt *rt = NULL;
+    memset(e, 0, sizeof *e);
+    isim_status st = isim_rt_open(&o, &rt, e);
+    isim_rt_close(rt);
+    isim_model_free(own);
+    return st;
+}
+
+/* ---- the checkpoint's header ------------------------------------------------------------- */
+
+/* A header that lies, about the model or about the file, is refused with what it says against
+ * what it should, before anything the size of the model is allocated: every field against the
+ * model (negative, zero, huge, and llama2.c's negative vocab_size for a classifier of its own),
+ * seq_len (the one field the model does not fix) against the file's size, and files cut short. */
+Test(checkpoint, a_header_that_lies_is_refused_with_what_it_says)
+{
+    static const struct {
+        int field;   /* the int32 set, or -1 for none */
+        int32_t v;   /* its value */
+        size_t keep; /* bytes of the file kept */
+        const char *want;
+    } cases[] = {
+        {0, 65, STORIES_BYTES, "header says dim 65, but model 'stories260k' has d_model 64"},
+        {0, -64, STORIES_BYTES, "header says dim -64, but model 'stories260k' has d_model 64"},
+        {1, 0, STORIES_BYTES, "header says hidden_dim 0, but model 'stories260k' has d_ff 172"},
+        {2, INT32_MAX, STORIES_BYTES,
+         "header says n_layers 2147483647, but model 'stories260k' has n_layers 5"},
+        {3, -8, STORIES_BYTES, "header says n_heads -8, but model 'stories260k' has n_heads 8"},
+        {4, 8, STORIES_BYTES, "header says n_kv_heads 8, but model 'stories260k' has n_kv_heads 4"},
+        {5, 511, STORIES_BYTES,
+         "header says vocab_size 511, but model 'stories260k' has vocab 512"},
+        {5, -512, STORIES_BYTES,
+         "the classifier is separate from the embedding, but model 'stories260k' says "
+         "tied_embeddings: true"},
+        {5, -600, STORIES_BYTES,
+         "header says vocab_size -600 (a classifier of its own, over 600 tokens), but model "
+         "'stories260k' has vocab 512"},
+        {5, INT32_MIN, STORIES_BYTES,
+         "header says vocab_size -2147483648 (a classifier of its own, over 2147483648 tokens), "
+         "but model 'stories260k' has vocab 512"},
+        {6, 0, STORIES_BYTES, "header says seq_len 0, not a positive count"},
+        {6, INT32_MIN, STORIES_BYTES, "header says seq_len -2147483648, not a positive count"},
+        {6, 256, STORIES_BYTES,
+         "size mismatch: 1056540 bytes, but its header's model takes 1048348"},
+        {6, INT32_MAX, STORIES_BYTES,
+         "truncated: 1056540 bytes, but its header's model takes 68720516860"},
+        {-1, 0, 28, "truncated: 28 bytes, but its header's model takes 1056540"},
+        {-1, 0, STORIES_BYTES - 1,
+         "truncated: 1056539 bytes, but its header's model takes 1056540"},
+        {-1, 0, 27, "truncated: 27 bytes, shorter than llama2.c's 28-byte header"},
+        {-1, 0, 0, "truncated: 0 bytes, shorter than llama2.c's 28-byte header"},
+    };
+    unsigned char *b = fixture();
+    char dir[64], path[128], want[512];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/h.bin", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int32_t h[7];
+        memcpy(h, b, sizeof h);
+        if (cases[i].field >= 0)
+            h[cases[i].field] = cases[i].v;
+        FILE *f = fopen(path, "wb");
+        cr_assert_not_null(f);
+        fwrite(h, 1, cases[i].keep < sizeof h ? cases[i].keep : sizeof h, f);
+        if (cases[i].keep > sizeof h)
+            fwrite(b + sizeof h, 1, cases[i].keep - sizeof h, f);
+        cr_assert_eq(fclose(f), 0);
+        isim_error e;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        cr_expect_eq(open_with(NULL, path, ISIM_INT8, 1, NULL, &e), ISIM_EINVAL, "case %zu", i);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        snprintf(want, sizeof want, "%s: %s", path, cases[i].want);
+        cr_expect_str_eq(e.message, want, "case %zu", i);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        cr_expect_lt(s, 1.0, "case %zu: refusing took %.2f s", i, s);
+    }
+    free(b);
+    remove_dir(dir);
+}
+
+/* llama2.c's head size is dim / n_heads: a model whose head_dim differs cannot be read from
+ * such a file. */
+Test(checkpoint, a_model_whose_head_dim_is_not_dim_over_heads_is_refused)
+{
+    free(fixture());
+    isim_model *m = tu_model("stories260k");
+    m->head_dim = 16;
+    isim_error e;
+    cr_expect_eq(open_with(m, STORIES, ISIM_FP32, 1, NULL, &e), ISIM_EINVAL);
+    cr_expect_str_eq(e.message, STORIES ": llama2.c's head size is dim / n_heads (64 / 8), but "
+                                        "model 'stories260k' has head_dim 16");
+    isim_model_free(m);
+}
+
+/* A directory, a FIFO (which would block a plain open until a writer came) and a device are
+ * each refused with what they are; through the command line too. */
+Test(checkpoint, a_weights_file_that_is_not_a_regular_file_is_refused, .timeout = 60)
+{
+    char dir[64], fifo[128], args[400];
+    make_dir(dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    const struct {
+        const char *path, *what;
+    } cases[] = {{dir, "is a directory"},
+                 {fifo, "is not a regular file"},
+                 {"/dev/zero", "is not a regular file"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        isim_error e;
+        char want[300];
+        snprintf(want, sizeof want, "%s: %s", cases[i].path, cases[i].what);
+        cr_expect_eq(open_with(NULL, cases[i].path, ISIM_FP32, 1, NULL, &e), ISIM_EINVAL);
+        cr_expect_str_eq(e.message, want);
+        snprintf(args, sizeof args,
+                 "run --engine cpu --model stories260k --weights-file '%s' --prompt-ids 1 "
+                 "--output-tokens 1",
+                 cases[i].path);
+        tu_expect_error(args, 1, want, true);
+    }
+    remove_dir(dir);
+}
