@@ -245,24 +245,36 @@ typedef struct {
     const segment *seg;
     int n_seg;
     pthread_mutex_t lock;
+    size_t stop; /* the lowest row that failed (SIZE_MAX: none): rows from it on are not
+                    read, rows below it still are, so that the error reported is the lowest
+                    failing row's, whichever thread finds its error first */
     isim_status st;
     isim_error err;
 } load_job;
+
+static void load_failed(load_job *j, size_t row, isim_status st, const isim_error *e)
+{
+    pthread_mutex_lock(&j->lock);
+    if (row < j->stop) {
+        j->st = st;
+        j->err = *e;
+        __atomic_store_n(&j->stop, row, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&j->lock);
+}
 
 static void load_rows(void *p, int tid, int n)
 {
     load_job *j = p;
     size_t rows = j->mat->n, k = j->mat->k;
+    size_t r0 = rows * (size_t)tid / (size_t)n, r1 = rows * (size_t)(tid + 1) / (size_t)n;
     float *buf = malloc(k * sizeof *buf);
     if (!buf) {
-        pthread_mutex_lock(&j->lock);
-        if (!j->st)
-            j->st = isim__rt_fail(&j->err, ISIM_ENOMEM, "out of memory");
-        pthread_mutex_unlock(&j->lock);
+        isim_error e;
+        load_failed(j, r0, isim__rt_fail(&e, ISIM_ENOMEM, "out of memory"), &e);
         return;
     }
-    size_t r0 = rows * (size_t)tid / (size_t)n, r1 = rows * (size_t)(tid + 1) / (size_t)n;
-    for (size_t r = r0; r < r1 && !j->st; r++) {
+    for (size_t r = r0; r < r1 && r < __atomic_load_n(&j->stop, __ATOMIC_RELAXED); r++) {
         size_t base = 0;
         const segment *s = j->seg;
         while (r >= base + s->rows) {
@@ -273,12 +285,7 @@ static void load_rows(void *p, int tid, int n)
         isim_status st = isim__rt_source_read(j->src, s->t, s->layer, s->expert, s->row0 + r - base,
                                               s->col0, s->col0 + k, buf, &e);
         if (st) {
-            pthread_mutex_lock(&j->lock);
-            if (!j->st) {
-                j->st = st;
-                j->err = e;
-            }
-            pthread_mutex_unlock(&j->lock);
+            load_failed(j, r, st, &e);
             break;
         }
         isim__rt_matrix_set_row(j->mat, r, buf);
@@ -305,7 +312,7 @@ static isim_status matrix(isim_rt *rt, carve *c, rt_source *src, rt_matrix *m, s
     rt->dense_bytes_local += (double)data;
     if (!c->base || !n)
         return ISIM_OK;
-    load_job j = {.rt = rt, .src = src, .mat = m, .seg = seg, .n_seg = n_seg};
+    load_job j = {.rt = rt, .src = src, .mat = m, .seg = seg, .n_seg = n_seg, .stop = SIZE_MAX};
     pthread_mutex_init(&j.lock, NULL);
     isim__rt_pool_run(rt->pool, load_rows, &j);
     pthread_mutex_destroy(&j.lock);

@@ -5,6 +5,7 @@
 
 #include "runtime/runtime.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -121,6 +122,12 @@ static inline float isim__rt_f32(uint16_t b)
         float f;
     } v = {(uint32_t)b << 16};
     return v.f;
+}
+
+/* "nan", "inf" or "-inf": what a value that is not finite is, for messages. */
+static inline const char *isim__rt_nonfinite_name(float v)
+{
+    return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf";
 }
 
 /* ---- threads -------------------------------------------------------------------------- */

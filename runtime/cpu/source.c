@@ -395,6 +395,27 @@ static void random_row(const rt_source *s, rt_tensor t, int layer, int expert, s
     }
 }
 
+/* A NaN or an infinity where a weight should be: int8 packing cannot convert it and any
+ * precision would carry it into every logit. index: within the tensor (of its layer),
+ * row-major; byte: in the file. */
+static isim_status non_finite(const rt_source *s, rt_tensor t, int layer, size_t index, size_t byte,
+                              float v, isim_error *err)
+{
+    const char *name = "?";
+    for (size_t i = 0; i < sizeof llama2c_tensors / sizeof llama2c_tensors[0]; i++)
+        if (llama2c_tensors[i].t == t)
+            name = llama2c_tensors[i].name;
+    char full[64];
+    if (per_layer(t))
+        snprintf(full, sizeof full, "layers.%d.%s", layer, name);
+    else
+        snprintf(full, sizeof full, "%s", name);
+    return isim__rt_fail(err, ISIM_EINVAL,
+                         "%s: %s[%zu] is %s (byte %zu of the file): a checkpoint's weights must "
+                         "be finite",
+                         s->path, full, index, isim__rt_nonfinite_name(v), byte);
+}
+
 isim_status isim__rt_source_read(rt_source *s, rt_tensor t, int layer, int expert, size_t row,
                                  size_t c0, size_t c1, float *out, isim_error *err)
 {
@@ -414,5 +435,9 @@ isim_status isim__rt_source_read(rt_source *s, rt_tensor t, int layer, int exper
                                  r == 0 ? "unexpected end of file" : strerror(errno));
         got += (size_t)r;
     }
+    for (size_t i = 0; i < c1 - c0; i++)
+        if (!isfinite(out[i]))
+            return non_finite(s, t, layer, row * cols + c0 + i, off + i * sizeof(float), out[i],
+                              err);
     return ISIM_OK;
 }
