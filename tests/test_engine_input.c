@@ -267,3 +267,23 @@ Test(checkpoint, a_non_finite_weight_is_refused_with_its_tensor_and_index)
     free(base);
     remove_dir(dir);
 }
+
+/* int8 packing of a row whose largest magnitude is a denormal too small for largest / 127 (a
+ * scale of 0 divided each value by zero: NaN for the zeros, undefined when converted to int8)
+ * keeps the row exactly, in steps of the smallest denormal. */
+Test(checkpoint, int8_packs_a_row_of_tiny_denormal_weights_exactly)
+{
+    const float tiny = FLT_TRUE_MIN;
+    float row[5] = {0, tiny, -3 * tiny, 5 * tiny, 0}, back[5];
+    rt_matrix m = {.n = 1, .k = 5, .kp = 6, .panels = 1, .dt = ISIM_INT8};
+    m.data = calloc(1, isim__rt_matrix_bytes(1, 5, ISIM_INT8));
+    m.scale = calloc(RT_NR, sizeof(float));
+    cr_assert(m.data && m.scale);
+    isim__rt_matrix_set_row(&m, 0, row);
+    isim__rt_matrix_get_row(&m, 0, back);
+    for (int c = 0; c < 5; c++)
+        cr_expect_leq(fabs((double)back[c] - row[c]), 0.5 * FLT_TRUE_MIN, "column %d: %g, not %g",
+                      c, (double)back[c], (double)row[c]);
+    free(m.data);
+    free(m.scale);
+}

@@ -1,6 +1,7 @@
 /* Packed weight matrices (internal.h): sizes, packing a row, reading it back. */
 #include "runtime/cpu/internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -29,25 +30,30 @@ static size_t index_of(const rt_matrix *m, size_t row, size_t col)
 
 void isim__rt_matrix_set_row(rt_matrix *m, size_t row, const float *values)
 {
+    /* element c of the row at index_of(m, row, c): its first, then a fixed stride along k */
+    size_t first = index_of(m, row, 0);
     if (m->dt == ISIM_FP32) {
-        float *d = m->data;
+        float *d = (float *)m->data + first;
         for (size_t c = 0; c < m->k; c++)
-            d[index_of(m, row, c)] = values[c];
+            d[c * RT_NR] = values[c];
     } else if (m->dt == ISIM_BF16) {
-        uint16_t *d = m->data;
+        uint16_t *d = (uint16_t *)m->data + first;
         for (size_t c = 0; c < m->k; c++)
-            d[index_of(m, row, c)] = isim__rt_bf16(values[c]);
+            d[(c / 2) * RT_NR * 2 + (c & 1)] = isim__rt_bf16(values[c]);
     } else {
-        /* symmetric per-row quantization: the largest magnitude maps to 127 */
+        /* symmetric per-row quantization: the largest magnitude maps to 127 (the sources
+         * give finite values only) */
         float amax = 0;
         for (size_t c = 0; c < m->k; c++)
             amax = fmaxf(amax, fabsf(values[c]));
-        float scale = amax > 0 ? amax / 127.0f : 1.0f;
+        /* a row of denormals too small for amax / 127 takes the smallest step there is, so
+         * that no value is divided by a zero scale */
+        float scale = amax > 0 ? fmaxf(amax / 127.0f, FLT_TRUE_MIN) : 1.0f;
         m->scale[row] = scale;
-        int8_t *d = m->data;
+        int8_t *d = (int8_t *)m->data + first;
         for (size_t c = 0; c < m->k; c++) {
             float q = nearbyintf(values[c] / scale);
-            d[index_of(m, row, c)] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+            d[c * RT_NR] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
         }
     }
 }
