@@ -287,3 +287,27 @@ Test(checkpoint, int8_packs_a_row_of_tiny_denormal_weights_exactly)
     free(m.data);
     free(m.scale);
 }
+
+/* Finite weights so large that the forward pass overflows fp32 give NaN logits: generation
+ * stops with the reason rather than "generating" the first token id over and over. */
+Test(checkpoint, weights_that_overflow_the_forward_pass_stop_generation)
+{
+    unsigned char *b = fixture();
+    char dir[64], path[128], args[400];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/huge.bin", dir);
+    float huge = 1e30f;
+    for (int c = 0; c < 64; c++) /* every value of layer 0's attention norm */
+        memcpy(b + 4 * (32775 + c), &huge, 4);
+    write_bytes(path, b, STORIES_BYTES);
+    free(b);
+    snprintf(args, sizeof args,
+             "run --engine cpu --model stories260k --weights-file '%s' --prompt-ids 1,2,3 "
+             "--output-tokens 4 --threads 1",
+             path);
+    tu_expect_error(args, 1,
+                    "sequence 0: the logit of token 0 is nan: the forward pass overflowed fp32's "
+                    "range",
+                    true);
+    remove_dir(dir);
+}

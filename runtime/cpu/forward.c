@@ -509,6 +509,24 @@ static isim_status chunk(isim_rt *rt, int rows, int n_sel, float *out, isim_erro
     return ISIM_OK;
 }
 
+/* The token of the highest logit of sequence seq. A logit that is not finite means the
+ * forward pass left fp32's range (weights far beyond any trained model's): refused, since a
+ * greedy pick among NaNs would look like an answer. */
+static isim_status greedy(const isim_rt *rt, const float *lg, int seq, int *best, isim_error *err)
+{
+    *best = 0;
+    for (int v = 0; v < rt->vocab; v++) {
+        if (!isfinite(lg[v]))
+            return isim__rt_fail(err, ISIM_EINVAL,
+                                 "sequence %d: the logit of token %d is %s: the forward pass "
+                                 "overflowed fp32's range",
+                                 seq, v, isim__rt_nonfinite_name(lg[v]));
+        if (lg[v] > lg[*best])
+            *best = v;
+    }
+    return ISIM_OK;
+}
+
 /* The world rank that holds the finished logits: the last stage's first TP rank. */
 static int logits_root(const isim_rt *rt)
 {
@@ -562,15 +580,9 @@ isim_status isim__rt_forward(isim_rt *rt, int batch, const int *slots, const int
             }
         }
         st = chunk(rt, rows, n_sel, out, err);
-        if (!st && argmax && rt->last)
-            for (int i = 0; i < n_sel; i++) {
-                const float *lg = rt->logit_all + (size_t)i * rt->vocab;
-                int best = 0;
-                for (int v = 1; v < rt->vocab; v++)
-                    if (lg[v] > lg[best])
-                        best = v;
-                argmax[rt->sel_seq[i]] = best;
-            }
+        for (int i = 0; !st && argmax && rt->last && i < n_sel; i++)
+            st = greedy(rt, rt->logit_all + (size_t)i * rt->vocab, rt->sel_seq[i],
+                        &argmax[rt->sel_seq[i]], err);
     }
     if (!st)
         for (int i = 0; i < batch; i++)
