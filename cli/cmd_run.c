@@ -62,17 +62,34 @@ static bool parse_ids(const char *text, int vocab, int **ids, int *n)
     return true;
 }
 
-static bool dtype_opt(const cli_opt *o, const char *const *allowed, isim_dtype *out)
+/* Whether o's value, when given, is one of `allowed` (NULL-terminated); the usage error,
+ * naming the choices, when it is not. */
+static bool one_of(const cli_opt *o, const char *const *allowed)
 {
     if (!o->value)
         return true;
-    for (int i = 0; allowed[i]; i++)
-        if (strcmp(o->value, allowed[i]) == 0) {
-            isim_dtype_parse(o->value, out);
+    char list[128] = "";
+    size_t at = 0;
+    for (int i = 0; allowed[i]; i++) {
+        if (strcmp(o->value, allowed[i]) == 0)
             return true;
-        }
-    cli_usage_error("run", "--%s: '%s' is not one of the engine's precisions", o->name, o->value);
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
+                               !i               ? ""
+                               : allowed[i + 1] ? ", "
+                                                : " or ",
+                               allowed[i]);
+    }
+    cli_usage_error("run", "--%s: '%s' is not one of %s", o->name, o->value, list);
     return false;
+}
+
+static bool dtype_opt(const cli_opt *o, const char *const *allowed, isim_dtype *out)
+{
+    if (!one_of(o, allowed))
+        return false;
+    if (o->value)
+        isim_dtype_parse(o->value, out);
+    return true;
 }
 
 typedef struct {
@@ -271,7 +288,8 @@ int cmd_run(int argc, char **argv)
     else if (pi->value && !parse_ids(pi->value, (int)m->vocab, &ids, &n_ids))
         rc = CLI_USAGE;
     else if (!dtype_opt(cli_find(opts, "dtype"), wts, &o.weights) ||
-             !dtype_opt(cli_find(opts, "kv"), kvs, &o.kv))
+             !dtype_opt(cli_find(opts, "kv"), kvs, &o.kv) ||
+             !one_of(cli_find(opts, "kernels"), isim_rt_kernel_sets))
         rc = CLI_USAGE;
     if (rc)
         goto cleanup;

@@ -42,9 +42,12 @@ typedef struct isim_rt_options {
     int max_batch;            /* sequences held at once; 1 */
     int max_context;          /* tokens per sequence; 0 = the model's max_context */
     int max_chunk;            /* rows of one forward pass (prefill chunk); 0 = 512 */
-    const char *kernels;      /* "auto" (NULL), "avx512", "avx2" or "scalar": force a
-                                 kernel set, for tests and benchmarks */
+    const char *kernels;      /* one of isim_rt_kernel_sets ("auto" or NULL: the best this
+                                 CPU runs): force a kernel set, for tests and benchmarks */
 } isim_rt_options;
+
+/* The kernel sets one may name: "auto", "avx512", "avx2", "scalar", then NULL. */
+extern const char *const isim_rt_kernel_sets[];
 
 void isim_rt_options_init(isim_rt_options *o);
 

@@ -1,6 +1,6 @@
 /* What the CPU engine is given: a llama2.c checkpoint (whose header may lie, whose weights may
- * not be numbers, which may not be a file at all). Each bad input is refused with its reason,
- * before any heavy work. */
+ * not be numbers, which may not be a file at all) and the options of `infersim run` that reach
+ * the engine (--kernels). Each bad input is refused with its reason, before any heavy work. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -310,4 +310,22 @@ Test(checkpoint, weights_that_overflow_the_forward_pass_stop_generation)
                     "range",
                     true);
     remove_dir(dir);
+}
+
+/* ---- infersim run's options ------------------------------------------------------------ */
+
+/* An unknown kernel set is refused with the choices, by the command line (a usage error) and
+ * by the library. */
+Test(run, an_unknown_kernel_set_is_refused_with_the_choices)
+{
+    tu_expect_error("run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 "
+                    "--kernels avx9000",
+                    2, "--kernels: 'avx9000' is not one of auto, avx512, avx2 or scalar", true);
+    tu_expect_error("run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 "
+                    "--dtype fp64",
+                    2, "--dtype: 'fp64' is not one of fp32, bf16 or int8", true);
+    isim_error e;
+    cr_expect_eq(open_with(NULL, NULL, ISIM_FP32, 1, "avx9000", &e), ISIM_EINVAL);
+    cr_expect_str_eq(e.message,
+                     "unknown kernels 'avx9000': the choices are auto, avx512, avx2 or scalar");
 }

@@ -652,9 +652,10 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
         runs = 3;
     if (runs > 64)
         runs = 64;
-    const rt_kernels *k = isim__rt_kernels_pick(kernels);
-    if (!k)
-        return isim__rt_fail(err, ISIM_EINVAL, "this CPU cannot run the '%s' kernels", kernels);
+    const rt_kernels *k;
+    isim_status st = isim__rt_kernels_choose(kernels, &k, err);
+    if (st)
+        return st;
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
@@ -668,7 +669,7 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
     cpu_times cpu0;
     bool have_cpu0 = cpu_times_now(&cpu0);
     rt_pool *pool = NULL, *pool1 = NULL;
-    isim_status st = isim__rt_pool_new(threads, &pool, err);
+    st = isim__rt_pool_new(threads, &pool, err);
     if (!st && (st = isim__rt_pool_new(1, &pool1, err)))
         isim__rt_pool_free(pool);
     if (st)

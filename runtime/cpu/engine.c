@@ -533,10 +533,8 @@ isim_status isim_rt_open(const isim_rt_options *o, isim_rt **out, isim_error *er
     rt->o = *o;
     rt->m = o->model;
     rt_source *src = NULL;
-    if (!(rt->k = isim__rt_kernels_pick(o->kernels))) {
-        st = isim__rt_fail(err, ISIM_EINVAL, "this CPU cannot run the '%s' kernels", o->kernels);
+    if ((st = isim__rt_kernels_choose(o->kernels, &rt->k, err)))
         goto fail;
-    }
     if ((st = isim__rt_comm_open(&rt->comm, o->tp, o->pp, err)))
         goto fail;
     int threads = o->threads;

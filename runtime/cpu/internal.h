@@ -101,6 +101,9 @@ extern const rt_kernels isim__rt_kernels_avx2;
 extern const rt_kernels isim__rt_kernels_avx512;
 /* The best set this CPU runs ("auto"), or the named one; NULL if the CPU cannot. */
 const rt_kernels *isim__rt_kernels_pick(const char *name);
+/* isim__rt_kernels_pick with the reason when there is none: a name that is not one of
+ * isim_rt_kernel_sets, or a set this CPU cannot run. */
+isim_status isim__rt_kernels_choose(const char *name, const rt_kernels **out, isim_error *err);
 
 /* fp32 -> bf16 with round to nearest even (NaN kept a NaN), and back. */
 static inline uint16_t isim__rt_bf16(float f)

@@ -2,7 +2,10 @@
  * any x86-64 CPU (and the scalar set anywhere). */
 #include "runtime/cpu/internal.h"
 
+#include <stdio.h>
 #include <string.h>
+
+const char *const isim_rt_kernel_sets[] = {"auto", "avx512", "avx2", "scalar", NULL};
 
 #if defined(__x86_64__) && defined(ISIM_RT_X86_KERNELS)
 static bool has_avx512(void)
@@ -32,4 +35,22 @@ const rt_kernels *isim__rt_kernels_pick(const char *name)
     if (any || strcmp(name, "scalar") == 0)
         return &isim__rt_kernels_scalar;
     return NULL;
+}
+
+isim_status isim__rt_kernels_choose(const char *name, const rt_kernels **out, isim_error *err)
+{
+    if ((*out = isim__rt_kernels_pick(name)))
+        return ISIM_OK;
+    char list[80] = "";
+    size_t at = 0;
+    for (int i = 0; isim_rt_kernel_sets[i]; i++) {
+        if (strcmp(name, isim_rt_kernel_sets[i]) == 0)
+            return isim__rt_fail(err, ISIM_EINVAL, "this CPU cannot run the '%s' kernels", name);
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
+                               !i                           ? ""
+                               : isim_rt_kernel_sets[i + 1] ? ", "
+                                                            : " or ",
+                               isim_rt_kernel_sets[i]);
+    }
+    return isim__rt_fail(err, ISIM_EINVAL, "unknown kernels '%s': the choices are %s", name, list);
 }
