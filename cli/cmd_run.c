@@ -7,9 +7,11 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void help(const cli_opt *opts)
@@ -92,18 +94,121 @@ static bool dtype_opt(const cli_opt *o, const char *const *allowed, isim_dtype *
     return true;
 }
 
+/* --dump-logits FILE: the logits go to FILE.tmp-PID, renamed over FILE once the run has
+ * finished, so that FILE is either whole or as it was. A failed run removes the temporary,
+ * and so does SIGINT, SIGTERM or SIGHUP (SIGKILL cannot be caught: it leaves the
+ * temporary). A FIFO or a device (/dev/stdout) is written as the run goes. */
 typedef struct {
+    const char *path;
+    char *tmp; /* NULL when writing path itself */
     FILE *f;
-    bool failed;
+    int error; /* errno of the first failed write */
 } dump;
+
+/* the temporary for the signal handler: set before `dump_armed` */
+static char *volatile dump_tmp;
+static volatile sig_atomic_t dump_armed;
+
+static void dump_on_signal(int sig)
+{
+    if (dump_armed)
+        unlink(dump_tmp);
+    raise(sig); /* SA_RESETHAND: the default action, the exit status of that signal */
+}
+
+static const int dump_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
+static void dump_arm(dump *d)
+{
+    dump_tmp = d->tmp;
+    dump_armed = 1;
+    struct sigaction sa = {.sa_handler = dump_on_signal, .sa_flags = SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof dump_signals / sizeof dump_signals[0]; i++)
+        sigaction(dump_signals[i], &sa, NULL);
+}
+
+static void dump_disarm(void)
+{
+    for (size_t i = 0; i < sizeof dump_signals / sizeof dump_signals[0]; i++)
+        signal(dump_signals[i], SIG_DFL);
+    dump_armed = 0;
+}
+
+/* Opens the dump before the engine does: a path that cannot be written is refused before
+ * any heavy work. Prints the error. */
+static int dump_open(dump *d, const char *path)
+{
+    d->path = path;
+    struct stat sb;
+    bool exists = stat(path, &sb) == 0;
+    if (exists && S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "infersim: error: %s: is a directory\n", path);
+        return CLI_FAIL;
+    }
+    if (!exists || S_ISREG(sb.st_mode)) {
+        size_t n = strlen(path) + 32;
+        if (!(d->tmp = malloc(n))) {
+            fprintf(stderr, "infersim: error: out of memory\n");
+            return CLI_FAIL;
+        }
+        snprintf(d->tmp, n, "%s.tmp-%ld", path, (long)getpid());
+    }
+    if (!(d->f = fopen(d->tmp ? d->tmp : path, "wb"))) {
+        fprintf(stderr, "infersim: error: %s: cannot create: %s\n", path, strerror(errno));
+        free(d->tmp);
+        d->tmp = NULL;
+        return CLI_FAIL;
+    }
+    if (d->tmp)
+        dump_arm(d);
+    return CLI_OK;
+}
+
+/* A run that failed: the temporary removed, FILE untouched. */
+static void dump_discard(dump *d)
+{
+    if (d->f)
+        fclose(d->f);
+    d->f = NULL;
+    if (d->tmp) {
+        unlink(d->tmp);
+        dump_disarm();
+        free(d->tmp);
+        d->tmp = NULL;
+    }
+}
+
+/* A run that finished: the temporary renamed over FILE. Prints the error. */
+static int dump_finish(dump *d)
+{
+    if (!d->f)
+        return CLI_OK;
+    if (fclose(d->f) != 0 && !d->error)
+        d->error = errno;
+    d->f = NULL;
+    if (!d->error && d->tmp && rename(d->tmp, d->path) != 0)
+        d->error = errno;
+    if (d->error) {
+        fprintf(stderr, "infersim: error: %s: cannot write: %s\n", d->path, strerror(d->error));
+        dump_discard(d);
+        return CLI_FAIL;
+    }
+    if (d->tmp) {
+        dump_disarm();
+        free(d->tmp);
+        d->tmp = NULL;
+    }
+    return CLI_OK;
+}
 
 static void write_logits(void *ctx, int step, int batch, int vocab, const float *logits)
 {
     (void)step;
     dump *d = ctx;
-    if (d->f && fwrite(logits, sizeof *logits, (size_t)batch * (size_t)vocab, d->f) !=
-                    (size_t)batch * (size_t)vocab)
-        d->failed = true;
+    size_t n = (size_t)batch * (size_t)vocab;
+    if (d->f && !d->error && fwrite(logits, sizeof *logits, n, d->f) != n)
+        d->error = errno ? errno : EIO;
 }
 
 static double ms(double s)
@@ -245,7 +350,7 @@ int cmd_run(int argc, char **argv)
     bool mpi = false, json = false;
     isim_rt *rt = NULL;
     isim_rt_result res = {0};
-    dump dmp = {NULL, false};
+    dump dmp = {0};
     isim_error err = {0};
     if (rc < 0) {
         if (rank == 0)
@@ -374,11 +479,8 @@ int cmd_run(int argc, char **argv)
             isim_rt_random_prompt(o.seed, i, plen, (int)m->vocab, prompts[i]);
     }
     const char *dump_path = cli_find(opts, "dump-logits")->value;
-    if (dump_path && rank == 0 && !(dmp.f = fopen(dump_path, "wb"))) {
-        fprintf(stderr, "infersim: error: %s: cannot create: %s\n", dump_path, strerror(errno));
-        rc = CLI_FAIL;
+    if (dump_path && rank == 0 && (rc = dump_open(&dmp, dump_path)))
         goto fail;
-    }
     if (isim_rt_open(&o, &rt, &err) ||
         isim_rt_generate(rt, batch, (const int *const *)prompts, lens, out_tokens,
                          dump_path ? write_logits : NULL, &dmp, &res, &err)) {
@@ -389,17 +491,13 @@ int cmd_run(int argc, char **argv)
         rc = CLI_FAIL;
         goto fail;
     }
-    if (dmp.f && (fclose(dmp.f) != 0 || dmp.failed)) {
-        dmp.f = NULL;
-        fprintf(stderr, "infersim: error: %s: cannot write\n", dump_path);
-        rc = CLI_FAIL;
+    if ((rc = dump_finish(&dmp)))
         goto fail;
-    }
-    dmp.f = NULL;
     if (rank == 0)
         print_result(m, &o, isim_rt_kernels(rt), isim_rt_threads(rt), lens, &res, json);
     goto cleanup;
 fail:
+    dump_discard(&dmp);
     /* a failing rank ends every rank of the run, so that none waits for it */
     if (mpi && world > 1) {
         fflush(stdout);
@@ -412,8 +510,7 @@ cleanup:
         dup2(saved, 2);
         close(saved);
     }
-    if (dmp.f)
-        fclose(dmp.f);
+    dump_discard(&dmp);
     isim_rt_result_release(&res);
     isim_rt_close(rt);
     if (mpi)

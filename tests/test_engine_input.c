@@ -1,6 +1,7 @@
 /* What the CPU engine is given: a llama2.c checkpoint (whose header may lie, whose weights may
  * not be numbers, which may not be a file at all) and the options of `infersim run` that reach
- * the engine (--kernels). Each bad input is refused with its reason, before any heavy work. */
+ * the engine (--kernels, --dump-logits). Each bad input is refused with its reason, before any
+ * heavy work, and a failed or killed run leaves the previous logits file as it was. */
 #include <criterion/criterion.h>
 
 #include <dirent.h>
@@ -328,4 +329,131 @@ Test(run, an_unknown_kernel_set_is_refused_with_the_choices)
     cr_expect_eq(open_with(NULL, NULL, ISIM_FP32, 1, "avx9000", &e), ISIM_EINVAL);
     cr_expect_str_eq(e.message,
                      "unknown kernels 'avx9000': the choices are auto, avx512, avx2 or scalar");
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    size_t got = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    b[got] = 0;
+    if (len)
+        *len = got;
+    return b;
+}
+
+/* Names in dir that start with `prefix`. */
+static int count_named(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* --dump-logits FILE: a run that fails (here before the engine opens, and after it has run,
+ * on a full device) leaves the previous FILE as it was and no temporary beside it; a run that
+ * finishes replaces it whole; a directory is refused before the run. */
+Test(run, dump_logits_replaces_the_file_only_when_the_run_finishes)
+{
+    char dir[64], path[128], args[600];
+    make_dir(dir);
+    snprintf(path, sizeof path, "%s/logits.bin", dir);
+    write_bytes(path, "keep\n", 5);
+    snprintf(args, sizeof args,
+             "run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 "
+             "--weights-file /nonexistent --dump-logits '%s'",
+             path);
+    tu_expect_error(args, 1, "/nonexistent: cannot open: No such file or directory", true);
+    char *kept = slurp(path, NULL);
+    cr_expect_str_eq(kept, "keep\n");
+    free(kept);
+    cr_expect_eq(count_named(dir, "logits.bin.tmp"), 0);
+    snprintf(args, sizeof args,
+             "run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 --threads 1 "
+             "--dump-logits '%s' >/dev/null",
+             path);
+    cr_assert_eq(tu_run(args, NULL, NULL), 0);
+    size_t len = 0;
+    free(slurp(path, &len));
+    cr_expect_eq(len, (size_t)2 * 512 * sizeof(float), "two steps' logits: %zu bytes", len);
+    cr_expect_eq(count_named(dir, "logits.bin.tmp"), 0);
+    snprintf(args, sizeof args,
+             "run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 "
+             "--dump-logits '%s'",
+             dir);
+    char want[200];
+    snprintf(want, sizeof want, "%s: is a directory", dir);
+    tu_expect_error(args, 1, want, true);
+    if (access("/dev/full", W_OK) == 0)
+        tu_expect_error("run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 "
+                        "--dump-logits /dev/full",
+                        1, "/dev/full: cannot write: No space left on device", true);
+    remove_dir(dir);
+}
+
+/* A run killed by SIGINT, SIGTERM or SIGHUP while it writes its logits leaves the previous
+ * FILE as it was and removes its temporary (FILE.tmp-PID), and dies of that signal. The model:
+ * 11M random parameters, 128 KB of logits a step, 4000 steps (seconds), killed as soon as its
+ * first logits are written. */
+Test(run, dump_logits_is_left_as_it_was_when_the_run_is_killed, .timeout = 120)
+{
+    char dir[64], mdir[128], path[128], ypath[200];
+    make_dir(dir);
+    snprintf(mdir, sizeof mdir, "%s/models", dir);
+    cr_assert_eq(mkdir(mdir, 0777), 0);
+    snprintf(ypath, sizeof ypath, "%s/wide-vocab.yaml", mdir);
+    FILE *f = fopen(ypath, "w");
+    cr_assert_not_null(f);
+    fputs("name: wide vocab\nfamily: test\narchitecture:\n  source: \"test\"\n  d_model: 256\n"
+          "  n_layers: 4\n  n_heads: 4\n  n_kv_heads: 4\n  head_dim: 64\n  d_ff: 512\n"
+          "  ffn: swiglu\n  vocab: 32000\n  tied_embeddings: true\n  norm: rmsnorm\n"
+          "  position: rope\n  max_context: 4096\nrelease: {source: \"test\", weights: fp32}\n"
+          "declared_params: {source: \"test\", total: 1.08e7}\n",
+          f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/logits.bin", dir);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        write_bytes(path, "keep\n", 5);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            freopen("/dev/null", "w", stdout);
+            freopen("/dev/null", "w", stderr);
+            execl(ISIM_BIN, ISIM_BIN, "run", "--engine", "cpu", "--data", dir, "--model",
+                  "wide-vocab", "--input-tokens", "1", "--output-tokens", "4000", "--threads", "1",
+                  "--dump-logits", path, (char *)NULL);
+            _exit(127);
+        }
+        char tmp[200];
+        snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)pid);
+        struct stat sb;
+        int waited = 0;
+        while ((stat(tmp, &sb) != 0 || sb.st_size == 0) && waited < 60000) {
+            nanosleep(&(struct timespec){0, 2000000}, NULL);
+            waited += 2;
+        }
+        cr_expect_lt(waited, 60000, "no logits written in 60 s");
+        kill(pid, sigs[i]);
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
+                  "signal %d: the run ended with status %#x", sigs[i], status);
+        char *kept = slurp(path, NULL);
+        cr_expect_str_eq(kept, "keep\n", "signal %d", sigs[i]);
+        free(kept);
+        cr_expect_eq(count_named(dir, "logits.bin.tmp"), 0, "signal %d left its temporary",
+                     sigs[i]);
+    }
+    remove_dir(dir);
 }
