@@ -17,6 +17,7 @@ declare -A seeds=(
   [fuzz_spec]="models hw-profiles"
   [fuzz_scenario]="scenarios tests/fuzz-seeds/scenario"
   [fuzz_cli]="tests/fuzz-seeds/cli"
+  [fuzz_ckpt]="../shared/fixtures/stories260K.bin"
 )
 # target: options of its own (the CLI prints on every run: its output is closed)
 declare -A flags=(
@@ -35,10 +36,16 @@ for t in "${targets[@]}"; do
   [ -n "${seeds[$t]+x}" ] || { echo "fuzz.sh: no target '$t'" >&2; exit 2; }
   mkdir -p "build-fuzz/corpus/$t"
   log="build-fuzz/$t.log"
-  # shellcheck disable=SC2086 # the seed list is words
+  # libFuzzer takes seed folders as arguments and seed files through -seed_inputs
+  dirs=() files=()
+  for s in ${seeds[$t]}; do
+    if [ -d "$s" ]; then dirs+=("$s"); else files+=("$s"); fi
+  done
+  extra=()
+  [ ${#files[@]} -eq 0 ] || extra=("-seed_inputs=$(IFS=,; echo "${files[*]}")")
   if ! "./build-fuzz/tests/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$t-" ${flags[$t]:-} \
-      "build-fuzz/corpus/$t" ${seeds[$t]} >"$log" 2>&1; then
+      -print_final_stats=1 -artifact_prefix="build-fuzz/findings/$t-" "${extra[@]}" \
+      ${flags[$t]:-} "build-fuzz/corpus/$t" "${dirs[@]}" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "fuzz.sh: $t found a defect; its input is in build-fuzz/findings/" >&2
     exit 1
