@@ -230,6 +230,9 @@ Test(checkpoint, a_non_finite_weight_is_refused_with_its_tensor_and_index)
          "finite"},
         {AT_WV + 3 * 2048 + 5, -1, INFINITY, ISIM_BF16,
          "layers.3.wv[5] is inf (byte 279856 of the file): a checkpoint's weights must be finite"},
+        /* as the audit's reproducer, which sets embed[640 .. 647] to infinity, in int8 */
+        {AT_EMBED + 640, AT_EMBED + 647, INFINITY, ISIM_INT8,
+         "embed[640] is inf (byte 2588 of the file): a checkpoint's weights must be finite"},
         {AT_EMBED + 777, -1, -INFINITY, ISIM_INT8,
          "embed[777] is -inf (byte 3136 of the file): a checkpoint's weights must be finite"},
         {AT_FFN_NORM + 4 * 64 + 3, -1, NAN, ISIM_FP32,
