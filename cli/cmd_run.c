@@ -105,7 +105,10 @@ typedef struct {
     int error; /* errno of the first failed write */
 } dump;
 
-/* the temporary for the signal handler: set before `dump_armed` */
+/* The temporary for the signal handler: set before `dump_armed`. A handler, not the thread
+ * of cleanup.c that the other commands use: the engine runs under mpirun, whose library
+ * starts threads of its own that must keep the signals they expect, and one file needs no
+ * more than unlink, which a handler may call. */
 static char *volatile dump_tmp;
 static volatile sig_atomic_t dump_armed;
 
@@ -147,6 +150,7 @@ static int dump_open(dump *d, const char *path)
         return CLI_FAIL;
     }
     if (!exists || S_ISREG(sb.st_mode)) {
+        cli_remove_stale(path); /* what a SIGKILL'd run left */
         size_t n = strlen(path) + 32;
         if (!(d->tmp = malloc(n))) {
             fprintf(stderr, "infersim: error: out of memory\n");
