@@ -242,13 +242,25 @@ int cmd_calibrate(int argc, char **argv)
     if (cli_find(opts, "collectives")->value)
         return collectives_child(argc, argv, runs);
     const char *data = cli_data_dir(cli_find(opts, "data"));
-    char out_path[1200];
-    if (cli_find(opts, "out")->value)
-        snprintf(out_path, sizeof out_path, "%s", cli_find(opts, "out")->value);
-    else
-        snprintf(out_path, sizeof out_path, "%s/hw-profiles/local-cpu.yaml", data);
+    char *out_path = cli_find(opts, "out")->value ? cli_concat(cli_find(opts, "out")->value, "")
+                                                  : cli_concat(data, "/hw-profiles/local-cpu.yaml");
+    if (!out_path)
+        return cli_oom();
+    /* a minute of measuring must not end in a place that cannot take the profile */
+    char *slash = strrchr(out_path, '/');
+    if (slash)
+        *slash = '\0';
+    rc = cli_writable_dir(slash ? (slash == out_path ? "/" : out_path) : ".", false);
+    if (slash)
+        *slash = '/';
+    if (rc) {
+        free(out_path);
+        return rc;
+    }
+    cli_remove_stale(out_path);
 
     isim_model *small = NULL, *mid = NULL;
+    char *tmp = NULL; /* the profile written beside out_path, loaded, then renamed */
     isim_error err = {0};
     if (isim_catalog_model(data, "stories260k", &small, &err) ||
         isim_catalog_model(data, "llama-3.2-1b", &mid, &err)) {
@@ -432,20 +444,24 @@ int cmd_calibrate(int argc, char **argv)
         date, c.step_overhead_s.median * 1e6, s3, s1, c.dispatches_per_layer);
     fclose(f);
     /* refuse to write a profile that the catalog's reader would not take */
-    char tmp[1300];
-    snprintf(tmp, sizeof tmp, "%s.check-%ld.yaml", out_path, (long)getpid());
-    FILE *tf = fopen(tmp, "w");
+    char suffix[48];
+    snprintf(suffix, sizeof suffix, ".tmp-%ld.yaml", (long)getpid());
+    tmp = cli_concat(out_path, suffix);
+    FILE *tf = tmp ? fopen(tmp, "w") : NULL;
     isim_hw *hw = NULL;
-    bool ok = tf && fputs(yaml, tf) >= 0;
+    bool ok = tf && fputs(yaml, tf) >= 0 && fflush(tf) == 0 && fsync(fileno(tf)) == 0;
     if (tf)
         ok = fclose(tf) == 0 && ok;
     if (!ok || isim_hw_load(tmp, &hw, &err)) {
-        remove(tmp);
+        int write_errno = errno;
+        if (tmp)
+            remove(tmp);
         if (ok)
             fprintf(stderr, "infersim: error: the measured profile does not load: %s\n",
                     err.message);
         else
-            fprintf(stderr, "infersim: error: %s: cannot write: %s\n", tmp, strerror(errno));
+            fprintf(stderr, "infersim: error: %s: cannot write: %s\n", out_path,
+                    tmp ? strerror(write_errno) : "out of memory");
         free(yaml);
         rc = CLI_FAIL;
         goto cleanup;
@@ -524,5 +540,7 @@ int cmd_calibrate(int argc, char **argv)
 cleanup:
     isim_model_free(small);
     isim_model_free(mid);
+    free(tmp);
+    free(out_path);
     return rc;
 }

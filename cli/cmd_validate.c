@@ -653,6 +653,11 @@ static void csv(FILE *f, const vlist *l)
     }
 }
 
+static void write_csv(FILE *f, void *ctx)
+{
+    csv(f, ctx);
+}
+
 /* Accuracy of the points `keep` selects, for the step rule and the coarse one. */
 typedef bool (*keep_fn)(const vpoint *p);
 static bool k_decode(const vpoint *p)
@@ -806,6 +811,9 @@ int cmd_validate(int argc, char **argv)
     isim_model *m = NULL;
     isim_hw *hw = NULL;
     isim_error err = {0};
+    /* minutes of measuring must not end in a directory that cannot take their results */
+    if ((rc = cli_writable_dir(dir, true)))
+        return rc;
     if (isim_catalog_model(data, model_id, &m, &err)) {
         rc = cli_error(&err);
         goto cleanup;
@@ -890,17 +898,12 @@ int cmd_validate(int argc, char **argv)
     if (rc)
         goto done;
     /* outputs */
-    mkdir(dir, 0777);
-    char path[1400];
-    snprintf(path, sizeof path, "%s/validation.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "infersim: error: %s: cannot create: %s\n", path, strerror(errno));
-        rc = CLI_FAIL;
+    char *csv_path = cli_concat(dir, "/validation.csv");
+    rc = csv_path ? cli_write_file(csv_path, write_csv, &l) : cli_oom();
+    free(csv_path);
+    if (rc)
         goto done;
-    }
-    csv(f, &l);
-    fclose(f);
+    char path[1400];
     double *ms = malloc((l.n ? l.n : 1) * sizeof *ms), *ps = malloc((l.n ? l.n : 1) * sizeof *ps);
     int *series = malloc((l.n ? l.n : 1) * sizeof *series);
     for (size_t i = 0; ms && ps && series && i < l.n; i++) {

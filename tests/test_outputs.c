@@ -209,6 +209,10 @@ Test(outputs, a_directory_that_cannot_be_written_is_refused_before_the_work)
         {"report default -o", "/rep", "/rep.tmp-"},
         {"scenario run default -o", "/res", "/res: cannot create directory: "},
         {"plan --model llama-3.2-1b --hw l4 --plot", "/p.png", ": cannot write there: "},
+        {"calibrate --engine cpu --no-mpi -o", "/p.yaml", ": cannot write there: "},
+        {"validate --engine cpu --no-mpi -o", "/v", "/v: cannot create directory: "},
+        {"run --engine cpu --model stories260k --input-tokens 4 --output-tokens 2 --dump-logits",
+         "/d.bin", "/d.bin: cannot create: "},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[512], want[512];
