@@ -61,6 +61,15 @@ char *cli_concat(const char *a, const char *b);
 /* Prints "out of memory" and returns CLI_FAIL. */
 int cli_oom(void);
 
+/* ---- other programs (spawn.c) ---- */
+/* Whether `program` is an executable file in a folder of $PATH. */
+bool cli_on_path(const char *program);
+/* Runs argv (argv[0] found through $PATH; no shell) and reads its standard output, and its
+ * standard error too when `with_stderr` (else that goes to /dev/null), at most `cap` bytes,
+ * into *out (NUL-terminated; the caller frees it). *status gets its wait status. Returns 0,
+ * or the errno value of what failed. */
+int cli_capture(char *const argv[], bool with_stderr, size_t cap, char **out, int *status);
+
 /* ---- what a killed command leaves (cleanup.c) ---- */
 /* Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it starts later, and
  * starts the one thread that takes them: it removes the guarded paths and lets the signal

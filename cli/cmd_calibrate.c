@@ -115,32 +115,34 @@ static void measure_collectives(int runs, coll_fit *cf)
     memset(cf, 0, sizeof *cf);
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) {
+    if (n <= 0 || n == (ssize_t)sizeof self - 1) { /* none, or cut */
         snprintf(cf->why, sizeof cf->why, "cannot find this program's path");
         return;
     }
     self[n] = 0;
-    if (system("command -v mpirun >/dev/null 2>&1") != 0) {
+    if (!cli_on_path("mpirun")) {
         snprintf(cf->why, sizeof cf->why, "mpirun is not installed (openmpi-bin)");
         return;
     }
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd,
-             "mpirun --allow-run-as-root --oversubscribe -np 2 '%s' calibrate --engine cpu "
-             "--collectives --runs %d 2>/dev/null",
-             self, runs);
-    FILE *p = popen(cmd, "r");
-    char *buf = malloc(65536);
-    size_t len = 0;
-    while (p && buf && len < 65535) {
-        size_t got = fread(buf + len, 1, 65535 - len, p);
-        if (!got)
-            break;
-        len += got;
-    }
-    int st = p ? pclose(p) : -1;
-    if (buf)
-        buf[len] = 0;
+    char runs_text[16];
+    snprintf(runs_text, sizeof runs_text, "%d", runs);
+    char *const args[] = {"mpirun",
+                          "--allow-run-as-root",
+                          "--oversubscribe",
+                          "-np",
+                          "2",
+                          self,
+                          "calibrate",
+                          "--engine",
+                          "cpu",
+                          "--collectives",
+                          "--runs",
+                          runs_text,
+                          NULL};
+    char *buf = NULL;
+    int st = -1;
+    if (cli_capture(args, false, 65535, &buf, &st) != 0)
+        st = -1;
     cJSON *j = buf && st == 0 ? cJSON_Parse(buf) : NULL;
     free(buf);
     if (!j) {

@@ -510,30 +510,53 @@ static int two_ranks(const char *self, const char *model, const char *data, isim
                      isim_dtype kv, int tp, int pp, int batch, int prompt, int steps,
                      double out[R_N])
 {
-    char cmd[2000];
-    snprintf(
-        cmd, sizeof cmd,
-        "mpirun --allow-run-as-root --oversubscribe -np %d '%s' run --engine cpu --data '%s' "
-        "--model %s --dtype %s --kv %s --batch %d --input-tokens %d --output-tokens %d --tp %d "
-        "--pp %d --threads 1 --json 2>&1",
-        tp * pp, self, data, model, isim_dtype_name(wt), isim_dtype_name(kv), batch, prompt,
-        steps + 1, tp, pp);
-    FILE *f = popen(cmd, "r");
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    while (f && buf && len + 1 < cap) {
-        size_t got = fread(buf + len, 1, cap - 1 - len, f);
-        if (!got)
-            break;
-        len += got;
-    }
-    int st = f ? pclose(f) : -1;
-    if (buf)
-        buf[len] = 0;
+    char np[16], b[16], in[16], outn[16], tps[16], pps[16];
+    snprintf(np, sizeof np, "%d", tp * pp);
+    snprintf(b, sizeof b, "%d", batch);
+    snprintf(in, sizeof in, "%d", prompt);
+    snprintf(outn, sizeof outn, "%d", steps + 1);
+    snprintf(tps, sizeof tps, "%d", tp);
+    snprintf(pps, sizeof pps, "%d", pp);
+    char *const args[] = {"mpirun",
+                          "--allow-run-as-root",
+                          "--oversubscribe",
+                          "-np",
+                          np,
+                          (char *)self,
+                          "run",
+                          "--engine",
+                          "cpu",
+                          "--data",
+                          (char *)data,
+                          "--model",
+                          (char *)model,
+                          "--dtype",
+                          (char *)isim_dtype_name(wt),
+                          "--kv",
+                          (char *)isim_dtype_name(kv),
+                          "--batch",
+                          b,
+                          "--input-tokens",
+                          in,
+                          "--output-tokens",
+                          outn,
+                          "--tp",
+                          tps,
+                          "--pp",
+                          pps,
+                          "--threads",
+                          "1",
+                          "--json",
+                          NULL};
+    char *buf = NULL;
+    int st = -1;
+    if (cli_capture(args, true, 1 << 20, &buf, &st) != 0)
+        st = -1;
     const char *brace = buf ? strchr(buf, '{') : NULL;
     cJSON *j = st == 0 && brace ? cJSON_Parse(brace) : NULL;
     if (!j) {
-        fprintf(stderr, "infersim: error: '%s' failed: %s\n", cmd, buf ? buf : "");
+        fprintf(stderr, "infersim: error: mpirun -np %s %s run --tp %s --pp %s failed: %s\n", np,
+                self, tps, pps, buf ? buf : "");
         free(buf);
         return CLI_FAIL;
     }
@@ -843,9 +866,10 @@ int cmd_validate(int argc, char **argv)
     }
     char self[1024];
     ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl == (ssize_t)sizeof self - 1)
+        sl = 0; /* cut: no path, no runs under mpirun */
     self[sl > 0 ? sl : 0] = 0;
-    bool mpi = !cli_find(opts, "no-mpi")->value && sl > 0 &&
-               system("command -v mpirun >/dev/null 2>&1") == 0;
+    bool mpi = !cli_find(opts, "no-mpi")->value && sl > 0 && cli_on_path("mpirun");
     for (int di = 0; di < nd && !rc; di++) {
         isim_dtype kv = dts[di] == ISIM_FP32 ? ISIM_FP32 : ISIM_BF16;
         fprintf(stderr, "validate: %s weights, one process...\n", isim_dtype_name(dts[di]));
