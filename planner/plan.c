@@ -9,23 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-static isim_status vfail(isim_error *err, isim_status code, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-static isim_status vfail(isim_error *err, isim_status code, const char *fmt, va_list ap)
-{
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = code;
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-    }
-    return code;
-}
-
 isim_status isim__plan_fail(isim_error *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    isim_status st = vfail(err, ISIM_ENOMEM, fmt, ap);
+    isim_status st = isim_error_setv(err, ISIM_ENOMEM, NULL, 0, 0, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -34,7 +22,7 @@ isim_status isim__plan_invalid(isim_error *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    isim_status st = vfail(err, ISIM_EINVAL, fmt, ap);
+    isim_status st = isim_error_setv(err, ISIM_EINVAL, NULL, 0, 0, fmt, ap);
     va_end(ap);
     return st;
 }
@@ -54,18 +42,11 @@ double isim__fleet_cost(double demand_tokens_per_s, double demand_sequences, dou
 isim_status isim__fail_at(isim_error *err, const char *file, int line, int column, const char *fmt,
                           ...)
 {
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = ISIM_ESCHEMA;
-        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
-        err->line = line;
-        err->column = column;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return ISIM_ESCHEMA;
+    va_list ap;
+    va_start(ap, fmt);
+    isim_status st = isim_error_setv(err, ISIM_ESCHEMA, file, line, column, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 const char *isim_plan_constraint_name(isim_plan_constraint c)

@@ -19,15 +19,11 @@
 
 isim_status isim__gnuplot_fail(isim_error *err, const char *fmt, ...)
 {
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = ISIM_EIO;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return ISIM_EIO;
+    va_list ap;
+    va_start(ap, fmt);
+    isim_status st = isim_error_setv(err, ISIM_EIO, NULL, 0, 0, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 void isim__gp_string(FILE *f, const char *s)

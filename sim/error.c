@@ -8,8 +8,8 @@
 const char *isim_status_name(isim_status s)
 {
     switch (s) {
-#define ISIM_X(name, msg)                                                                  \
-    case ISIM_##name:                                                                      \
+#define ISIM_X(name, msg)                                                                          \
+    case ISIM_##name:                                                                              \
         return "ISIM_" #name;
         ISIM_STATUS_LIST(ISIM_X)
 #undef ISIM_X
@@ -21,8 +21,8 @@ const char *isim_status_name(isim_status s)
 const char *isim_strerror(isim_status s)
 {
     switch (s) {
-#define ISIM_X(name, msg)                                                                  \
-    case ISIM_##name:                                                                      \
+#define ISIM_X(name, msg)                                                                          \
+    case ISIM_##name:                                                                              \
         return msg;
         ISIM_STATUS_LIST(ISIM_X)
 #undef ISIM_X
@@ -44,18 +44,42 @@ const char *isim_error_format(const isim_error *e, char *buf, size_t n)
     return buf;
 }
 
-isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line,
-                       int column, const char *fmt, ...)
+isim_status isim_error_setv(isim_error *e, isim_status code, const char *file, int line, int column,
+                            const char *fmt, va_list ap)
 {
-    if (!err)
+    if (!e)
         return code;
-    err->code = code;
-    err->line = line;
-    err->column = column;
-    snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+    memset(e, 0, sizeof *e);
+    e->code = code;
+    e->line = line;
+    e->column = column;
+    size_t n = file ? strlen(file) : 0;
+    if (n < sizeof e->file)
+        memcpy(e->file, file ? file : "", n + 1);
+    else /* the end names the file: keep it */
+        snprintf(e->file, sizeof e->file, "...%s", file + n - (sizeof e->file - 4));
+    int w = vsnprintf(e->message, sizeof e->message, fmt, ap);
+    if (w >= (int)sizeof e->message)
+        memcpy(e->message + sizeof e->message - 4, "...", 4);
+    return code;
+}
+
+isim_status isim_error_set(isim_error *e, isim_status code, const char *file, int line, int column,
+                           const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    isim_status st = isim_error_setv(e, code, file, line, column, fmt, ap);
     va_end(ap);
-    return code;
+    return st;
+}
+
+isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line, int column,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    isim_status st = isim_error_setv(err, code, file, line, column, fmt, ap);
+    va_end(ap);
+    return st;
 }

@@ -10,6 +10,7 @@
 #ifndef ISIM_SIM_H
 #define ISIM_SIM_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,13 @@ typedef struct isim_error {
 
 /* Writes "file:line:col: message" (or just "message") into buf; returns buf. */
 const char *isim_error_format(const isim_error *e, char *buf, size_t n);
+/* Fills e (when not NULL) and returns code: the one place every module's errors are written.
+ * file may be NULL or "" (no place). A path too long for e->file keeps its end behind "...",
+ * a message too long for e->message its start followed by "...": never cut unmarked. */
+isim_status isim_error_set(isim_error *e, isim_status code, const char *file, int line, int column,
+                           const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+isim_status isim_error_setv(isim_error *e, isim_status code, const char *file, int line, int column,
+                            const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
 /* Limits on a YAML file (model, hardware profile, scenario; docs/limits.md). Past each the
  * file is refused with its place. The largest shipped file holds 5.4 KB and its largest

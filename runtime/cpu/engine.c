@@ -17,15 +17,11 @@
 
 isim_status isim__rt_fail(isim_error *err, isim_status code, const char *fmt, ...)
 {
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return code;
+    va_list ap;
+    va_start(ap, fmt);
+    isim_status st = isim_error_setv(err, code, NULL, 0, 0, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 double isim__rt_now(void)
