@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static uint64_t fnv1a64(const void *data, size_t n, uint64_t h)
@@ -126,89 +127,170 @@ static const char *const col_names[C_COUNT] = {
     "silicon_tpot_ms",
 };
 
-#define MAX_FIELDS 64
-#define FIELD_CAP 512
+/* ---- reading the file ------------------------------------------------------------------ */
+
+/* A place in the file: its line and the column in characters, both from 1. */
+typedef struct {
+    long line, col;
+} ds_pos;
+
+typedef struct {
+    size_t off; /* of its text in the record's */
+    ds_pos at;  /* where it begins: its first character, or its opening quote */
+} ds_field;
+
+/* The fields of one record, their text NUL-terminated one after another. */
+typedef struct {
+    ds_field *f;
+    size_t n, cap;
+    char *text;
+    size_t len, size;
+} ds_record;
+
+/* libcsv is fed one byte at a time so that each field's place is known: the state here
+ * follows libcsv's own (no field begun, between fields, in one). */
+enum { AT_RECORD, AT_FIELD, IN_FIELD };
 
 typedef struct {
     const char *path;
     isim_error *err;
     isim_status st;
-    long record; /* records seen, the header being 1 */
-    int n_fields;
-    char field[MAX_FIELDS][FIELD_CAP];
-    int col[C_COUNT]; /* field index of each column; -1 absent */
+    ds_pos at;             /* of the byte being read */
+    bool after_cr;         /* the byte before was a CR: an LF after it ends no other line */
+    int utf8_left;         /* continuation bytes the character under way still needs */
+    ds_pos utf8_at;        /* where that character began */
+    int state;             /* AT_RECORD, AT_FIELD, IN_FIELD */
+    ds_pos field_at;       /* where the field under way began */
+    bool field_quoted;     /* it opened with a quote */
+    size_t field_bytes;    /* its bytes so far, as written */
+    size_t records;        /* records read, the header being the first */
+    ds_record rec, header; /* the record under way, and the header */
+    int col[C_COUNT];      /* field index of each column */
     isim_ds_row *rows;
     size_t n, cap;
 } parse_ctx;
 
-static void on_field(void *s, size_t len, void *data)
+static void fail_at(parse_ctx *c, isim_status code, ds_pos at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail_at(parse_ctx *c, isim_status code, ds_pos at, const char *fmt, ...)
 {
-    parse_ctx *c = data;
-    if (c->n_fields < MAX_FIELDS) {
-        size_t k = len < FIELD_CAP - 1 ? len : FIELD_CAP - 1;
-        memcpy(c->field[c->n_fields], s, k);
-        c->field[c->n_fields][k] = 0;
-    }
-    c->n_fields++;
+    if (c->st)
+        return;
+    c->st = code;
+    if (!c->err)
+        return;
+    char msg[sizeof c->err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ds_fail(c->err, code, c->path, (int)at.line, (int)at.col, "%s", msg);
 }
 
 static const char *get(const parse_ctx *c, int col)
 {
-    int i = c->col[col];
-    return i >= 0 && i < c->n_fields && i < MAX_FIELDS ? c->field[i] : "";
+    return c->rec.text + c->rec.f[c->col[col]].off;
 }
 
-/* An integer field: `empty` when empty; false for text that is not one. */
-static bool int_field(const parse_ctx *c, int col, int empty, int *out)
+/* A value for a message: quoted, its first 40 bytes (whole characters) and "..." when
+ * longer. */
+static const char *shown(const char *s, char *buf, size_t n)
 {
-    const char *s = get(c, col);
-    if (!s[0]) {
-        *out = empty;
-        return true;
+    size_t k = strlen(s);
+    if (k <= 40) {
+        snprintf(buf, n, "'%s'", s);
+        return buf;
     }
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v < 0 || v > 1000000000)
-        return false;
-    *out = (int)v;
-    return true;
+    k = 40;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k--;
+    snprintf(buf, n, "'%.*s...'", (int)k, s);
+    return buf;
 }
 
-static bool num_field(const parse_ctx *c, int col, double *out)
+static void fail_col(parse_ctx *c, int col, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_col(parse_ctx *c, int col, const char *fmt, ...)
 {
-    const char *s = get(c, col);
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!s[0] || *end || errno || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_at(c, ISIM_ESCHEMA, c->rec.f[c->col[col]].at, "column '%s': %s", col_names[col], msg);
 }
 
-static void fail_field(parse_ctx *c, int col, const char *what)
+/* p grown to hold `need` items of `size` bytes, doubling; NULL when out of memory (p is
+ * then unchanged). */
+static void *grown(void *p, size_t *cap, size_t need, size_t size)
 {
+    if (need <= *cap)
+        return p;
+    size_t cap2 = *cap ? *cap : 16;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *q = realloc(p, cap2 * size);
+    if (q)
+        *cap = cap2;
+    return q;
+}
+
+static void on_field(void *s, size_t len, void *data)
+{
+    parse_ctx *c = data;
+    c->state = AT_FIELD;
     if (c->st)
         return;
-    c->st = ds_fail(c->err, ISIM_ESCHEMA, c->path, (int)c->record, c->col[col] + 1,
-                    "column '%s': '%s' is not %s", col_names[col], get(c, col), what);
+    ds_record *r = &c->rec;
+    if (r->n == ISIM_DS_MAX_FIELDS) {
+        fail_at(c, ISIM_ESCHEMA, c->field_at, "more than %d fields in a record (the limit)",
+                ISIM_DS_MAX_FIELDS);
+        return;
+    }
+    if (c->records > 0 && r->n == c->header.n) {
+        fail_at(c, ISIM_ESCHEMA, c->field_at, "field %zu where the header has %zu", r->n + 1,
+                c->header.n);
+        return;
+    }
+    ds_field *f = grown(r->f, &r->cap, r->n + 1, sizeof *f);
+    if (f)
+        r->f = f;
+    char *text = f ? grown(r->text, &r->size, r->len + len + 1, 1) : NULL;
+    if (!text) {
+        fail_at(c, ISIM_ENOMEM, c->field_at, "out of memory");
+        return;
+    }
+    r->text = text;
+    memcpy(r->text + r->len, s, len);
+    r->text[r->len + len] = 0;
+    r->f[r->n++] = (ds_field){r->len, c->field_at};
+    r->len += len + 1;
 }
 
-static bool header(parse_ctx *c)
+/* The header: every column named once, and those read present. */
+static void read_header(parse_ctx *c)
 {
-    for (int k = 0; k < C_COUNT; k++) {
+    ds_record *h = &c->rec;
+    for (size_t i = 0; i < h->n && !c->st; i++)
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(h->text + h->f[i].off, h->text + h->f[k].off) == 0) {
+                fail_at(c, ISIM_ESCHEMA, h->f[i].at,
+                        "column '%s' given twice in the header (first at %ld:%ld)",
+                        h->text + h->f[i].off, h->f[k].at.line, h->f[k].at.col);
+                break;
+            }
+    for (int k = 0; k < C_COUNT && !c->st; k++) {
         c->col[k] = -1;
-        for (int i = 0; i < c->n_fields && i < MAX_FIELDS; i++)
-            if (strcmp(c->field[i], col_names[k]) == 0)
-                c->col[k] = i;
-        if (c->col[k] < 0) {
-            c->st = ds_fail(c->err, ISIM_ESCHEMA, c->path, 1, 1, "no column '%s' in the header",
-                            col_names[k]);
-            return false;
-        }
+        for (size_t i = 0; i < h->n; i++)
+            if (strcmp(h->text + h->f[i].off, col_names[k]) == 0)
+                c->col[k] = (int)i;
+        if (c->col[k] < 0)
+            fail_at(c, ISIM_ESCHEMA, h->f[0].at, "no column '%s' in the header", col_names[k]);
     }
-    return true;
+    /* kept for the names of the columns a short record lacks */
+    ds_record t = c->header;
+    c->header = c->rec;
+    c->rec = t;
 }
 
 /* Weights from the GEMM quantisation the row names (fp8 and fp8_block: fp8; nvfp4: fp4;
@@ -229,147 +311,414 @@ static bool weights_of(const char *gemm, const char *precision, isim_dtype *w)
     return true;
 }
 
-static void on_record(int term, void *data)
+/* Text columns into the row's fixed fields: refused when longer (the limit is the
+ * field's size, docs/validation.md). The source is its part before the first ';'. */
+static bool read_texts(parse_ctx *c, isim_ds_row *r)
 {
-    (void)term;
-    parse_ctx *c = data;
-    c->record++;
-    if (c->st)
-        return;
-    if (c->record == 1) {
-        header(c);
-        c->n_fields = 0;
-        return;
-    }
-    if (c->n_fields == 1 && !c->field[0][0]) { /* blank line */
-        c->n_fields = 0;
-        return;
-    }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 1024;
-        isim_ds_row *r = realloc(c->rows, cap * sizeof *r);
-        if (!r) {
-            c->st = ds_fail(c->err, ISIM_ENOMEM, c->path, 0, 0, "out of memory");
-            return;
+    const struct {
+        int col;
+        char *dst;
+        size_t size;
+    } texts[] = {
+        {C_ID, r->id, sizeof r->id},
+        {C_BACKEND, r->backend, sizeof r->backend},
+        {C_SYSTEM, r->system, sizeof r->system},
+        {C_MODEL, r->model_path, sizeof r->model_path},
+        {C_PRECISION, r->precision, sizeof r->precision},
+        {C_VERSION, r->version, sizeof r->version},
+        {C_SOURCE, r->source, sizeof r->source},
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        const char *s = get(c, texts[k].col);
+        size_t len = texts[k].col == C_SOURCE ? strcspn(s, ";") : strlen(s);
+        if (len >= texts[k].size) {
+            fail_col(c, texts[k].col, "%zu bytes%s, more than the limit of %zu", len,
+                     texts[k].col == C_SOURCE ? " before its first ';'" : "", texts[k].size - 1);
+            return false;
         }
-        c->rows = r;
-        c->cap = cap;
+        memcpy(texts[k].dst, s, len);
+        texts[k].dst[len] = 0;
     }
+    if (!r->id[0]) {
+        fail_col(c, C_ID, "empty: every row needs an id");
+        return false;
+    }
+    return true;
+}
+
+/* A whole number written with digits only, in [lo, hi]; false with the error set. */
+static bool whole_number(parse_ctx *c, int col, const char *what, const char *s, long lo, long hi,
+                         int *out)
+{
+    char b[64];
+    if (!s[0] || strspn(s, "0123456789") != strlen(s)) {
+        fail_col(c, col, "%s%s is not a whole number (digits only)", what, shown(s, b, sizeof b));
+        return false;
+    }
+    long v = 0;
+    for (const char *p = s; *p && v <= hi; p++)
+        v = 10 * v + (*p - '0');
+    if (v > hi) {
+        fail_col(c, col, "%s%s is more than the limit of %ld", what, shown(s, b, sizeof b), hi);
+        return false;
+    }
+    if (v < lo) {
+        fail_col(c, col, "%s%s is less than the minimum of %ld", what, shown(s, b, sizeof b), lo);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+/* The integer columns in the order of the enum (aiconfigurator's), each in its range; an
+ * empty one takes its default. */
+static bool read_ints(parse_ctx *c, isim_ds_row *r)
+{
+    int unused;
+    const struct {
+        int col, empty, lo, hi;
+        int *dst;
+    } ints[] = {
+        {C_ISL, -1, 1, ISIM_DS_MAX_TOKENS, &r->isl},
+        {C_OSL, -1, 1, ISIM_DS_MAX_TOKENS, &r->osl},
+        {C_BATCH, 0, 0, ISIM_DS_MAX_BATCH, &r->raw[5]},
+        {C_TP, 0, 0, ISIM_DS_MAX_DEGREE, &r->raw[0]},
+        {C_PP, 1, 0, ISIM_DS_MAX_DEGREE, &r->raw[1]},
+        {C_ADP, -1, 0, ISIM_DS_MAX_DEGREE, &r->raw[2]},
+        {C_MOE_TP, 0, 0, ISIM_DS_MAX_DEGREE, &r->raw[3]},
+        {C_MOE_EP, 0, 0, ISIM_DS_MAX_DEGREE, &r->raw[4]},
+        {C_P_BATCH, 1, 0, ISIM_DS_MAX_BATCH, &r->prefill.batch},
+        {C_P_WORKERS, 0, 0, ISIM_DS_MAX_DEGREE, &r->prefill.workers},
+        {C_P_TP, 0, 0, ISIM_DS_MAX_DEGREE, &r->prefill.tp},
+        {C_P_PP, 1, 0, ISIM_DS_MAX_DEGREE, &r->prefill.pp},
+        {C_P_ADP, 1, 0, ISIM_DS_MAX_DEGREE, &r->prefill.dp},
+        {C_P_MOE_TP, 0, 0, ISIM_DS_MAX_DEGREE, &unused},
+        {C_P_MOE_EP, 1, 0, ISIM_DS_MAX_DEGREE, &r->prefill.ep},
+        {C_D_BATCH, 0, 0, ISIM_DS_MAX_BATCH, &r->decode.batch},
+        {C_D_WORKERS, 0, 0, ISIM_DS_MAX_DEGREE, &r->decode.workers},
+        {C_D_TP, 0, 0, ISIM_DS_MAX_DEGREE, &r->decode.tp},
+        {C_D_PP, 1, 0, ISIM_DS_MAX_DEGREE, &r->decode.pp},
+        {C_D_ADP, 1, 0, ISIM_DS_MAX_DEGREE, &r->decode.dp},
+        {C_D_MOE_TP, 0, 0, ISIM_DS_MAX_DEGREE, &unused},
+        {C_D_MOE_EP, 1, 0, ISIM_DS_MAX_DEGREE, &r->decode.ep},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        const char *s = get(c, ints[k].col);
+        if (!s[0] && ints[k].lo == 0) /* lengths (from 1) are never empty */
+            *ints[k].dst = ints[k].empty;
+        else if (!whole_number(c, ints[k].col, "", s, ints[k].lo, ints[k].hi, ints[k].dst))
+            return false;
+    }
+    return true;
+}
+
+/* Milliseconds: a decimal number (digits, an optional fraction and exponent: no sign, hex,
+ * inf or nan) in [ISIM_DS_MIN_MS, ISIM_DS_MAX_MS]. */
+static bool read_ms(parse_ctx *c, int col, double *out)
+{
+    const char *s = get(c, col);
+    char b[64];
+    const char *p = s + strspn(s, "0123456789");
+    bool digits = p > s;
+    if (*p == '.') {
+        const char *q = p + 1 + strspn(p + 1, "0123456789");
+        digits |= q > p + 1;
+        p = q;
+    }
+    if (digits && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1 + (p[1] == '+' || p[1] == '-');
+        size_t n = strspn(q, "0123456789");
+        p = n ? q + n : p;
+    }
+    double v = digits && !*p ? strtod(s, NULL) : 0;
+    if (!digits || *p || !(v > 0)) {
+        fail_col(c, col, "%s is not a positive number of milliseconds", shown(s, b, sizeof b));
+        return false;
+    }
+    if (v < ISIM_DS_MIN_MS) {
+        fail_col(c, col, "%s ms is less than the minimum of %g (a microsecond)",
+                 shown(s, b, sizeof b), ISIM_DS_MIN_MS);
+        return false;
+    }
+    if (v > ISIM_DS_MAX_MS) {
+        fail_col(c, col, "%s ms is more than the limit of %.0f (a day)", shown(s, b, sizeof b),
+                 ISIM_DS_MAX_MS);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* a x b x ... of the columns named, refused above `limit`: false with the error set. */
+static bool product(parse_ctx *c, const char *what, const int *cols, const int *vals, int n,
+                    long long limit, int *out)
+{
+    long long p = 1;
+    bool over = false;
+    for (int k = 0; k < n; k++)
+        over |= __builtin_mul_overflow(p, (long long)vals[k], &p);
+    if (over || p > limit) {
+        char text[400];
+        size_t used = 0;
+        for (int k = 0; k < n && used < sizeof text; k++)
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s%s %d", k ? " x " : "",
+                                     col_names[cols[k]], vals[k]);
+        fail_col(c, cols[0], "%s %s is more than the limit of %lld", what, text, limit);
+        return false;
+    }
+    *out = (int)p;
+    return true;
+}
+
+/* The clients: the source's silicon_concurrency, else the batch column (per attention-DP
+ * rank in aiconfigurator's convention, per worker for disaggregated rows); and the
+ * sequences of a disaggregated worker (its batch column is per rank). */
+static bool read_concurrency(parse_ctx *c, isim_ds_row *r)
+{
+    const char *src = get(c, C_SOURCE);
+    const char *sc = strstr(src, "silicon_concurrency=");
+    if (sc) {
+        char v[ISIM_DS_MAX_FIELD_BYTES + 1]; /* the field fits */
+        sc += strlen("silicon_concurrency=");
+        snprintf(v, sizeof v, "%.*s", (int)strcspn(sc, ";"), sc);
+        return whole_number(c, C_SOURCE, "silicon_concurrency ", v, 1, ISIM_DS_MAX_CLIENTS,
+                            &r->concurrency);
+    }
+    if (!r->disagg) {
+        int cols[] = {C_BATCH, C_ADP}, vals[] = {r->raw[5], r->raw[2] > 1 ? r->raw[2] : 1};
+        return product(c, "clients", cols, vals, 2, ISIM_DS_MAX_CLIENTS, &r->concurrency);
+    }
+    int cols[] = {C_D_BATCH, C_D_ADP, C_D_WORKERS},
+        vals[] = {r->decode.batch, r->decode.dp, r->decode.workers};
+    return product(c, "clients", cols, vals, 3, ISIM_DS_MAX_CLIENTS, &r->concurrency);
+}
+
+static bool worker_batches(parse_ctx *c, const isim_ds_row *r)
+{
+    int b;
+    /* as disagg_shapes computes them */
+    int pc[] = {C_P_BATCH, C_P_ADP}, dc[] = {C_D_BATCH, C_D_ADP};
+    int pv[] = {r->prefill.batch > 0 ? r->prefill.batch : 1, r->prefill.dp > 1 ? r->prefill.dp : 1};
+    int dv[] = {r->decode.batch > 0 ? r->decode.batch : 1, r->decode.dp > 1 ? r->decode.dp : 1};
+    return !r->disagg || (product(c, "sequences per worker", pc, pv, 2, ISIM_DS_MAX_CLIENTS, &b) &&
+                          product(c, "sequences per worker", dc, dv, 2, ISIM_DS_MAX_CLIENTS, &b));
+}
+
+static void read_row(parse_ctx *c)
+{
+    if (c->n == ISIM_DS_MAX_ROWS) {
+        fail_at(c, ISIM_ESCHEMA, c->rec.f[0].at, "more than %d rows (the limit)", ISIM_DS_MAX_ROWS);
+        return;
+    }
+    if (c->rec.n < c->header.n) {
+        fail_at(c, ISIM_ESCHEMA, c->at, "%zu fields where the header has %zu: no '%s'", c->rec.n,
+                c->header.n, c->header.text + c->header.f[c->rec.n].off);
+        return;
+    }
+    isim_ds_row *rows = grown(c->rows, &c->cap, c->n + 1, sizeof *rows);
+    if (!rows) {
+        fail_at(c, ISIM_ENOMEM, c->rec.f[0].at, "out of memory");
+        return;
+    }
+    c->rows = rows;
     isim_ds_row *r = &c->rows[c->n];
     memset(r, 0, sizeof *r);
-    r->line = (int)c->record;
+    r->line = (int)c->rec.f[0].at.line;
     r->model = r->hw = r->fit = -1;
-    snprintf(r->id, sizeof r->id, "%s", get(c, C_ID));
-    snprintf(r->backend, sizeof r->backend, "%s", get(c, C_BACKEND));
-    snprintf(r->system, sizeof r->system, "%s", get(c, C_SYSTEM));
-    snprintf(r->model_path, sizeof r->model_path, "%s", get(c, C_MODEL));
-    snprintf(r->precision, sizeof r->precision, "%s", get(c, C_PRECISION));
-    snprintf(r->version, sizeof r->version, "%s", get(c, C_VERSION));
-    snprintf(r->source, sizeof r->source, "%.*s", (int)strcspn(get(c, C_SOURCE), ";"),
-             get(c, C_SOURCE));
-    if (!r->id[0]) {
-        fail_field(c, C_ID, "an id");
+    if (!read_texts(c, r))
         return;
-    }
     const char *mode = get(c, C_MODE);
     if (strcmp(mode, "agg") != 0 && strcmp(mode, "disagg") != 0) {
-        fail_field(c, C_MODE, "agg or disagg");
+        char b[64];
+        fail_col(c, C_MODE, "%s is not agg or disagg", shown(mode, b, sizeof b));
         return;
     }
     r->disagg = strcmp(mode, "disagg") == 0;
     if (!weights_of(get(c, C_GEMM), get(c, C_PRECISION), &r->weights)) {
-        fail_field(c, C_GEMM, "a known quantisation (fp8, fp8_block, nvfp4, int4_wo, empty)");
-        return;
-    }
-    const struct {
-        int col, empty;
-        int *dst;
-    } ints[] = {
-        {C_ISL, -1, &r->isl},
-        {C_OSL, -1, &r->osl},
-        {C_TP, 0, &r->raw[0]},
-        {C_PP, 1, &r->raw[1]},
-        {C_ADP, -1, &r->raw[2]},
-        {C_MOE_TP, 0, &r->raw[3]},
-        {C_MOE_EP, 0, &r->raw[4]},
-        {C_BATCH, 0, &r->raw[5]},
-        {C_P_BATCH, 1, &r->prefill.batch},
-        {C_P_WORKERS, 0, &r->prefill.workers},
-        {C_P_TP, 0, &r->prefill.tp},
-        {C_P_PP, 1, &r->prefill.pp},
-        {C_P_ADP, 1, &r->prefill.dp},
-        {C_P_MOE_EP, 1, &r->prefill.ep},
-        {C_D_BATCH, 0, &r->decode.batch},
-        {C_D_WORKERS, 0, &r->decode.workers},
-        {C_D_TP, 0, &r->decode.tp},
-        {C_D_PP, 1, &r->decode.pp},
-        {C_D_ADP, 1, &r->decode.dp},
-        {C_D_MOE_EP, 1, &r->decode.ep},
-    };
-    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
-        if (!int_field(c, ints[k].col, ints[k].empty, ints[k].dst)) {
-            fail_field(c, ints[k].col, "a whole number");
-            return;
-        }
-    if (r->isl < 1 || r->osl < 1) {
-        fail_field(c, r->isl < 1 ? C_ISL : C_OSL, "a positive length");
+        char b[64];
+        fail_col(c, C_GEMM,
+                 "%s is not a known quantisation (fp8, fp8_block, nvfp4, int4_wo, empty)",
+                 shown(get(c, C_GEMM), b, sizeof b));
         return;
     }
     double ttft_ms, tpot_ms;
-    if (!num_field(c, C_TTFT, &ttft_ms) || !(ttft_ms > 0)) {
-        fail_field(c, C_TTFT, "a positive number of milliseconds");
+    if (!read_ints(c, r) || !read_ms(c, C_TTFT, &ttft_ms) || !read_ms(c, C_TPOT, &tpot_ms) ||
+        !read_concurrency(c, r) || !worker_batches(c, r))
         return;
-    }
-    if (!num_field(c, C_TPOT, &tpot_ms) || !(tpot_ms > 0)) {
-        fail_field(c, C_TPOT, "a positive number of milliseconds");
-        return;
-    }
     r->ttft_s = ttft_ms * 1e-3;
     r->tpot_s = tpot_ms * 1e-3;
-    /* the client concurrency: the source's silicon_concurrency, else the batch column
-     * (per attention-DP rank in aiconfigurator's convention) */
-    const char *src = get(c, C_SOURCE);
-    const char *sc = strstr(src, "silicon_concurrency=");
-    r->concurrency = sc ? atoi(sc + strlen("silicon_concurrency=")) : 0;
-    if (r->concurrency <= 0)
-        r->concurrency = r->disagg ? r->decode.batch * r->decode.dp * r->decode.workers
-                                   : r->raw[5] * (r->raw[2] > 1 ? r->raw[2] : 1);
     /* InferenceX's runs (its database dumps): lengths uniform in [0.8 L, L] */
+    const char *src = get(c, C_SOURCE);
     r->inferencex = strncmp(src, "db-dump", 7) == 0 || strncmp(src, "source_file=2026-", 17) == 0;
     r->train = !isim_ds_heldout(r->id);
     c->n++;
-    c->n_fields = 0;
 }
 
-static isim_status parse_file(const char *path, parse_ctx *c, uint64_t *digest, isim_error *err)
+static void on_record(int term, void *data)
+{
+    (void)term;
+    parse_ctx *c = data;
+    c->state = AT_RECORD;
+    if (!c->st && c->records++ == 0)
+        read_header(c);
+    else if (!c->st)
+        read_row(c);
+    c->rec.n = c->rec.len = 0;
+}
+
+/* The file is UTF-8 text: no control characters but tab, CR and LF. */
+static bool text_byte(parse_ctx *c, unsigned char b)
+{
+    if (c->utf8_left > 0) {
+        if ((b & 0xC0) == 0x80) {
+            c->utf8_left--;
+            return true;
+        }
+        fail_at(c, ISIM_EPARSE, c->at, "byte 0x%02x inside a UTF-8 character: not UTF-8 text", b);
+        return false;
+    }
+    if ((b < 0x20 && b != '\t' && b != '\r' && b != '\n') || b == 0x7f) {
+        fail_at(c, ISIM_EPARSE, c->at, "control character 0x%02x: not CSV text", b);
+        return false;
+    }
+    if (b >= 0xC2 && b <= 0xF4) {
+        c->utf8_left = b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
+        c->utf8_at = c->at;
+    } else if (b >= 0x80) {
+        fail_at(c, ISIM_EPARSE, c->at, "byte 0x%02x: not UTF-8 text", b);
+        return false;
+    }
+    return true;
+}
+
+/* libcsv in strict mode stops at a quote it cannot place. */
+static void quote_error(parse_ctx *c, struct csv_parser *p, unsigned char b)
+{
+    if (csv_error(p) != CSV_EPARSE)
+        fail_at(c, ISIM_ENOMEM, c->at, "out of memory");
+    else if (b == '"' && !c->field_quoted)
+        fail_at(c, ISIM_EPARSE, c->at,
+                "a quote inside an unquoted field (quote the field and double the quote)");
+    else
+        fail_at(c, ISIM_EPARSE, c->at, "text after the closing quote of a quoted field");
+}
+
+static void feed(parse_ctx *c, struct csv_parser *p, unsigned char b)
+{
+    if (!text_byte(c, b))
+        return;
+    bool blank = b == ' ' || b == '\t' || (c->state == AT_RECORD && (b == '\r' || b == '\n'));
+    if (c->state != IN_FIELD && !blank) {
+        c->state = IN_FIELD;
+        c->field_at = c->at;
+        c->field_quoted = b == '"';
+        c->field_bytes = 0;
+    }
+    if (csv_parse(p, &b, 1, on_field, on_record, c) != 1)
+        quote_error(c, p, b);
+    else if (c->state == IN_FIELD && ++c->field_bytes > ISIM_DS_MAX_FIELD_BYTES)
+        fail_at(c, ISIM_ESCHEMA, c->field_at,
+                c->field_quoted
+                    ? "a quoted field of more than %d bytes (the limit): is its closing quote "
+                      "missing?"
+                    : "a field of more than %d bytes (the limit)",
+                ISIM_DS_MAX_FIELD_BYTES);
+    if (b == '\r' || (b == '\n' && !c->after_cr)) {
+        c->at.line++;
+        c->at.col = 1;
+    } else if (b != '\n' && (b & 0xC0) != 0x80) {
+        c->at.col++;
+    }
+    c->after_cr = b == '\r';
+}
+
+/* Why a file holds no record: nothing, a byte-order mark alone, blank lines. */
+static void no_header(parse_ctx *c, long long bytes, bool bom)
+{
+    ds_pos start = {1, 1};
+    fail_at(c, ISIM_ESCHEMA, start, "%s: no header",
+            bytes == 0          ? "empty file"
+            : bom && bytes == 3 ? "only a UTF-8 byte-order mark"
+                                : "only blank lines");
+}
+
+static isim_status open_file(const char *path, FILE **out, isim_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
-    struct csv_parser p;
-    if (csv_init(&p, CSV_APPEND_NULL) != 0) {
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        int e = errno;
         fclose(f);
-        return ds_fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+        return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot read: %s", strerror(e));
     }
-    char buf[1 << 16];
+    if (S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return ds_fail(err, ISIM_EIO, path, 0, 0, "a directory, not a CSV file");
+    }
+    if (S_ISREG(sb.st_mode) && sb.st_size > ISIM_DS_MAX_BYTES) {
+        fclose(f);
+        return ds_fail(err, ISIM_ESCHEMA, path, 0, 0,
+                       "%lld bytes, more than the limit of %lld (%d MiB)", (long long)sb.st_size,
+                       (long long)ISIM_DS_MAX_BYTES, (int)(ISIM_DS_MAX_BYTES >> 20));
+    }
+    *out = f;
+    return ISIM_OK;
+}
+
+static void parse_stream(FILE *f, parse_ctx *c, struct csv_parser *p, uint64_t *digest)
+{
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    unsigned char buf[1 << 16];
     size_t got;
+    long long bytes = 0;
+    bool has_bom = false;
     uint64_t h = FNV_OFFSET;
     while (!c->st && (got = fread(buf, 1, sizeof buf, f)) > 0) {
         h = fnv1a64(buf, got, h);
-        if (csv_parse(&p, buf, got, on_field, on_record, c) != got && !c->st)
-            c->st = ds_fail(err, ISIM_EPARSE, path, (int)c->record + 1, 0, "malformed CSV: %s",
-                            csv_strerror(csv_error(&p)));
+        size_t i = 0;
+        if (bytes == 0 && got >= 3 && memcmp(buf, bom, 3) == 0)
+            i = 3, has_bom = true; /* a byte-order mark: not part of the header */
+        if ((bytes += (long long)got) > ISIM_DS_MAX_BYTES)
+            fail_at(c, ISIM_ESCHEMA, c->at, "more than %lld bytes (the limit: %d MiB)",
+                    (long long)ISIM_DS_MAX_BYTES, (int)(ISIM_DS_MAX_BYTES >> 20));
+        for (; i < got && !c->st; i++)
+            feed(c, p, buf[i]);
     }
     if (!c->st && ferror(f))
-        c->st = ds_fail(err, ISIM_EIO, path, 0, 0, "read error: %s", strerror(errno));
-    if (!c->st && csv_fini(&p, on_field, on_record, c) != 0)
-        c->st = ds_fail(err, ISIM_EPARSE, path, (int)c->record + 1, 0, "malformed CSV: %s",
-                        csv_strerror(csv_error(&p)));
+        c->st = ds_fail(c->err, ISIM_EIO, c->path, 0, 0, "read error: %s", strerror(errno));
+    if (!c->st && c->utf8_left)
+        fail_at(c, ISIM_EPARSE, c->utf8_at, "the file ends inside a UTF-8 character");
+    if (!c->st && csv_fini(p, on_field, on_record, c) != 0)
+        fail_at(c, ISIM_EPARSE, c->field_at,
+                "unterminated quoted field: the quote opened here is never closed");
+    if (!c->st && c->records == 0)
+        no_header(c, bytes, has_bom);
+    if (!c->st && c->n == 0)
+        fail_at(c, ISIM_ESCHEMA, c->header.f[0].at, "no rows: the file holds only its header");
+    *digest = h;
+}
+
+static isim_status parse_file(const char *path, parse_ctx *c, uint64_t *digest)
+{
+    FILE *f = NULL;
+    isim_status st = open_file(path, &f, c->err);
+    if (st)
+        return c->st = st;
+    struct csv_parser p;
+    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
+        fclose(f);
+        return c->st = ds_fail(c->err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+    }
+    c->at = (ds_pos){1, 1};
+    parse_stream(f, c, &p, digest);
     csv_free(&p);
     fclose(f);
-    if (!c->st && c->record < 1)
-        c->st = ds_fail(err, ISIM_ESCHEMA, path, 1, 1, "empty file: no header");
-    *digest = h;
+    free(c->rec.f);
+    free(c->rec.text);
+    free(c->header.f);
+    free(c->header.text);
     return c->st;
 }
 
@@ -421,6 +770,13 @@ static int catalog_index(isim_dataset *d, const char *data_dir, bool model, cons
 
 /* ---- layouts ---------------------------------------------------------------------------- */
 
+/* a x b, exact: the columns' limits (ISIM_DS_MAX_BATCH, ISIM_DS_MAX_DEGREE) keep a
+ * product of two of them far inside 64 bits, not inside an int. */
+static long long mul(int a, int b)
+{
+    return (long long)a * b;
+}
+
 /* The layout a row ran, from the columns as the file writes them (docs/validation.md,
  * "Reading the rows"). aiconfigurator's convention: attention tp x data-parallel ranks
  * = devices = moe tp x moe ep, batch per data-parallel rank. Some sources wrote
@@ -453,32 +809,33 @@ static bool agg_layout(isim_ds_row *r, const isim_model *m, char *why, size_t n)
         return true;
     }
     s->batch = r->concurrency;
-    if (mtp > 1 && mep > 1 && dp == 1 && tp == mtp * mep) {
+    if (mtp > 1 && mep > 1 && dp == 1 && tp == mul(mtp, mep)) {
         /* InferenceX tp (= devices) x ep written as tp */
         s->tp = mtp;
         s->dp = 1;
         s->ep = mep;
-    } else if (mtp > 1 && mep > 1 && tp == 1 && dp == mtp * mep) {
+    } else if (mtp > 1 && mep > 1 && tp == 1 && dp == mul(mtp, mep)) {
         /* the same with attention data parallelism */
         s->tp = 1;
         s->dp = mtp;
         s->ep = mep;
-    } else if (mtp <= 1 && tp > 1 && dp > 1 && mep == tp * dp) {
+    } else if (mtp <= 1 && tp > 1 && dp > 1 && mep == mul(tp, dp)) {
         /* vLLM: tp devices, experts over all of them, written as tp x dp */
         s->tp = tp;
         s->dp = 1;
         s->ep = tp;
-    } else if (adp < 0 && mep <= 1 && mtp == tp && bs > 0 && bs * tp == r->concurrency && tp > 1) {
+    } else if (adp < 0 && mep <= 1 && mtp == tp && bs > 0 && mul(bs, tp) == r->concurrency &&
+               tp > 1) {
         /* TensorRT-LLM's attention data parallelism with the dp column left empty: the
          * batch column is per rank */
         s->tp = 1;
         s->dp = tp;
         s->ep = 1;
-    } else if (adp < 0 && mep == tp && bs > 0 && bs * tp == r->concurrency && tp > 1) {
+    } else if (adp < 0 && mep == tp && bs > 0 && mul(bs, tp) == r->concurrency && tp > 1) {
         s->tp = 1;
         s->dp = tp;
         s->ep = mep;
-    } else if ((mtp > 0 || mep > 0) && tp * dp == (mtp > 0 ? mtp : 1) * (mep > 0 ? mep : 1)) {
+    } else if ((mtp > 0 || mep > 0) && mul(tp, dp) == mul(mtp > 0 ? mtp : 1, mep > 0 ? mep : 1)) {
         s->tp = tp;
         s->dp = dp;
         s->ep = mep > 0 ? mep : 1;
@@ -699,6 +1056,7 @@ void isim_dataset_free(isim_dataset *d)
     free(d->models);
     free(d->hw);
     free(d->fits);
+    free(d->path);
     free(d);
 }
 
@@ -870,33 +1228,15 @@ static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
     return ISIM_OK;
 }
 
-isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_dataset **out,
-                              isim_error *err)
+/* Each row matched with the catalog (model_path with a model's id or aliases, a hub
+ * repository; system with a profile's) and its layout read; why when it cannot be
+ * predicted. */
+static isim_status match_rows(isim_dataset *d, const char *data_dir, isim_error *err)
 {
-    *out = NULL;
-    isim_dataset *d = calloc(1, sizeof *d);
-    parse_ctx *c = calloc(1, sizeof *c);
-    if (!d || !c) {
-        free(d);
-        free(c);
-        return ds_fail(err, ISIM_ENOMEM, csv_path, 0, 0, "out of memory");
-    }
-    c->path = csv_path;
-    c->err = err;
-    uint64_t digest = 0;
-    isim_status st = parse_file(csv_path, c, &digest, err);
-    d->rows = c->rows;
-    d->n_rows = c->n;
-    free(c);
-    snprintf(d->path, sizeof d->path, "%s", csv_path);
-    snprintf(d->digest, sizeof d->digest, "%016llx", (unsigned long long)digest);
-    /* match names with the catalog: model_path with a model's aliases (a hub repository),
-     * system with a profile's */
     char(*names)[128] = calloc(128, sizeof *names);
     int index[128];
     size_t n_models = 0, n_hw = 0;
-    if (!st && !names)
-        st = ds_fail(err, ISIM_ENOMEM, csv_path, 0, 0, "out of memory");
+    isim_status st = names ? ISIM_OK : ds_fail(err, ISIM_ENOMEM, d->path, 0, 0, "out of memory");
     for (size_t i = 0; !st && i < d->n_rows; i++) {
         isim_ds_row *r = &d->rows[i];
         r->model =
@@ -911,6 +1251,9 @@ isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_d
             snprintf(r->skip, sizeof r->skip, "no model named %s in the catalog", r->model_path);
         else if (r->hw < 0)
             snprintf(r->skip, sizeof r->skip, "no hardware profile named %s", r->system);
+        else if (r->concurrency < 1)
+            snprintf(r->skip, sizeof r->skip,
+                     "no clients: no silicon_concurrency, and the batch columns give 0");
         else if (r->disagg)
             disagg_shapes(r, r->skip, sizeof r->skip);
         else
@@ -924,6 +1267,32 @@ isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_d
         }
     }
     free(names);
+    return st;
+}
+
+isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_dataset **out,
+                              isim_error *err)
+{
+    *out = NULL;
+    isim_dataset *d = calloc(1, sizeof *d);
+    parse_ctx *c = calloc(1, sizeof *c);
+    if (d)
+        d->path = strdup(csv_path);
+    if (!d || !c || !d->path) {
+        isim_dataset_free(d);
+        free(c);
+        return ds_fail(err, ISIM_ENOMEM, csv_path, 0, 0, "out of memory");
+    }
+    c->path = csv_path;
+    c->err = err;
+    uint64_t digest = 0;
+    isim_status st = parse_file(csv_path, c, &digest);
+    d->rows = c->rows;
+    d->n_rows = c->n;
+    free(c);
+    snprintf(d->digest, sizeof d->digest, "%016llx", (unsigned long long)digest);
+    if (!st)
+        st = match_rows(d, data_dir, err);
     if (!st)
         st = drop_ambiguous(d, err);
     if (!st)
@@ -1201,9 +1570,9 @@ isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err)
     for (size_t i = 0; i + 1 < n_tasks && !st; i += 2) {
         fit_task *a = &tasks[i], *b = &tasks[i + 1];
         if (a->st && b->st) {
-            st = a->st;
-            if (err)
-                *err = a->err;
+            const isim_ds_fit *f = &d->fits[a->fit];
+            st = ds_fail(err, a->st, "", 0, 0, "fitting %s (%s) on %zu training rows: %s",
+                         d->hw[f->hw]->id, f->backend, a->n, a->err.message);
             break;
         }
         fit_task *best = a->st ? b : b->st ? a : (b->rms < a->rms ? b : a);

@@ -27,10 +27,11 @@ typedef struct isim_ds_parts {
 
 typedef struct isim_ds_row {
     char id[200];
-    int line; /* in the CSV */
+    int line; /* of the file where the row begins */
     char backend[24], system[24], model_path[96], precision[16];
-    char source[96], version[48]; /* the measurement's origin (file or database dump) and
-                                     the engine's version */
+    char source[256], version[48]; /* the measurement's origin (file or database dump:
+                                      the column's text before its first ';') and the
+                                      engine's version */
     bool disagg;
     bool inferencex; /* measured by InferenceX: lengths drawn in [0.8 L, L] */
     isim_dtype weights;
@@ -65,7 +66,7 @@ typedef struct isim_ds_fit {
 } isim_ds_fit;
 
 typedef struct isim_dataset {
-    char path[512];
+    char *path;
     char digest[24]; /* FNV-1a 64 of the file's bytes, hex */
     size_t n_rows;
     isim_ds_row *rows;
@@ -81,10 +82,27 @@ typedef struct isim_dataset {
 #define ISIM_DS_SPLIT_RULE "rows whose FNV-1a 64-bit hash of the id is 0 modulo 5 are held out"
 bool isim_ds_heldout(const char *id);
 
+/* Limits of the file (docs/validation.md, "The file"): they bound the memory (about 1 KB
+ * a row) and the time of a fit (about 1 ms a row). A text column is limited by its field
+ * in isim_ds_row. */
+#define ISIM_DS_MAX_BYTES ((long long)128 << 20)
+#define ISIM_DS_MAX_ROWS 200000
+#define ISIM_DS_MAX_FIELDS 256       /* in a record */
+#define ISIM_DS_MAX_FIELD_BYTES 4096 /* of a field as written, quotes included */
+/* Ranges of the integer columns (digits only, 0 up to these; lengths from 1) and of the
+ * products made of them, and of the measured times. */
+#define ISIM_DS_MAX_TOKENS 10000000  /* isl, osl */
+#define ISIM_DS_MAX_BATCH 1048576    /* batch columns */
+#define ISIM_DS_MAX_DEGREE 4096      /* tp, pp, attention dp, moe tp, moe ep, workers */
+#define ISIM_DS_MAX_CLIENTS 10000000 /* silicon_concurrency, and batch x dp (x workers) */
+#define ISIM_DS_MIN_MS 0.001         /* silicon_ttft_ms, silicon_tpot_ms: a microsecond */
+#define ISIM_DS_MAX_MS 86400000.0    /* and a day */
+
 /* Reads the CSV (columns as in aiconfigurator's silicon_sample.csv: docs/validation.md)
  * and matches each row's model_path and system with a model and a hardware profile under
  * data_dir by id or alias. Rows that cannot be predicted stay, with `skip` saying why.
- * Errors with file:line:column for a malformed file. */
+ * A malformed file, a value out of its range or past a limit above is refused with
+ * file:line:column (the line of the file, the column in characters, of the field). */
 isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_dataset **out,
                               isim_error *err);
 void isim_dataset_free(isim_dataset *d); /* NULL is a no-op */

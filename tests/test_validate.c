@@ -255,7 +255,8 @@ Test(dataset, a_malformed_number_is_refused_at_its_line_and_column)
     cr_expect_eq(st, ISIM_ESCHEMA);
     cr_expect_str_eq(e.file, path);
     cr_expect_eq(e.line, 3);
-    cr_expect_eq(e.column, 34, "the 34th column, silicon_tpot_ms: %d", e.column);
+    cr_expect_eq(e.column, (int)(strstr(bad, ",ten\n") - bad) + 2, "the column of 'ten': %d",
+                 e.column);
     cr_expect(strstr(e.message, "silicon_tpot_ms") && strstr(e.message, "'ten'"), "%s", e.message);
     tu_discard(path);
     free(bad);
@@ -452,6 +453,551 @@ Test(dataset, the_command_prints_the_accuracy_as_json, .timeout = 120)
     cJSON_Delete(j);
     tu_discard(path);
     remove_dir(out_dir);
+}
+
+/* ---- the file: columns checked, places given, limits stated ---------------------------- */
+
+/* A row of HEADER's columns that loads: Qwen3-32B in fp8 on H100 under vLLM, aggregated,
+ * 4 clients. */
+#define DEFAULT_ROW                                                                                \
+    "r1,source_file=test.csv; silicon_concurrency=4,vllm,0.1,Qwen/Qwen3-32B,h100_sxm,fp8,agg,"     \
+    "1024,128,fp8,,4,1,1,1,1,1,,,,,,,,,,,,,,,100,10"
+#define N_COLS 34
+
+/* Field k of a line of fields without quotes. */
+static void nth_field(const char *line, size_t k, char *out, size_t n)
+{
+    for (; k > 0; k--)
+        line = strchr(line, ',') + 1;
+    snprintf(out, n, "%.*s", (int)strcspn(line, ",\n"), line);
+}
+
+static size_t col_index(const char *name)
+{
+    char f[64];
+    for (size_t k = 0; k < N_COLS; k++) {
+        nth_field(HEADER, k, f, sizeof f);
+        if (strcmp(f, name) == 0)
+            return k;
+    }
+    cr_assert_fail("no column %s", name);
+    return 0;
+}
+
+/* DEFAULT_ROW with `set` ("column=value" ..., NULL-terminated) replacing values; at[k] (may
+ * be NULL): the column, in characters from 1, where field k begins. */
+static void make_row(char *buf, size_t n, const char *const *set, int *at)
+{
+    char defaults[N_COLS][64];
+    const char *v[N_COLS];
+    for (size_t k = 0; k < N_COLS; k++) {
+        nth_field(DEFAULT_ROW, k, defaults[k], sizeof defaults[k]);
+        v[k] = defaults[k];
+    }
+    for (const char *const *s = set; s && *s; s++) {
+        const char *eq = strchr(*s, '=');
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - *s), *s);
+        v[col_index(name)] = eq + 1;
+    }
+    size_t used = 0;
+    for (size_t k = 0; k < N_COLS; k++) {
+        if (at)
+            at[k] = (int)used + 1;
+        used += (size_t)snprintf(buf + used, n - used, "%s%s", v[k], k + 1 < N_COLS ? "," : "\n");
+        cr_assert_lt(used, n);
+    }
+}
+
+/* The bytes as a file (NULs and all). */
+static char *write_bytes(const char *data, size_t n)
+{
+    char *path = tu_write("rows.csv", "");
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+    return path;
+}
+
+/* Loading the bytes is refused with exactly this message at line:column. */
+static void expect_refused(const char *data, size_t n, int line, int column, const char *message)
+{
+    char *path = write_bytes(data, n);
+    isim_dataset *d = NULL;
+    isim_error e = {0};
+    isim_status st = isim_dataset_load(path, ISIM_DATA_DIR, &d, &e);
+    cr_expect_neq(st, ISIM_OK, "loaded: %s", message);
+    cr_expect_null(d);
+    cr_expect_str_eq(e.message, message);
+    cr_expect_str_eq(e.file, path);
+    cr_expect_eq(e.line, line, "%s: line %d, expected %d", message, e.line, line);
+    cr_expect_eq(e.column, column, "%s: column %d, expected %d", message, e.column, column);
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+/* HEADER and one row with `set`, refused at line 2 in the column of field `col`. */
+static void expect_row_refused(const char *const *set, const char *col, const char *message)
+{
+    char text[16384], row[8192];
+    int at[N_COLS];
+    make_row(row, sizeof row, set, at);
+    snprintf(text, sizeof text, "%s%s", HEADER, row);
+    expect_refused(text, strlen(text), 2, at[col_index(col)], message);
+}
+
+/* HEADER and the rows, loaded. */
+static isim_dataset *load_rows(const char *rows, char **path)
+{
+    char *text = malloc(strlen(HEADER) + strlen(rows) + 1);
+    strcpy(text, HEADER);
+    strcat(text, rows);
+    isim_status st;
+    isim_error e = {0};
+    isim_dataset *d = load_text(text, ISIM_DATA_DIR, &st, &e, path);
+    cr_assert_eq(st, ISIM_OK, "%s:%d:%d: %s", e.file, e.line, e.column, e.message);
+    free(text);
+    return d;
+}
+
+typedef struct {
+    const char *set[5]; /* NULL-terminated */
+    const char *col, *message;
+} bad_row;
+
+Test(dataset, integer_columns_are_whole_numbers_in_their_range_or_refused_with_the_limit)
+{
+    static const bad_row cases[] = {
+        {{"batch_size=1048577"},
+         "batch_size",
+         "column 'batch_size': '1048577' is more than the limit of 1048576"},
+        {{"tp_size=4097"}, "tp_size", "column 'tp_size': '4097' is more than the limit of 4096"},
+        {{"decode_num_workers=99999999999999999999"},
+         "decode_num_workers",
+         "column 'decode_num_workers': '99999999999999999999' is more than the limit of 4096"},
+        {{"osl=10000001"}, "osl", "column 'osl': '10000001' is more than the limit of 10000000"},
+        {{"isl=0"}, "isl", "column 'isl': '0' is less than the minimum of 1"},
+        {{"isl="}, "isl", "column 'isl': '' is not a whole number (digits only)"},
+        {{"pp_size=-1"}, "pp_size", "column 'pp_size': '-1' is not a whole number (digits only)"},
+        {{"moe_ep_size=+2"},
+         "moe_ep_size",
+         "column 'moe_ep_size': '+2' is not a whole number (digits only)"},
+        {{"tp_size=0x10"},
+         "tp_size",
+         "column 'tp_size': '0x10' is not a whole number (digits only)"},
+        {{"batch_size=1e3"},
+         "batch_size",
+         "column 'batch_size': '1e3' is not a whole number (digits only)"},
+        {{"prefill_moe_tp_size=two"},
+         "prefill_moe_tp_size",
+         "column 'prefill_moe_tp_size': 'two' is not a whole number (digits only)"},
+        /* the reproducers (d05): the first value out of range in the file's order */
+        {{"batch_size=1000000000", "attention_dp_size=1000000000"},
+         "batch_size",
+         "column 'batch_size': '1000000000' is more than the limit of 1048576"},
+        {{"mode=disagg", "decode_batch_size=1000000000", "decode_num_workers=1000000000",
+          "decode_attention_dp_size=1000000000"},
+         "decode_batch_size",
+         "column 'decode_batch_size': '1000000000' is more than the limit of 1048576"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_row_refused(cases[i].set, cases[i].col, cases[i].message);
+    /* at the limits: loaded */
+    char row[4096], *path;
+    make_row(row, sizeof row,
+             (const char *const[]){"batch_size=1048576", "tp_size=4096", "isl=10000000", NULL},
+             NULL);
+    isim_dataset *d = load_rows(row, &path);
+    cr_expect_eq(d->rows[0].raw[5], 1048576);
+    cr_expect_eq(d->rows[0].raw[0], 4096);
+    cr_expect_eq(d->rows[0].isl, 10000000);
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+Test(dataset, products_of_columns_past_the_clients_limit_are_refused)
+{
+    static const bad_row cases[] = {
+        /* the clients of an aggregated row without silicon_concurrency: batch x dp */
+        {{"silicon_data_source=source_file=test.csv", "batch_size=1048576",
+          "attention_dp_size=4096"},
+         "batch_size",
+         "column 'batch_size': clients batch_size 1048576 x attention_dp_size 4096 is more than "
+         "the limit of 10000000"},
+        /* of a disaggregated one: batch x dp x workers */
+        {{"mode=disagg", "silicon_data_source=source_file=test.csv", "decode_batch_size=4096",
+          "decode_num_workers=4096"},
+         "decode_batch_size",
+         "column 'decode_batch_size': clients decode_batch_size 4096 x decode_attention_dp_size 1 "
+         "x decode_num_workers 4096 is more than the limit of 10000000"},
+        /* a disaggregated worker's sequences: batch per rank x ranks */
+        {{"mode=disagg", "decode_batch_size=1048576", "decode_attention_dp_size=4096"},
+         "decode_batch_size",
+         "column 'decode_batch_size': sequences per worker decode_batch_size 1048576 x "
+         "decode_attention_dp_size 4096 is more than the limit of 10000000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_row_refused(cases[i].set, cases[i].col, cases[i].message);
+    /* at the limit, and a MoE layout whose batch x tp is past an int: loaded */
+    char rows[8192], *path;
+    make_row(rows, sizeof rows,
+             (const char *const[]){"silicon_data_source=source_file=test.csv", "batch_size=2500",
+                                   "attention_dp_size=4000", NULL},
+             NULL);
+    make_row(rows + strlen(rows), sizeof rows - strlen(rows),
+             (const char *const[]){"id=moe", "model_path=Qwen/Qwen3-235B-A22B-FP8",
+                                   "batch_size=1048576", "tp_size=4096",
+                                   "attention_dp_size=", "moe_tp_size=4096", "moe_ep_size=1", NULL},
+             NULL);
+    isim_dataset *d = load_rows(rows, &path);
+    cr_expect_eq(d->rows[0].concurrency, 10000000);
+    cr_expect_str_neq(d->rows[1].skip, "");
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+Test(dataset, silicon_concurrency_is_a_whole_number_in_its_range)
+{
+    static const bad_row cases[] = {
+        {{"silicon_data_source=source_file=x.csv; silicon_concurrency=abc"},
+         "silicon_data_source",
+         "column 'silicon_data_source': silicon_concurrency 'abc' is not a whole number (digits "
+         "only)"},
+        {{"silicon_data_source=source_file=x.csv; silicon_concurrency=0"},
+         "silicon_data_source",
+         "column 'silicon_data_source': silicon_concurrency '0' is less than the minimum of 1"},
+        {{"silicon_data_source=source_file=x.csv; silicon_concurrency=10000001"},
+         "silicon_data_source",
+         "column 'silicon_data_source': silicon_concurrency '10000001' is more than the limit of "
+         "10000000"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_row_refused(cases[i].set, cases[i].col, cases[i].message);
+    char row[4096], *path;
+    make_row(row, sizeof row,
+             (const char *const[]){
+                 "silicon_data_source=source_file=x.csv; silicon_concurrency=12; note=a", NULL},
+             NULL);
+    isim_dataset *d = load_rows(row, &path);
+    cr_expect_eq(d->rows[0].concurrency, 12);
+    cr_expect_str_eq(d->rows[0].source, "source_file=x.csv");
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+/* No silicon_concurrency and a batch of 0: no clients to predict for. */
+Test(dataset, a_row_without_clients_is_set_aside_with_the_reason)
+{
+    char row[2048], *path;
+    make_row(row, sizeof row,
+             (const char *const[]){"silicon_data_source=source_file=t.csv", "batch_size=0", NULL},
+             NULL);
+    isim_dataset *d = load_rows(row, &path);
+    cr_expect_eq(d->rows[0].concurrency, 0);
+    cr_expect_str_eq(d->rows[0].skip,
+                     "no clients: no silicon_concurrency, and the batch columns give 0");
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+Test(dataset, a_file_with_only_its_header_is_refused)
+{
+    expect_refused(HEADER, strlen(HEADER), 1, 1, "no rows: the file holds only its header");
+}
+
+/* d13: the header names each column once. */
+Test(dataset, a_duplicated_header_column_is_refused_with_its_line_and_column)
+{
+    char text[4096], row[2048];
+    make_row(row, sizeof row, NULL, NULL);
+    size_t isl = (size_t)(strstr(HEADER, ",isl,") - HEADER) + 2;
+    snprintf(text, sizeof text, "%.*s,isl\n%s", (int)strlen(HEADER) - 1, HEADER, row);
+    char msg[128];
+    snprintf(msg, sizeof msg, "column 'isl' given twice in the header (first at 1:%zu)", isl);
+    expect_refused(text, strlen(text), 1, (int)strlen(HEADER) + 1, msg);
+    /* a column that is not read, too */
+    size_t mq = (size_t)(strstr(HEADER, "moe_quant_mode") - HEADER) + 1;
+    snprintf(text, sizeof text, "%.*s,moe_quant_mode\n%s", (int)strlen(HEADER) - 1, HEADER, row);
+    snprintf(msg, sizeof msg, "column 'moe_quant_mode' given twice in the header (first at 1:%zu)",
+             mq);
+    expect_refused(text, strlen(text), 1, (int)strlen(HEADER) + 1, msg);
+}
+
+/* Messages give the line of the file and the column, in characters, where the field
+ * begins: blank lines, quoted fields over several lines, CR LF or CR line ends and
+ * multi-byte characters counted as they are. */
+Test(dataset, a_rows_errors_give_the_files_line_and_the_fields_column)
+{
+    char row[2048], bad[2048], text[8192];
+    int at[N_COLS];
+    make_row(row, sizeof row, NULL, NULL);
+    make_row(bad, sizeof bad, (const char *const[]){"id=b", "silicon_tpot_ms=ten", NULL}, at);
+    const int tpot = at[col_index("silicon_tpot_ms")];
+    const char *msg = "column 'silicon_tpot_ms': 'ten' is not a positive number of milliseconds";
+    /* blank lines before the bad row: line 5 */
+    snprintf(text, sizeof text, "%s%s\n\n%s", HEADER, row, bad);
+    expect_refused(text, strlen(text), 5, tpot, msg);
+    /* a quoted id over two lines: the bad field is on the row's second line */
+    snprintf(text, sizeof text, "%s%s\"two\nlines\"%s", HEADER, row, bad + 1);
+    expect_refused(text, strlen(text), 4, tpot - 1 + (int)strlen("lines\""), msg);
+    /* CR line ends, and CR LF with a blank line */
+    snprintf(text, sizeof text, "%s%s%s", HEADER, row, bad);
+    for (char *p = text; (p = strchr(p, '\n')) != NULL;)
+        *p = '\r';
+    expect_refused(text, strlen(text), 3, tpot, msg);
+    snprintf(text, sizeof text, "%s%s\n%s", HEADER, row, bad);
+    char *crlf = malloc(2 * strlen(text) + 1), *o = crlf;
+    for (const char *p = text; *p; p++)
+        o += *p == '\n' ? (size_t)sprintf(o, "\r\n") : (size_t)sprintf(o, "%c", *p);
+    expect_refused(crlf, strlen(crlf), 4, tpot, msg);
+    free(crlf);
+    /* a two-byte character before the field: one column */
+    make_row(bad, sizeof bad, (const char *const[]){"id=b\xc3\xa9", "silicon_tpot_ms=ten", NULL},
+             NULL);
+    snprintf(text, sizeof text, "%s%s", HEADER, bad);
+    expect_refused(text, strlen(text), 2, tpot + 1, msg);
+    /* a row's line is where it begins */
+    char *path;
+    snprintf(text, sizeof text, "\n\"two\nlines\"%s", row + 2);
+    isim_dataset *d = load_rows(text, &path);
+    cr_expect_eq(d->rows[0].line, 3);
+    cr_expect_str_eq(d->rows[0].id, "two\nlines");
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+Test(dataset, a_utf8_byte_order_mark_is_skipped)
+{
+    char text[8192], row[2048], *path;
+    make_row(row, sizeof row, NULL, NULL);
+    snprintf(text, sizeof text, "\xef\xbb\xbf%s%s", HEADER, row);
+    isim_status st;
+    isim_error e = {0};
+    isim_dataset *d = load_text(text, ISIM_DATA_DIR, &st, &e, &path);
+    cr_assert_eq(st, ISIM_OK, "%s:%d:%d: %s", e.file, e.line, e.column, e.message);
+    cr_expect_eq(d->n_rows, 1);
+    cr_expect_str_eq(d->rows[0].id, "r1");
+    isim_dataset_free(d);
+    tu_discard(path);
+    /* and counts for no column */
+    snprintf(text, sizeof text, "\xef\xbb\xbf%.*s,id\n%s", (int)strlen(HEADER) - 1, HEADER, row);
+    char msg[128];
+    snprintf(msg, sizeof msg, "column 'id' given twice in the header (first at 1:1)");
+    expect_refused(text, strlen(text), 1, (int)strlen(HEADER) + 1, msg);
+}
+
+Test(dataset, an_unterminated_quote_is_reported_where_it_opened)
+{
+    char text[8192], row[2048];
+    make_row(row, sizeof row, NULL, NULL);
+    snprintf(text, sizeof text, "%s%s\"r2,%s%s", HEADER, row, row + 3, row);
+    expect_refused(text, strlen(text), 3, 1,
+                   "unterminated quoted field: the quote opened here is never closed");
+    int at[N_COLS];
+    make_row(row, sizeof row, (const char *const[]){"backend=\"vllm", NULL}, at);
+    snprintf(text, sizeof text, "%s%s", HEADER, row);
+    expect_refused(text, strlen(text), 2, at[col_index("backend")],
+                   "unterminated quoted field: the quote opened here is never closed");
+}
+
+/* Every malformed file: the message and its place. */
+Test(dataset, malformed_files_are_refused_with_a_precise_message)
+{
+    char row[2048];
+    int at[N_COLS];
+    make_row(row, sizeof row, NULL, at);
+    int line_end = (int)strlen(row); /* the column of the row's line end */
+    static const char text_after[] = "id,\"a\"b\n", quote_in[] = "id,a\"b\n";
+    const struct {
+        const char *data;
+        size_t n;
+        int line, col;
+        const char *message;
+    } cases[] = {
+        {"", 0, 1, 1, "empty file: no header"},
+        {"\xef\xbb\xbf", 3, 1, 1, "only a UTF-8 byte-order mark: no header"},
+        {"\n\r\n  \n", 6, 1, 1, "only blank lines: no header"},
+        {"id,a\0b\n", 7, 1, 5, "control character 0x00: not CSV text"},
+        {"id,a\x1b[2Jb\n", 10, 1, 5, "control character 0x1b: not CSV text"},
+        {"id,\xff\xfe\n", 6, 1, 4, "byte 0xff: not UTF-8 text"},
+        {"id,\xc3(\n", 6, 1, 5, "byte 0x28 inside a UTF-8 character: not UTF-8 text"},
+        {"id,x\xe2\x82", 6, 1, 5, "the file ends inside a UTF-8 character"},
+        {text_after, strlen(text_after), 1, 7, "text after the closing quote of a quoted field"},
+        {quote_in, strlen(quote_in), 1, 5,
+         "a quote inside an unquoted field (quote the field and double the quote)"},
+        {"id,backend\nr,vllm\n", 18, 1, 1, "no column 'silicon_data_source' in the header"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_refused(cases[i].data, cases[i].n, cases[i].line, cases[i].col, cases[i].message);
+    /* a row of too many or too few fields */
+    char text[8192];
+    snprintf(text, sizeof text, "%s%.*s,x\n", HEADER, line_end - 1, row);
+    expect_refused(text, strlen(text), 2, line_end + 1, "field 35 where the header has 34");
+    snprintf(text, sizeof text, "%s%.*s\n", HEADER, at[col_index("silicon_tpot_ms")] - 2, row);
+    expect_refused(text, strlen(text), 2, at[col_index("silicon_tpot_ms")] - 1,
+                   "33 fields where the header has 34: no 'silicon_tpot_ms'");
+    /* values */
+    static const bad_row values[] = {
+        {{"id="}, "id", "column 'id': empty: every row needs an id"},
+        {{"mode=both"}, "mode", "column 'mode': 'both' is not agg or disagg"},
+        {{"gemm_quant_mode=int3"},
+         "gemm_quant_mode",
+         "column 'gemm_quant_mode': 'int3' is not a known quantisation (fp8, fp8_block, nvfp4, "
+         "int4_wo, empty)"},
+        {{"silicon_ttft_ms=0x10"},
+         "silicon_ttft_ms",
+         "column 'silicon_ttft_ms': '0x10' is not a positive number of milliseconds"},
+        {{"silicon_ttft_ms=inf"},
+         "silicon_ttft_ms",
+         "column 'silicon_ttft_ms': 'inf' is not a positive number of milliseconds"},
+        {{"silicon_tpot_ms=nan"},
+         "silicon_tpot_ms",
+         "column 'silicon_tpot_ms': 'nan' is not a positive number of milliseconds"},
+        {{"silicon_tpot_ms=-5"},
+         "silicon_tpot_ms",
+         "column 'silicon_tpot_ms': '-5' is not a positive number of milliseconds"},
+        {{"silicon_tpot_ms=0.0"},
+         "silicon_tpot_ms",
+         "column 'silicon_tpot_ms': '0.0' is not a positive number of milliseconds"},
+        {{"silicon_tpot_ms=1e-400"},
+         "silicon_tpot_ms",
+         "column 'silicon_tpot_ms': '1e-400' is not a positive number of milliseconds"},
+        {{"silicon_tpot_ms=1e999"},
+         "silicon_tpot_ms",
+         "column 'silicon_tpot_ms': '1e999' ms is more than the limit of 86400000 (a day)"},
+        {{"silicon_ttft_ms=86400000.5"},
+         "silicon_ttft_ms",
+         "column 'silicon_ttft_ms': '86400000.5' ms is more than the limit of 86400000 (a day)"},
+    };
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        expect_row_refused(values[i].set, values[i].col, values[i].message);
+    /* the decimal forms taken */
+    char rows[8192], *path;
+    make_row(rows, sizeof rows,
+             (const char *const[]){"silicon_ttft_ms=1.5e2", "silicon_tpot_ms=.5", NULL}, NULL);
+    make_row(
+        rows + strlen(rows), sizeof rows - strlen(rows),
+        (const char *const[]){"id=r2", "silicon_ttft_ms=86400000", "silicon_tpot_ms=1e-3", NULL},
+        NULL);
+    isim_dataset *d = load_rows(rows, &path);
+    cr_expect(tu_close(d->rows[0].ttft_s, 0.15, 1e-12));
+    cr_expect(tu_close(d->rows[0].tpot_s, 0.5e-3, 1e-12));
+    cr_expect(tu_close(d->rows[1].ttft_s, 86400, 1e-12));
+    cr_expect(tu_close(d->rows[1].tpot_s, 1e-6, 1e-12));
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+Test(dataset, a_directory_or_a_missing_file_is_refused_with_the_reason)
+{
+    isim_dataset *d = NULL;
+    isim_error e = {0};
+    cr_expect_eq(isim_dataset_load(ISIM_TEST_OUT_DIR, ISIM_DATA_DIR, &d, &e), ISIM_EIO);
+    cr_expect_str_eq(e.message, "a directory, not a CSV file");
+    cr_expect_eq(e.line, 0);
+    cr_expect_eq(isim_dataset_load("/nonexistent/rows.csv", ISIM_DATA_DIR, &d, &e), ISIM_EIO);
+    cr_expect_str_eq(e.message, "cannot open: No such file or directory");
+    cr_expect_null(d);
+    char args[1200], want[1200];
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s/never'", ISIM_TEST_OUT_DIR,
+             ISIM_TEST_OUT_DIR);
+    snprintf(want, sizeof want, "%s: a directory, not a CSV file", ISIM_TEST_OUT_DIR);
+    tu_expect_error(args, 1, want, true);
+}
+
+/* The limits (docs/validation.md): each just inside loads, just past is refused with the
+ * limit named. */
+Test(dataset, text_columns_longer_than_their_field_are_refused)
+{
+    char id[256] = "id=", backend[64], source[400], model[128];
+    memset(id + 3, 'i', 200);
+    id[203] = 0;
+    snprintf(backend, sizeof backend, "backend=%s", "abcdefghijklmnopqrstuvwx");
+    snprintf(model, sizeof model, "model_path=%0*d", 96, 0);
+    snprintf(source, sizeof source, "silicon_data_source=%0*d; silicon_concurrency=4", 256, 0);
+    static const char *const cols[] = {"id", "backend", "model_path", "silicon_data_source"};
+    const char *sets[] = {id, backend, model, source};
+    static const char *const msgs[] = {
+        "column 'id': 200 bytes, more than the limit of 199",
+        "column 'backend': 24 bytes, more than the limit of 23",
+        "column 'model_path': 96 bytes, more than the limit of 95",
+        "column 'silicon_data_source': 256 bytes before its first ';', more than the limit of 255",
+    };
+    for (size_t i = 0; i < 4; i++)
+        expect_row_refused((const char *const[]){sets[i], NULL}, cols[i], msgs[i]);
+    /* one byte less: loaded */
+    id[202] = 0;
+    backend[strlen(backend) - 1] = 0;
+    char rows[4096], *path;
+    make_row(rows, sizeof rows, (const char *const[]){id, backend, NULL}, NULL);
+    isim_dataset *d = load_rows(rows, &path);
+    cr_expect_eq(strlen(d->rows[0].id), 199);
+    cr_expect_str_eq(d->rows[0].backend, "abcdefghijklmnopqrstuvw");
+    isim_dataset_free(d);
+    tu_discard(path);
+}
+
+Test(dataset, fields_and_records_past_their_limits_are_refused)
+{
+    /* a field of 4096 bytes as written loads; 4097 is refused, quoted or not */
+    char *big = malloc(5000), *text = malloc(16384), row[2048], *path;
+    snprintf(big, 5000, "moe_quant_mode=%0*d", 4096, 0);
+    make_row(row, sizeof row, NULL, NULL);
+    char *rows = malloc(8192);
+    make_row(rows, 8192, (const char *const[]){big, NULL}, NULL);
+    isim_dataset *d = load_rows(rows, &path);
+    cr_expect_eq(d->n_rows, 1);
+    isim_dataset_free(d);
+    tu_discard(path);
+    int at[N_COLS];
+    snprintf(big, 5000, "moe_quant_mode=%0*d", 4097, 0);
+    make_row(rows, 8192, (const char *const[]){big, NULL}, at);
+    snprintf(text, 16384, "%s%s", HEADER, rows);
+    expect_refused(text, strlen(text), 2, at[col_index("moe_quant_mode")],
+                   "a field of more than 4096 bytes (the limit)");
+    snprintf(big, 5000, "moe_quant_mode=\"%0*d", 4096, 0);
+    make_row(rows, 8192, (const char *const[]){big, NULL}, at);
+    snprintf(text, 16384, "%s%s", HEADER, rows);
+    expect_refused(text, strlen(text), 2, at[col_index("moe_quant_mode")],
+                   "a quoted field of more than 4096 bytes (the limit): is its closing quote "
+                   "missing?");
+    /* 256 fields in a record load; 257 are refused */
+    for (int n = 256; n <= 257; n++) {
+        size_t used = (size_t)snprintf(text, 16384, "%.*s", (int)strlen(HEADER) - 1, HEADER);
+        for (int k = (int)N_COLS; k < n; k++)
+            used += (size_t)snprintf(text + used, 16384 - used, ",x%d", k);
+        used += (size_t)snprintf(text + used, 16384 - used, "\n%.*s", (int)strlen(row) - 1, row);
+        for (int k = (int)N_COLS; k < n; k++)
+            used += (size_t)snprintf(text + used, 16384 - used, ",");
+        snprintf(text + used, 16384 - used, "\n");
+        if (n == 257) {
+            expect_refused(text, strlen(text), 1, (int)(strstr(text, ",x256") - text) + 2,
+                           "more than 256 fields in a record (the limit)");
+            continue;
+        }
+        isim_status st;
+        isim_error e = {0};
+        d = load_text(text, ISIM_DATA_DIR, &st, &e, &path);
+        cr_expect_eq(st, ISIM_OK, "%s", e.message);
+        isim_dataset_free(d);
+        tu_discard(path);
+    }
+    free(big);
+    free(text);
+    free(rows);
+}
+
+Test(dataset, a_file_larger_than_the_limit_is_refused_before_it_is_read)
+{
+    char *path = tu_write("rows.csv", HEADER);
+    cr_assert_eq(truncate(path, (off_t)128 * 1024 * 1024 + 1), 0);
+    isim_dataset *d = NULL;
+    isim_error e = {0};
+    cr_expect_eq(isim_dataset_load(path, ISIM_DATA_DIR, &d, &e), ISIM_ESCHEMA);
+    cr_expect_str_eq(e.message, "134217729 bytes, more than the limit of 134217728 (128 MiB)");
+    cr_expect_eq(e.line, 0);
+    tu_discard(path);
 }
 
 /* ---- against the engine ---------------------------------------------------------------- */
