@@ -724,48 +724,113 @@ static isim_status parse_file(const char *path, parse_ctx *c, uint64_t *digest)
 
 /* ---- the catalog's models and profiles ------------------------------------------------ */
 
-/* Index of the model (kind "model") or profile named `name` in d, loading it on first use;
- * -1 when the catalog has none. */
-static int catalog_index(isim_dataset *d, const char *data_dir, bool model, const char *name,
-                         char (*names)[128], size_t *n_names, int *index, isim_status *st,
-                         isim_error *err)
+/* Every model or profile of the catalog, loaded once: a row's name is matched with their
+ * ids and aliases (case-insensitive, the first in the catalog's order, as
+ * isim_catalog_find), and an entry moves into the dataset when a row first uses it. A
+ * file that does not load names nothing. */
+typedef struct {
+    isim_model *model;
+    isim_hw *hw; /* one of the two; both NULL: did not load */
+    const char *id;
+    char *const *aliases;
+    int at; /* index in the dataset's models or hw; -1 until a row uses it */
+} ds_entry;
+
+typedef struct {
+    ds_entry *e;
+    size_t n;
+} ds_catalog;
+
+static void catalog_free(ds_catalog *k)
 {
-    for (size_t i = 0; i < *n_names; i++)
-        if (strcmp(names[i], name) == 0)
-            return index[i];
-    if (*n_names == 64)
-        return -1;
-    char id[256];
-    int at = -1;
-    isim_error e = {0};
-    if (isim_catalog_find(data_dir, model ? "model" : "hw", name, id, sizeof id, &e) == ISIM_OK) {
-        if (model) {
-            isim_model *m = NULL, **grown = realloc(d->models, (d->n_models + 1) * sizeof *grown);
-            if (!grown) {
-                *st = ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
-                return -1;
-            }
-            d->models = grown;
-            if ((*st = isim_catalog_model(data_dir, id, &m, err)))
-                return -1;
-            d->models[d->n_models] = m;
-            at = (int)d->n_models++;
-        } else {
-            isim_hw *h = NULL, **grown = realloc(d->hw, (d->n_hw + 1) * sizeof *grown);
-            if (!grown) {
-                *st = ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
-                return -1;
-            }
-            d->hw = grown;
-            if ((*st = isim_catalog_hw(data_dir, id, &h, err)))
-                return -1;
-            d->hw[d->n_hw] = h;
-            at = (int)d->n_hw++;
+    for (size_t i = 0; i < k->n; i++)
+        if (k->e[i].at < 0) {
+            isim_model_free(k->e[i].model);
+            isim_hw_free(k->e[i].hw);
+        }
+    free(k->e);
+}
+
+static isim_status catalog_load(ds_catalog *k, const char *data_dir, bool model, isim_error *err)
+{
+    k->e = NULL;
+    k->n = 0;
+    char **ids = NULL;
+    isim_status st = isim_catalog_list(data_dir, model ? "models" : "hw-profiles", &ids, err);
+    if (st)
+        return st;
+    size_t n = 0;
+    while (ids[n])
+        n++;
+    k->e = calloc(n + 1, sizeof *k->e);
+    if (!k->e) {
+        isim_ids_free(ids);
+        return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    }
+    for (; k->n < n; k->n++) {
+        ds_entry *e = &k->e[k->n];
+        e->at = -1;
+        if (model && isim_catalog_model(data_dir, ids[k->n], &e->model, NULL) == ISIM_OK) {
+            e->id = e->model->id;
+            e->aliases = e->model->aliases;
+        } else if (!model && isim_catalog_hw(data_dir, ids[k->n], &e->hw, NULL) == ISIM_OK) {
+            e->id = e->hw->id;
+            e->aliases = e->hw->aliases;
         }
     }
-    snprintf(names[*n_names], 128, "%s", name);
-    index[(*n_names)++] = at;
-    return at;
+    isim_ids_free(ids);
+    return ISIM_OK;
+}
+
+static bool named(const ds_entry *e, const char *name)
+{
+    if (!e->id)
+        return false;
+    if (strcasecmp(e->id, name) == 0)
+        return true;
+    for (char *const *a = e->aliases; a && *a; a++)
+        if (strcasecmp(*a, name) == 0)
+            return true;
+    return false;
+}
+
+/* The entry moved into the dataset: false when out of memory. */
+static bool adopt(ds_entry *e, isim_dataset *d)
+{
+    if (e->model) {
+        isim_model **m = realloc(d->models, (d->n_models + 1) * sizeof *m);
+        if (!m)
+            return false;
+        d->models = m;
+        m[d->n_models] = e->model;
+        e->at = (int)d->n_models++;
+    } else {
+        isim_hw **h = realloc(d->hw, (d->n_hw + 1) * sizeof *h);
+        if (!h)
+            return false;
+        d->hw = h;
+        h[d->n_hw] = e->hw;
+        e->at = (int)d->n_hw++;
+    }
+    return true;
+}
+
+/* The dataset's index of the entry named `name`; -1 when the catalog has none (or, with
+ * *st set, out of memory). */
+static int catalog_index(ds_catalog *k, isim_dataset *d, const char *name, isim_status *st,
+                         isim_error *err)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        ds_entry *e = &k->e[i];
+        if (!named(e, name))
+            continue;
+        if (e->at < 0 && !adopt(e, d)) {
+            *st = ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+            return -1;
+        }
+        return e->at;
+    }
+    return -1;
 }
 
 /* ---- layouts ---------------------------------------------------------------------------- */
@@ -1233,18 +1298,15 @@ static isim_status drop_duplicates(isim_dataset *d, isim_error *err)
  * predicted. */
 static isim_status match_rows(isim_dataset *d, const char *data_dir, isim_error *err)
 {
-    char(*names)[128] = calloc(128, sizeof *names);
-    int index[128];
-    size_t n_models = 0, n_hw = 0;
-    isim_status st = names ? ISIM_OK : ds_fail(err, ISIM_ENOMEM, d->path, 0, 0, "out of memory");
+    ds_catalog models, hws = {0};
+    isim_status st = catalog_load(&models, data_dir, true, err);
+    if (!st)
+        st = catalog_load(&hws, data_dir, false, err);
     for (size_t i = 0; !st && i < d->n_rows; i++) {
         isim_ds_row *r = &d->rows[i];
-        r->model =
-            catalog_index(d, data_dir, true, r->model_path, names, &n_models, index, &st, err);
-        if (st)
-            break;
-        r->hw =
-            catalog_index(d, data_dir, false, r->system, names + 64, &n_hw, index + 64, &st, err);
+        r->model = catalog_index(&models, d, r->model_path, &st, err);
+        if (!st)
+            r->hw = catalog_index(&hws, d, r->system, &st, err);
         if (st)
             break;
         if (r->model < 0)
@@ -1266,7 +1328,8 @@ static isim_status match_rows(isim_dataset *d, const char *data_dir, isim_error 
             isim_ds_predict(d, r, &prior, &t, &p, NULL, r->skip, sizeof r->skip);
         }
     }
-    free(names);
+    catalog_free(&models);
+    catalog_free(&hws);
     return st;
 }
 

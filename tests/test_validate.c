@@ -686,6 +686,36 @@ Test(dataset, silicon_concurrency_is_a_whole_number_in_its_range)
     tu_discard(path);
 }
 
+/* Names past the 64th (models and systems the catalog does not have) take no place from the
+ * rows of catalogued ones (d07). */
+Test(dataset, rows_of_catalogued_names_are_predicted_after_any_number_of_other_names)
+{
+    size_t cap = 160 * 300;
+    char *rows = malloc(cap), id[32], model[32], system[32];
+    size_t used = 0;
+    for (int k = 0; k < 70; k++) {
+        snprintf(id, sizeof id, "id=m%d", k);
+        snprintf(model, sizeof model, "model_path=acme/M%d", k);
+        snprintf(system, sizeof system, "system=sys%d", k);
+        make_row(rows + used, cap - used, (const char *const[]){id, model, system, NULL}, NULL);
+        used += strlen(rows + used);
+    }
+    make_row(rows + used, cap - used, (const char *const[]){"id=known", NULL}, NULL);
+    used += strlen(rows + used);
+    make_row(rows + used, cap - used, (const char *const[]){"id=sys", "system=sys5", NULL}, NULL);
+    char *path;
+    isim_dataset *d = load_rows(rows, &path);
+    cr_assert_eq(d->n_rows, 72);
+    cr_expect_str_eq(row_of(d, "known")->skip, "");
+    cr_expect_str_eq(row_of(d, "m69")->skip, "no model named acme/M69 in the catalog");
+    cr_expect_str_eq(row_of(d, "sys")->skip, "no hardware profile named sys5");
+    cr_expect_eq(d->n_models, 1);
+    cr_expect_eq(d->n_hw, 1);
+    isim_dataset_free(d);
+    tu_discard(path);
+    free(rows);
+}
+
 /* No silicon_concurrency and a batch of 0: no clients to predict for. */
 Test(dataset, a_row_without_clients_is_set_aside_with_the_reason)
 {
