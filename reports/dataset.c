@@ -1164,17 +1164,12 @@ static bool same_measurement(const dup_key *x, const dup_key *y)
  * engine versions a patch apart, or the same): the source's runs with and without
  * speculative decoding (MTP) share every column, so which is which cannot be told; all of
  * them are left out. */
-static bool same_config(const isim_ds_row *a, const isim_ds_row *b)
+static int cmp_int(int a, int b)
 {
-    return strcmp(a->source, b->source) == 0 && strcmp(a->system, b->system) == 0 &&
-           strcmp(a->backend, b->backend) == 0 && strcmp(a->model_path, b->model_path) == 0 &&
-           a->weights == b->weights && a->disagg == b->disagg && a->isl == b->isl &&
-           a->osl == b->osl && a->concurrency == b->concurrency &&
-           memcmp(a->raw, b->raw, sizeof a->raw) == 0 &&
-           memcmp(&a->prefill, &b->prefill, sizeof a->prefill) == 0 &&
-           memcmp(&a->decode, &b->decode, sizeof a->decode) == 0;
+    return (a > b) - (a < b);
 }
 
+/* The order of configurations (every column but the id and the results), then lines. */
 static int cmp_row_config(const void *x, const void *y)
 {
     const isim_ds_row *a = *(const isim_ds_row *const *)x, *b = *(const isim_ds_row *const *)y;
@@ -1186,14 +1181,64 @@ static int cmp_row_config(const void *x, const void *y)
     if (!c)
         c = strcmp(a->model_path, b->model_path);
     if (!c)
-        c = (a->isl > b->isl) - (a->isl < b->isl);
+        c = cmp_int((int)a->weights, (int)b->weights);
     if (!c)
-        c = (a->osl > b->osl) - (a->osl < b->osl);
+        c = cmp_int(a->disagg, b->disagg);
     if (!c)
-        c = (a->concurrency > b->concurrency) - (a->concurrency < b->concurrency);
+        c = cmp_int(a->isl, b->isl);
     if (!c)
-        c = (a->line > b->line) - (a->line < b->line);
+        c = cmp_int(a->osl, b->osl);
+    if (!c)
+        c = cmp_int(a->concurrency, b->concurrency);
+    if (!c)
+        c = memcmp(a->raw, b->raw, sizeof a->raw);
+    if (!c)
+        c = memcmp(&a->prefill, &b->prefill, sizeof a->prefill);
+    if (!c)
+        c = memcmp(&a->decode, &b->decode, sizeof a->decode);
     return c;
+}
+
+static bool same_results(const isim_ds_row *a, const isim_ds_row *b)
+{
+    return llround(a->ttft_s * 1e6) == llround(b->ttft_s * 1e6) &&
+           llround(a->tpot_s * 1e6) == llround(b->tpot_s * 1e6);
+}
+
+static void mark_ambiguous(isim_ds_row *r, int line_a, int line_b)
+{
+    if (!r->skip[0] || strncmp(r->skip, "one configuration", 17) == 0)
+        snprintf(r->skip, sizeof r->skip,
+                 "one configuration measured with different results (lines %d and %d): runs "
+                 "with and without speculative decoding are not told apart",
+                 line_a, line_b);
+}
+
+/* The rows v[0..n) of one configuration, in the file's order: each whose TTFT or TPOT
+ * differs (to the microsecond) from another's is marked with the last such other row after
+ * it, else the last before it. In linear time: the last row `l` and the last row `l2` whose
+ * results differ from l's are those others. */
+static void ambiguous_run(isim_ds_row **v, size_t n)
+{
+    size_t l = n - 1, l2 = l;
+    while (l2 > 0 && same_results(v[l2 - 1], v[l]))
+        l2--;
+    if (l2-- == 0)
+        return; /* one result */
+    for (size_t i = 0; i < n; i++) {
+        size_t other = !same_results(v[i], v[l]) ? l : l2;
+        if (other > i)
+            mark_ambiguous(v[i], v[i]->line, v[other]->line);
+        else
+            mark_ambiguous(v[i], v[other]->line, v[i]->line);
+    }
+}
+
+static int cmp_row_config_line(const void *x, const void *y)
+{
+    int c = cmp_row_config(x, y);
+    const isim_ds_row *a = *(const isim_ds_row *const *)x, *b = *(const isim_ds_row *const *)y;
+    return c ? c : cmp_int(a->line, b->line);
 }
 
 static isim_status drop_ambiguous(isim_dataset *d, isim_error *err)
@@ -1203,31 +1248,12 @@ static isim_status drop_ambiguous(isim_dataset *d, isim_error *err)
         return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
     for (size_t i = 0; i < d->n_rows; i++)
         v[i] = &d->rows[i];
-    qsort(v, d->n_rows, sizeof *v, cmp_row_config);
-    /* rows of one configuration are adjacent up to the sort key; compare within runs of
-     * equal sort keys */
+    qsort(v, d->n_rows, sizeof *v, cmp_row_config_line);
     for (size_t i = 0; i < d->n_rows;) {
         size_t j = i + 1;
-        while (j < d->n_rows && strcmp(v[j]->source, v[i]->source) == 0 &&
-               strcmp(v[j]->system, v[i]->system) == 0 &&
-               strcmp(v[j]->backend, v[i]->backend) == 0 &&
-               strcmp(v[j]->model_path, v[i]->model_path) == 0 && v[j]->isl == v[i]->isl &&
-               v[j]->osl == v[i]->osl && v[j]->concurrency == v[i]->concurrency)
+        while (j < d->n_rows && cmp_row_config(&v[i], &v[j]) == 0)
             j++;
-        for (size_t a = i; a < j; a++)
-            for (size_t b = a + 1; b < j; b++)
-                if (same_config(v[a], v[b]) && (fabs(v[a]->tpot_s - v[b]->tpot_s) > 1e-6 ||
-                                                fabs(v[a]->ttft_s - v[b]->ttft_s) > 1e-6)) {
-                    for (int k = 0; k < 2; k++) {
-                        isim_ds_row *r = k ? v[b] : v[a];
-                        if (!r->skip[0] || strncmp(r->skip, "one configuration", 17) == 0)
-                            snprintf(r->skip, sizeof r->skip,
-                                     "one configuration measured with different results "
-                                     "(lines %d and %d): runs with and without speculative "
-                                     "decoding are not told apart",
-                                     v[a]->line, v[b]->line);
-                    }
-                }
+        ambiguous_run(v + i, j - i);
         i = j;
     }
     free(v);

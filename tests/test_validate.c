@@ -1018,6 +1018,31 @@ Test(dataset, fields_and_records_past_their_limits_are_refused)
     free(rows);
 }
 
+Test(dataset, more_rows_than_the_limit_are_refused, .timeout = 120)
+{
+    /* rows of a model the catalog does not have: read, not predicted */
+    const int limit = 200000;
+    char row[2048];
+    make_row(row, sizeof row, (const char *const[]){"id=r", "model_path=acme/x", NULL}, NULL);
+    size_t cap = strlen(HEADER) + (size_t)(limit + 1) * (strlen(row) + 8);
+    char *text = malloc(cap);
+    size_t used = (size_t)snprintf(text, cap, "%s", HEADER), at_limit = 0;
+    for (int k = 1; k <= limit + 1; k++) {
+        if (k == limit + 1)
+            at_limit = used;
+        used += (size_t)snprintf(text + used, cap - used, "r%d%s", k, row + 1);
+    }
+    char *path = write_bytes(text, at_limit);
+    isim_dataset *d = NULL;
+    isim_error e = {0};
+    cr_expect_eq(isim_dataset_load(path, ISIM_DATA_DIR, &d, &e), ISIM_OK, "%s", e.message);
+    cr_expect_eq(d ? d->n_rows : 0, (size_t)limit);
+    isim_dataset_free(d);
+    tu_discard(path);
+    expect_refused(text, used, limit + 2, 1, "more than 200000 rows (the limit)");
+    free(text);
+}
+
 Test(dataset, a_file_larger_than_the_limit_is_refused_before_it_is_read)
 {
     char *path = tu_write("rows.csv", HEADER);
