@@ -19,11 +19,6 @@ int cli_validate_dataset(int argc, char **argv, cli_opt *opts);
 
 /* ---- grouping --------------------------------------------------------------------------- */
 
-typedef struct {
-    const char *by;
-    char group[64];
-} group_key;
-
 static const char *const BY[] = {"family",      "hardware", "backend", "tp",
                                  "concurrency", "mode",     "model",   "precision"};
 #define N_BY (sizeof BY / sizeof BY[0])
@@ -66,20 +61,16 @@ static void group_of(const isim_dataset *d, const isim_ds_row *r, size_t by, cha
     }
 }
 
-/* Accuracy of TPOT and TTFT over the rows `keep` selects (prior: the profile's own values). */
-typedef bool (*row_keep)(const isim_dataset *d, const isim_ds_row *r, const void *ctx);
-
-static void accuracy(const isim_dataset *d, row_keep keep, const void *ctx, bool prior,
+/* Accuracy of TPOT and TTFT over rows[0..n) (prior: the profile's own values). */
+static void accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool prior,
                      isim_accuracy *tpot, isim_accuracy *ttft)
 {
-    size_t cap = d->n_rows ? d->n_rows : 1;
+    size_t cap = n ? n : 1;
     double *m1 = malloc(cap * sizeof *m1), *p1 = malloc(cap * sizeof *p1),
            *m2 = malloc(cap * sizeof *m2), *p2 = malloc(cap * sizeof *p2);
     size_t k = 0;
-    for (size_t i = 0; m1 && p1 && m2 && p2 && i < d->n_rows; i++) {
-        const isim_ds_row *r = &d->rows[i];
-        if (r->skip[0] || !keep(d, r, ctx))
-            continue;
+    for (size_t i = 0; m1 && p1 && m2 && p2 && i < n; i++) {
+        const isim_ds_row *r = &d->rows[rows[i]];
         m1[k] = r->tpot_s;
         p1[k] = prior ? r->prior_tpot_s : r->pred_tpot_s;
         m2[k] = r->ttft_s;
@@ -94,36 +85,63 @@ static void accuracy(const isim_dataset *d, row_keep keep, const void *ctx, bool
     free(p2);
 }
 
-static bool k_heldout(const isim_dataset *d, const isim_ds_row *r, const void *ctx)
+/* The predicted rows of the training split (train) or held out. */
+static size_t split_rows(const isim_dataset *d, bool train, size_t *rows)
 {
-    (void)d;
-    (void)ctx;
-    return !r->train;
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_rows; i++)
+        if (!d->rows[i].skip[0] && d->rows[i].train == train)
+            rows[n++] = i;
+    return n;
 }
 
-static bool k_train(const isim_dataset *d, const isim_ds_row *r, const void *ctx)
+/* Rows grouped by a name, the groups in the order of their first row: sorted (name, row)
+ * pairs, so that many groups cost n log n, not n x groups. */
+typedef struct {
+    char name[160];
+    size_t row;
+} named_row;
+
+typedef struct {
+    size_t start, n; /* of the group's pairs in the sorted array */
+    size_t first;    /* its first row */
+} group_span;
+
+static int cmp_named(const void *x, const void *y)
 {
-    (void)d;
-    (void)ctx;
-    return r->train;
+    const named_row *a = x, *b = y;
+    int c = strcmp(a->name, b->name);
+    return c ? c : (a->row > b->row) - (a->row < b->row);
 }
 
-static bool k_group(const isim_dataset *d, const isim_ds_row *r, const void *ctx)
+static int cmp_first(const void *x, const void *y)
 {
-    const group_key *g = ctx;
-    size_t by = 0;
-    while (by < N_BY && strcmp(BY[by], g->by) != 0)
-        by++;
-    char name[64];
-    group_of(d, r, by, name, sizeof name);
-    return !r->train && strcmp(name, g->group) == 0;
+    const group_span *a = x, *b = y;
+    return (a->first > b->first) - (a->first < b->first);
+}
+
+/* Sorts v[0..n) and returns its groups (malloc'd; NULL when out of memory). */
+static group_span *group_rows(named_row *v, size_t n, size_t *n_groups)
+{
+    qsort(v, n, sizeof *v, cmp_named);
+    group_span *g = malloc((n ? n : 1) * sizeof *g);
+    *n_groups = 0;
+    if (!g)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || strcmp(v[i].name, v[i - 1].name) != 0)
+            g[(*n_groups)++] = (group_span){i, 0, v[i].row};
+        g[*n_groups - 1].n++;
+    }
+    qsort(g, *n_groups, sizeof *g, cmp_first);
+    return g;
 }
 
 /* ---- outputs ------------------------------------------------------------------------------ */
 
 static void csv_field(FILE *f, const char *s)
 {
-    if (!strpbrk(s, ",\"\n")) {
+    if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
         return;
     }
@@ -149,10 +167,12 @@ static void write_rows(FILE *f, void *ctx)
         const isim_ds_shape *s = r->disagg ? &r->decode : &r->agg;
         fprintf(f, "%d,", r->line);
         csv_field(f, r->id);
-        fprintf(f, ",%s,%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%s,",
-                r->model >= 0 ? d->models[r->model]->id : "", r->hw >= 0 ? d->hw[r->hw]->id : "",
-                r->backend, r->disagg ? "disagg" : "agg", isim_dtype_name(r->weights), r->isl,
-                r->osl, r->concurrency, s->tp, s->pp, s->dp, s->ep, r->train ? "train" : "heldout");
+        fprintf(f, ",%s,%s,", r->model >= 0 ? d->models[r->model]->id : "",
+                r->hw >= 0 ? d->hw[r->hw]->id : "");
+        csv_field(f, r->backend);
+        fprintf(f, ",%s,%s,%d,%d,%d,%d,%d,%d,%d,%s,", r->disagg ? "disagg" : "agg",
+                isim_dtype_name(r->weights), r->isl, r->osl, r->concurrency, s->tp, s->pp, s->dp,
+                s->ep, r->train ? "train" : "heldout");
         if (r->skip[0]) {
             fprintf(f, ",%.6g,,,%.6g,,,,,,,,,", r->ttft_s * 1e3, r->tpot_s * 1e3);
             csv_field(f, r->skip);
@@ -188,12 +208,21 @@ static void reason_of(const char *skip, char *out, size_t n)
         *colon = 0;
 }
 
+/* The errors of no rows are null, not 0. */
+static void pct_json(cJSON *o, const char *key, size_t n, double v)
+{
+    if (n)
+        cJSON_AddNumberToObject(o, key, round(v * 100) / 100);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
 static cJSON *acc_json(const isim_accuracy *a)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "median_abs_pct", round(a->median_abs_pct * 100) / 100);
-    cJSON_AddNumberToObject(o, "p90_abs_pct", round(a->p90_abs_pct * 100) / 100);
-    cJSON_AddNumberToObject(o, "median_pct", round(a->median_pct * 100) / 100);
+    pct_json(o, "median_abs_pct", a->n, a->median_abs_pct);
+    pct_json(o, "p90_abs_pct", a->n, a->p90_abs_pct);
+    pct_json(o, "median_pct", a->n, a->median_pct);
     cJSON_AddNumberToObject(o, "n", (double)a->n);
     return o;
 }
@@ -206,8 +235,14 @@ static cJSON *pair_json(const isim_accuracy *tpot, const isim_accuracy *ttft)
     return o;
 }
 
+/* A group's accuracy; '-' for the errors of no rows. */
 static void print_line(const char *name, const isim_accuracy *tp, const isim_accuracy *tt)
 {
+    if (!tp->n) {
+        printf("  %-30s %5zu | %9s %9s %9s | %9s %9s %9s\n", name, tp->n, "-", "-", "-", "-", "-",
+               "-");
+        return;
+    }
     printf("  %-30s %5zu | %8.1f%% %8.1f%% %+8.1f%% | %8.1f%% %8.1f%% %+8.1f%%\n", name, tp->n,
            tp->median_abs_pct, tp->p90_abs_pct, tp->median_pct, tt->median_abs_pct, tt->p90_abs_pct,
            tt->median_pct);
@@ -225,13 +260,13 @@ static int plot(const isim_dataset *d, const char *dir, bool tpot)
     size_t cap = d->n_rows ? d->n_rows : 1;
     double *m = malloc(cap * sizeof *m), *p = malloc(cap * sizeof *p);
     int *series = malloc(cap * sizeof *series);
-    const char *names[64];
+    const char **names = malloc((d->n_hw + 1) * sizeof *names);
     size_t k = 0;
-    for (size_t i = 0; i < d->n_hw && i < 64; i++)
+    for (size_t i = 0; names && i < d->n_hw; i++)
         names[i] = d->hw[i]->id;
     for (size_t i = 0; m && p && series && i < d->n_rows; i++) {
         const isim_ds_row *r = &d->rows[i];
-        if (r->skip[0] || r->train || r->hw >= 64)
+        if (r->skip[0] || r->train)
             continue;
         m[k] = (tpot ? r->tpot_s : r->ttft_s) * 1e3;
         p[k] = (tpot ? r->pred_tpot_s : r->pred_ttft_s) * 1e3;
@@ -240,168 +275,139 @@ static int plot(const isim_dataset *d, const char *dir, bool tpot)
     }
     int rc = CLI_OK;
     char path[1200], title[300];
-    const char *base = strrchr(d->path, '/');
     snprintf(title, sizeof title,
              "%s (held-out rows): deploy fidelity, fitted per hardware and engine",
              tpot ? "TPOT" : "TTFT");
-    (void)base;
-    for (int e = 0; e < 2 && m && p && series; e++) {
+    for (int e = 0; e < 2 && m && p && series && names; e++) {
         snprintf(path, sizeof path, "%s/dataset_%s.%s", dir, tpot ? "tpot" : "ttft",
                  e ? "svg" : "png");
         isim_error err = {0};
-        if (isim_report_scatter(path, m, p, series, k, names, (int)(d->n_hw < 64 ? d->n_hw : 64),
-                                title, "ms", &err)) {
+        if (isim_report_scatter(path, m, p, series, k, names, (int)d->n_hw, title, "ms", &err)) {
             fprintf(stderr, "infersim: warning: %s\n", err.message);
             rc = CLI_FAIL;
         }
     }
+    if (!m || !p || !series || !names) {
+        fprintf(stderr, "infersim: warning: out of memory: no %s plot\n", tpot ? "TPOT" : "TTFT");
+        rc = CLI_FAIL;
+    }
     free(m);
     free(p);
     free(series);
+    free(names);
     return rc;
 }
 
-int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
+/* The rows not predicted, grouped by reason (reason_of) in the order of their first row;
+ * NULL when out of memory. */
+static group_span *skip_reasons(const isim_dataset *d, named_row **pairs, size_t *n_reasons)
 {
-    (void)argc;
-    (void)argv;
-    const char *cmd = "validate";
-    const char *file = cli_find(opts, "dataset")->value;
-    const char *dir = cli_find(opts, "out")->value ? cli_find(opts, "out")->value : "validation";
-    const char *data = cli_data_dir(cli_find(opts, "data"));
-    bool json = cli_find(opts, "json")->value != NULL;
-    int threads = 0;
-    if (cli_find(opts, "engine")->value)
-        return cli_usage_error(cmd, "give --engine or --dataset, not both");
-    if (cli_find(opts, "threads")->value &&
-        !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads))
-        return CLI_USAGE;
-    isim_dataset *d = NULL;
-    isim_error err = {0};
-    if (isim_dataset_load(file, data, &d, &err))
-        return cli_error(&err);
-    fprintf(stderr, "validate: %zu rows of %s; fitting...\n", d->n_rows, file);
-    if (isim_dataset_fit(d, threads, &err)) {
-        isim_dataset_free(d);
-        return cli_error(&err);
-    }
-    int rc = cli_mkdirs(dir);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/dataset.csv", dir);
-    if (!rc)
-        rc = cli_write_file(path, write_rows, d);
-    if (!rc)
-        plot(d, dir, true), plot(d, dir, false);
-    if (!rc && cli_find(opts, "write-profiles")->value) {
-        char date[16];
-        time_t now = time(NULL);
-        strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
-        for (size_t h = 0; h < d->n_hw && !rc; h++) {
-            bool any = false;
-            for (size_t i = 0; i < d->n_fits; i++)
-                any |= d->fits[i].hw == (int)h && d->fits[i].own;
-            if (!any)
-                continue;
-            if (isim_dataset_write_profile(d, h, date, &err))
-                rc = cli_error(&err);
-            else
-                fprintf(stderr, "validate: wrote the fits into %s\n", d->hw[h]->path);
-        }
-    }
-    if (rc) {
-        isim_dataset_free(d);
-        return rc;
-    }
-    /* counts */
-    size_t predicted = 0, train = 0;
+    *n_reasons = 0;
+    *pairs = malloc((d->n_rows ? d->n_rows : 1) * sizeof **pairs);
+    if (!*pairs)
+        return NULL;
+    size_t n = 0;
     for (size_t i = 0; i < d->n_rows; i++)
-        if (!d->rows[i].skip[0]) {
-            predicted++;
-            train += d->rows[i].train;
+        if (d->rows[i].skip[0]) {
+            reason_of(d->rows[i].skip, (*pairs)[n].name, sizeof(*pairs)[n].name);
+            (*pairs)[n++].row = i;
         }
-    isim_accuracy ho_tp, ho_tt, tr_tp, tr_tt, pr_tp, pr_tt;
-    accuracy(d, k_heldout, NULL, false, &ho_tp, &ho_tt);
-    accuracy(d, k_train, NULL, false, &tr_tp, &tr_tt);
-    accuracy(d, k_heldout, NULL, true, &pr_tp, &pr_tt);
-    /* skipped rows by reason */
-    char(*reasons)[160] = calloc(d->n_rows + 1, sizeof *reasons);
-    size_t *counts = calloc(d->n_rows + 1, sizeof *counts), n_reasons = 0;
-    for (size_t i = 0; reasons && counts && i < d->n_rows; i++) {
-        if (!d->rows[i].skip[0])
-            continue;
-        char why[160];
-        reason_of(d->rows[i].skip, why, sizeof why);
-        size_t k = 0;
-        while (k < n_reasons && strcmp(reasons[k], why) != 0)
-            k++;
-        if (k == n_reasons)
-            snprintf(reasons[n_reasons++], sizeof reasons[0], "%s", why);
-        counts[k]++;
-    }
-    const char *base = strrchr(file, '/');
-    base = base ? base + 1 : file;
-    cJSON *j = json ? cJSON_CreateObject() : NULL;
-    if (j) {
-        cJSON *ds = cJSON_AddObjectToObject(j, "dataset");
-        cJSON_AddStringToObject(ds, "file", base);
-        char dg[40];
-        snprintf(dg, sizeof dg, "fnv1a64:%s", d->digest);
-        cJSON_AddStringToObject(ds, "digest", dg);
-        cJSON_AddNumberToObject(ds, "rows", (double)d->n_rows);
-        cJSON_AddNumberToObject(ds, "predicted", (double)predicted);
-        cJSON_AddStringToObject(ds, "split", ISIM_DS_SPLIT_RULE);
-        cJSON_AddItemToObject(j, "heldout", pair_json(&ho_tp, &ho_tt));
-        cJSON_AddItemToObject(j, "train", pair_json(&tr_tp, &tr_tt));
-        cJSON_AddItemToObject(j, "heldout_profile_values", pair_json(&pr_tp, &pr_tt));
-    } else {
-        printf("%s: %zu rows, %zu predicted (%zu for training, %zu held out: %s)\n"
-               "error = (predicted - measured) / measured; TPOT and TTFT of each row's clients\n",
-               base, d->n_rows, predicted, train, predicted - train, ISIM_DS_SPLIT_RULE);
-        print_head("accuracy");
-        print_line("held out, fitted", &ho_tp, &ho_tt);
-        print_line("training rows, fitted", &tr_tp, &tr_tt);
-        print_line("held out, profiles' own values", &pr_tp, &pr_tt);
-    }
-    cJSON *groups = j ? cJSON_AddArrayToObject(j, "by_group") : NULL;
-    for (size_t by = 0; by < N_BY; by++) {
-        /* the groups present, in first-seen order */
-        char(*names)[64] = calloc(d->n_rows + 1, sizeof *names);
-        size_t n = 0;
-        for (size_t i = 0; names && i < d->n_rows; i++) {
+    return group_rows(*pairs, n, n_reasons);
+}
+
+/* No row predicted: an error, with the rows' reasons (nothing to fit or to measure). */
+static int refuse_unpredicted(const isim_dataset *d, const char *file)
+{
+    named_row *pairs;
+    size_t n = 0;
+    group_span *g = skip_reasons(d, &pairs, &n);
+    fprintf(stderr, "infersim: error: %s: none of its %zu rows can be predicted%s\n", file,
+            d->n_rows, g ? ":" : "");
+    for (size_t k = 0; g && k < n; k++)
+        fprintf(stderr, "  %5zu  %s\n", g[k].n, pairs[g[k].start].name);
+    free(g);
+    free(pairs);
+    return CLI_FAIL;
+}
+
+/* The held-out accuracy by each grouping, printed or added to groups. */
+static void by_groups(const isim_dataset *d, cJSON *groups, bool json)
+{
+    named_row *v = malloc((d->n_rows ? d->n_rows : 1) * sizeof *v);
+    size_t *rows = malloc((d->n_rows ? d->n_rows : 1) * sizeof *rows);
+    for (size_t by = 0; v && rows && by < N_BY; by++) {
+        size_t n = 0, n_groups = 0;
+        for (size_t i = 0; i < d->n_rows; i++) {
             const isim_ds_row *r = &d->rows[i];
             if (r->skip[0] || r->train)
                 continue;
-            char g[64];
-            group_of(d, r, by, g, sizeof g);
-            size_t k = 0;
-            while (k < n && strcmp(names[k], g) != 0)
-                k++;
-            if (k == n)
-                snprintf(names[n++], sizeof names[0], "%s", g);
+            group_of(d, r, by, v[n].name, sizeof v[n].name);
+            v[n++].row = i;
         }
+        group_span *g = group_rows(v, n, &n_groups);
         if (!json) {
             char t[80];
             snprintf(t, sizeof t, "held out, by %s", BY[by]);
             print_head(t);
         }
-        for (size_t k = 0; k < n; k++) {
-            group_key g = {.by = BY[by]};
-            snprintf(g.group, sizeof g.group, "%s", names[k]);
+        for (size_t k = 0; g && k < n_groups; k++) {
+            for (size_t i = 0; i < g[k].n; i++)
+                rows[i] = v[g[k].start + i].row;
             isim_accuracy tp, tt;
-            accuracy(d, k_group, &g, false, &tp, &tt);
-            if (j) {
+            accuracy(d, rows, g[k].n, false, &tp, &tt);
+            const char *name = v[g[k].start].name;
+            if (json) {
                 cJSON *o = pair_json(&tp, &tt);
                 cJSON_AddStringToObject(o, "by", BY[by]);
-                cJSON_AddStringToObject(o, "group", names[k]);
+                cJSON_AddStringToObject(o, "group", name);
                 cJSON_AddItemToArray(groups, o);
             } else {
-                print_line(names[k], &tp, &tt);
+                print_line(name, &tp, &tt);
             }
         }
-        free(names);
+        free(g);
     }
-    cJSON *fits = j ? cJSON_AddArrayToObject(j, "fits") : NULL;
-    if (!json)
+    free(v);
+    free(rows);
+}
+
+/* DIR/dataset.csv, the plots, and with --write-profiles the fits into the profiles. */
+static int write_outputs(const isim_dataset *d, const char *dir, bool profiles)
+{
+    char path[1200];
+    if (snprintf(path, sizeof path, "%s/dataset.csv", dir) >= (int)sizeof path) {
+        fprintf(stderr, "infersim: error: output directory '%.40s...' longer than %zu bytes\n", dir,
+                sizeof path - sizeof "/dataset_tpot.png");
+        return CLI_FAIL;
+    }
+    int rc = cli_mkdirs(dir);
+    if (!rc)
+        rc = cli_write_file(path, write_rows, (void *)d);
+    if (!rc)
+        plot(d, dir, true), plot(d, dir, false);
+    if (rc || !profiles)
+        return rc;
+    char date[16];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d", gmtime(&now));
+    for (size_t h = 0; h < d->n_hw && !rc; h++) {
+        bool any = false;
+        for (size_t i = 0; i < d->n_fits; i++)
+            any |= d->fits[i].hw == (int)h && d->fits[i].own;
+        if (!any)
+            continue;
+        isim_error err = {0};
+        if (isim_dataset_write_profile(d, h, date, &err))
+            rc = cli_error(&err);
+        else
+            fprintf(stderr, "validate: wrote the fits into %s\n", d->hw[h]->path);
+    }
+    return rc;
+}
+
+static void print_fits(const isim_dataset *d, cJSON *fits)
+{
+    if (!fits)
         printf(
             "\nfitted parameters (per hardware; an engine with fewer than 20 training rows uses "
             "'all')\n  %-14s %-8s %6s %6s %6s %6s %6s %6s %6s %10s %8s %6s %5s %9s %5s %4s %6s\n",
@@ -411,7 +417,7 @@ int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
         const isim_ds_fit *f = &d->fits[i];
         if (!f->own)
             continue;
-        if (j) {
+        if (fits) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "hardware", d->hw[f->hw]->id);
             cJSON_AddStringToObject(o, "backend", f->backend);
@@ -441,21 +447,75 @@ int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
                    f->p.lockstep, isim_dtype_name(f->p.kv), f->train_rms_log);
         }
     }
-    cJSON *sk = j ? cJSON_AddArrayToObject(j, "not_predicted") : NULL;
-    if (!json && n_reasons)
+}
+
+static void print_reasons(const isim_dataset *d, cJSON *sk)
+{
+    named_row *pairs;
+    size_t n = 0;
+    group_span *g = skip_reasons(d, &pairs, &n);
+    if (!g)
+        fprintf(stderr, "infersim: warning: out of memory: the reasons rows are not predicted "
+                        "are not counted\n");
+    if (!sk && n)
         printf("\nrows not predicted\n");
-    for (size_t k = 0; k < n_reasons; k++) {
-        if (j) {
+    for (size_t k = 0; k < n; k++) {
+        const char *why = pairs[g[k].start].name;
+        if (sk) {
             cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "reason", reasons[k]);
-            cJSON_AddNumberToObject(o, "rows", (double)counts[k]);
+            cJSON_AddStringToObject(o, "reason", why);
+            cJSON_AddNumberToObject(o, "rows", (double)g[k].n);
             cJSON_AddItemToArray(sk, o);
         } else {
-            printf("  %5zu  %s\n", counts[k], reasons[k]);
+            printf("  %5zu  %s\n", g[k].n, why);
         }
     }
-    free(reasons);
-    free(counts);
+    free(g);
+    free(pairs);
+}
+
+/* The accuracy overall, by group, the fits and the rows not predicted. */
+static int print_summary(const isim_dataset *d, const char *file, const char *dir, bool json)
+{
+    size_t *rows = malloc((d->n_rows ? d->n_rows : 1) * sizeof *rows);
+    if (!rows) {
+        fprintf(stderr, "infersim: error: out of memory\n");
+        return CLI_FAIL;
+    }
+    isim_accuracy ho_tp, ho_tt, tr_tp, tr_tt, pr_tp, pr_tt;
+    size_t train = split_rows(d, true, rows);
+    accuracy(d, rows, train, false, &tr_tp, &tr_tt);
+    size_t heldout = split_rows(d, false, rows);
+    accuracy(d, rows, heldout, false, &ho_tp, &ho_tt);
+    accuracy(d, rows, heldout, true, &pr_tp, &pr_tt);
+    free(rows);
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    cJSON *j = json ? cJSON_CreateObject() : NULL;
+    if (j) {
+        cJSON *ds = cJSON_AddObjectToObject(j, "dataset");
+        cJSON_AddStringToObject(ds, "file", base);
+        char dg[40];
+        snprintf(dg, sizeof dg, "fnv1a64:%s", d->digest);
+        cJSON_AddStringToObject(ds, "digest", dg);
+        cJSON_AddNumberToObject(ds, "rows", (double)d->n_rows);
+        cJSON_AddNumberToObject(ds, "predicted", (double)(train + heldout));
+        cJSON_AddStringToObject(ds, "split", ISIM_DS_SPLIT_RULE);
+        cJSON_AddItemToObject(j, "heldout", pair_json(&ho_tp, &ho_tt));
+        cJSON_AddItemToObject(j, "train", pair_json(&tr_tp, &tr_tt));
+        cJSON_AddItemToObject(j, "heldout_profile_values", pair_json(&pr_tp, &pr_tt));
+    } else {
+        printf("%s: %zu rows, %zu predicted (%zu for training, %zu held out: %s)\n"
+               "error = (predicted - measured) / measured; TPOT and TTFT of each row's clients\n",
+               base, d->n_rows, train + heldout, train, heldout, ISIM_DS_SPLIT_RULE);
+        print_head("accuracy");
+        print_line("held out, fitted", &ho_tp, &ho_tt);
+        print_line("training rows, fitted", &tr_tp, &tr_tt);
+        print_line("held out, profiles' own values", &pr_tp, &pr_tt);
+    }
+    by_groups(d, j ? cJSON_AddArrayToObject(j, "by_group") : NULL, json);
+    print_fits(d, j ? cJSON_AddArrayToObject(j, "fits") : NULL);
+    print_reasons(d, j ? cJSON_AddArrayToObject(j, "not_predicted") : NULL);
     if (j) {
         char *text = cJSON_Print(j);
         if (text)
@@ -466,6 +526,41 @@ int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
         printf("\nrows: %s/dataset.csv; plots: %s/dataset_tpot.png, %s/dataset_ttft.png (.svg)\n",
                dir, dir, dir);
     }
-    isim_dataset_free(d);
     return CLI_OK;
+}
+
+int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
+{
+    (void)argc;
+    (void)argv;
+    const char *cmd = "validate";
+    const char *file = cli_find(opts, "dataset")->value;
+    const char *dir = cli_find(opts, "out")->value ? cli_find(opts, "out")->value : "validation";
+    const char *data = cli_data_dir(cli_find(opts, "data"));
+    bool json = cli_find(opts, "json")->value != NULL;
+    int threads = 0;
+    if (cli_find(opts, "engine")->value)
+        return cli_usage_error(cmd, "give --engine or --dataset, not both");
+    if (cli_find(opts, "threads")->value &&
+        !cli_int(cmd, cli_find(opts, "threads"), 1, 4096, &threads))
+        return CLI_USAGE;
+    isim_dataset *d = NULL;
+    isim_error err = {0};
+    if (isim_dataset_load(file, data, &d, &err))
+        return cli_error(&err);
+    size_t predicted = 0;
+    for (size_t i = 0; i < d->n_rows; i++)
+        predicted += !d->rows[i].skip[0];
+    int rc = predicted ? CLI_OK : refuse_unpredicted(d, file);
+    if (!rc) {
+        fprintf(stderr, "validate: %zu rows of %s; fitting...\n", d->n_rows, file);
+        if (isim_dataset_fit(d, threads, &err))
+            rc = cli_error(&err);
+    }
+    if (!rc)
+        rc = write_outputs(d, dir, cli_find(opts, "write-profiles")->value != NULL);
+    if (!rc)
+        rc = print_summary(d, file, dir, json);
+    isim_dataset_free(d);
+    return rc;
 }

@@ -736,6 +736,132 @@ Test(dataset, a_file_with_only_its_header_is_refused)
     expect_refused(HEADER, strlen(HEADER), 1, 1, "no rows: the file holds only its header");
 }
 
+/* d12: no row predicted is an error, with each reason's rows; not "0.0%" and exit 0. */
+Test(dataset, the_command_fails_when_no_row_can_be_predicted_and_says_why)
+{
+    char rows[8192];
+    make_row(rows, sizeof rows, (const char *const[]){"id=a", "model_path=acme/A", NULL}, NULL);
+    make_row(rows + strlen(rows), sizeof rows - strlen(rows),
+             (const char *const[]){"id=b", "model_path=acme/B", NULL}, NULL);
+    make_row(rows + strlen(rows), sizeof rows - strlen(rows),
+             (const char *const[]){"id=c", "model_path=acme/A", "isl=2048", NULL}, NULL);
+    char *text = malloc(strlen(HEADER) + strlen(rows) + 1);
+    strcpy(text, HEADER);
+    strcat(text, rows);
+    char *path = tu_write("rows.csv", text);
+    char args[2048], *out = NULL, *err = NULL, want[1024];
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s/never'", path, ISIM_TEST_OUT_DIR);
+    cr_expect_eq(tu_run(args, &out, &err), 1);
+    snprintf(want, sizeof want,
+             "infersim: error: %s: none of its 3 rows can be predicted:\n"
+             "      2  no model named acme/A in the catalog\n"
+             "      1  no model named acme/B in the catalog\n",
+             path);
+    cr_expect_str_eq(err, want);
+    cr_expect_str_eq(out, "");
+    free(out);
+    free(err);
+    tu_discard(path);
+    /* a file of its header alone */
+    path = tu_write("rows.csv", HEADER);
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s/never'", path, ISIM_TEST_OUT_DIR);
+    snprintf(want, sizeof want, "%s:1:1: no rows: the file holds only its header", path);
+    tu_expect_error(args, 1, want, true);
+    tu_discard(path);
+    free(text);
+}
+
+/* Accuracy over no rows (here: every predicted row in the training split) is no value, not
+ * 0%. */
+Test(dataset, the_accuracy_of_no_rows_is_no_value, .timeout = 120)
+{
+    char rows[16384], id[32], conc[64];
+    size_t used = 0;
+    for (int k = 0, n = 0; n < 4; k++) {
+        snprintf(id, sizeof id, "id=t%d", k);
+        if (isim_ds_heldout(id + 3))
+            continue;
+        snprintf(conc, sizeof conc, "silicon_data_source=source_file=t.csv; silicon_concurrency=%d",
+                 1 << n++);
+        make_row(rows + used, sizeof rows - used, (const char *const[]){id, conc, NULL}, NULL);
+        used += strlen(rows + used);
+    }
+    char *text = malloc(strlen(HEADER) + used + 1);
+    strcpy(text, HEADER);
+    strcat(text, rows);
+    char *path = tu_write("rows.csv", text);
+    char args[2048], out_dir[1100];
+    snprintf(out_dir, sizeof out_dir, "%s/validate-none-%d", ISIM_TEST_OUT_DIR, (int)getpid());
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s' --json", path, out_dir);
+    cJSON *j = tu_run_json(args);
+    const cJSON *tpot = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "heldout"), "tpot");
+    cr_assert_not_null(tpot);
+    cr_expect_eq(tu_num(tpot, "n"), 0);
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(tpot, "median_abs_pct")));
+    cr_expect(cJSON_IsNull(cJSON_GetObjectItem(tpot, "p90_abs_pct")));
+    cJSON_Delete(j);
+    char *out = NULL;
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s'", path, out_dir);
+    cr_expect_eq(tu_run(args, &out, NULL), 0);
+    cr_expect(
+        strstr(out, "  held out, fitted                   0 |         -         -         - |") !=
+            NULL,
+        "%s", out);
+    free(out);
+    free(text);
+    tu_discard(path);
+    remove_dir(out_dir);
+}
+
+/* Many groups and reasons (here 150000 models the catalog does not have) are counted by
+ * sorting, not by comparing each row with each group. */
+Test(dataset, the_command_counts_many_reasons_and_groups_in_little_time, .timeout = 20)
+{
+    char row[2048];
+    make_row(row, sizeof row, (const char *const[]){"id=r", "model_path=acme/M", NULL}, NULL);
+    const int n = 150000;
+    size_t cap = strlen(HEADER) + (size_t)(n + 2) * (strlen(row) + 16), used;
+    char *text = malloc(cap);
+    used = (size_t)snprintf(text, cap, "%s", HEADER);
+    for (int k = 0; k < n; k++)
+        used += (size_t)snprintf(text + used, cap - used, "r%d%.*s%d%s", k,
+                                 (int)(strstr(row, "acme/M") - row) + 5, row + 1, k,
+                                 strstr(row, "acme/M") + 6);
+    make_row(text + used, cap - used, (const char *const[]){"id=known", NULL}, NULL);
+    char *path = write_bytes(text, strlen(text));
+    char args[2048], out_dir[1100], *out = NULL;
+    snprintf(out_dir, sizeof out_dir, "%s/validate-many-%d", ISIM_TEST_OUT_DIR, (int)getpid());
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s'", path, out_dir);
+    cr_expect_eq(tu_run(args, &out, NULL), 0);
+    cr_expect(strstr(out, "\n      1  no model named acme/M149999 in the catalog\n") != NULL);
+    cr_expect(strstr(out, "150001 rows, 1 predicted") != NULL);
+    free(out);
+    free(text);
+    tu_discard(path);
+    remove_dir(out_dir);
+}
+
+/* DIR/dataset.csv quotes what the file quoted. */
+Test(dataset, the_rows_csv_quotes_fields_with_commas_and_line_breaks, .timeout = 120)
+{
+    char rows[4096], *text = malloc(8192);
+    make_row(rows, sizeof rows, (const char *const[]){"id=\"a,\r\nb\"", "backend=\"v,llm\"", NULL},
+             NULL);
+    snprintf(text, 8192, "%s%s", HEADER, rows);
+    char *path = tu_write("rows.csv", text);
+    char args[2048], out_dir[1100], csv[1200];
+    snprintf(out_dir, sizeof out_dir, "%s/validate-quote-%d", ISIM_TEST_OUT_DIR, (int)getpid());
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s'", path, out_dir);
+    cr_expect_eq(tu_run(args, NULL, NULL), 0);
+    snprintf(csv, sizeof csv, "%s/dataset.csv", out_dir);
+    char *got = read_text(csv);
+    cr_expect(strstr(got, "\n2,\"a,\r\nb\",qwen3-32b,h100-sxm,\"v,llm\",agg,") != NULL, "%s", got);
+    free(got);
+    free(text);
+    tu_discard(path);
+    remove_dir(out_dir);
+}
+
 /* d13: the header names each column once. */
 Test(dataset, a_duplicated_header_column_is_refused_with_its_line_and_column)
 {
