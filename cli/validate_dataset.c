@@ -255,6 +255,16 @@ static void print_head(const char *title)
            "P90|e|", "median e");
 }
 
+/* DIR/name, malloc'd (NULL when out of memory): no length but the system's. */
+static char *in_dir(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s/%s", dir, name);
+    return path;
+}
+
 static int plot(const isim_dataset *d, const char *dir, bool tpot)
 {
     size_t cap = d->n_rows ? d->n_rows : 1;
@@ -274,18 +284,20 @@ static int plot(const isim_dataset *d, const char *dir, bool tpot)
         k++;
     }
     int rc = CLI_OK;
-    char path[1200], title[300];
+    char title[300];
     snprintf(title, sizeof title,
              "%s (held-out rows): deploy fidelity, fitted per hardware and engine",
              tpot ? "TPOT" : "TTFT");
     for (int e = 0; e < 2 && m && p && series && names; e++) {
-        snprintf(path, sizeof path, "%s/dataset_%s.%s", dir, tpot ? "tpot" : "ttft",
-                 e ? "svg" : "png");
+        char *path = in_dir(dir, tpot ? (e ? "dataset_tpot.svg" : "dataset_tpot.png")
+                                      : (e ? "dataset_ttft.svg" : "dataset_ttft.png"));
         isim_error err = {0};
-        if (isim_report_scatter(path, m, p, series, k, names, (int)d->n_hw, title, "ms", &err)) {
-            fprintf(stderr, "infersim: warning: %s\n", err.message);
+        if (!path ||
+            isim_report_scatter(path, m, p, series, k, names, (int)d->n_hw, title, "ms", &err)) {
+            fprintf(stderr, "infersim: warning: %s\n", path ? err.message : "out of memory");
             rc = CLI_FAIL;
         }
+        free(path);
     }
     if (!m || !p || !series || !names) {
         fprintf(stderr, "infersim: warning: out of memory: no %s plot\n", tpot ? "TPOT" : "TTFT");

@@ -862,6 +862,42 @@ Test(dataset, the_rows_csv_quotes_fields_with_commas_and_line_breaks, .timeout =
     remove_dir(out_dir);
 }
 
+/* A plot's series: one per profile of the rows, past 64 too. */
+Test(dataset, the_plots_have_a_series_for_every_profile, .timeout = 120)
+{
+    char dir[1024], cmd[4096];
+    make_data_dir(dir, sizeof dir);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/hw-profiles' && for k in $(seq 0 64); do sed 's/^aliases: .*/aliases: "
+             "[sys_'$k']/' h100-sxm.yaml > h100-sxm-$k.yaml; done",
+             dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    size_t cap = 65 * 300, used = (size_t)snprintf(NULL, 0, "%s", HEADER);
+    char *text = malloc(cap + used + 1), id[32], system_[32];
+    strcpy(text, HEADER);
+    for (int k = 0, n = 0; k < 65; n++) {
+        snprintf(id, sizeof id, "id=h%d", n);
+        if (!isim_ds_heldout(id + 3))
+            continue;
+        snprintf(system_, sizeof system_, "system=sys_%d", k++);
+        make_row(text + used, cap + 1 - used, (const char *const[]){id, system_, NULL}, NULL);
+        used += strlen(text + used);
+    }
+    char *path = tu_write("rows.csv", text);
+    char args[4096], out_dir[1100], svg[1200];
+    snprintf(out_dir, sizeof out_dir, "%s/validate-plot-%d", ISIM_TEST_OUT_DIR, (int)getpid());
+    snprintf(args, sizeof args, "validate --dataset '%s' -o '%s' --data '%s'", path, out_dir, dir);
+    cr_expect_eq(tu_run(args, NULL, NULL), 0);
+    snprintf(svg, sizeof svg, "%s/dataset_tpot.svg", out_dir);
+    char *got = read_text(svg);
+    cr_expect(strstr(got, ">h100-sxm-64<") != NULL, "no series h100-sxm-64 in %s", svg);
+    free(got);
+    free(text);
+    tu_discard(path);
+    remove_dir(out_dir);
+    remove_dir(dir);
+}
+
 /* d13: the header names each column once. */
 Test(dataset, a_duplicated_header_column_is_refused_with_its_line_and_column)
 {
