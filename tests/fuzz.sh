@@ -18,6 +18,7 @@ declare -A seeds=(
   [fuzz_scenario]="scenarios tests/fuzz-seeds/scenario"
   [fuzz_cli]="tests/fuzz-seeds/cli"
   [fuzz_ckpt]="../shared/fixtures/stories260K.bin"
+  [fuzz_dataset]="tests/fuzz-seeds/dataset"
 )
 # target: options of its own (the CLI prints on every run: its output is closed)
 declare -A flags=(
