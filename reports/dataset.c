@@ -1160,10 +1160,6 @@ static bool same_measurement(const dup_key *x, const dup_key *y)
            x->ttft_us == y->ttft_us && x->tpot_us == y->tpot_us;
 }
 
-/* One configuration of one source measured more than once with different results (on
- * engine versions a patch apart, or the same): the source's runs with and without
- * speculative decoding (MTP) share every column, so which is which cannot be told; all of
- * them are left out. */
 static int cmp_int(int a, int b)
 {
     return (a > b) - (a < b);
@@ -1241,6 +1237,10 @@ static int cmp_row_config_line(const void *x, const void *y)
     return c ? c : cmp_int(a->line, b->line);
 }
 
+/* One configuration of one source measured more than once with different results (on
+ * engine versions a patch apart, or the same): the source's runs with and without
+ * speculative decoding (MTP) share every column, so which is which cannot be told; all of
+ * them are left out. */
 static isim_status drop_ambiguous(isim_dataset *d, isim_error *err)
 {
     isim_ds_row **v = malloc((d->n_rows ? d->n_rows : 1) * sizeof *v);
