@@ -2,6 +2,7 @@
  * "Against public measurements"). The CSV is parsed with libcsv; columns are found by
  * their header names, so their order does not matter. */
 #include "reports/dataset.h"
+#include "reports/internal.h"
 #include "reports/report.h"
 
 #include <csv.h>
@@ -34,17 +35,11 @@ static isim_status ds_fail(isim_error *err, isim_status code, const char *file, 
 static isim_status ds_fail(isim_error *err, isim_status code, const char *file, int line,
                            int column, const char *fmt, ...)
 {
-    if (err) {
-        err->code = code;
-        snprintf(err->file, sizeof err->file, "%s", file ? file : "");
-        err->line = line;
-        err->column = column;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return code;
+    va_list ap;
+    va_start(ap, fmt);
+    isim_status st = isim_error_setv(err, code, file, line, column, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 bool isim_ds_heldout(const char *id)
@@ -1796,12 +1791,20 @@ isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const c
     free(text);
     if (!kept)
         return ds_fail(err, ISIM_ENOMEM, h->path, 0, 0, "out of memory");
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp", h->path);
-    FILE *o = fopen(tmp, "wb");
+    size_t tn = strlen(h->path) + 32;
+    char *tmp = malloc(tn);
+    FILE *o = NULL;
+    if (tmp) {
+        snprintf(tmp, tn, "%s.tmp-%ld", h->path, (long)getpid());
+        o = fopen(tmp, "wb");
+    }
     if (!o) {
+        isim_status st =
+            tmp ? ds_fail(err, ISIM_EIO, h->path, 0, 0, "cannot write: %s", strerror(errno))
+                : ds_fail(err, ISIM_ENOMEM, h->path, 0, 0, "out of memory");
+        free(tmp);
         free(kept);
-        return ds_fail(err, ISIM_EIO, tmp, 0, 0, "cannot create: %s", strerror(errno));
+        return st;
     }
     const char *base = strrchr(d->path, '/');
     base = base ? base + 1 : d->path;
@@ -1829,9 +1832,19 @@ isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const c
         if (d->fits[i].hw == (int)hw && d->fits[i].own && &d->fits[i] != all)
             write_fit(o, &d->fits[i], d);
     free(kept);
-    if (fclose(o) != 0 || rename(tmp, h->path) != 0) {
+    /* the profile as rewritten must load, or the previous one stays: a fit can land outside
+     * what the reader takes */
+    isim_status st = isim__close_written(o, h->path, err);
+    isim_hw *check = NULL;
+    isim_error le;
+    if (!st && isim_hw_load(tmp, &check, &le))
+        st = ds_fail(err, ISIM_ESCHEMA, h->path, 0, 0,
+                     "the fitted profile would not load, so it was not written: %s", le.message);
+    isim_hw_free(check);
+    if (!st && rename(tmp, h->path) != 0)
+        st = ds_fail(err, ISIM_EIO, h->path, 0, 0, "cannot write: %s", strerror(errno));
+    if (st)
         remove(tmp);
-        return ds_fail(err, ISIM_EIO, h->path, 0, 0, "cannot write: %s", strerror(errno));
-    }
-    return ISIM_OK;
+    free(tmp);
+    return st;
 }

@@ -408,6 +408,15 @@ Test(dataset, a_fit_recovers_rows_made_with_known_parameters, .timeout = 120)
     cr_assert_eq(isim_dataset_write_profile(d, 0, "2026-01-01", &e), ISIM_OK, "%s", e.message);
     char *second = read_text(d->hw[0]->path);
     cr_expect_str_eq(first, second);
+    /* a fit the profile's reader would refuse is not written: the previous profile stays */
+    ((isim_ds_fit *)fv)->p.eff_hbm = 0.001;
+    cr_assert_neq(isim_dataset_write_profile(d, 0, "2026-01-02", &e), ISIM_OK);
+    cr_expect(strstr(e.message, "the fitted profile would not load, so it was not written: ") &&
+                  strstr(e.message, "0.001 is out of range"),
+              "%s", e.message);
+    char *third = read_text(d->hw[0]->path);
+    cr_expect_str_eq(third, first);
+    free(third);
     free(first);
     free(second);
     isim_hw_free(h);
