@@ -842,9 +842,8 @@ int cmd_validate(int argc, char **argv)
         goto cleanup;
     }
     char ppath[1200];
-    if (strchr(profile, '/') || strstr(profile, ".yaml"))
-        snprintf(ppath, sizeof ppath, "%s", profile);
-    else if (isim_catalog_path(data, "hw", profile, ppath, sizeof ppath, &err)) {
+    bool given = strchr(profile, '/') || strstr(profile, ".yaml"); /* a path, used as it is */
+    if (!given && isim_catalog_path(data, "hw", profile, ppath, sizeof ppath, &err)) {
         if (strcmp(profile, "local-cpu") == 0)
             fprintf(stderr,
                     "infersim: error: no profile of this machine yet: run `infersim calibrate "
@@ -854,7 +853,7 @@ int cmd_validate(int argc, char **argv)
         rc = strcmp(profile, "local-cpu") == 0 ? CLI_FAIL : CLI_USAGE;
         goto cleanup;
     }
-    if (isim_hw_load(ppath, &hw, &err)) {
+    if (isim_hw_load(given ? profile : ppath, &hw, &err)) {
         rc = cli_error(&err);
         goto cleanup;
     }

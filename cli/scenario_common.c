@@ -48,14 +48,11 @@ int cli_run_scenario(const char *file, const char *data_dir, int threads, isim_s
     isim_error err = {0};
     *sc = NULL;
     *res = NULL;
-    /* a bare id names a shipped scenario */
-    if (!strchr(file, '/') && !strstr(file, ".yaml")) {
-        if (isim_catalog_path(data_dir, "scenario", file, path, sizeof path, &err))
-            return cli_error(&err);
-    } else {
-        snprintf(path, sizeof path, "%s", file);
-    }
-    if (isim_scenario_load(path, sc, &err))
+    /* a bare id names a shipped scenario; a path is used as it is */
+    bool id = !strchr(file, '/') && !strstr(file, ".yaml");
+    if (id && isim_catalog_path(data_dir, "scenario", file, path, sizeof path, &err))
+        return cli_error(&err);
+    if (isim_scenario_load(id ? path : file, sc, &err))
         return cli_error(&err);
     bar b = {now_s(), 0};
     isim_scenario_run_opts o = {.data_dir = data_dir, .threads = threads};

@@ -25,6 +25,19 @@ typedef struct {
     isim_status st;
 } figs;
 
+/* dir/figures/name.ext in a new string; NULL (and the figures' status set) when out of
+ * memory. */
+static char *figure_path(figs *g, const char *name, const char *ext)
+{
+    size_t n = strlen(g->dir) + strlen(name) + strlen(ext) + sizeof "/figures/.";
+    char *path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s/figures/%s.%s", g->dir, name, ext);
+    else
+        g->st = isim__gnuplot_fail(g->err, "out of memory");
+    return path;
+}
+
 /* Draws body into dir/figures/name.svg and .png. */
 static bool draw(figs *g, const char *name, int w, int h, const char *body)
 {
@@ -32,9 +45,10 @@ static bool draw(figs *g, const char *name, int w, int h, const char *body)
         return false;
     const char *ext[] = {"svg", "png"};
     for (int i = 0; i < 2 && !g->st; i++) {
-        char path[1200];
-        snprintf(path, sizeof path, "%s/figures/%s.%s", g->dir, name, ext[i]);
-        g->st = isim__gnuplot(path, w, h, body, g->err);
+        char *path = figure_path(g, name, ext[i]);
+        if (path)
+            g->st = isim__gnuplot(path, w, h, body, g->err);
+        free(path);
     }
     return !g->st;
 }
@@ -63,9 +77,10 @@ static bool frontier_figure(figs *g, const isim_scenario_result *res, size_t m, 
     isim_report_scenario_request(res, p, m, hw, &r);
     const char *ext[] = {"svg", "png"};
     for (int i = 0; i < 2 && !g->st; i++) {
-        char path[1200];
-        snprintf(path, sizeof path, "%s/figures/%s.%s", g->dir, name, ext[i]);
-        g->st = isim_report_plan_plot(&r, p->plans[m], path, g->err);
+        char *path = figure_path(g, name, ext[i]);
+        if (path)
+            g->st = isim_report_plan_plot(&r, p->plans[m], path, g->err);
+        free(path);
     }
     free(hw);
     return !g->st;
@@ -959,11 +974,17 @@ static isim_status build(isim_doc *d, figs *g, const isim_scenario_result *res)
 static isim_status write_file(const char *dir, const char *name, isim_doc *d,
                               const isim_scenario_result *res, int what, isim_error *err)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (!path)
+        return isim__gnuplot_fail(err, "out of memory");
+    snprintf(path, n, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
-    if (!f)
-        return isim__gnuplot_fail(err, "%s: %s", path, strerror(errno));
+    if (!f) {
+        isim_status st = isim__gnuplot_fail(err, "%s: %s", path, strerror(errno));
+        free(path);
+        return st;
+    }
     char *json = NULL;
     switch (what) {
     case 0:
@@ -981,21 +1002,32 @@ static isim_status write_file(const char *dir, const char *name, isim_doc *d,
             fprintf(f, "%s\n", json);
         break;
     }
+    isim_status st;
     if (what == 3 && !json) {
         fclose(f);
-        return isim__gnuplot_fail(err, "out of memory");
+        st = isim__gnuplot_fail(err, "out of memory");
+    } else {
+        st = isim__close_written(f, path, err);
     }
     free(json);
-    return isim__close_written(f, path, err);
+    free(path);
+    return st;
 }
 
 isim_status isim_report_scenario_write(const isim_scenario_result *res, const char *dir,
                                        isim_error *err)
 {
-    char fdir[1100];
-    snprintf(fdir, sizeof fdir, "%s/figures", dir);
-    if (mkdir(fdir, 0777) != 0 && errno != EEXIST)
-        return isim__gnuplot_fail(err, "%s: cannot create: %s", fdir, strerror(errno));
+    size_t n = strlen(dir) + sizeof "/figures";
+    char *fdir = malloc(n);
+    if (!fdir)
+        return isim__gnuplot_fail(err, "out of memory");
+    snprintf(fdir, n, "%s/figures", dir);
+    if (mkdir(fdir, 0777) != 0 && errno != EEXIST) {
+        isim_status st = isim__gnuplot_fail(err, "%s: cannot create: %s", fdir, strerror(errno));
+        free(fdir);
+        return st;
+    }
+    free(fdir);
     isim_doc *d = isim_doc_new();
     if (!d)
         return isim__gnuplot_fail(err, "out of memory");

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *isim_status_name(isim_status s)
@@ -58,9 +59,21 @@ isim_status isim_error_setv(isim_error *e, isim_status code, const char *file, i
         memcpy(e->file, file ? file : "", n + 1);
     else /* the end names the file: keep it */
         snprintf(e->file, sizeof e->file, "...%s", file + n - (sizeof e->file - 4));
+    va_list again;
+    va_copy(again, ap);
     int w = vsnprintf(e->message, sizeof e->message, fmt, ap);
-    if (w >= (int)sizeof e->message)
+    char *whole = w >= (int)sizeof e->message ? malloc((size_t)w + 1) : NULL;
+    if (whole) {
+        /* its start and its end, which in "PATH: reason" holds the reason */
+        vsnprintf(whole, (size_t)w + 1, fmt, again);
+        size_t half = (sizeof e->message - sizeof " ... ") / 2;
+        snprintf(e->message, sizeof e->message, "%.*s ... %s", (int)half, whole,
+                 whole + (size_t)w - half);
+        free(whole);
+    } else if (w >= (int)sizeof e->message) {
         memcpy(e->message + sizeof e->message - 4, "...", 4);
+    }
+    va_end(again);
     return code;
 }
 

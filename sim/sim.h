@@ -50,7 +50,8 @@ typedef struct isim_error {
 const char *isim_error_format(const isim_error *e, char *buf, size_t n);
 /* Fills e (when not NULL) and returns code: the one place every module's errors are written.
  * file may be NULL or "" (no place). A path too long for e->file keeps its end behind "...",
- * a message too long for e->message its start followed by "...": never cut unmarked. */
+ * a message too long for e->message its start and its end (a reason after a long path)
+ * around " ... ": never cut unmarked. */
 isim_status isim_error_set(isim_error *e, isim_status code, const char *file, int line, int column,
                            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 isim_status isim_error_setv(isim_error *e, isim_status code, const char *file, int line, int column,

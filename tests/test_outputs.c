@@ -285,3 +285,40 @@ Test(outputs, a_full_disk_fails_with_the_reason_and_keeps_the_previous_outputs)
     free(first);
     place_release(&p);
 }
+
+Test(outputs, paths_longer_than_a_kilobyte_are_used_whole)
+{
+    /* five levels of 250 bytes: past every buffer of 1024 or 1200 bytes the writers had */
+    place p;
+    place_init(&p);
+    char *deep = malloc(strlen(p.parent) + 5 * 251 + 16);
+    strcpy(deep, p.parent);
+    for (int level = 0; level < 5; level++) {
+        size_t n = strlen(deep);
+        deep[n] = '/';
+        memset(deep + n + 1, 'a' + level, 250);
+        deep[n + 251] = '\0';
+    }
+    char *args = malloc(2 * strlen(deep) + 256);
+    sprintf(args, "report '%s' -o '%s/rep' --threads 1", p.scenario, deep);
+    char *err = NULL;
+    cr_expect_eq(tu_run(args, NULL, &err), 0, "%s", err);
+    free(err);
+    char *index = malloc(strlen(deep) + 32);
+    sprintf(index, "%s/rep/index.html", deep);
+    cr_expect_eq(access(index, R_OK), 0, "no %s", index);
+    sprintf(args, "scenario run '%s' -o '%s/res'", p.scenario, deep);
+    cr_expect_eq(tu_run(args, NULL, &err), 0, "%s", err);
+    free(err);
+    sprintf(index, "%s/res/results.csv", deep);
+    cr_expect_eq(access(index, R_OK), 0, "no %s", index);
+    sprintf(args, "plan --model llama-3.2-1b --hw l4 --plot '%s/p.svg'", deep);
+    cr_expect_eq(tu_run(args, NULL, &err), 0, "%s", err);
+    free(err);
+    sprintf(index, "%s/p.svg", deep);
+    cr_expect_eq(access(index, R_OK), 0, "no %s", index);
+    free(index);
+    free(args);
+    free(deep);
+    place_release(&p);
+}
