@@ -166,8 +166,10 @@ bool isim_scenario_energy(const isim_scenario_point *p, const isim_plan_point *x
 /* One input of the sensitivity chart, at the recommended configuration held fixed; costs
  * are the configuration's own per token at its batch (not a fleet's whole replicas). */
 typedef struct isim_sensitivity_bar {
-    char path[160]; /* the input ("hw.b200.memory.bandwidth_gbps") */
-    char low_text[48], high_text[48];
+    /* the input ("hw.b200.memory.bandwidth_gbps"): a scenario's path, or a default input's
+     * "hw." id "." key path, each at most ISIM_MAX_NAME */
+    char path[2 * ISIM_MAX_NAME + 8];
+    char low_text[ISIM_MAX_NAME + 1], high_text[ISIM_MAX_NAME + 1];
     double cost_low, cost_high;     /* $ per M output tokens; NAN when infeasible */
     double tpot_low_s, tpot_high_s; /* NAN when infeasible */
 } isim_sensitivity_bar;

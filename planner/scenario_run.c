@@ -93,7 +93,8 @@ typedef struct {
 
 typedef struct {
     isim_override ov[64];
-    char source[64][200];
+    /* "what-if: PATH = VALUE (scenario ID)", each part at most ISIM_MAX_NAME */
+    char source[64][3 * ISIM_MAX_NAME + 40];
     size_t n;
 } overrides;
 

@@ -67,7 +67,7 @@ isim_status isim_catalog_list(const char *dir, const char *sub, char ***out, isi
  * directory. */
 static bool valid_id(const char *id)
 {
-    if (!id[0] || id[0] == '.')
+    if (!id[0] || id[0] == '.' || strlen(id) > ISIM_MAX_NAME)
         return false;
     for (const char *c = id; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
@@ -171,7 +171,10 @@ static isim_status find(const char *dir, const char *sub, const char *what, cons
                         char *path, size_t n, isim_error *err)
 {
     if (!valid_id(id))
-        return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "invalid %s id '%s'", what, id);
+        return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0,
+                          "invalid %s id '%s' (an id is a file's stem: letters, digits, '.', "
+                          "'_' and '-', at most %d bytes, not starting with '.')",
+                          what, id, ISIM_MAX_NAME);
     int w = snprintf(path, n, "%s/%s/%s.yaml", dir, sub, id);
     if (w < 0 || (size_t)w >= n)
         return isim__fail(err, ISIM_EINVAL, "", 0, 0,

@@ -68,9 +68,13 @@ isim_status isim__map_number(isim__map *m, const char *key, bool required, doubl
 isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t min, int64_t max,
                           int64_t *out, bool *present);
 isim_status isim__map_bool(isim__map *m, const char *key, bool required, bool *out, bool *present);
-/* The string stays owned by the tree; copy it if it must outlive it. */
+/* A name: a non-empty string of at most ISIM_MAX_NAME bytes. It stays owned by the tree;
+ * copy it if it must outlive it. */
 isim_status isim__map_string(isim__map *m, const char *key, bool required, const char **out,
                              bool *present);
+/* Text of any length (a description), as isim__map_string otherwise. */
+isim_status isim__map_text(isim__map *m, const char *key, bool required, const char **out,
+                           bool *present);
 /* A list of non-empty strings: *out becomes a new NULL-terminated array (isim_ids_free). */
 isim_status isim__map_strings(isim__map *m, const char *key, bool required, char ***out,
                               bool *present);

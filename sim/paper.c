@@ -8,12 +8,10 @@
 #include "sim/paper_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <string.h>
-
-
 
 /* The code keys its rates by weight bits: 16 (bf16 or fp16), 8 (fp8 or int8), 4 (int4
  * or fp4). A profile may list only one type of a width. */
@@ -230,7 +228,8 @@ void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, doubl
         /* Eq. 32: the expected fraction of experts touched, 1 - (1 - 1/s)^tokens, of
          * matmul_rw(d, d_ff, tokens / s); shared experts see every token. */
         s->e0 = pp * c->n_moe * c->E * cc * c->d * c->dff_e * wp / s->nbw;
-        s->e1 = c->n_moe * c->E * cc * matmul_act(c->d, c->dff_e, ap, s->nt_ff) * seq / c->s / s->nbw;
+        s->e1 =
+            c->n_moe * c->E * cc * matmul_act(c->d, c->dff_e, ap, s->nt_ff) * seq / c->s / s->nbw;
         if (c->n_sh > 0) {
             s->w_const += c->n_moe * c->n_sh * cc * c->d * c->dff_sh * wp;
             s->w_tok += c->n_moe * c->n_sh * cc * matmul_act(c->d, c->dff_sh, ap, s->nt_ff);
@@ -248,8 +247,8 @@ void isim__paper_parts_build(const isim_paper_ctx *c, double N, double pp, doubl
 
 /* The candidate form; with at > 0 only what its total at batch `at` needs, the
  * collectives' time summed into coll_seen. */
-static void from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool two_d,
-                       double a, double at, isim__paper_cand *k)
+static void from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool two_d, double a,
+                       double at, isim__paper_cand *k)
 {
     k->n_coll = 0;
     k->lat_min = k->s_min = k->e0 = k->e1 = k->tok = k->log_keep = k->coll_seen = 0;
@@ -301,7 +300,8 @@ static void from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool
                    matmul_act(c->d, c->q_width, ap, nt_attn);
     } else {
         attn_w = (c->d_all * c->d + c->d * c->q_width) * wp;
-        attn_act = matmul_act(c->d_all, c->d, ap, nt_attn) + matmul_act(c->d, c->q_width, ap, nt_attn);
+        attn_act =
+            matmul_act(c->d_all, c->d, ap, nt_attn) + matmul_act(c->d, c->q_width, ap, nt_attn);
     }
     k->m0 = s->pp * (s->w_const + c->L * a * attn_w) / s->nbw;
     k->m1 = (s->kv_seq + (s->w_tok + c->L * a * attn_act) * s->seq) / s->nbw;
@@ -319,8 +319,8 @@ static void from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool
         k->coll_seen = k->lat_min;
 }
 
-void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_parts *s,
-                                 bool two_d, double a, isim__paper_cand *k)
+void isim__paper_cand_from_parts(const isim_paper_ctx *c, const isim__paper_parts *s, bool two_d,
+                                 double a, isim__paper_cand *k)
 {
     from_parts(c, s, two_d, a, 0, k);
 }
@@ -384,8 +384,7 @@ double isim_paper_step(const isim_paper_ctx *c, const isim_paper_point *p, isim_
 }
 
 double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, double pp,
-                       double seq_len, double input_len, isim_terms *terms,
-                       isim_paper_point *best)
+                       double seq_len, double input_len, isim_terms *terms, isim_paper_point *best)
 {
     /* PP degrees: [1] + logspace_2(0 .. log2(min(batch, layers)), 10) unless fixed;
      * attention scale-down: logspace_2(0 .. log2(N_TP), 6). */
@@ -400,8 +399,8 @@ double isim_paper_best(const isim_paper_ctx *c, double devices, double batch, do
             pps[n_pp++] = exp2(top * i / 9.0);
     }
     double best_t = INFINITY;
-    isim_paper_point pt = {.devices = devices, .batch = batch, .seq_len = seq_len,
-                           .input_len = input_len};
+    isim_paper_point pt = {
+        .devices = devices, .batch = batch, .seq_len = seq_len, .input_len = input_len};
     isim_paper_point arg = pt;
     arg.pp = pps[0];
     arg.attn_scaledown = 1;
@@ -468,8 +467,8 @@ isim_status isim__paper_predict(const isim_model *m, const isim_hw *hw, const is
         res->feasible = false;
         if (!c->has_rate) {
             res->reason = ISIM_REASON_NO_RATE;
-            snprintf(res->reason_detail, sizeof res->reason_detail, "%s has no %s rate",
-                     hw->id, isim_dtype_name(res->weights));
+            snprintf(res->reason_detail, sizeof res->reason_detail, "%s has no %s rate", hw->id,
+                     isim_dtype_name(res->weights));
         } else if (N < 1 || (q->pp > 0 && q->pp > isim__min(N, b))) {
             res->reason = ISIM_REASON_PP_LAYERS;
             snprintf(res->reason_detail, sizeof res->reason_detail,

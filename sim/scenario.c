@@ -516,6 +516,11 @@ static isim_status read_value(isim__map *m, const isim__ynode *n, const char *wh
 {
     if (n->kind != ISIM__YSCALAR || !n->text[0])
         return isim__map_error(m, NULL, "%s must be single values", what);
+    if (strlen(n->text) > ISIM_MAX_NAME)
+        return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column,
+                          "a value of %zu bytes, more than the %d a sweep or sensitivity value "
+                          "may hold",
+                          strlen(n->text), ISIM_MAX_NAME);
     if (!(out->text = strdup(n->text)))
         return oom(m->r);
     out->line = n->line;
@@ -606,6 +611,11 @@ static isim_status read_sweeps(isim__map *top, isim_scenario *sc)
         return ISIM_OK;
     if (list->kind != ISIM__YSEQ)
         return isim__map_error(top, "sweeps", "'sweeps' must be a list of {path, values}");
+    if (list->n > ISIM_SCENARIO_MAX_SWEEPS) {
+        const isim__ynode *past = list->items[ISIM_SCENARIO_MAX_SWEEPS];
+        return isim__fail(top->r->err, ISIM_ESCHEMA, top->r->file, past->line, past->column,
+                          "more than %d sweeps", ISIM_SCENARIO_MAX_SWEEPS);
+    }
     sc->sweeps = calloc(list->n ? list->n : 1, sizeof *sc->sweeps);
     if (!sc->sweeps)
         return oom(top->r);
@@ -692,6 +702,11 @@ static isim_status read_sensitivity(isim__map *top, isim_scenario *sc)
     if (list->kind != ISIM__YSEQ)
         return isim__map_error(top, "sensitivity",
                                "'sensitivity' must be a list of {path, low, high}");
+    if (list->n > ISIM_SCENARIO_MAX_SENSITIVITY) {
+        const isim__ynode *past = list->items[ISIM_SCENARIO_MAX_SENSITIVITY];
+        return isim__fail(top->r->err, ISIM_ESCHEMA, top->r->file, past->line, past->column,
+                          "more than %d sensitivity inputs", ISIM_SCENARIO_MAX_SENSITIVITY);
+    }
     sc->sensitivity = calloc(list->n ? list->n : 1, sizeof *sc->sensitivity);
     if (!sc->sensitivity)
         return oom(top->r);
@@ -750,7 +765,7 @@ static isim_status read_scenario(isim__reader *r, const isim__ynode *root, void 
     if (!st && !(sc->name = strdup(s)))
         return oom(r);
     if (!st)
-        st = isim__map_string(&top, "description", false, &s, &here);
+        st = isim__map_text(&top, "description", false, &s, &here);
     if (!st && here && !(sc->description = strdup(s)))
         return oom(r);
     /* a folded block ends in a line break */

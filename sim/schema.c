@@ -329,6 +329,24 @@ isim_status isim__map_string(isim__map *m, const char *key, bool required, const
     full_path(m, key, path, sizeof path);
     if (n->kind != ISIM__YSCALAR || !n->text[0])
         return fail_at(m, n, "'%s' must be a non-empty string", path);
+    if (strlen(n->text) > ISIM_MAX_NAME)
+        return fail_at(m, n, "'%s' is %zu bytes, more than the %d a name may hold", path,
+                       strlen(n->text), ISIM_MAX_NAME);
+    *out = n->text;
+    return ISIM_OK;
+}
+
+isim_status isim__map_text(isim__map *m, const char *key, bool required, const char **out,
+                           bool *present)
+{
+    const isim__ynode *n;
+    isim_status found = lookup(m, key, required, present, &n);
+    if (found || !n)
+        return found;
+    char path[200];
+    full_path(m, key, path, sizeof path);
+    if (n->kind != ISIM__YSCALAR || !n->text[0])
+        return fail_at(m, n, "'%s' must be a non-empty string", path);
     *out = n->text;
     return ISIM_OK;
 }
@@ -344,9 +362,15 @@ isim_status isim__map_strings(isim__map *m, const char *key, bool required, char
     full_path(m, key, path, sizeof path);
     if (n->kind != ISIM__YSEQ || n->n == 0)
         return fail_at(m, n, "'%s' must be a list of strings", path);
-    for (size_t i = 0; i < n->n; i++)
+    for (size_t i = 0; i < n->n; i++) {
         if (n->items[i]->kind != ISIM__YSCALAR || !n->items[i]->text[0])
             return fail_at(m, n->items[i], "'%s' items must be non-empty strings", path);
+        if (strlen(n->items[i]->text) > ISIM_MAX_NAME)
+            return fail_at(m, n->items[i],
+                           "an item of '%s' is %zu bytes, more than the %d a name "
+                           "may hold",
+                           path, strlen(n->items[i]->text), ISIM_MAX_NAME);
+    }
     char **v = calloc(n->n + 1, sizeof *v);
     for (size_t i = 0; v && i < n->n; i++)
         if (!(v[i] = strdup(n->items[i]->text))) {

@@ -66,6 +66,12 @@ isim_status isim_error_setv(isim_error *e, isim_status code, const char *file, i
 #define ISIM_YAML_MAX_ITEMS 65536     /* items in one list */
 #define ISIM_YAML_MAX_SCALAR 65536    /* bytes in one value */
 #define ISIM_YAML_MAX_DEPTH 32        /* mappings and lists nested in each other */
+/* Bytes of a name (name:, vendor:, family:, aliases), a key, a catalog id, a scenario's sweep
+ * or sensitivity path, lockstep name and value: what reports print in titles, labels and
+ * table cells. The longest shipped is 31. */
+#define ISIM_MAX_NAME 128
+#define ISIM_SCENARIO_MAX_SWEEPS 64      /* sweeps of one scenario */
+#define ISIM_SCENARIO_MAX_SENSITIVITY 64 /* inputs of one sensitivity chart */
 
 /* ---- precisions ------------------------------------------------------------------- */
 
@@ -305,8 +311,9 @@ typedef struct isim_hw {
      * engine's each, applied when a query names its backend */
     size_t n_fits;
     isim_hw_fit fits[ISIM_MAX_FITS];
-    isim_hw_fit unfitted;                     /* the profile's own values of the fitted fields */
-    char fitted_dataset[64], fitted_date[16]; /* what the fits came from; "" when none */
+    isim_hw_fit unfitted; /* the profile's own values of the fitted fields */
+    /* what the fits came from; "" when none */
+    char fitted_dataset[ISIM_MAX_NAME + 1], fitted_date[ISIM_MAX_NAME + 1];
     unsigned pinned; /* fitted fields a what-if set (1 << ISIM_FIT_...): fits leave them */
     size_t n_facts;
     isim_fact *facts;

@@ -6,9 +6,9 @@
 
 #include <math.h>
 
-double isim_toy_latency(double n_params, double bytes_per_param, double n_layers,
-                        double n_reduce, double t_hop_s, double hbm_bytes_per_s,
-                        double flops_per_s, double batch, double n_devices)
+double isim_toy_latency(double n_params, double bytes_per_param, double n_layers, double n_reduce,
+                        double t_hop_s, double hbm_bytes_per_s, double flops_per_s, double batch,
+                        double n_devices)
 {
     double t_reduce = 2 * fmax(sqrt(n_devices) - 1, 0) * t_hop_s;
     double mem = bytes_per_param * n_params / (n_devices * hbm_bytes_per_s);

@@ -131,6 +131,9 @@ static isim_status read_key(loader *L, isim__ynode *parent, keyset *seen, yaml_e
     if (parent->n >= ISIM_YAML_MAX_KEYS)
         return isim__fail(L->err, ISIM_ESCHEMA, L->file, line, col,
                           "more than %d keys in one mapping", ISIM_YAML_MAX_KEYS);
+    if (ev->data.scalar.length > ISIM_MAX_NAME)
+        return isim__fail(L->err, ISIM_ESCHEMA, L->file, line, col, "a key longer than %d bytes",
+                          ISIM_MAX_NAME);
     isim__ynode *key = NULL;
     isim_status st = node_from_event(L, ev, depth, &key);
     if (!st)

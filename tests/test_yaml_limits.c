@@ -251,3 +251,112 @@ Test(yaml_limits, an_error_too_long_for_its_fields_is_cut_where_it_says_so)
     cr_expect_str_eq(e.file, "a.yaml");
     cr_expect_str_eq(e.message, "cannot open: denied");
 }
+
+/* A string of n copies of c (malloc'd). */
+static char *repeat(char c, size_t n)
+{
+    char *s = malloc(n + 1);
+    cr_assert(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+Test(yaml_limits, a_name_or_key_may_hold_128_bytes_and_not_129)
+{
+    for (size_t n = ISIM_MAX_NAME; n <= ISIM_MAX_NAME + 1; n++) {
+        char *name = repeat('n', n), text[512];
+        snprintf(text, sizeof text, "name: %s\nfamily: x\n", name);
+        isim_error e;
+        cr_assert_neq(load_model(text, strlen(text), &e), ISIM_OK);
+        if (n == ISIM_MAX_NAME) {
+            cr_expect_str_eq(e.message, "missing key 'architecture'");
+        } else {
+            cr_expect_str_eq(e.message, "'name' is 129 bytes, more than the 128 a name may hold");
+            cr_expect_eq(e.line, 1);
+            cr_expect_eq(e.column, 7);
+        }
+        /* a key */
+        snprintf(text, sizeof text, "name: x\n%s: 1\n", name);
+        cr_assert_neq(load_model(text, strlen(text), &e), ISIM_OK);
+        if (n == ISIM_MAX_NAME) {
+            cr_expect(strstr(e.message, "unknown key 'nnn"), "%s", e.message);
+        } else {
+            cr_expect_str_eq(e.message, "a key longer than 128 bytes");
+            cr_expect_eq(e.line, 2);
+            cr_expect_eq(e.column, 1);
+        }
+        free(name);
+    }
+}
+
+/* A scenario of one model and one device with `body` after its workload. */
+static isim_status load_scenario(const char *body, isim_error *e)
+{
+    size_t n = strlen(body) + 512;
+    char *text = malloc(n);
+    snprintf(text, n,
+             "name: t\nmodels: [llama-3.2-1b]\nhardware: [l4]\nworkload:\n  source: \"test\"\n"
+             "  input_tokens: 512\n  output_tokens: 128\n  request_rate_per_s: 2\n"
+             "search: {max_points: 10000000}\n%s",
+             body);
+    char *path = tu_write("s.yaml", text);
+    isim_scenario *s = NULL;
+    isim_status st = isim_scenario_load(path, &s, e);
+    isim_scenario_free(s);
+    tu_discard(path);
+    free(text);
+    return st;
+}
+
+Test(yaml_limits, a_sweep_value_may_hold_128_bytes_and_not_129)
+{
+    for (size_t n = ISIM_MAX_NAME; n <= ISIM_MAX_NAME + 1; n++) {
+        char *value = repeat('v', n), body[512];
+        snprintf(body, sizeof body, "sweeps:\n  - path: hw.l4.name\n    values: [%s]\n", value);
+        isim_error e = {0};
+        isim_status st = load_scenario(body, &e);
+        if (n == ISIM_MAX_NAME) {
+            cr_expect_eq(st, ISIM_OK, "%s", e.message);
+        } else {
+            cr_expect_str_eq(e.message, "a value of 129 bytes, more than the 128 a sweep or "
+                                        "sensitivity value may hold");
+            cr_expect_eq(e.line, 12);
+            cr_expect_eq(e.column, 14);
+        }
+        free(value);
+    }
+}
+
+/* `n` sweeps of one value each (distinct paths: the loader checks their form and id, the
+ * runner their keys) or sensitivity inputs. */
+static char *many(const char *section, size_t n)
+{
+    char *body = malloc(64 + n * 80), *p = body;
+    p += sprintf(p, "%s:\n", section);
+    for (size_t i = 0; i < n; i++)
+        p += strcmp(section, "sweeps") == 0
+                 ? sprintf(p, "  - {path: model.llama-3.2-1b.k%zu, values: [1]}\n", i)
+                 : sprintf(p, "  - {path: workload.output_tokens, low: 64, high: %zu}\n", i + 200);
+    return body;
+}
+
+Test(yaml_limits, a_scenario_may_have_64_sweeps_and_64_sensitivity_inputs_and_not_65)
+{
+    static const char *const sections[] = {"sweeps", "sensitivity"};
+    static const char *const past[] = {"more than 64 sweeps", "more than 64 sensitivity inputs"};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t n = 64; n <= 65; n++) {
+            char *body = many(sections[k], n);
+            isim_error e = {0};
+            isim_status st = load_scenario(body, &e);
+            if (n == 64) {
+                cr_expect_eq(st, ISIM_OK, "%s", e.message);
+            } else {
+                cr_expect_str_eq(e.message, past[k]);
+                cr_expect_eq(e.line, 10 + 65, "%s", e.message);
+                cr_expect_eq(e.column, 5);
+            }
+            free(body);
+        }
+}
