@@ -239,7 +239,9 @@ int cmd_calibrate(int argc, char **argv)
         return CLI_USAGE;
     double usd = 1.0;
     bool priced = cli_find(opts, "usd-per-h")->value != NULL;
-    if (priced && !cli_number(cmd, cli_find(opts, "usd-per-h"), 0.001, 10000, &usd))
+    /* at most what a cpu profile may cost an hour (docs/formats.md): a price the written
+     * profile would refuse is refused before a minute of measuring */
+    if (priced && !cli_number(cmd, cli_find(opts, "usd-per-h"), 0.001, 1000, &usd))
         return CLI_USAGE;
     if (cli_find(opts, "collectives")->value)
         return collectives_child(argc, argv, runs);

@@ -216,6 +216,10 @@ static void layout(isim_rt *rt)
     rt->ldk = (rt->ctx + 15) / 16 * 16;
     rt->batch_cap = o->max_batch;
     rt->chunk = o->max_chunk ? o->max_chunk : 512;
+    /* a pass never holds more rows than every sequence's whole context: a larger chunk would
+     * only size scratch nothing uses (--chunk 1048576 took 4.4 GB for a 4-token prompt) */
+    if ((int64_t)rt->chunk > (int64_t)rt->batch_cap * rt->ctx)
+        rt->chunk = (int)((int64_t)rt->batch_cap * rt->ctx);
     rt->micro = o->micro_batches > 0 ? o->micro_batches : pp;
     int kmax = rt->d;
     if (rt->nh_l * rt->hd > kmax)
