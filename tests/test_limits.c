@@ -108,3 +108,24 @@ Test(limits, every_numeric_option_takes_its_largest_value_and_refuses_the_next)
         free(args);
     }
 }
+
+Test(limits, a_catalog_path_longer_than_1023_bytes_is_refused_naming_the_limit)
+{
+    /* a data directory whose models/<id>.yaml takes 1024 bytes */
+    char dir[1100] = "/tmp/";
+    size_t n = strlen(dir);
+    while (n < 1024 - strlen("/models/llama-3.1-8b.yaml"))
+        dir[n++] = 'd';
+    dir[n] = '\0';
+    char args[1400], *err = NULL;
+    snprintf(args, sizeof args, "show model llama-3.1-8b --data '%s'", dir);
+    cr_expect_eq(tu_run(args, NULL, &err), 2);
+    /* the message is longer than an error holds: its start and its end, the limit named */
+    const char *start = "infersim: error: the path of model 'llama-3.1-8b' under data "
+                        "directory '/tmp/ddd";
+    cr_expect(strncmp(err, start, strlen(start)) == 0, "%s", err);
+    cr_expect(strstr(err, "ddd ... ddd"), "%s", err);
+    const char *end = "ddd' is longer than 1023 bytes\n";
+    cr_expect_str_eq(err + strlen(err) - strlen(end), end);
+    free(err);
+}

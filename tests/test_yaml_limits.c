@@ -360,3 +360,25 @@ Test(yaml_limits, a_scenario_may_have_64_sweeps_and_64_sensitivity_inputs_and_no
             free(body);
         }
 }
+
+Test(yaml_limits, an_alias_may_hold_128_bytes_and_max_points_ten_million)
+{
+    char *alias = repeat('a', ISIM_MAX_NAME + 1), text[512];
+    snprintf(text, sizeof text, "name: x\nfamily: y\naliases: [ok, %s]\n", alias);
+    isim_error e;
+    cr_assert_neq(load_model(text, strlen(text), &e), ISIM_OK);
+    cr_expect_str_eq(e.message,
+                     "an item of 'aliases' is 129 bytes, more than the 128 a name may hold");
+    cr_expect_eq(e.line, 3);
+    cr_expect_eq(e.column, 15);
+    free(alias);
+    /* search.max_points: ten million, not one more (load_scenario sets it to ten million) */
+    cr_expect_eq(load_scenario("", &e), ISIM_OK, "%s", e.message);
+    char *path = tu_write("s.yaml", "name: t\nmodels: [llama-3.2-1b]\nhardware: [l4]\n"
+                                    "workload: {source: t, input_tokens: 1, output_tokens: 1}\n"
+                                    "search: {max_points: 10000001}\n");
+    isim_scenario *s = NULL;
+    cr_expect_neq(isim_scenario_load(path, &s, &e), ISIM_OK);
+    cr_expect_str_eq(e.message, "'search.max_points' = 1e+07 is out of range [1, 1e+07]");
+    tu_discard(path);
+}
