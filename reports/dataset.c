@@ -7,6 +7,7 @@
 
 #include <csv.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -637,11 +638,20 @@ static void no_header(parse_ctx *c, long long bytes, bool bom)
                                 : "only blank lines");
 }
 
+/* Opens the dataset: a regular file, or a pipe (`--dataset <(command)`). Opened without
+ * blocking, so that a named FIFO with no writer reads as empty instead of waiting forever;
+ * reads then block as usual. */
 static isim_status open_file(const char *path, FILE **out, isim_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot open: %s", strerror(e));
+    }
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0) {
         int e = errno;

@@ -1107,6 +1107,19 @@ Test(dataset, a_directory_or_a_missing_file_is_refused_with_the_reason)
     tu_expect_error(args, 1, want, true);
 }
 
+Test(dataset, a_fifo_without_a_writer_reads_as_empty_instead_of_waiting, .timeout = 10)
+{
+    char *path = tu_write("rows.csv", "");
+    remove(path);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    isim_dataset *d = NULL;
+    isim_error e = {0};
+    cr_expect_eq(isim_dataset_load(path, ISIM_DATA_DIR, &d, &e), ISIM_ESCHEMA);
+    cr_expect_str_eq(e.message, "empty file: no header");
+    cr_expect_null(d);
+    tu_discard(path);
+}
+
 /* The limits (docs/validation.md): each just inside loads, just past is refused with the
  * limit named. */
 Test(dataset, text_columns_longer_than_their_field_are_refused)
