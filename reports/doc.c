@@ -89,6 +89,22 @@ static void text_block(isim_doc *d, kind k, const char *fmt, va_list ap)
         d->oom = true;
 }
 
+void isim_doc_oom(isim_doc *d)
+{
+    d->oom = true;
+}
+
+char *isim_doc_format(isim_doc *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = vformat(fmt, ap);
+    va_end(ap);
+    if (!s)
+        d->oom = true;
+    return s;
+}
+
 #define TEXT_FN(name, k)                                                                           \
     void name(isim_doc *d, const char *fmt, ...)                                                   \
     {                                                                                              \

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +144,11 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
           "'' using 6:($2+$3+$5/2):(0.2):($5/2) with boxxyerror fs empty border lc rgb "
           "'#000000' lc rgb '#000000' dt 2 lw 2.5 title 'the smaller, overlapped'\n",
           f);
-    fclose(f);
+    if (fclose(f) != 0) {
+        g->st = isim__gnuplot_fail(g->err, "out of memory");
+        free(body);
+        return false;
+    }
     bool ok = rows > 0 && draw(g, name, 1000, 560, body);
     free(body);
     return ok;
@@ -214,11 +219,38 @@ static size_t slice_point(const groups *g, size_t gi, size_t v)
     return k;
 }
 
-/* The label of value v of group gi: its sweeps' values, once when they are all the same. */
-static void value_label(const isim_scenario *s, const groups *g, size_t gi, size_t v, char *buf,
-                        size_t n)
+/* The text written to memory stream f, which open_memstream points at *buf: a new string
+ * once f is closed (*buf is only set then), or NULL when out of memory. */
+static char *closed(FILE *f, char **buf)
 {
-    size_t used = 0;
+    if (fclose(f) != 0) {
+        free(*buf);
+        return NULL;
+    }
+    return *buf;
+}
+
+/* printf into a new string as long as it needs; NULL when out of memory. */
+static char *textf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *textf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *t = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (t) {
+        va_start(ap, fmt);
+        vsnprintf(t, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return t;
+}
+
+/* The label of value v of group gi: its sweeps' values, once when they are all the same. A
+ * new string; NULL when out of memory. */
+static char *value_label(const isim_scenario *s, const groups *g, size_t gi, size_t v)
+{
     const char *first = NULL;
     bool same = true;
     for (size_t i = 0; i < s->n_sweeps; i++)
@@ -227,46 +259,55 @@ static void value_label(const isim_scenario *s, const groups *g, size_t gi, size
                 first = s->sweeps[i].values[v].text;
             same &= strcmp(first, s->sweeps[i].values[v].text) == 0;
         }
-    buf[0] = '\0';
-    if (same) {
-        snprintf(buf, n, "%s", first ? first : "");
-        return;
-    }
-    for (size_t i = 0; i < s->n_sweeps && used < n; i++)
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        return NULL;
+    bool any = false;
+    for (size_t i = 0; i < s->n_sweeps && !(same && any); i++)
         if (g->group_of[i] == gi) {
-            int w = snprintf(buf + used, n - used, "%s%s", used ? " / " : "",
-                             s->sweeps[i].values[v].text);
-            if (w < 0)
-                break;
-            used += (size_t)w;
+            fprintf(f, "%s%s", any ? " / " : "", s->sweeps[i].values[v].text);
+            any = true;
         }
+    return closed(f, &buf);
 }
 
-/* A group's name: its path alone, or the lockstep name of sweeps moved together. */
-static void group_label(const isim_scenario *s, const groups *g, size_t gi, char *buf, size_t n)
+/* A group's name: its path alone, or the lockstep name of sweeps moved together (a new
+ * string; NULL when out of memory). */
+static char *group_label(const isim_scenario *s, const groups *g, size_t gi)
 {
     const isim_scenario_sweep *w = &s->sweeps[g->first[gi]];
     size_t members = 0;
     for (size_t i = 0; i < s->n_sweeps; i++)
         members += g->group_of[i] == gi;
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        return NULL;
     if (members > 1 && w->lockstep)
-        snprintf(buf, n, "%s (%zu inputs together)", w->lockstep, members);
+        fprintf(f, "%s (%zu inputs together)", w->lockstep, members);
     else
-        snprintf(buf, n, "%s", w->path);
+        fputs(w->path, f);
+    return closed(f, &buf);
 }
 
-/* Every path of a group, for captions. */
-static void group_paths(const isim_scenario *s, const groups *g, size_t gi, char *buf, size_t n)
+/* Every path of a group, for captions (a new string; NULL when out of memory). */
+static char *group_paths(const isim_scenario *s, const groups *g, size_t gi)
 {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < s->n_sweeps && used < n; i++)
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        return NULL;
+    bool any = false;
+    for (size_t i = 0; i < s->n_sweeps; i++)
         if (g->group_of[i] == gi) {
-            int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", s->sweeps[i].path);
-            if (w < 0)
-                break;
-            used += (size_t)w;
+            fprintf(f, "%s%s", any ? ", " : "", s->sweeps[i].path);
+            any = true;
         }
+    return closed(f, &buf);
 }
 
 /* One what-if chart: per hardware, the lowest cost or the highest speed among the
@@ -306,16 +347,18 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
     FILE *f = script(g, &body, &size);
     if (!f)
         return false;
-    char label[400], title[600];
-    group_label(s, gr, gi, label, sizeof label);
+    char *label = group_label(s, gr, gi);
+    char *title = label ? textf("%s: what if %s", res->models[m]->name, label) : NULL;
     static const char *const ylabel[] = {"US$ per million output tokens (cheapest)",
                                          "tokens per second per user (fastest)",
                                          "US$ per month to serve the demand"};
-    snprintf(title, sizeof title, "%s: what if %s", res->models[m]->name, label);
+    bool ok = title != NULL;
     fputs("set title ", f);
-    isim__gp_string(f, title);
+    isim__gp_string(f, ok ? title : "");
     fprintf(f, "\nset ylabel '%s'\nset xlabel ", ylabel[what]);
-    isim__gp_string(f, label);
+    isim__gp_string(f, ok ? label : "");
+    free(title);
+    free(label);
     /* a cost that moves by more than 20x reads better on a log scale */
     double lo = INFINITY, hi = 0;
     for (size_t v = 0; v < gr->size[gi]; v++)
@@ -336,10 +379,11 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
     bool any = false;
     for (size_t v = 0; v < gr->size[gi]; v++) {
         const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
-        char vl[200];
-        value_label(s, gr, gi, v, vl, sizeof vl);
+        char *vl = value_label(s, gr, gi, v);
+        ok &= vl != NULL;
         fprintf(f, "%zu ", v);
-        isim__gp_string(f, vl);
+        isim__gp_string(f, vl ? vl : "");
+        free(vl);
         for (size_t h = 0; h < res->n_hw; h++) {
             double y = metric_of(p, m, h, what);
             any |= isfinite(y);
@@ -357,8 +401,12 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
         isim__gp_string(f, res->hw[h]->name);
     }
     fputc('\n', f);
-    fclose(f);
-    bool ok = any && draw(g, name, 1000, 600, body);
+    if (fclose(f) != 0 || !ok) {
+        g->st = isim__gnuplot_fail(g->err, "out of memory");
+        free(body);
+        return false;
+    }
+    ok = any && draw(g, name, 1000, 600, body);
     free(body);
     return ok;
 }
@@ -418,7 +466,11 @@ static bool tornado_figure(figs *g, const isim_scenario_result *res, size_t m, c
           "'the input at its low value', '' using 4:1:5:(0.35) with boxxyerror lc rgb "
           "'#ff7f0e' title 'the input at its high value'\n",
           f);
-    fclose(f);
+    if (fclose(f) != 0) {
+        g->st = isim__gnuplot_fail(g->err, "out of memory");
+        free(body);
+        return false;
+    }
     int height = 220 + 34 * (int)sv->n_bars;
     bool ok = any && draw(g, name, 1100, height, body);
     free(body);
@@ -609,24 +661,31 @@ static void rent_or_buy(isim_doc *d, const isim_scenario_result *res, const grou
         if (strcmp(w->path, "cost.model") != 0)
             continue;
         isim_doc_h3(d, "Rent or buy: %s", res->models[m]->name);
-        const char *head[2 + 2 * 16];
-        char names[16][64];
-        size_t nv = w->n < 16 ? w->n : 16;
+        size_t nv = w->n, cols = 1 + 2 * nv;
+        const char **head = calloc(cols, sizeof *head), **row = calloc(cols, sizeof *row);
+        char **text = calloc(cols, sizeof *text); /* the cells made for this table */
+        if (!head || !row || !text) {
+            isim_doc_oom(d);
+            free(head);
+            free(row);
+            free(text);
+            return;
+        }
         head[0] = "Hardware";
         for (size_t v = 0; v < nv; v++) {
-            snprintf(names[v], sizeof names[v], "%s: $/M output tokens", w->values[v].text);
-            head[1 + v] = names[v];
+            head[1 + v] = text[1 + v] =
+                isim_doc_format(d, "%s: $/M output tokens", w->values[v].text);
+            head[1 + nv + v] = text[1 + nv + v] =
+                isim_doc_format(d, "%s: $ per month for the demand", w->values[v].text);
         }
-        char month[16][64];
-        for (size_t v = 0; v < nv; v++) {
-            snprintf(month[v], sizeof month[v], "%s: $ per month for the demand",
-                     w->values[v].text);
-            head[1 + nv + v] = month[v];
-        }
-        isim_doc_table(d, 1 + 2 * nv, head);
-        for (size_t h = 0; h < res->n_hw; h++) {
-            char cells[33][48];
-            const char *row[33];
+        if (!isim_doc_failed(d))
+            isim_doc_table(d, cols, head);
+        for (size_t h = 0; h < res->n_hw && !isim_doc_failed(d); h++) {
+            char(*cells)[32] = calloc(cols, sizeof *cells);
+            if (!cells) {
+                isim_doc_oom(d);
+                break;
+            }
             row[0] = res->hw[h]->name;
             for (size_t v = 0; v < nv; v++) {
                 const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
@@ -635,7 +694,13 @@ static void rent_or_buy(isim_doc *d, const isim_scenario_result *res, const grou
                 row[1 + nv + v] = isfinite(f) ? FIG(cells[1 + nv + v], f) : "-";
             }
             isim_doc_row(d, row);
+            free(cells);
         }
+        for (size_t i = 0; i < cols; i++)
+            free(text[i]);
+        free(head);
+        free(row);
+        free(text);
         isim_doc_p(d, "A dash: the profile has no purchase price or power rating for owning it, "
                       "or nothing meets the targets. Owning assumes the device runs for its whole "
                       "life at the stated power; a fleet bought for a demand that shrinks costs "
@@ -643,9 +708,83 @@ static void rent_or_buy(isim_doc *d, const isim_scenario_result *res, const grou
     }
 }
 
-static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res, const groups *gr)
+/* One what-if group's charts and their numbers as a table, for model m. */
+static void whatif_group(isim_doc *d, figs *g, const isim_scenario_result *res, const groups *gr,
+                         size_t gi, size_t m, bool demand)
 {
     const isim_scenario *s = res->scenario;
+    static const char *const what_text[] = {"the cheapest configuration's $ per M output tokens",
+                                            "the fastest configuration's tokens/s per user",
+                                            ("$ per month of the fewest devices that serve "
+                                             "the demand")};
+    static const char *const suffix[] = {"cost", "speed", "fleet"};
+    char *label = group_label(s, gr, gi), *paths = group_paths(s, gr, gi);
+    size_t cols = 1 + res->n_hw;
+    const char **row = calloc(cols, sizeof *row);
+    char(*cells)[96] = calloc(cols, sizeof *cells);
+    if (!label || !paths || !row || !cells) {
+        isim_doc_oom(d);
+        goto done;
+    }
+    const char *others = gr->n_groups > 1 ? ", the other inputs as written" : "";
+    isim_doc_h3(d, "%s: %s", res->models[m]->name, label);
+    if (strcmp(label, paths) != 0)
+        isim_doc_p(d, "The sweeps in lockstep '%s' move these inputs together, value by value: %s.",
+                   s->sweeps[gr->first[gi]].lockstep, paths);
+    for (int what = COST; what <= FLEET; what++) {
+        if (what == FLEET && !demand)
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "whatif-%zu-%zu-%s", m, gi, suffix[what]);
+        if (!whatif_figure(g, res, gr, gi, m, (metric)what, name))
+            continue;
+        char *cap = isim_doc_format(d, "%s: %s on each hardware as %s changes%s",
+                                    res->models[m]->name, what_text[what], label, others);
+        if (cap)
+            isim_doc_figure(d, name, cap);
+        free(cap);
+    }
+    /* the same numbers as a table: a column per hardware */
+    row[0] = label;
+    for (size_t h = 0; h < res->n_hw; h++)
+        row[1 + h] = res->hw[h]->id;
+    isim_doc_fold(d, "%s: the numbers (cheapest $/M output tokens; fastest tokens/s per user%s)",
+                  label, demand ? "; $/month for the demand" : "");
+    isim_doc_table(d, cols, row);
+    for (size_t v = 0; v < gr->size[gi] && !isim_doc_failed(d); v++) {
+        const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
+        char *vl = value_label(s, gr, gi, v);
+        if (!vl) {
+            isim_doc_oom(d);
+            break;
+        }
+        row[0] = vl;
+        for (size_t h = 0; h < res->n_hw; h++) {
+            double c = metric_of(p, m, h, COST), sp = metric_of(p, m, h, SPEED),
+                   f = metric_of(p, m, h, FLEET);
+            char a[32], b[32], e[32];
+            if (!isfinite(c))
+                snprintf(cells[h], sizeof cells[h], "-");
+            else if (demand)
+                snprintf(cells[h], sizeof cells[h], "$%s; %s; $%s", FIG(a, c), FIG(b, sp),
+                         isfinite(f) ? FIG(e, f) : "-");
+            else
+                snprintf(cells[h], sizeof cells[h], "$%s; %s", FIG(a, c), FIG(b, sp));
+            row[1 + h] = cells[h];
+        }
+        isim_doc_row(d, row);
+        free(vl);
+    }
+    isim_doc_fold_end(d);
+done:
+    free(label);
+    free(paths);
+    free(row);
+    free(cells);
+}
+
+static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res, const groups *gr)
+{
     if (!res->n_points)
         return;
     isim_doc_h2(d, "What if");
@@ -657,69 +796,9 @@ static void whatif_section(isim_doc *d, figs *g, const isim_scenario_result *res
                "meet the targets. %zu points in all.",
                res->n_points);
     bool demand = res->base.settings.request_rate_per_s > 0 || res->base.settings.concurrency > 0;
-    static const char *const what_text[] = {"the cheapest configuration's $ per M output tokens",
-                                            "the fastest configuration's tokens/s per user",
-                                            ("$ per month of the fewest devices that serve "
-                                             "the demand")};
-    static const char *const suffix[] = {"cost", "speed", "fleet"};
-    for (size_t m = 0; m < res->n_models; m++)
-        for (size_t gi = 0; gi < gr->n_groups; gi++) {
-            char label[400], paths[1200], name[64], others[80] = "";
-            group_label(s, gr, gi, label, sizeof label);
-            group_paths(s, gr, gi, paths, sizeof paths);
-            if (gr->n_groups > 1)
-                snprintf(others, sizeof others, ", the other inputs as written");
-            isim_doc_h3(d, "%s: %s", res->models[m]->name, label);
-            if (strcmp(label, paths) != 0)
-                isim_doc_p(d,
-                           "The sweeps in lockstep '%s' move these inputs together, value by "
-                           "value: %s.",
-                           s->sweeps[gr->first[gi]].lockstep, paths);
-            for (int what = COST; what <= FLEET; what++) {
-                if (what == FLEET && !demand)
-                    continue;
-                snprintf(name, sizeof name, "whatif-%zu-%zu-%s", m, gi, suffix[what]);
-                if (!whatif_figure(g, res, gr, gi, m, (metric)what, name))
-                    continue;
-                char cap[1600];
-                snprintf(cap, sizeof cap, "%s: %s on each hardware as %s changes%s",
-                         res->models[m]->name, what_text[what], label, others);
-                isim_doc_figure(d, name, cap);
-            }
-            /* the same numbers as a table */
-            const char *head[1 + 64];
-            head[0] = label;
-            for (size_t h = 0; h < res->n_hw && h < 64; h++)
-                head[1 + h] = res->hw[h]->id;
-            size_t cols = 1 + (res->n_hw < 64 ? res->n_hw : 64);
-            isim_doc_fold(d,
-                          "%s: the numbers (cheapest $/M output tokens; fastest tokens/s per "
-                          "user%s)",
-                          label, demand ? "; $/month for the demand" : "");
-            isim_doc_table(d, cols, head);
-            for (size_t v = 0; v < gr->size[gi]; v++) {
-                const isim_scenario_point *p = &res->points[slice_point(gr, gi, v)];
-                char vl[200], cells[64][96];
-                const char *row[65];
-                value_label(s, gr, gi, v, vl, sizeof vl);
-                row[0] = vl;
-                for (size_t h = 0; h + 1 < cols; h++) {
-                    double c = metric_of(p, m, h, COST), sp = metric_of(p, m, h, SPEED),
-                           f = metric_of(p, m, h, FLEET);
-                    char a[32], b[32], e[32];
-                    if (!isfinite(c))
-                        snprintf(cells[h], sizeof cells[h], "-");
-                    else if (demand)
-                        snprintf(cells[h], sizeof cells[h], "$%s; %s; $%s", FIG(a, c), FIG(b, sp),
-                                 isfinite(f) ? FIG(e, f) : "-");
-                    else
-                        snprintf(cells[h], sizeof cells[h], "$%s; %s", FIG(a, c), FIG(b, sp));
-                    row[1 + h] = cells[h];
-                }
-                isim_doc_row(d, row);
-            }
-            isim_doc_fold_end(d);
-        }
+    for (size_t m = 0; m < res->n_models && !isim_doc_failed(d); m++)
+        for (size_t gi = 0; gi < gr->n_groups && !isim_doc_failed(d); gi++)
+            whatif_group(d, g, res, gr, gi, m, demand);
 }
 
 static void sensitivity_section(isim_doc *d, figs *g, const isim_scenario_result *res)
@@ -748,7 +827,7 @@ static void sensitivity_section(isim_doc *d, figs *g, const isim_scenario_result
         isim_doc_table(d, 5, head);
         for (size_t i = 0; i < sv->n_bars; i++) {
             const isim_sensitivity_bar *b = &sv->bars[i];
-            char lh[100], lo[32], hi[32], sw[32];
+            char lh[2 * sizeof b->low_text + 4], lo[32], hi[32], sw[32];
             snprintf(lh, sizeof lh, "%s / %s", b->low_text, b->high_text);
             const char *row[5] = {
                 b->path, lh, isfinite(b->cost_low) ? FIG(lo, b->cost_low) : "infeasible",
@@ -890,7 +969,8 @@ static void validation(isim_doc *d, const isim_scenario_result *res)
     isim_doc_table(d, 7, head);
     for (size_t h = 0; h < res->n_hw; h++) {
         const isim_hw *hw = res->hw[h];
-        char on[96], tr[24], ho[24], med[24], p90[24];
+        char on[sizeof hw->fitted_dataset + sizeof hw->fitted_date + 2], tr[24], ho[24], med[24],
+            p90[24];
         if (hw->n_fits == 0) {
             const char *row[7] = {hw->id, "-", "not fitted (profile's own values)", "-", "-",
                                   "-",    "-"};

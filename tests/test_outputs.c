@@ -322,3 +322,34 @@ Test(outputs, paths_longer_than_a_kilobyte_are_used_whole)
     free(deep);
     place_release(&p);
 }
+
+Test(outputs, a_reports_labels_hold_their_whole_text)
+{
+    /* three sweeps in lockstep, each value 120 bytes: a what-if row's label joins them (the
+     * report cut it at 199 bytes) */
+    char a[121], b[121];
+    memset(a, 'a', 120);
+    memset(b, 'b', 120);
+    a[120] = b[120] = '\0';
+    char text[2048];
+    snprintf(text, sizeof text,
+             SMALL_SCENARIO("Labels") "sweeps:\n"
+                                      "  - {path: hw.l4.name, values: [%s1, %s2], lockstep: n}\n"
+                                      "  - {path: hw.l4.vendor, values: [%s1, %s2], lockstep: n}\n"
+                                      "  - {path: hw.l4.price.cloud_usd_per_h, values: [x1, x2], "
+                                      "lockstep: n}\n",
+             a, a, b, b);
+    place p;
+    place_init(&p);
+    char *scenario = tu_write("labels.yaml", text);
+    char *err = NULL;
+    cr_assert_eq(report(&p, scenario, "", &err), 0, "%s", err);
+    free(err);
+    char *html = index_of(&p);
+    char want[512];
+    snprintf(want, sizeof want, "%s1 / %s1 / x1", a, b);
+    cr_expect(html && strstr(html, want), "no whole label '%s'", want);
+    free(html);
+    tu_discard(scenario);
+    place_release(&p);
+}
