@@ -53,7 +53,20 @@ int cli_main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc, argv);
-    fprintf(stderr, "infersim: error: unknown command '%s'\n", argv[1]);
+    const char *near = NULL;
+    size_t best = 3; /* a command two edits away is a slip of the keyboard */
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        size_t d = isim_edit_distance(argv[1], commands[i].name);
+        if (d < best) {
+            best = d;
+            near = commands[i].name;
+        }
+    }
+    if (near)
+        fprintf(stderr, "infersim: error: unknown command '%s' (did you mean '%s'?)\n", argv[1],
+                near);
+    else
+        fprintf(stderr, "infersim: error: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return CLI_USAGE;
 }
