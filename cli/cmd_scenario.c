@@ -51,8 +51,10 @@ int cmd_scenario(int argc, char **argv)
     }
     if (rc)
         return rc;
-    if (n_pos < 1 || strcmp(pos[0], "run") != 0)
+    if (n_pos < 1)
         return cli_usage_error(cmd, "expected 'run FILE'");
+    if (strcmp(pos[0], "run") != 0)
+        return cli_usage_error(cmd, "expected 'run FILE', got '%s'", pos[0]);
     if (n_pos < 2)
         return cli_usage_error(cmd, "missing the scenario FILE");
     int threads = 0;
