@@ -38,6 +38,11 @@ static int dtypes(const char *cmd, const cli_opt *o, bool deploy_all, isim_dtype
     for (size_t i = 0; !rc && i < k; i++) {
         if (!isim_dtype_parse(items[i], &d))
             out[i] = d;
+        else if (strcmp(items[i], "all") == 0)
+            rc = cli_usage_error(cmd,
+                                 "--%s: 'all' names every precision and stands alone, "
+                                 "not in a list",
+                                 o->name);
         else
             rc = cli_usage_error(cmd,
                                  "--%s: unknown precision '%s' (expected fp32 bf16 fp16 "
@@ -173,7 +178,9 @@ int cmd_plan(int argc, char **argv)
             return cli_usage_error(cmd, "--%s needs --spec-draft", spec_opts[i]);
     if ((o = cli_find(opts, "spec-draft-weights"))->value &&
         isim_dtype_parse(o->value, &r.draft_weights))
-        return cli_usage_error(cmd, "--spec-draft-weights: unknown precision '%s'", o->value);
+        return cli_usage_error(
+            cmd, "--spec-draft-weights: expected one of fp32 bf16 fp16 fp8 int8 int4 fp4, got '%s'",
+            o->value);
     isim_dtype ws[ISIM_DTYPE_COUNT], kvs[ISIM_DTYPE_COUNT];
     if ((o = cli_find(opts, "weights"))->value) {
         if ((rc = dtypes(cmd, o, true, ws, &r.n_weights)))
