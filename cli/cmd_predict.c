@@ -72,6 +72,11 @@ int cmd_predict(int argc, char **argv)
             return cli_usage_error(cmd, "missing --%s", required[i]);
     if (cli_find(opts, "json")->value && cli_find(opts, "csv")->value)
         return cli_usage_error(cmd, "--json and --csv are exclusive");
+    if (strchr(cli_find(opts, "hw")->value, ','))
+        return cli_usage_error(cmd,
+                               "--hw: predict takes one hardware id, got '%s' (plan compares "
+                               "several)",
+                               cli_find(opts, "hw")->value);
 
     isim_query q;
     isim_query_init(&q);
