@@ -564,6 +564,9 @@ int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
     for (size_t i = 0; i < d->n_rows; i++)
         predicted += !d->rows[i].skip[0];
     int rc = predicted ? CLI_OK : refuse_unpredicted(d, file);
+    /* the output place is checked before the fit, which takes a while on a large file */
+    if (!rc)
+        rc = cli_writable_dir(dir, true);
     if (!rc) {
         fprintf(stderr, "validate: %zu rows of %s; fitting...\n", d->n_rows, file);
         if (isim_dataset_fit(d, threads, &err))
