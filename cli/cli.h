@@ -52,6 +52,9 @@ int cli_mkdirs(const char *dir);
  * cannot take the outputs is refused before the work, with the system's reason. Prints the
  * error. */
 int cli_writable_dir(const char *dir, bool make);
+/* Refuses a file to be written (a profile, a plot) that names a directory, before the work;
+ * prints the error. */
+int cli_not_a_directory(const char *path);
 /* o's value as a comma-separated list: *items (n of them) point into one allocation the
  * caller frees with free(*items). An empty item or one named twice is a usage error
  * (printed). */

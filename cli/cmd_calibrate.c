@@ -257,6 +257,8 @@ int cmd_calibrate(int argc, char **argv)
     rc = cli_writable_dir(slash ? (slash == out_path ? "/" : out_path) : ".", false);
     if (slash)
         *slash = '/';
+    if (!rc)
+        rc = cli_not_a_directory(out_path);
     if (rc) {
         free(out_path);
         return rc;

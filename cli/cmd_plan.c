@@ -70,6 +70,8 @@ static int plot_target(const char *cmd, const char *plot, char **tmp)
     int rc = !dir || !*tmp ? cli_oom() : cli_cleanup_start();
     if (!rc)
         rc = cli_writable_dir(dir, false);
+    if (!rc)
+        rc = cli_not_a_directory(plot);
     free(dir);
     if (!rc) {
         cli_remove_stale(plot);

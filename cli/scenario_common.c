@@ -113,6 +113,15 @@ int cli_writable_dir(const char *dir, bool make)
     return rc;
 }
 
+int cli_not_a_directory(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return CLI_OK;
+    fprintf(stderr, "infersim: error: %s: is a directory\n", path);
+    return CLI_FAIL;
+}
+
 int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *ctx)
 {
     char pid[32];
