@@ -114,6 +114,18 @@ static bool decimal(const char *s)
     return s[0] != '\0';
 }
 
+/* v in the fewest significant digits that read back as v: a limit such as 2^53 printed
+ * whole (9007199254740992), not rounded by %g to a number past it or short of it */
+static const char *exact(double v, char *buf, size_t n)
+{
+    for (int digits = 6; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    return buf;
+}
+
 bool cli_number(const char *cmd, const cli_opt *o, double min, double max, double *out)
 {
     char *end;
@@ -124,7 +136,9 @@ bool cli_number(const char *cmd, const cli_opt *o, double min, double max, doubl
         return false;
     }
     if (v < min || v > max) {
-        cli_usage_error(cmd, "--%s: %s is out of range [%g, %g]", o->name, o->value, min, max);
+        char lo[32], hi[32];
+        cli_usage_error(cmd, "--%s: %s is out of range [%s, %s]", o->name, o->value,
+                        exact(min, lo, sizeof lo), exact(max, hi, sizeof hi));
         return false;
     }
     *out = v;
