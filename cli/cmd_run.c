@@ -434,15 +434,15 @@ int cmd_run(int argc, char **argv)
     o.threads = threads;
     o.max_batch = batch;
     int plen = ids ? n_ids : in_tokens;
-    if ((int64_t)plen + out_tokens - 1 > m->max_context) {
+    /* the rule predict, plan and scenarios apply (docs/model.md, "Context"): prompt and answer
+     * together, as serving engines count them, though the last token's keys are never kept */
+    if ((int64_t)plen + out_tokens > m->max_context) {
         rc = cli_usage_error(
             cmd, "%d prompt + %d output tokens are longer than model '%s''s context of %lld", plen,
             out_tokens, m->id, (long long)m->max_context);
         goto cleanup;
     }
     o.max_context = plen + out_tokens;
-    if (o.max_context > m->max_context)
-        o.max_context = (int)m->max_context;
     /* processes */
     int world = 1;
     if (isim_rt_under_mpirun() || o.tp * o.pp > 1) {

@@ -46,6 +46,10 @@ int cli_main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
+    if (strcmp(argv[1], "--version") == 0 && argc > 2) {
+        fprintf(stderr, "infersim: error: --version takes no argument, got '%s'\n", argv[2]);
+        return CLI_USAGE;
+    }
     if (strcmp(argv[1], "--version") == 0) {
         printf("infersim %s\n", ISIM_VERSION);
         return CLI_OK;

@@ -441,6 +441,12 @@ static isim_status load_specs(run *c, isim_error *err)
             break;
         }
         res->n_models++;
+        for (size_t k = 0; k + 1 < res->n_models; k++)
+            if (strcmp(res->models[k]->id, res->models[res->n_models - 1]->id) == 0) {
+                st = isim__fail_at(err, s->path, s->models[i].line, s->models[i].column,
+                                   "model '%s' is listed twice", s->models[i].text);
+                break;
+            }
     }
     c->hw_ids = calloc(res->n_hw ? res->n_hw : 1, sizeof *c->hw_ids);
     c->model_ids = calloc(res->n_models ? res->n_models : 1, sizeof *c->model_ids);
@@ -453,7 +459,8 @@ static isim_status load_specs(run *c, isim_error *err)
     if (!st && s->spec_draft) {
         isim_error e = {0};
         if ((st = isim_catalog_model(dir, s->spec_draft, &res->draft, &e)))
-            isim__fail_at(err, s->path, 0, 0, "search.spec_draft: %s", e.message);
+            isim__fail_at(err, s->path, s->spec_draft_line, s->spec_draft_column,
+                          "search.spec_draft: %s", e.message);
     }
 cleanup:
     isim_ids_free(all);

@@ -29,14 +29,42 @@ static void csv_num(FILE *out, double v, bool present)
         fputc(',', out);
 }
 
-static const char *const csv_columns[] = {
-    "model", "hw", "fidelity", "devices", "tp", "pp", "ep", "dp", "batch", "input_tokens",
-    "output_tokens", "weights", "kv", "spec_draft", "spec_gamma", "feasible", "reason", "tpot_ms",
-    "ttft_ms", "tokens_per_s_per_user", "tokens_per_s_per_device", "cost_usd_per_mtok_output",
-    "cost_usd_per_mtok_input", "energy_j_per_token_output", "arithmetic_ms", "hbm_ms",
-    "network_ms", "fixed_ms", "binding", "memory_weights_bytes", "memory_kv_cache_bytes",
-    "memory_activations_bytes", "memory_reserve_bytes", "memory_total_bytes",
-    "memory_capacity_bytes", NULL};
+static const char *const csv_columns[] = {"model",
+                                          "hw",
+                                          "fidelity",
+                                          "devices",
+                                          "tp",
+                                          "pp",
+                                          "ep",
+                                          "dp",
+                                          "batch",
+                                          "input_tokens",
+                                          "output_tokens",
+                                          "weights",
+                                          "kv",
+                                          "spec_draft",
+                                          "spec_gamma",
+                                          "feasible",
+                                          "reason",
+                                          "tpot_ms",
+                                          "ttft_ms",
+                                          "tokens_per_s_per_user",
+                                          "tokens_per_s_per_device",
+                                          "cost_usd_per_mtok_output",
+                                          "cost_usd_per_mtok_input",
+                                          "energy_j_per_token_output",
+                                          "arithmetic_ms",
+                                          "hbm_ms",
+                                          "network_ms",
+                                          "fixed_ms",
+                                          "binding",
+                                          "memory_weights_bytes",
+                                          "memory_kv_cache_bytes",
+                                          "memory_activations_bytes",
+                                          "memory_reserve_bytes",
+                                          "memory_total_bytes",
+                                          "memory_capacity_bytes",
+                                          NULL};
 
 void isim_report_predict_csv_header(FILE *out)
 {
@@ -85,8 +113,9 @@ void isim_report_predict_csv_row(FILE *out, const isim_model *m, const isim_hw *
 
 static void terms_line(FILE *out, const char *label, const isim_terms *t)
 {
-    fprintf(out, "  %-16s arithmetic %.4g ms | hbm %.4g ms | network %.4g ms | fixed %.4g ms"
-                 "  -> %s binds\n",
+    fprintf(out,
+            "  %-16s arithmetic %.4g ms | hbm %.4g ms | network %.4g ms | fixed %.4g ms"
+            "  -> %s binds\n",
             label, t->t[0] * 1e3, t->t[1] * 1e3, t->t[2] * 1e3, t->t[3] * 1e3,
             isim_term_name(t->binding));
 }
@@ -100,22 +129,23 @@ void isim_report_predict_table(FILE *out, const isim_model *m, const isim_hw *hw
     if (paper)
         fprintf(out, "  %-16s %s tensor parallelism, pp %.3g, attention scale-down %.3g\n",
                 "layout", r->two_d ? "2-D" : "1-D", r->pp_paper, r->attn_scaledown);
-    else
-        fprintf(out, "  %-16s tp %d, pp %d, ep %d, dp %d\n", "layout", r->tp, r->pp, r->ep,
-                r->dp);
-    fprintf(out, "  %-16s batch %g; %g input / %g output tokens; weights %s, kv %s\n",
-            "workload", q->batch, q->input_tokens, q->output_tokens,
-            isim_dtype_name(r->weights), isim_dtype_name(r->kv));
+    else if (r->tp > 0)
+        fprintf(out, "  %-16s tp %d, pp %d, ep %d, dp %d\n", "layout", r->tp, r->pp, r->ep, r->dp);
+    else /* the degrees asked for do not make a layout: the reason says why */
+        fprintf(out, "  %-16s none\n", "layout");
+    fprintf(out, "  %-16s batch %g; %g input / %g output tokens; weights %s, kv %s\n", "workload",
+            q->batch, q->input_tokens, q->output_tokens, isim_dtype_name(r->weights),
+            isim_dtype_name(r->kv));
     if (q->draft)
-        fprintf(out, "  %-16s draft %s (%s), alpha %g, gamma %d%s\n", "speculative",
-                q->draft->id, isim_dtype_name(q->draft_weights), q->spec_alpha, r->spec_gamma,
+        fprintf(out, "  %-16s draft %s (%s), alpha %g, gamma %d%s\n", "speculative", q->draft->id,
+                isim_dtype_name(q->draft_weights), q->spec_alpha, r->spec_gamma,
                 r->spec_gamma ? "" : " (plain decoding is faster)");
     const isim_memory *mm = &r->memory;
     if (paper)
         fprintf(out, "  %-16s weights %.2f + KV cache of a micro-batch %.2f = %.2f of %.2f GB\n",
                 "memory/device", mm->weights / 1e9, mm->kv_cache / 1e9, mm->total / 1e9,
                 mm->capacity / 1e9);
-    else
+    else if (r->tp > 0) /* no layout, no memory per device */
         fprintf(out,
                 "  %-16s weights %.2f + KV cache %.2f + activations %.2f + reserve %.2f = "
                 "%.2f of %.2f GB\n",
@@ -135,18 +165,18 @@ void isim_report_predict_table(FILE *out, const isim_model *m, const isim_hw *hw
     fprintf(out,
             "  %-16s $%.4g per M output tokens, $%.4g per M input tokens (at $%.4g per "
             "device-hour)\n",
-            "cost", r->cost_usd_per_mtok_output, r->cost_usd_per_mtok_input,
-            hw->cloud_usd_per_h);
+            "cost", r->cost_usd_per_mtok_output, r->cost_usd_per_mtok_input, hw->cloud_usd_per_h);
     if (r->has_energy)
-        fprintf(out, "  %-16s %.4g J per output token, %.4g J per input token (at %g W per "
-                     "device)\n",
+        fprintf(out,
+                "  %-16s %.4g J per output token, %.4g J per input token (at %g W per "
+                "device)\n",
                 "energy", r->j_per_token_output, r->j_per_token_input, hw->tdp_w);
     fprintf(out, "  %-16s %.3g%%\n", "MFU", r->mfu * 100);
     terms_line(out, "per token", &r->decode);
     terms_line(out, "prefill", &r->prefill);
     if (!paper && r->pp > 1)
-        fprintf(out, "  %-16s %g micro-batches, %s, %.1f%% bubble\n", "pipeline",
-                r->micro_batches, isim_pp_schedule_name(q->pp_schedule), r->pp_bubble * 100);
+        fprintf(out, "  %-16s %g micro-batches, %s, %.1f%% bubble\n", "pipeline", r->micro_batches,
+                isim_pp_schedule_name(q->pp_schedule), r->pp_bubble * 100);
 }
 
 /* 70553706496 -> "70.55B": counts in K, M, B or T with 4 significant digits. */
@@ -168,8 +198,8 @@ static const char *count(double x, char *buf, size_t n)
 void isim_report_model_line(FILE *out, const isim_model *m, bool header)
 {
     if (header) {
-        fprintf(out, "%-18s %-26s %10s %10s %7s %14s\n", "id", "name", "params", "active",
-                "layers", "KV B/token");
+        fprintf(out, "%-18s %-26s %10s %10s %7s %14s\n", "id", "name", "params", "active", "layers",
+                "KV B/token");
         return;
     }
     char total[16], active[16];
@@ -182,8 +212,8 @@ void isim_report_model_line(FILE *out, const isim_model *m, bool header)
 void isim_report_hw_line(FILE *out, const isim_hw *h, bool header)
 {
     if (header) {
-        fprintf(out, "%-15s %-44s %9s %8s %9s %7s %8s %7s\n", "id", "name", "bf16 TF/s",
-                "HBM GB", "HBM GB/s", "domain", "$/h", "deploy");
+        fprintf(out, "%-15s %-44s %9s %8s %9s %7s %8s %7s\n", "id", "name", "bf16 TF/s", "HBM GB",
+                "HBM GB/s", "domain", "$/h", "deploy");
         return;
     }
     double r16 = h->peak_flops[ISIM_BF16] > 0 ? h->peak_flops[ISIM_BF16] : h->peak_flops[ISIM_FP16];
@@ -232,10 +262,11 @@ void isim_report_model_table(FILE *out, const isim_model *m)
                 "MoE layers", (long long)x->n_moe_layers, (long long)m->n_experts,
                 (long long)m->n_active_experts, count(x->expert_params, a, sizeof a),
                 (long long)m->n_shared_experts, count(x->shared_expert_params, e, sizeof e));
-    fprintf(out, "  %-34s %.0f bytes (bf16)", "KV cache per token", isim_model_kv_bytes(m, 1, ISIM_BF16));
+    fprintf(out, "  %-34s %.0f bytes (bf16)", "KV cache per token",
+            isim_model_kv_bytes(m, 1, ISIM_BF16));
     if (x->n_sliding_layers)
-        fprintf(out, "; %lld sliding layers hold at most %lld tokens", (long long)x->n_sliding_layers,
-                (long long)m->window);
+        fprintf(out, "; %lld sliding layers hold at most %lld tokens",
+                (long long)x->n_sliding_layers, (long long)m->window);
     fputc('\n', out);
     fprintf(out, "  %-34s %.4g at context 0, %.4g at 4096\n", "FLOPs per token",
             isim_model_flops_per_token(m, 0), isim_model_flops_per_token(m, 4096));
@@ -255,7 +286,8 @@ void isim_report_hw_table(FILE *out, const isim_hw *h)
     fprintf(out, "  %-34s %lld devices at %.4g GB/s per direction; scale-out %.4g GB/s\n",
             "scale-up domain", (long long)h->domain_size, h->scale_up_bytes_per_s / 1e9,
             h->scale_out_bytes_per_s / 1e9);
-    fprintf(out, "  %-34s %s\n", "deploy fidelity", h->has_serving ? "yes" : "no (no 'serving' section)");
+    fprintf(out, "  %-34s %s\n", "deploy fidelity",
+            h->has_serving ? "yes" : "no (no 'serving' section)");
     fprintf(out, "numbers and sources:\n");
     facts_table(out, h->facts, h->n_facts);
 }

@@ -172,6 +172,13 @@ static bool parse_setting(const setting *e, const char *text, const double *base
                      text);
             return false;
         }
+        if (*base == 0) {
+            snprintf(why, n,
+                     "'%s': a multiplier scales the value as written, and this one is unset or "
+                     "0; write the number itself",
+                     e->path);
+            return false;
+        }
         *out = *base * f;
         if (e->k == WHOLE || e->k == TOKENS)
             *out = floor(*out + 0.5);
@@ -511,17 +518,30 @@ static isim_status read_dtypes(isim__map *m, const char *key, isim_dtype **out, 
     return ISIM_OK;
 }
 
-static isim_status read_value(isim__map *m, const isim__ynode *n, const char *what,
+/* A value of a sweep or a sensitivity range of `path`, where written. A value that reads as
+ * a multiplier (x, then a number) must scale by a positive factor: `x0`, `x-1` and a bare
+ * `x` are refused here, whatever the path (a text value such as "xenon" is not one). */
+static isim_status read_value(isim__map *m, const isim__ynode *n, const char *path,
                               isim_scenario_value *out)
 {
     if (n->kind != ISIM__YSCALAR || !n->text[0])
-        return isim__map_error(m, NULL, "%s must be single values", what);
+        return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column,
+                          "'%s': a value is one word or number, not %s", path,
+                          n->kind == ISIM__YSEQ   ? "a list"
+                          : n->kind == ISIM__YMAP ? "a mapping"
+                                                  : "empty");
     if (strlen(n->text) > ISIM_MAX_NAME)
         return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column,
                           "a value of %zu bytes, more than the %d a sweep or sensitivity value "
                           "may hold",
                           strlen(n->text), ISIM_MAX_NAME);
-    if (!(out->text = strdup(n->text)))
+    const char *t = n->text;
+    double f;
+    if (t[0] == 'x' && (t[1] == '\0' || strchr("+-.0123456789", t[1])) &&
+        (!parse_plain(t + 1, &f) || !(f > 0)))
+        return isim__fail(m->r->err, ISIM_ESCHEMA, m->r->file, n->line, n->column,
+                          "'%s': a multiplier is x and a positive number, got '%s'", path, t);
+    if (!(out->text = strdup(t)))
         return oom(m->r);
     out->line = n->line;
     out->column = n->column;
@@ -655,7 +675,7 @@ static isim_status read_sweeps(isim__map *top, isim_scenario *sc)
         if (!(w->values = calloc(vals->n, sizeof *w->values)))
             return oom(top->r);
         for (size_t k = 0; k < vals->n; k++, w->n++)
-            if ((st = read_value(&m, vals->items[k], "sweep values", &w->values[k])))
+            if ((st = read_value(&m, vals->items[k], w->path, &w->values[k])))
                 return st;
         if (find_setting(w->path) &&
             (st = check_setting_values(&m, &sc->settings, w->path, w->values, w->n)))
@@ -735,8 +755,8 @@ static isim_status read_sensitivity(isim__map *top, isim_scenario *sc)
         if (!lo || !hi)
             return isim__map_error(&m, NULL, "missing key '%s' in 'sensitivity[%zu]'",
                                    lo ? "high" : "low", i);
-        if ((st = read_value(&m, lo, "'low' and 'high'", &g->low)) ||
-            (st = read_value(&m, hi, "'low' and 'high'", &g->high)))
+        if ((st = read_value(&m, lo, g->path, &g->low)) ||
+            (st = read_value(&m, hi, g->path, &g->high)))
             return st;
         if (find_setting(g->path) &&
             ((st = check_setting_values(&m, &sc->settings, g->path, &g->low, 1)) ||
@@ -815,13 +835,19 @@ static isim_status read_scenario(isim__reader *r, const isim__ynode *root, void 
             return st;
         if ((st = isim__map_string(&sec, "spec_draft", false, &s, &here)))
             return st;
+        if (here) {
+            sc->spec_draft_line = isim__map_get(&sec, "spec_draft")->line;
+            sc->spec_draft_column = isim__map_get(&sec, "spec_draft")->column;
+        }
         if (here && !(sc->spec_draft = strdup(s)))
             return oom(r);
         if ((st = isim__map_string(&sec, "spec_draft_weights", false, &s, &here)))
             return st;
         if (here && isim_dtype_parse(s, &sc->spec_draft_weights))
             return isim__map_error(&sec, "spec_draft_weights",
-                                   "'search.spec_draft_weights': unknown precision '%s'", s);
+                                   "'search.spec_draft_weights': unknown precision '%s' "
+                                   "(expected fp32 bf16 fp16 fp8 int8 int4 fp4)",
+                                   s);
         if ((st = isim__map_bool(&sec, "ttft_objective", false, &sc->ttft_objective, NULL)))
             return st;
     }

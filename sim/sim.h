@@ -633,8 +633,9 @@ typedef struct isim_scenario {
     isim_scenario_value *models, *hw; /* catalog ids, where written; hw "all" for every
                                          profile */
     size_t n_weights, n_kv;
-    isim_dtype *weights, *kv; /* n = 0: the release precision; bf16 */
-    char *spec_draft;         /* NULL: no speculative decoding */
+    isim_dtype *weights, *kv;               /* n = 0: the release precision; bf16 */
+    char *spec_draft;                       /* NULL: no speculative decoding */
+    int spec_draft_line, spec_draft_column; /* where spec_draft is written */
     isim_dtype spec_draft_weights;
     bool ttft_objective;
     size_t max_points; /* search.max_points; 10000 */

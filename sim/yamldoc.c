@@ -32,6 +32,8 @@ void isim__ynode_free(isim__ynode *n)
 typedef struct {
     yaml_parser_t parser;
     const char *file;
+    const unsigned char *text; /* the whole file */
+    size_t len;
     isim_error *err;
 } loader;
 
@@ -43,6 +45,21 @@ static isim_status oom(loader *L)
 static isim_status syntax(loader *L)
 {
     yaml_parser_t *p = &L->parser;
+    if (p->error == YAML_READER_ERROR) {
+        /* bytes that are not YAML text: libyaml gives their offset alone; its line and column
+         * (in characters, as libyaml counts them) are counted here */
+        int line = 1, col = 1;
+        for (size_t i = 0; i < p->problem_offset && i < L->len; i++) {
+            if (L->text[i] == '\n') {
+                line++;
+                col = 1;
+            } else if ((L->text[i] & 0xC0) != 0x80) {
+                col++;
+            }
+        }
+        return isim__fail(L->err, ISIM_EPARSE, L->file, line, col, "yaml syntax error: %s",
+                          p->problem ? p->problem : "unreadable input");
+    }
     const yaml_mark_t *mk = p->problem ? &p->problem_mark : &p->mark;
     if (p->context)
         return isim__fail(L->err, ISIM_EPARSE, L->file, (int)mk->line + 1, (int)mk->column + 1,
@@ -340,7 +357,7 @@ isim_status isim__yaml_load(const char *path, isim__ynode **root, isim_error *er
     isim_status rs = read_file(path, &text, &len, err);
     if (rs)
         return rs;
-    loader L = {.file = path, .err = err};
+    loader L = {.file = path, .text = text, .len = len, .err = err};
     if (!yaml_parser_initialize(&L.parser)) {
         free(text);
         return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
