@@ -318,24 +318,6 @@ isim_status isim__map_int(isim__map *m, const char *key, bool required, int64_t 
     return ISIM_OK;
 }
 
-isim_status isim__map_string(isim__map *m, const char *key, bool required, const char **out,
-                             bool *present)
-{
-    const isim__ynode *n;
-    isim_status found = lookup(m, key, required, present, &n);
-    if (found || !n)
-        return found;
-    char path[200];
-    full_path(m, key, path, sizeof path);
-    if (n->kind != ISIM__YSCALAR || !n->text[0])
-        return fail_at(m, n, "'%s' must be a non-empty string", path);
-    if (strlen(n->text) > ISIM_MAX_NAME)
-        return fail_at(m, n, "'%s' is %zu bytes, more than the %d a name may hold", path,
-                       strlen(n->text), ISIM_MAX_NAME);
-    *out = n->text;
-    return ISIM_OK;
-}
-
 isim_status isim__map_text(isim__map *m, const char *key, bool required, const char **out,
                            bool *present)
 {
@@ -348,6 +330,24 @@ isim_status isim__map_text(isim__map *m, const char *key, bool required, const c
     if (n->kind != ISIM__YSCALAR || !n->text[0])
         return fail_at(m, n, "'%s' must be a non-empty string", path);
     *out = n->text;
+    return ISIM_OK;
+}
+
+isim_status isim__map_string(isim__map *m, const char *key, bool required, const char **out,
+                             bool *present)
+{
+    const char *s = NULL;
+    isim_status st = isim__map_text(m, key, required, &s, present);
+    if (st || !s)
+        return st;
+    if (strlen(s) > ISIM_MAX_NAME) {
+        char path[200];
+        full_path(m, key, path, sizeof path);
+        return fail_at(m, isim__map_get(m, key),
+                       "'%s' is %zu bytes, more than the %d a name may hold", path, strlen(s),
+                       ISIM_MAX_NAME);
+    }
+    *out = s;
     return ISIM_OK;
 }
 

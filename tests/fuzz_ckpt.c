@@ -18,6 +18,8 @@
 #include "runtime/runtime.h"
 #include "sim/sim.h"
 
+#include "tests/fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static isim_model *model;
@@ -71,17 +73,9 @@ static bool run(const char *path, isim_dtype weights)
 static void try_file(const uint8_t *b, size_t n, isim_dtype weights, bool both)
 {
     char path[] = "/tmp/isim-fuzz-ckpt-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (!fuzz_input_file(path, b, n))
         return;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(path);
-        return;
-    }
-    bool ok = fwrite(b, 1, n, f) == n;
-    if (fclose(f) == 0 && ok && run(path, weights) && both)
+    if (run(path, weights) && both)
         run(path, ISIM_INT8);
     unlink(path);
 }

@@ -15,6 +15,8 @@
 
 #include "reports/dataset.h"
 
+#include "tests/fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FIT_MAX_ROWS 8
@@ -96,17 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         make_catalog();
     made = true;
     char path[] = "/tmp/isim-fuzz-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (!fuzz_input_file(path, data, size))
         return 0;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(path);
-        return 0;
-    }
-    fwrite(data, 1, size, f);
-    fclose(f);
     isim_error e;
     isim_dataset *d = NULL;
     if (isim_dataset_load(path, catalog, &d, &e) == ISIM_OK) {

@@ -13,6 +13,8 @@
 #include "planner/planner.h"
 #include "reports/report.h"
 
+#include "tests/fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The points the sweeps make, as the runner counts them: lockstep groups advance together,
@@ -42,17 +44,8 @@ static bool small(const isim_scenario *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[] = "/tmp/isim-fuzz-scenario-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (!fuzz_input_file(path, data, size))
         return 0;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(path);
-        return 0;
-    }
-    fwrite(data, 1, size, f);
-    fclose(f);
     isim_error e;
     isim_scenario *s = NULL;
     if (isim_scenario_load(path, &s, &e) == ISIM_OK && small(s)) {

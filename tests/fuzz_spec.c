@@ -9,22 +9,15 @@
 
 #include "sim/sim.h"
 
+#include "tests/fuzz_input.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[] = "/tmp/isim-fuzz-XXXXXX";
-    int fd = mkstemp(path);
-    if (fd < 0)
+    if (!fuzz_input_file(path, data, size))
         return 0;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(path);
-        return 0;
-    }
-    fwrite(data, 1, size, f);
-    fclose(f);
     static isim_model *base_m;
     static isim_hw *base_h;
     if (!base_m && (isim_catalog_model(ISIM_DATA_DIR, "llama-3.1-8b", &base_m, NULL) ||
