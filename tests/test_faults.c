@@ -1,0 +1,328 @@
+/* Out of memory: every allocation of the loaders, the catalog, the planner and the JSON
+ * writers is made to fail in turn (tests/faults.h); of the scenario runner and the report
+ * writer, a sample of them and every stream they open. Each call must then return
+ * ISIM_ENOMEM, or fail with a message that says out of memory; never crash, never report
+ * success with a result missing a part, and give back every allocation, stream and file
+ * descriptor it took. Each test logs how many allocations a call makes and how many runs
+ * failed one. */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "planner/planner.h"
+#include "reports/report.h"
+#include "tests/faults.h"
+#include "tests/testutil.h"
+
+/* cJSON allocates through the wrappers too (cJSON is a shared library: without its hooks
+ * the writers' documents would escape the count). */
+static void hook_cjson(void)
+{
+    cJSON_Hooks h = {.malloc_fn = __wrap_malloc, .free_fn = __wrap_free};
+    cJSON_InitHooks(&h);
+}
+
+TestSuite(faults, .init = hook_cjson);
+
+/* One call under test: it runs the entry point on ctx and frees what it made. */
+typedef isim_status (*fault_call)(const void *ctx, isim_error *err);
+
+static bool says_out_of_memory(isim_status st, const isim_error *e)
+{
+    return st == ISIM_ENOMEM || strstr(e->message, "out of memory") ||
+           strstr(e->message, strerror(ENOMEM));
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+/* The file descriptors open (-1 without /proc), counted outside a session. */
+static int open_files(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* A sampled loop's stride: twice as sparse under the sanitizers, which run each call about
+ * three times slower. */
+#if defined(ISIM_SANITIZE_BUILD)
+#define SAMPLED(stride) (2 * (stride))
+#else
+#define SAMPLED(stride) (stride)
+#endif
+
+/* The allocations a sampled loop fails: those of the series 1, 1 + stride, 1 + 2 stride, ...
+ * and every marked one (a stream or a directory opened; tests/faults.h). */
+typedef struct {
+    size_t stride;
+    size_t marked[FAULT_MARKS], n_marked, k;
+} series;
+
+/* The first allocation after n to fail. */
+static size_t next_n(series *v, size_t n)
+{
+    if (n == 0)
+        return 1;
+    size_t s = n - (n - 1) % v->stride + v->stride;
+    while (v->k < v->n_marked && v->marked[v->k] <= n)
+        v->k++;
+    return v->k < v->n_marked && v->marked[v->k] < s ? v->marked[v->k] : s;
+}
+
+/* Runs call without a failure, then with allocation n failing for every n of the series
+ * until a run makes fewer than n allocations. ISIM_FAULT_STRIDE=1 in the environment fails
+ * every allocation of every call (minutes). */
+static void inject(const char *what, fault_call call, const void *ctx, size_t stride)
+{
+    const char *every = getenv("ISIM_FAULT_STRIDE");
+    series *v = calloc(1, sizeof *v);
+    cr_assert_not_null(v);
+    v->stride = every && strtoul(every, NULL, 10) > 0 ? strtoul(every, NULL, 10) : stride;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t total = 0, failed = 0;
+    int files = open_files();
+    for (size_t n = 0;; n = next_n(v, n)) {
+        isim_error e = {0};
+        fault_begin(n);
+        isim_status st = call(ctx, &e);
+        fault_stats s = fault_end();
+        cr_assert_eq(s.live, 0,
+                     "%s, allocation %zu failing: %zu allocations not given back, the first "
+                     "made by allocation %zu",
+                     what, n, s.live, s.first_live);
+        cr_assert_eq(open_files(), files, "%s, allocation %zu failing: a file left open", what, n);
+        if (!s.failed) {
+            cr_assert_eq(st, ISIM_OK, "%s, allocation %zu failing: %s", what, n, e.message);
+            if (n > 0)
+                break;
+            total = s.calls;
+            cr_assert_gt(total, 0u, "%s allocates nothing", what);
+            for (size_t m; v->n_marked < FAULT_MARKS && (m = fault_marked(v->n_marked));)
+                v->marked[v->n_marked++] = m;
+            continue;
+        }
+        failed++;
+        cr_assert_neq(st, ISIM_OK, "%s, allocation %zu of %zu failing: success reported", what, n,
+                      total);
+        cr_assert(says_out_of_memory(st, &e), "%s, allocation %zu of %zu failing: %s: %s", what, n,
+                  total, isim_status_name(st), e.message);
+    }
+    cr_log_info("%s: %zu allocations; %zu runs, each failing one (stride %zu, and the %zu that "
+                "open or grow a stream), %.2f s",
+                what, total, failed, v->stride, v->n_marked, seconds_since(&t0));
+    free(v);
+}
+
+static char *data_path(const char *sub, const char *id)
+{
+    size_t n = strlen(ISIM_DATA_DIR) + strlen(sub) + strlen(id) + 8;
+    char *p = malloc(n);
+    cr_assert_not_null(p);
+    snprintf(p, n, "%s/%s/%s.yaml", ISIM_DATA_DIR, sub, id);
+    return p;
+}
+
+/* ---- loaders and the catalog ------------------------------------------------------------ */
+
+static isim_status load_model(const void *path, isim_error *e)
+{
+    isim_model *m = NULL;
+    isim_status st = isim_model_load(path, &m, e);
+    cr_assert_eq(st == ISIM_OK, m != NULL);
+    isim_model_free(m);
+    return st;
+}
+
+static isim_status load_hw(const void *path, isim_error *e)
+{
+    isim_hw *h = NULL;
+    isim_status st = isim_hw_load(path, &h, e);
+    cr_assert_eq(st == ISIM_OK, h != NULL);
+    isim_hw_free(h);
+    return st;
+}
+
+/* A dense model, a mixture of experts with latent attention, a profile with fitted
+ * engines and one with power and purchase prices. */
+Test(faults, the_model_and_hardware_loaders_survive_every_failed_allocation)
+{
+    static const char *const models[] = {"llama-3.1-8b", "deepseek-v3"};
+    static const char *const hw[] = {"b200", "h100-sxm"};
+    for (size_t i = 0; i < 2; i++) {
+        char *p = data_path("models", models[i]), what[64];
+        snprintf(what, sizeof what, "isim_model_load %s", models[i]);
+        inject(what, load_model, p, 1);
+        free(p);
+        p = data_path("hw-profiles", hw[i]);
+        snprintf(what, sizeof what, "isim_hw_load %s", hw[i]);
+        inject(what, load_hw, p, 1);
+        free(p);
+    }
+}
+
+/* clang-format off */
+static const char *const SCENARIO =
+    "name: out of memory\n"
+    "description: a small what-if with two sweep points and a sensitivity\n"
+    "models: [llama-3.2-1b]\n"
+    "hardware: [h100-sxm, l4]\n"
+    "workload: {input_tokens: 512, output_tokens: 128, request_rate_per_s: 2}\n"
+    "slo: {tpot_ms: 200}\n"
+    "search: {max_devices: 2, kv: [bf16]}\n"
+    "sweeps:\n"
+    "  - path: hw.*.memory.bandwidth_gbps\n"
+    "    values: [x0.5, x1]\n"
+    "sensitivity:\n"
+    "  - path: model.llama-3.2-1b.architecture.n_layers\n"
+    "    low: 12\n"
+    "    high: 20\n"
+    "  - path: workload.output_tokens\n"
+    "    low: x0.5\n"
+    "    high: x2\n";
+/* clang-format on */
+
+static isim_status load_scenario(const void *path, isim_error *e)
+{
+    isim_scenario *s = NULL;
+    isim_status st = isim_scenario_load(path, &s, e);
+    cr_assert_eq(st == ISIM_OK, s != NULL);
+    isim_scenario_free(s);
+    return st;
+}
+
+Test(faults, the_scenario_loader_survives_every_failed_allocation)
+{
+    char *path = tu_write("faults.yaml", SCENARIO);
+    inject("isim_scenario_load", load_scenario, path, 1);
+    tu_discard(path);
+}
+
+/* ---- the planner and the scenario runner -------------------------------------------- */
+
+typedef struct {
+    isim_model *model;
+    const isim_hw *hw[2];
+    isim_plan_request r;
+} plan_fixture;
+
+static void plan_setup(plan_fixture *f, isim_fidelity fidelity)
+{
+    f->model = tu_model("llama-3.2-1b");
+    f->hw[0] = tu_hw("h100-sxm");
+    f->hw[1] = tu_hw("l4");
+    isim_plan_request_init(&f->r);
+    f->r.fidelity = fidelity;
+    f->r.model = f->model;
+    f->r.hw = f->hw;
+    f->r.n_hw = 2;
+    f->r.input_tokens = 512;
+    f->r.output_tokens = 128;
+    f->r.max_devices = 2;
+    f->r.min_tokens_per_s_per_user = 20;
+    f->r.demand_tokens_per_s = 1000;
+    f->r.grid_devices = 12;
+    f->r.grid_batch = 12;
+    f->r.threads = 1;
+}
+
+static void plan_teardown(plan_fixture *f)
+{
+    isim_model_free(f->model);
+    isim_hw_free((isim_hw *)f->hw[0]);
+    isim_hw_free((isim_hw *)f->hw[1]);
+}
+
+static isim_status run_plan(const void *ctx, isim_error *e)
+{
+    isim_plan *p = NULL;
+    isim_status st = isim_plan_run(ctx, &p, e);
+    cr_assert_eq(st == ISIM_OK, p != NULL);
+    cr_assert(st != ISIM_OK || p->n_frontier > 0);
+    isim_plan_free(p);
+    return st;
+}
+
+Test(faults, a_deploy_plan_survives_every_failed_allocation)
+{
+    plan_fixture f;
+    plan_setup(&f, ISIM_DEPLOY);
+    inject("isim_plan_run deploy", run_plan, &f.r, 1);
+    plan_teardown(&f);
+}
+
+Test(faults, a_paper_plan_survives_every_failed_allocation)
+{
+    plan_fixture f;
+    plan_setup(&f, ISIM_PAPER);
+    inject("isim_plan_run paper", run_plan, &f.r, 1);
+    plan_teardown(&f);
+}
+
+static isim_scenario *scenario(char **path)
+{
+    *path = tu_write("faults.yaml", SCENARIO);
+    isim_scenario *s = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_scenario_load(*path, &s, &e), ISIM_OK, "%s", e.message);
+    return s;
+}
+
+/* ---- the writers ---------------------------------------------------------------------- */
+
+static isim_scenario_result *scenario_result(const isim_scenario *s)
+{
+    isim_scenario_run_opts o = {.data_dir = ISIM_DATA_DIR, .threads = 1};
+    isim_scenario_result *r = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_scenario_run(s, &o, &r, &e), ISIM_OK, "%s", e.message);
+    return r;
+}
+
+/* The CSV and table writers take the caller's stream and allocate nothing of their own:
+ * they cannot run out of memory (the stream's buffer is libc's). */
+Test(faults, the_csv_and_table_writers_allocate_nothing)
+{
+    plan_fixture f;
+    plan_setup(&f, ISIM_DEPLOY);
+    isim_plan *p = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_plan_run(&f.r, &p, &e), ISIM_OK, "%s", e.message);
+    char *path;
+    isim_scenario *s = scenario(&path);
+    isim_scenario_result *res = scenario_result(s);
+    FILE *out = fopen("/dev/null", "w");
+    cr_assert_not_null(out);
+    fault_begin(0);
+    isim_report_plan_table(out, &f.r, p);
+    isim_report_plan_csv(out, &f.r, p);
+    isim_report_scenario_csv(out, res);
+    isim_report_scenario_table(out, res, true);
+    fault_stats st = fault_end();
+    cr_expect_eq(st.calls, 0u, "the writers made %zu allocations", st.calls);
+    fclose(out);
+    isim_scenario_result_free(res);
+    isim_scenario_free(s);
+    tu_discard(path);
+    isim_plan_free(p);
+    plan_teardown(&f);
+}
