@@ -64,7 +64,6 @@ static isim__ynode *long_form(const isim_override *o, const char *text)
         kv = v = NULL;
         if (add_entry(m, ks, s))
             return m;
-        ks = s = NULL;
     }
     isim__ynode_free(m);
     isim__ynode_free(kv);

@@ -180,6 +180,47 @@ Test(faults, the_model_and_hardware_loaders_survive_every_failed_allocation)
     }
 }
 
+/* What-ifs applied before the schema reads the file: a number scaled, a number set and a
+ * key created (each written back in the long form {value, source}), and a string set. */
+static const isim_override HW_WHATIF[] = {
+    {.path = "memory.bandwidth_gbps", .scale = 0.5, .source = "half", .file = "w.yaml"},
+    {.path = "price.cloud_usd_per_h", .value = "3.5", .source = "quote", .file = "w.yaml"},
+    {.path = "serving.request_overhead_us", .value = "900", .file = "w.yaml"},
+    {.path = "name", .value = "H100 at half bandwidth", .file = "w.yaml"},
+};
+static const isim_override MODEL_WHATIF[] = {
+    {.path = "architecture.n_layers", .value = "16", .source = "pruned", .file = "w.yaml"},
+    {.path = "architecture.d_ff", .scale = 2, .file = "w.yaml"},
+};
+
+static isim_status load_hw_with(const void *path, isim_error *e)
+{
+    isim_hw *h = NULL;
+    isim_status st = isim_hw_load_with(path, HW_WHATIF, 4, &h, e);
+    cr_assert_eq(st == ISIM_OK, h != NULL);
+    isim_hw_free(h);
+    return st;
+}
+
+static isim_status load_model_with(const void *path, isim_error *e)
+{
+    isim_model *m = NULL;
+    isim_status st = isim_model_load_with(path, MODEL_WHATIF, 2, &m, e);
+    cr_assert_eq(st == ISIM_OK, m != NULL);
+    isim_model_free(m);
+    return st;
+}
+
+Test(faults, the_loaders_with_what_ifs_survive_every_failed_allocation)
+{
+    char *p = data_path("hw-profiles", "h100-sxm");
+    inject("isim_hw_load_with h100-sxm", load_hw_with, p, 1);
+    free(p);
+    p = data_path("models", "llama-3.1-8b");
+    inject("isim_model_load_with llama-3.1-8b", load_model_with, p, 1);
+    free(p);
+}
+
 /* clang-format off */
 static const char *const SCENARIO =
     "name: out of memory\n"
