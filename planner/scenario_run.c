@@ -598,9 +598,11 @@ static const default_range DEFAULT_RANGES[] = {
 };
 
 /* The recommended configuration predicted with the input at `path` (which changes t; NULL:
- * none) at `text`: its cost and TPOT, NAN when it no longer fits or cannot be priced. */
-static void evaluate(const run *c, size_t m, const isim_sensitivity *sv, const char *path,
-                     const target *t, const char *text, double *cost, double *tpot)
+ * none) at `text`: its cost and TPOT, NAN when it no longer fits or cannot be priced. Out of
+ * memory is no answer about the configuration: ISIM_ENOMEM. */
+static isim_status evaluate(const run *c, size_t m, const isim_sensitivity *sv, const char *path,
+                            const target *t, const char *text, double *cost, double *tpot,
+                            isim_error *err)
 {
     const isim_scenario *s = c->s;
     const isim_scenario_result *res = c->res;
@@ -613,18 +615,20 @@ static void evaluate(const run *c, size_t m, const isim_sensitivity *sv, const c
     isim_scenario_value val = {.text = (char *)text};
     overrides o = {.n = 0};
     isim_error e = {0};
+    isim_status st = ISIM_OK;
     if (t && !t->key) {
-        if (isim_scenario_set(&v, path, text, s->path, 0, 0, &e))
-            return;
+        st = isim_scenario_set(&v, path, text, s->path, 0, 0, &e);
     } else if (t && names(t, true, h)) {
         add_override(&o, s, path, t->key, &val);
-        if (isim_hw_load_with(c->hw_path[h], o.ov, 1, &hv, &e))
-            return;
+        st = isim_hw_load_with(c->hw_path[h], o.ov, 1, &hv, &e);
     } else if (t && names(t, false, m)) {
         add_override(&o, s, path, t->key, &val);
-        if (isim_model_load_with(c->model_path[m], o.ov, 1, &mv, &e))
-            return;
+        st = isim_model_load_with(c->model_path[m], o.ov, 1, &mv, &e);
     }
+    if (st == ISIM_ENOMEM && err)
+        *err = e;
+    if (st)
+        return st == ISIM_ENOMEM ? st : ISIM_OK;
     const isim_hw *hw = hv ? hv : res->hw[h];
     double price;
     char why[200];
@@ -662,6 +666,7 @@ static void evaluate(const run *c, size_t m, const isim_sensitivity *sv, const c
     }
     isim_hw_free(hv);
     isim_model_free(mv);
+    return ISIM_OK;
 }
 
 static int by_swing(const void *a, const void *b)
@@ -690,7 +695,10 @@ static isim_status sensitivity(run *c, isim_error *err)
         sv->found = true;
         sv->point = plan->frontier[plan->customer_choice];
         sv->point.hw = (int)res->base.hw_index[sv->point.hw];
-        evaluate(c, m, sv, NULL, NULL, NULL, &sv->cost_base, &sv->tpot_base_s);
+        isim_status st =
+            evaluate(c, m, sv, NULL, NULL, NULL, &sv->cost_base, &sv->tpot_base_s, err);
+        if (st)
+            return st;
         size_t cap =
             s->n_sensitivity ? s->n_sensitivity : sizeof DEFAULT_RANGES / sizeof DEFAULT_RANGES[0];
         if (!(sv->bars = calloc(cap, sizeof *sv->bars)))
@@ -727,8 +735,9 @@ static isim_status sensitivity(run *c, isim_error *err)
             }
             snprintf(b->low_text, sizeof b->low_text, "%s", low);
             snprintf(b->high_text, sizeof b->high_text, "%s", high);
-            evaluate(c, m, sv, path, &t, low, &b->cost_low, &b->tpot_low_s);
-            evaluate(c, m, sv, path, &t, high, &b->cost_high, &b->tpot_high_s);
+            if ((st = evaluate(c, m, sv, path, &t, low, &b->cost_low, &b->tpot_low_s, err)) ||
+                (st = evaluate(c, m, sv, path, &t, high, &b->cost_high, &b->tpot_high_s, err)))
+                return st;
             sv->n_bars++;
         }
         qsort(sv->bars, sv->n_bars, sizeof *sv->bars, by_swing);

@@ -328,6 +328,27 @@ static isim_scenario *scenario(char **path)
     return s;
 }
 
+static isim_status run_scenario(const void *s, isim_error *e)
+{
+    isim_scenario_run_opts o = {.data_dir = ISIM_DATA_DIR, .threads = 1};
+    isim_scenario_result *r = NULL;
+    isim_status st = isim_scenario_run(s, &o, &r, e);
+    cr_assert_eq(st == ISIM_OK, r != NULL);
+    cr_assert(st != ISIM_OK || (r->n_points == 2 && r->sensitivity[0].n_bars == 2));
+    isim_scenario_result_free(r);
+    return st;
+}
+
+Test(faults, a_scenario_run_survives_failed_allocations)
+{
+    char *path;
+    isim_scenario *s = scenario(&path);
+    /* every other allocation: all of them take 10 s (50 s under the sanitizers) */
+    inject("isim_scenario_run", run_scenario, s, SAMPLED(2));
+    isim_scenario_free(s);
+    tu_discard(path);
+}
+
 /* ---- the writers ---------------------------------------------------------------------- */
 
 static isim_scenario_result *scenario_result(const isim_scenario *s)
