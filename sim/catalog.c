@@ -242,32 +242,39 @@ isim_status isim_catalog_find(const char *dir, const char *kind, const char *nam
     isim_status st = isim_catalog_list(dir, sub, &ids, err);
     if (st)
         return st;
-    /* a file that does not load names nothing; its failure is reported where it is used */
+    /* a file that does not load names nothing; its failure is reported where it is used.
+     * Running out of memory is no answer about the file: the search stops. */
     char broken[1100] = "";
     bool found = false;
-    for (char **p = ids; *p && !found; p++) {
+    for (char **p = ids; *p && !found && !st; p++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s/%s.yaml", dir, sub, *p);
         isim_error e = {0};
+        isim_status ls;
         if (model) {
             isim_model *m = NULL;
-            if (isim_model_load(path, &m, &e) == ISIM_OK)
+            if ((ls = isim_model_load(path, &m, &e)) == ISIM_OK)
                 found = named(m->id, m->aliases, name);
-            else if (!broken[0])
-                snprintf(broken, sizeof broken, " (%s does not load)", path);
             isim_model_free(m);
         } else {
             isim_hw *h = NULL;
-            if (isim_hw_load(path, &h, &e) == ISIM_OK)
+            if ((ls = isim_hw_load(path, &h, &e)) == ISIM_OK)
                 found = named(h->id, h->aliases, name);
-            else if (!broken[0])
-                snprintf(broken, sizeof broken, " (%s does not load)", path);
             isim_hw_free(h);
+        }
+        if (ls == ISIM_ENOMEM) {
+            st = ISIM_ENOMEM;
+            if (err)
+                *err = e;
+        } else if (ls && !broken[0]) {
+            snprintf(broken, sizeof broken, " (%s does not load)", path);
         }
         if (found)
             snprintf(id, size, "%s", *p);
     }
     isim_ids_free(ids);
+    if (st)
+        return st;
     if (!found)
         return isim__fail(err, ISIM_ENOTFOUND, "", 0, 0, "no %s under %s/%s is named '%s'%s",
                           model ? "model" : "hardware profile", dir, sub, name, broken);

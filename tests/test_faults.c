@@ -258,6 +258,58 @@ Test(faults, the_scenario_loader_survives_every_failed_allocation)
     tu_discard(path);
 }
 
+static isim_status catalog_model(const void *id, isim_error *e)
+{
+    isim_model *m = NULL;
+    isim_status st = isim_catalog_model(ISIM_DATA_DIR, id, &m, e);
+    cr_assert_eq(st == ISIM_OK, m != NULL);
+    isim_model_free(m);
+    return st;
+}
+
+static isim_status catalog_hw(const void *id, isim_error *e)
+{
+    isim_hw *h = NULL;
+    isim_status st = isim_catalog_hw(ISIM_DATA_DIR, id, &h, e);
+    cr_assert_eq(st == ISIM_OK, h != NULL);
+    isim_hw_free(h);
+    return st;
+}
+
+static isim_status catalog_list(const void *sub, isim_error *e)
+{
+    char **ids = NULL;
+    isim_status st = isim_catalog_list(ISIM_DATA_DIR, sub, &ids, e);
+    cr_assert_eq(st == ISIM_OK, ids != NULL);
+    for (size_t i = 0; ids && ids[i]; i++)
+        cr_assert_neq(ids[i][0], '\0');
+    isim_ids_free(ids);
+    return st;
+}
+
+/* kind, then the name to find */
+static isim_status catalog_find(const void *ctx, isim_error *e)
+{
+    const char *const *q = ctx;
+    char id[128] = "";
+    isim_status st = isim_catalog_find(ISIM_DATA_DIR, q[0], q[1], id, sizeof id, e);
+    cr_assert(st != ISIM_OK || id[0]);
+    return st;
+}
+
+Test(faults, the_catalog_survives_every_failed_allocation)
+{
+    inject("isim_catalog_model llama-3.1-8b", catalog_model, "llama-3.1-8b", 1);
+    inject("isim_catalog_hw h100-sxm", catalog_hw, "h100-sxm", 1);
+    inject("isim_catalog_list models", catalog_list, "models", 1);
+    inject("isim_catalog_list hw-profiles", catalog_list, "hw-profiles", 1);
+    /* names early in the catalog's order: each load before the match is counted again */
+    static const char *const model_alias[] = {"model", "deepseek-ai/DeepSeek-V3"};
+    static const char *const hw_alias[] = {"hw", "B200_SXM"};
+    inject("isim_catalog_find model", catalog_find, model_alias, 1);
+    inject("isim_catalog_find hw", catalog_find, hw_alias, 1);
+}
+
 /* ---- the planner and the scenario runner -------------------------------------------- */
 
 typedef struct {
