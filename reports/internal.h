@@ -1,5 +1,5 @@
-/* Shared by the report writers: a rounded JSON number (null when not finite) and the
- * terms of a step in milliseconds. */
+/* Shared by the report writers: JSON documents built whole or not at all, rounded
+ * numbers, the terms of a step in milliseconds, and gnuplot. */
 #ifndef ISIM_REPORTS_INTERNAL_H
 #define ISIM_REPORTS_INTERNAL_H
 
@@ -9,12 +9,29 @@
 #include "planner/planner.h"
 #include "sim/sim.h"
 
-void isim__json_num(cJSON *o, const char *key, double v);
+/* A JSON document being built. cJSON leaves out an item it cannot allocate and carries on,
+ * so every addition goes through these helpers, which remember the loss: isim__json_finish
+ * then gives no document rather than one missing a part. A NULL parent (its own creation
+ * failed, already remembered) takes nothing; key NULL appends to an array. */
+typedef struct isim__json {
+    bool lost;
+} isim__json;
+cJSON *isim__json_new(isim__json *j); /* a free-standing object */
+void isim__json_item(isim__json *j, cJSON *parent, const char *key, cJSON *item); /* takes item */
+cJSON *isim__json_obj(isim__json *j, cJSON *parent, const char *key);
+cJSON *isim__json_arr(isim__json *j, cJSON *parent, const char *key);
+void isim__json_str(isim__json *j, cJSON *o, const char *key, const char *s);
+void isim__json_null(isim__json *j, cJSON *o, const char *key);
+void isim__json_bool(isim__json *j, cJSON *o, const char *key, bool b);
+/* A rounded number, or null for a value that is not finite. */
+void isim__json_num(isim__json *j, cJSON *o, const char *key, double v);
+/* The text of root (which it deletes); NULL when anything was lost or out of memory. */
+char *isim__json_finish(isim__json *j, cJSON *root);
 /* {arithmetic, hbm, network, fixed, total, binding} */
-cJSON *isim__json_terms_ms(const isim_terms *t);
-/* The plan document of isim_report_plan_json as a cJSON object (NULL when out of
- * memory). */
-cJSON *isim__plan_json_object(const isim_plan_request *r, const isim_plan *p, bool timing);
+cJSON *isim__json_terms_ms(isim__json *j, const isim_terms *t);
+/* The plan document of isim_report_plan_json as a cJSON object. */
+cJSON *isim__plan_json_object(isim__json *j, const isim_plan_request *r, const isim_plan *p,
+                              bool timing);
 /* Runs gnuplot (a program, Debian's gnuplot-nox) on `body` to draw path, a .png or .svg
  * of width x height pixels: the terminal and output are set here, the image is written
  * beside path and renamed over it only when complete. */

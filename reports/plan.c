@@ -1,7 +1,7 @@
 /* Reports of a plan: JSON (cJSON), a table for people, CSV rows, and the frontier plotted
  * by gnuplot (run as a program; the file appears atomically). */
-#include "reports/report.h"
 #include "reports/internal.h"
+#include "reports/report.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,135 +12,138 @@
 #include <string.h>
 #include <unistd.h>
 
-static void num(cJSON *o, const char *key, double v)
+static void num(isim__json *j, cJSON *o, const char *key, double v)
 {
-    isim__json_num(o, key, v);
+    isim__json_num(j, o, key, v);
 }
 
-static cJSON *point_json(const isim_plan_request *r, const isim_plan_point *p)
+static cJSON *point_json(isim__json *j, const isim_plan_request *r, const isim_plan_point *p)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = isim__json_new(j);
     bool paper = r->fidelity == ISIM_PAPER;
-    cJSON_AddStringToObject(o, "hw", r->hw[p->hw]->id);
-    num(o, "devices", p->devices);
+    isim__json_str(j, o, "hw", r->hw[p->hw]->id);
+    num(j, o, "devices", p->devices);
     if (paper) {
-        cJSON_AddNullToObject(o, "tp");
-        num(o, "pp", p->detailed ? p->pp_paper : NAN);
-        cJSON_AddNullToObject(o, "ep");
-        cJSON_AddNullToObject(o, "dp");
+        isim__json_null(j, o, "tp");
+        num(j, o, "pp", p->detailed ? p->pp_paper : NAN);
+        isim__json_null(j, o, "ep");
+        isim__json_null(j, o, "dp");
     } else {
-        num(o, "tp", p->tp);
-        num(o, "pp", p->pp);
-        num(o, "ep", p->ep);
-        num(o, "dp", p->dp);
+        num(j, o, "tp", p->tp);
+        num(j, o, "pp", p->pp);
+        num(j, o, "ep", p->ep);
+        num(j, o, "dp", p->dp);
     }
-    num(o, "batch", p->batch);
-    cJSON_AddStringToObject(o, "weights", isim_dtype_name(p->weights));
-    cJSON_AddStringToObject(o, "kv", isim_dtype_name(p->kv));
+    num(j, o, "batch", p->batch);
+    isim__json_str(j, o, "weights", isim_dtype_name(p->weights));
+    isim__json_str(j, o, "kv", isim_dtype_name(p->kv));
     if (p->spec)
-        num(o, "spec_gamma", p->spec_gamma);
+        num(j, o, "spec_gamma", p->spec_gamma);
     else
-        cJSON_AddNullToObject(o, "spec_gamma");
-    num(o, "tokens_per_s_per_user", p->tokens_per_s_per_user);
-    num(o, "tokens_per_s_per_device", p->tokens_per_s_per_device);
-    num(o, "cost_usd_per_mtok_output", p->cost_usd_per_mtok_output);
-    num(o, "cost_usd_per_mtok_input", p->detailed ? p->cost_usd_per_mtok_input : NAN);
-    num(o, "ttft_ms", p->detailed ? p->ttft_s * 1e3 : NAN);
-    num(o, "tpot_ms", p->tpot_s * 1e3);
+        isim__json_null(j, o, "spec_gamma");
+    num(j, o, "tokens_per_s_per_user", p->tokens_per_s_per_user);
+    num(j, o, "tokens_per_s_per_device", p->tokens_per_s_per_device);
+    num(j, o, "cost_usd_per_mtok_output", p->cost_usd_per_mtok_output);
+    num(j, o, "cost_usd_per_mtok_input", p->detailed ? p->cost_usd_per_mtok_input : NAN);
+    num(j, o, "ttft_ms", p->detailed ? p->ttft_s * 1e3 : NAN);
+    num(j, o, "tpot_ms", p->tpot_s * 1e3);
     if (r->demand_tokens_per_s > 0 && !paper)
-        num(o, "replicas", p->replicas);
+        num(j, o, "replicas", p->replicas);
     if (p->detailed) {
-        cJSON_AddItemToObject(o, "terms_ms", isim__json_terms_ms(&p->terms));
-        num(o, "memory_bytes_per_device", p->memory_bytes_per_device);
+        isim__json_item(j, o, "terms_ms", isim__json_terms_ms(j, &p->terms));
+        num(j, o, "memory_bytes_per_device", p->memory_bytes_per_device);
     } else {
-        cJSON_AddNullToObject(o, "terms_ms");
-        cJSON_AddNullToObject(o, "memory_bytes_per_device");
+        isim__json_null(j, o, "terms_ms");
+        isim__json_null(j, o, "memory_bytes_per_device");
     }
     return o;
 }
 
-static cJSON *answer_json(const isim_plan_request *r, const isim_plan_answer *a, bool devices)
+static cJSON *answer_json(isim__json *j, const isim_plan_request *r, const isim_plan_answer *a,
+                          bool devices)
 {
     if (!a->found)
         return cJSON_CreateNull();
-    cJSON *o = point_json(r, &a->point);
+    cJSON *o = point_json(j, r, &a->point);
     if (devices) {
-        num(o, "replicas", a->replicas);
-        num(o, "total_devices", a->total_devices);
-        num(o, "usd_per_month", a->usd_per_month);
+        num(j, o, "replicas", a->replicas);
+        num(j, o, "total_devices", a->total_devices);
+        num(j, o, "usd_per_month", a->usd_per_month);
     }
     return o;
 }
 
-cJSON *isim__plan_json_object(const isim_plan_request *r, const isim_plan *p, bool timing)
+cJSON *isim__plan_json_object(isim__json *j, const isim_plan_request *r, const isim_plan *p,
+                              bool timing)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON_AddStringToObject(o, "model", r->model->id);
-    cJSON_AddStringToObject(o, "fidelity", isim_fidelity_name(r->fidelity));
-    num(o, "input_tokens", r->input_tokens);
-    num(o, "output_tokens", r->output_tokens);
-    cJSON *hw = cJSON_AddArrayToObject(o, "hw");
+    cJSON *o = isim__json_new(j);
+    isim__json_str(j, o, "model", r->model->id);
+    isim__json_str(j, o, "fidelity", isim_fidelity_name(r->fidelity));
+    num(j, o, "input_tokens", r->input_tokens);
+    num(j, o, "output_tokens", r->output_tokens);
+    cJSON *hw = isim__json_arr(j, o, "hw");
     for (size_t i = 0; i < r->n_hw; i++)
-        cJSON_AddItemToArray(hw, cJSON_CreateString(r->hw[i]->id));
-    cJSON *f = cJSON_AddArrayToObject(o, "frontier");
+        isim__json_item(j, hw, NULL, cJSON_CreateString(r->hw[i]->id));
+    cJSON *f = isim__json_arr(j, o, "frontier");
     for (size_t i = 0; i < p->n_frontier; i++)
-        cJSON_AddItemToArray(f, point_json(r, &p->frontier[i]));
-    cJSON *byhw = cJSON_AddObjectToObject(o, "frontier_by_hw");
+        isim__json_item(j, f, NULL, point_json(j, r, &p->frontier[i]));
+    cJSON *byhw = isim__json_obj(j, o, "frontier_by_hw");
     for (size_t h = 0; h < p->n_hw; h++) {
-        cJSON *a = cJSON_AddArrayToObject(byhw, r->hw[h]->id);
+        cJSON *a = isim__json_arr(j, byhw, r->hw[h]->id);
         for (size_t i = 0; i < p->hw_n[h]; i++)
-            cJSON_AddItemToArray(a, point_json(r, &p->hw_frontier[h][i]));
+            isim__json_item(j, a, NULL, point_json(j, r, &p->hw_frontier[h][i]));
     }
     bool any = p->n_frontier > 0;
-    num(o, "max_tokens_per_s_per_user", any ? p->max_tokens_per_s_per_user : NAN);
-    num(o, "min_cost_usd_per_mtok_output", any ? p->min_cost_usd_per_mtok_output : NAN);
+    num(j, o, "max_tokens_per_s_per_user", any ? p->max_tokens_per_s_per_user : NAN);
+    num(j, o, "min_cost_usd_per_mtok_output", any ? p->min_cost_usd_per_mtok_output : NAN);
     if (p->customer_choice >= 0) {
-        cJSON *c = point_json(r, &p->frontier[p->customer_choice]);
-        num(c, "alpha", r->customer_alpha);
-        cJSON_AddItemToObject(o, "customer_choice", c);
+        cJSON *c = point_json(j, r, &p->frontier[p->customer_choice]);
+        num(j, c, "alpha", r->customer_alpha);
+        isim__json_item(j, o, "customer_choice", c);
     } else {
-        cJSON_AddNullToObject(o, "customer_choice");
+        isim__json_null(j, o, "customer_choice");
     }
-    cJSON_AddItemToObject(o, "cheapest_at_min_speed", answer_json(r, &p->cheapest_at_min_speed, false));
-    cJSON_AddItemToObject(o, "fastest_at_max_cost", answer_json(r, &p->fastest_at_max_cost, false));
-    cJSON_AddItemToObject(o, "fewest_devices_for_demand", answer_json(r, &p->fewest_devices, true));
-    num(o, "evaluated", (double)p->evaluated);
-    cJSON *inf = cJSON_AddObjectToObject(o, "infeasible_by_reason");
+    isim__json_item(j, o, "cheapest_at_min_speed",
+                    answer_json(j, r, &p->cheapest_at_min_speed, false));
+    isim__json_item(j, o, "fastest_at_max_cost", answer_json(j, r, &p->fastest_at_max_cost, false));
+    isim__json_item(j, o, "fewest_devices_for_demand", answer_json(j, r, &p->fewest_devices, true));
+    num(j, o, "evaluated", (double)p->evaluated);
+    cJSON *inf = isim__json_obj(j, o, "infeasible_by_reason");
     for (int i = 1; i < ISIM_REASON_COUNT; i++)
         if (p->infeasible_by_reason[i])
-            num(inf, isim_reason_name((isim_reason)i), (double)p->infeasible_by_reason[i]);
-    cJSON *rej = cJSON_AddObjectToObject(o, "rejected_by_constraint");
+            num(j, inf, isim_reason_name((isim_reason)i), (double)p->infeasible_by_reason[i]);
+    cJSON *rej = isim__json_obj(j, o, "rejected_by_constraint");
     for (int i = 0; i < ISIM_PLAN_CONSTRAINTS; i++)
         if (p->rejected_by_constraint[i])
-            num(rej, isim_plan_constraint_name((isim_plan_constraint)i),
+            num(j, rej, isim_plan_constraint_name((isim_plan_constraint)i),
                 (double)p->rejected_by_constraint[i]);
-    cJSON_AddStringToObject(o, "empty_reason", p->empty_reason);
+    isim__json_str(j, o, "empty_reason", p->empty_reason);
     /* each profile alone */
-    cJSON *each = cJSON_AddObjectToObject(o, "answers_by_hw");
+    cJSON *each = isim__json_obj(j, o, "answers_by_hw");
     for (size_t h = 0; p->hw_answers && h < p->n_hw; h++) {
         const isim_plan_answers *a = &p->hw_answers[h];
-        cJSON *x = cJSON_AddObjectToObject(each, r->hw[h]->id);
+        cJSON *x = isim__json_obj(j, each, r->hw[h]->id);
         if (a->customer_choice >= 0)
-            cJSON_AddItemToObject(x, "recommended", point_json(r, &p->hw_frontier[h][a->customer_choice]));
+            isim__json_item(j, x, "recommended",
+                            point_json(j, r, &p->hw_frontier[h][a->customer_choice]));
         else
-            cJSON_AddNullToObject(x, "recommended");
-        cJSON_AddItemToObject(x, "cheapest_at_min_speed", answer_json(r, &a->cheapest_at_min_speed, false));
-        cJSON_AddItemToObject(x, "fastest_at_max_cost", answer_json(r, &a->fastest_at_max_cost, false));
-        cJSON_AddItemToObject(x, "fewest_devices_for_demand", answer_json(r, &a->fewest_devices, true));
+            isim__json_null(j, x, "recommended");
+        isim__json_item(j, x, "cheapest_at_min_speed",
+                        answer_json(j, r, &a->cheapest_at_min_speed, false));
+        isim__json_item(j, x, "fastest_at_max_cost",
+                        answer_json(j, r, &a->fastest_at_max_cost, false));
+        isim__json_item(j, x, "fewest_devices_for_demand",
+                        answer_json(j, r, &a->fewest_devices, true));
     }
     if (timing)
-        num(o, "elapsed_ms", p->elapsed_s * 1e3);
+        num(j, o, "elapsed_ms", p->elapsed_s * 1e3);
     return o;
 }
 
 char *isim_report_plan_json(const isim_plan_request *r, const isim_plan *p, bool timing)
 {
-    cJSON *o = isim__plan_json_object(r, p, timing);
-    char *s = o ? cJSON_Print(o) : NULL;
-    cJSON_Delete(o);
-    return s;
+    isim__json doc = {false};
+    return isim__json_finish(&doc, isim__plan_json_object(&doc, r, p, timing));
 }
 
 static void layout(const isim_plan_request *r, const isim_plan_point *p, char *buf, size_t n)
@@ -168,17 +171,18 @@ static void row(FILE *out, const isim_plan_request *r, const isim_plan_point *p,
     layout(r, p, lay, sizeof lay);
     if (p->spec)
         snprintf(spec, sizeof spec, "g=%d", p->spec_gamma);
-    fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", mark,
-            r->hw[p->hw]->id, lay, isim__fig(f[0], 32, p->batch), isim_dtype_name(p->weights),
-            isim_dtype_name(p->kv), spec, isim__fig(f[1], 32, p->tokens_per_s_per_user),
+    fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", mark, r->hw[p->hw]->id,
+            lay, isim__fig(f[0], 32, p->batch), isim_dtype_name(p->weights), isim_dtype_name(p->kv),
+            spec, isim__fig(f[1], 32, p->tokens_per_s_per_user),
             isim__fig(f[2], 32, p->cost_usd_per_mtok_output), isim__fig(f[3], 32, p->tpot_s * 1e3),
             isim__fig(f[4], 32, p->detailed ? p->ttft_s * 1e3 : NAN));
 }
 
 void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_plan *p)
 {
-    fprintf(out, "%s, %g input / %g output tokens, %s fidelity: %zu frontier points from %llu "
-                 "configurations\n",
+    fprintf(out,
+            "%s, %g input / %g output tokens, %s fidelity: %zu frontier points from %llu "
+            "configurations\n",
             r->model->name, r->input_tokens, r->output_tokens, isim_fidelity_name(r->fidelity),
             p->n_frontier, (unsigned long long)p->evaluated);
     if (p->n_frontier == 0) {
@@ -189,7 +193,9 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
     size_t step = p->n_frontier > 40 ? (p->n_frontier + 39) / 40 : 1;
     if (step > 1)
         fprintf(out, "(every %zu%s point shown; --csv or --json list them all)\n", step,
-                step == 2 ? "nd" : step == 3 ? "rd" : "th");
+                step == 2   ? "nd"
+                : step == 3 ? "rd"
+                            : "th");
     fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", "", "hw", "layout",
             "batch", "w", "kv", "spec", "tok/s/user", "$/Mtok out", "TPOT ms", "TTFT ms");
     for (size_t i = 0; i < p->n_frontier; i++) {
@@ -199,7 +205,8 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
         row(out, r, &p->frontier[i], rec ? "=>" : "");
     }
     if (p->customer_choice >= 0)
-        fprintf(out, "=> recommended: the most speed^%g per dollar (Erdil 2025's customer choice)\n",
+        fprintf(out,
+                "=> recommended: the most speed^%g per dollar (Erdil 2025's customer choice)\n",
                 r->customer_alpha);
     if (p->cheapest_at_min_speed.found) {
         fprintf(out, "cheapest at >= %g tokens/s per user:\n", r->min_tokens_per_s_per_user);
@@ -210,8 +217,9 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
         row(out, r, &p->fastest_at_max_cost.point, "");
     }
     if (p->fewest_devices.found)
-        fprintf(out, "fewest devices for %g tokens/s: %g replicas x %g = %g devices, $%.0f per "
-                     "month (%s)\n",
+        fprintf(out,
+                "fewest devices for %g tokens/s: %g replicas x %g = %g devices, $%.0f per "
+                "month (%s)\n",
                 r->demand_tokens_per_s, p->fewest_devices.replicas, p->fewest_devices.point.devices,
                 p->fewest_devices.total_devices, p->fewest_devices.usd_per_month,
                 r->hw[p->fewest_devices.point.hw]->id);
@@ -219,9 +227,10 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
 
 void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan *p)
 {
-    fputs("hw,on_overall_frontier,recommended,devices,tp,pp,ep,dp,batch,weights,kv,spec_gamma,"
-          "tokens_per_s_per_user,tokens_per_s_per_device,cost_usd_per_mtok_output,tpot_ms,ttft_ms\n",
-          out);
+    fputs(
+        "hw,on_overall_frontier,recommended,devices,tp,pp,ep,dp,batch,weights,kv,spec_gamma,"
+        "tokens_per_s_per_user,tokens_per_s_per_device,cost_usd_per_mtok_output,tpot_ms,ttft_ms\n",
+        out);
     for (size_t h = 0; h < p->n_hw; h++)
         for (size_t i = 0; i < p->hw_n[h]; i++) {
             const isim_plan_point *x = &p->hw_frontier[h][i];
@@ -245,8 +254,8 @@ void isim_report_plan_csv(FILE *out, const isim_plan_request *r, const isim_plan
         }
 }
 
-isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p,
-                                  const char *path, isim_error *err)
+isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p, const char *path,
+                                  isim_error *err)
 {
     if (p->n_frontier == 0)
         return isim__gnuplot_fail(err, "%s: nothing to plot: %s", path, p->empty_reason);
@@ -261,8 +270,10 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
         snprintf(title, sizeof title, "%s: speed against cost (paper fidelity, %g-token context)",
                  r->model->name, r->input_tokens);
     else
-        snprintf(title, sizeof title, "%s: speed against cost (deploy fidelity, %g in / %g out "
-                 "tokens)", r->model->name, r->input_tokens, r->output_tokens);
+        snprintf(title, sizeof title,
+                 "%s: speed against cost (deploy fidelity, %g in / %g out "
+                 "tokens)",
+                 r->model->name, r->input_tokens, r->output_tokens);
     isim__gp_string(f, title);
     fprintf(f, "\nset xlabel 'tokens per second per user'\n"
                "set ylabel 'US$ per million output tokens (log scale)'\n"
@@ -309,8 +320,9 @@ isim_status isim_report_plan_plot(const isim_plan_request *r, const isim_plan *p
         first = false;
     }
     if (rec)
-        fprintf(f, ", $rec with points pt 6 ps 3 lw 3 lc rgb 'black' title 'recommended (speed^%g "
-                   "per dollar)'",
+        fprintf(f,
+                ", $rec with points pt 6 ps 3 lw 3 lc rgb 'black' title 'recommended (speed^%g "
+                "per dollar)'",
                 r->customer_alpha);
     fputc('\n', f);
     if (fclose(f) != 0) {

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void num(cJSON *o, const char *key, double v)
+static void num(isim__json *j, cJSON *o, const char *key, double v)
 {
-    isim__json_num(o, key, v);
+    isim__json_num(j, o, key, v);
 }
 
 void isim_report_scenario_request(const isim_scenario_result *res, const isim_scenario_point *p,
@@ -26,167 +26,168 @@ void isim_report_scenario_request(const isim_scenario_result *res, const isim_sc
     r->usd_per_device_h = NULL;
 }
 
-static cJSON *settings_json(const isim_scenario_settings *v)
+static cJSON *settings_json(isim__json *j, const isim_scenario_settings *v)
 {
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = isim__json_new(j);
     for (size_t i = 0; isim_scenario_setting_path(i); i++) {
         const char *path = isim_scenario_setting_path(i);
         const char *text = isim_scenario_setting_text(v, path);
         if (isim_scenario_setting_is_number(path))
-            num(o, path, isim_scenario_get(v, path));
+            num(j, o, path, isim_scenario_get(v, path));
         else if (text)
-            cJSON_AddStringToObject(o, path, text);
+            isim__json_str(j, o, path, text);
         else
-            cJSON_AddNullToObject(o, path); /* a precision: the scenario's lists */
+            isim__json_null(j, o, path); /* a precision: the scenario's lists */
     }
     return o;
 }
 
 /* Adds the energy per output token to a plan point's JSON object (x->hw: plan index). */
-static void energy_json(cJSON *o, const isim_scenario_point *p, const isim_plan_point *x)
+static void energy_json(isim__json *j, cJSON *o, const isim_scenario_point *p,
+                        const isim_plan_point *x)
 {
     isim_plan_point y = *x;
     y.hw = (int)p->hw_index[x->hw];
     double dj, fj;
     isim_scenario_energy(p, &y, &dj, &fj);
-    num(o, "j_per_output_token", dj);
-    num(o, "facility_j_per_output_token", fj);
+    num(j, o, "j_per_output_token", dj);
+    num(j, o, "facility_j_per_output_token", fj);
 }
 
 /* The plan's JSON with the energy of each frontier point, under this point's cost model. */
-static cJSON *plan_json(const isim_plan_request *r, const isim_scenario_point *p,
+static cJSON *plan_json(isim__json *j, const isim_plan_request *r, const isim_scenario_point *p,
                         const isim_plan *plan)
 {
-    cJSON *o = isim__plan_json_object(r, plan, false);
+    cJSON *o = isim__plan_json_object(j, r, plan, false);
     cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "frontier");
     for (size_t i = 0; i < plan->n_frontier; i++)
-        energy_json(cJSON_GetArrayItem(f, (int)i), p, &plan->frontier[i]);
+        energy_json(j, cJSON_GetArrayItem(f, (int)i), p, &plan->frontier[i]);
     cJSON *byhw = cJSON_GetObjectItemCaseSensitive(o, "frontier_by_hw");
     for (size_t k = 0; k < plan->n_hw; k++) {
         cJSON *a = cJSON_GetObjectItemCaseSensitive(byhw, r->hw[k]->id);
         for (size_t i = 0; i < plan->hw_n[k]; i++)
-            energy_json(cJSON_GetArrayItem(a, (int)i), p, &plan->hw_frontier[k][i]);
+            energy_json(j, cJSON_GetArrayItem(a, (int)i), p, &plan->hw_frontier[k][i]);
     }
     return o;
 }
 
-static cJSON *point_json(const isim_scenario_result *res, const isim_scenario_point *p)
+static cJSON *point_json(isim__json *j, const isim_scenario_result *res,
+                         const isim_scenario_point *p)
 {
     const isim_scenario *s = res->scenario;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *vals = cJSON_AddObjectToObject(o, "values");
+    cJSON *o = isim__json_new(j);
+    cJSON *vals = isim__json_obj(j, o, "values");
     for (size_t i = 0; i < s->n_sweeps && p->values && p->values[0]; i++)
-        cJSON_AddStringToObject(vals, s->sweeps[i].path, p->values[i]);
-    cJSON_AddItemToObject(o, "settings", settings_json(&p->settings));
-    cJSON_AddStringToObject(o, "cost_model", isim_cost_model_name(p->settings.cost_model));
-    cJSON *price = cJSON_AddObjectToObject(o, "usd_per_device_h");
-    cJSON *why = cJSON_AddObjectToObject(o, "unpriced");
-    cJSON *watts = cJSON_AddObjectToObject(o, "device_w");
+        isim__json_str(j, vals, s->sweeps[i].path, p->values[i]);
+    isim__json_item(j, o, "settings", settings_json(j, &p->settings));
+    isim__json_str(j, o, "cost_model", isim_cost_model_name(p->settings.cost_model));
+    cJSON *price = isim__json_obj(j, o, "usd_per_device_h");
+    cJSON *why = isim__json_obj(j, o, "unpriced");
+    cJSON *watts = isim__json_obj(j, o, "device_w");
     for (size_t h = 0; h < res->n_hw; h++) {
-        num(price, res->hw[h]->id, p->usd_per_device_h[h]);
-        num(watts, res->hw[h]->id, p->device_w[h]);
+        num(j, price, res->hw[h]->id, p->usd_per_device_h[h]);
+        num(j, watts, res->hw[h]->id, p->device_w[h]);
         if (p->unpriced[h][0])
-            cJSON_AddStringToObject(why, res->hw[h]->id, p->unpriced[h]);
+            isim__json_str(j, why, res->hw[h]->id, p->unpriced[h]);
     }
-    cJSON *plans = cJSON_AddObjectToObject(o, "plans");
+    cJSON *plans = isim__json_obj(j, o, "plans");
     const isim_hw **hw = calloc(res->n_hw ? res->n_hw : 1, sizeof *hw);
-    for (size_t m = 0; m < res->n_models; m++) {
-        if (!hw || !p->plans || !p->plans[m]) {
-            cJSON_AddNullToObject(plans, res->models[m]->id);
+    if (!hw)
+        j->lost = true;
+    for (size_t m = 0; hw && m < res->n_models; m++) {
+        if (!p->plans || !p->plans[m]) {
+            isim__json_null(j, plans, res->models[m]->id);
             continue;
         }
         isim_plan_request r;
         isim_report_scenario_request(res, p, m, hw, &r);
-        cJSON_AddItemToObject(plans, res->models[m]->id, plan_json(&r, p, p->plans[m]));
+        isim__json_item(j, plans, res->models[m]->id, plan_json(j, &r, p, p->plans[m]));
     }
     free(hw);
     return o;
 }
 
-static cJSON *config_json(const isim_scenario_result *res, const isim_plan_point *x)
+static cJSON *config_json(isim__json *j, const isim_scenario_result *res, const isim_plan_point *x)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "hw", res->hw[x->hw]->id);
-    num(o, "devices", x->devices);
+    cJSON *o = isim__json_new(j);
+    isim__json_str(j, o, "hw", res->hw[x->hw]->id);
+    num(j, o, "devices", x->devices);
     if (res->scenario->fidelity == ISIM_DEPLOY) {
-        num(o, "tp", x->tp);
-        num(o, "pp", x->pp);
-        num(o, "ep", x->ep);
-        num(o, "dp", x->dp);
+        num(j, o, "tp", x->tp);
+        num(j, o, "pp", x->pp);
+        num(j, o, "ep", x->ep);
+        num(j, o, "dp", x->dp);
     }
-    num(o, "batch", x->batch);
-    cJSON_AddStringToObject(o, "weights", isim_dtype_name(x->weights));
-    cJSON_AddStringToObject(o, "kv", isim_dtype_name(x->kv));
+    num(j, o, "batch", x->batch);
+    isim__json_str(j, o, "weights", isim_dtype_name(x->weights));
+    isim__json_str(j, o, "kv", isim_dtype_name(x->kv));
     return o;
 }
 
 char *isim_report_scenario_json(const isim_scenario_result *res, bool timing)
 {
     const isim_scenario *s = res->scenario;
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    cJSON *sc = cJSON_AddObjectToObject(o, "scenario");
-    cJSON_AddStringToObject(sc, "id", s->id);
-    cJSON_AddStringToObject(sc, "name", s->name);
+    isim__json doc = {false}, *j = &doc;
+    cJSON *o = isim__json_new(j);
+    cJSON *sc = isim__json_obj(j, o, "scenario");
+    isim__json_str(j, sc, "id", s->id);
+    isim__json_str(j, sc, "name", s->name);
     if (s->description)
-        cJSON_AddStringToObject(sc, "description", s->description);
-    cJSON_AddStringToObject(sc, "fidelity", isim_fidelity_name(s->fidelity));
-    cJSON *ms = cJSON_AddArrayToObject(sc, "models");
+        isim__json_str(j, sc, "description", s->description);
+    isim__json_str(j, sc, "fidelity", isim_fidelity_name(s->fidelity));
+    cJSON *ms = isim__json_arr(j, sc, "models");
     for (size_t m = 0; m < res->n_models; m++)
-        cJSON_AddItemToArray(ms, cJSON_CreateString(res->models[m]->id));
-    cJSON *hs = cJSON_AddArrayToObject(sc, "hardware");
+        isim__json_item(j, ms, NULL, cJSON_CreateString(res->models[m]->id));
+    cJSON *hs = isim__json_arr(j, sc, "hardware");
     for (size_t h = 0; h < res->n_hw; h++)
-        cJSON_AddItemToArray(hs, cJSON_CreateString(res->hw[h]->id));
-    cJSON *sw = cJSON_AddArrayToObject(sc, "sweeps");
+        isim__json_item(j, hs, NULL, cJSON_CreateString(res->hw[h]->id));
+    cJSON *sw = isim__json_arr(j, sc, "sweeps");
     for (size_t i = 0; i < s->n_sweeps; i++) {
-        cJSON *w = cJSON_CreateObject();
-        cJSON_AddStringToObject(w, "path", s->sweeps[i].path);
-        cJSON *vals = cJSON_AddArrayToObject(w, "values");
+        cJSON *w = isim__json_new(j);
+        isim__json_str(j, w, "path", s->sweeps[i].path);
+        cJSON *vals = isim__json_arr(j, w, "values");
         for (size_t k = 0; k < s->sweeps[i].n; k++)
-            cJSON_AddItemToArray(vals, cJSON_CreateString(s->sweeps[i].values[k].text));
+            isim__json_item(j, vals, NULL, cJSON_CreateString(s->sweeps[i].values[k].text));
         if (s->sweeps[i].lockstep)
-            cJSON_AddStringToObject(w, "lockstep", s->sweeps[i].lockstep);
-        cJSON_AddItemToArray(sw, w);
+            isim__json_str(j, w, "lockstep", s->sweeps[i].lockstep);
+        isim__json_item(j, sw, NULL, w);
     }
-    cJSON_AddItemToObject(o, "base", point_json(res, &res->base));
-    cJSON *pts = cJSON_AddArrayToObject(o, "points");
+    isim__json_item(j, o, "base", point_json(j, res, &res->base));
+    cJSON *pts = isim__json_arr(j, o, "points");
     for (size_t k = 0; k < res->n_points; k++)
-        cJSON_AddItemToArray(pts, point_json(res, &res->points[k]));
-    cJSON *sens = cJSON_AddArrayToObject(o, "sensitivity");
+        isim__json_item(j, pts, NULL, point_json(j, res, &res->points[k]));
+    cJSON *sens = isim__json_arr(j, o, "sensitivity");
     for (size_t m = 0; m < res->n_models; m++) {
         const isim_sensitivity *sv = &res->sensitivity[m];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "model", res->models[m]->id);
+        cJSON *x = isim__json_new(j);
+        isim__json_str(j, x, "model", res->models[m]->id);
         if (!sv->found) {
-            cJSON_AddNullToObject(x, "recommended");
-            cJSON_AddItemToArray(sens, x);
+            isim__json_null(j, x, "recommended");
+            isim__json_item(j, sens, NULL, x);
             continue;
         }
-        cJSON_AddItemToObject(x, "recommended", config_json(res, &sv->point));
-        num(x, "cost_usd_per_mtok_output", sv->cost_base);
-        num(x, "tpot_ms", sv->tpot_base_s * 1e3);
-        cJSON *bars = cJSON_AddArrayToObject(x, "inputs");
+        isim__json_item(j, x, "recommended", config_json(j, res, &sv->point));
+        num(j, x, "cost_usd_per_mtok_output", sv->cost_base);
+        num(j, x, "tpot_ms", sv->tpot_base_s * 1e3);
+        cJSON *bars = isim__json_arr(j, x, "inputs");
         for (size_t i = 0; i < sv->n_bars; i++) {
             const isim_sensitivity_bar *b = &sv->bars[i];
-            cJSON *y = cJSON_CreateObject();
-            cJSON_AddStringToObject(y, "path", b->path);
-            cJSON_AddStringToObject(y, "low", b->low_text);
-            cJSON_AddStringToObject(y, "high", b->high_text);
-            num(y, "cost_low", b->cost_low);
-            num(y, "cost_high", b->cost_high);
-            num(y, "tpot_low_ms", b->tpot_low_s * 1e3);
-            num(y, "tpot_high_ms", b->tpot_high_s * 1e3);
-            cJSON_AddItemToArray(bars, y);
+            cJSON *y = isim__json_new(j);
+            isim__json_str(j, y, "path", b->path);
+            isim__json_str(j, y, "low", b->low_text);
+            isim__json_str(j, y, "high", b->high_text);
+            num(j, y, "cost_low", b->cost_low);
+            num(j, y, "cost_high", b->cost_high);
+            num(j, y, "tpot_low_ms", b->tpot_low_s * 1e3);
+            num(j, y, "tpot_high_ms", b->tpot_high_s * 1e3);
+            isim__json_item(j, bars, NULL, y);
         }
-        cJSON_AddItemToArray(sens, x);
+        isim__json_item(j, sens, NULL, x);
     }
-    num(o, "evaluated", (double)res->evaluated);
+    num(j, o, "evaluated", (double)res->evaluated);
     if (timing)
-        num(o, "elapsed_ms", res->elapsed_s * 1e3);
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    return text;
+        num(j, o, "elapsed_ms", res->elapsed_s * 1e3);
+    return isim__json_finish(j, o);
 }
 
 /* A CSV field: quoted when it holds a comma, a quote or a line break. */

@@ -412,6 +412,84 @@ static isim_scenario_result *scenario_result(const isim_scenario *s)
     return r;
 }
 
+/* A writer's document (an object: parsing it here would allocate), or ISIM_ENOMEM for
+ * NULL. */
+static isim_status document(char *text, isim_error *e)
+{
+    if (!text) {
+        e->code = ISIM_ENOMEM;
+        return ISIM_ENOMEM;
+    }
+    size_t n = strlen(text);
+    cr_assert(n > 2 && text[0] == '{' && text[n - 1] == '}', "not a JSON object: %s", text);
+    free(text);
+    return ISIM_OK;
+}
+
+static isim_status plan_json(const void *ctx, isim_error *e)
+{
+    const void *const *a = ctx;
+    return document(isim_report_plan_json(a[0], a[1], false), e);
+}
+
+static isim_status scenario_json(const void *res, isim_error *e)
+{
+    return document(isim_report_scenario_json(res, false), e);
+}
+
+static isim_status model_json(const void *m, isim_error *e)
+{
+    return document(isim_report_model_json(m), e);
+}
+
+static isim_status hw_json(const void *h, isim_error *e)
+{
+    return document(isim_report_hw_json(h), e);
+}
+
+typedef struct {
+    const isim_model *m;
+    const isim_hw *h;
+    isim_query q;
+    isim_result r;
+} prediction;
+
+static isim_status predict_json(const void *ctx, isim_error *e)
+{
+    const prediction *p = ctx;
+    return document(isim_report_predict_json(p->m, p->h, &p->q, &p->r), e);
+}
+
+/* cJSON leaves out an item it cannot allocate and goes on: a writer must notice and
+ * return NULL rather than a document missing a part. */
+Test(faults, the_json_writers_return_null_rather_than_part_of_a_document)
+{
+    plan_fixture f;
+    plan_setup(&f, ISIM_DEPLOY);
+    isim_plan *p = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_plan_run(&f.r, &p, &e), ISIM_OK, "%s", e.message);
+    const void *plan[] = {&f.r, p};
+    inject("isim_report_plan_json", plan_json, plan, 1);
+    inject("isim_report_model_json", model_json, f.model, 1);
+    inject("isim_report_hw_json", hw_json, f.hw[0], 1);
+    prediction pr = {.m = f.model, .h = f.hw[0]};
+    isim_query_init(&pr.q);
+    pr.q.devices = 1;
+    cr_assert_eq(isim_predict(pr.m, pr.h, &pr.q, &pr.r, &e), ISIM_OK, "%s", e.message);
+    inject("isim_report_predict_json", predict_json, &pr, 1);
+    isim_plan_free(p);
+    plan_teardown(&f);
+
+    char *path;
+    isim_scenario *s = scenario(&path);
+    isim_scenario_result *res = scenario_result(s);
+    inject("isim_report_scenario_json", scenario_json, res, 1);
+    isim_scenario_result_free(res);
+    isim_scenario_free(s);
+    tu_discard(path);
+}
+
 /* The CSV and table writers take the caller's stream and allocate nothing of their own:
  * they cannot run out of memory (the stream's buffer is libc's). */
 Test(faults, the_csv_and_table_writers_allocate_nothing)
