@@ -65,7 +65,10 @@ static void last_message(int errs, char *msg, size_t n)
 {
     char line[300];
     msg[0] = '\0';
-    FILE *e = lseek(errs, 0, SEEK_SET) == 0 ? fdopen(dup(errs), "r") : NULL;
+    int fd = lseek(errs, 0, SEEK_SET) == 0 ? dup(errs) : -1;
+    FILE *e = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!e && fd >= 0)
+        close(fd);
     while (e && fgets(line, sizeof line, e)) {
         char *a = line, *z = line + strlen(line);
         while (*a == ' ' || *a == '\t' || *a == '"')
@@ -176,10 +179,16 @@ isim_status isim__gnuplot(const char *path, int width, int height, const char *b
      * temporary directory if the process is killed */
     int script = memfd_create("infersim-plot.gp", MFD_CLOEXEC);
     int errs = memfd_create("infersim-plot.err", MFD_CLOEXEC);
-    FILE *f = script < 0 ? NULL : fdopen(dup(script), "w");
+    int fd = script < 0 ? -1 : dup(script);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
     isim_status st = ISIM_OK;
     if (!f || errs < 0) {
-        st = isim__gnuplot_fail(err, "%s: cannot make gnuplot's script: %s", path, strerror(errno));
+        int e = errno;
+        if (f)
+            fclose(f);
+        else if (fd >= 0)
+            close(fd);
+        st = isim__gnuplot_fail(err, "%s: cannot make gnuplot's script: %s", path, strerror(e));
         goto cleanup;
     }
     write_script(f, term, tmp, body);

@@ -518,3 +518,89 @@ Test(faults, the_csv_and_table_writers_allocate_nothing)
     isim_plan_free(p);
     plan_teardown(&f);
 }
+
+/* A stand-in for gnuplot on PATH: it writes a minimal whole image (an SVG's closing tag,
+ * a PNG's IEND chunk) at the script's output, so that a report takes milliseconds. */
+static char *fake_gnuplot(void)
+{
+    /* clang-format off */
+    char *path = tu_write("gnuplot",
+        "#!/bin/sh\n"
+        "while read -r line; do\n"
+        "  case \"$line\" in 'set output \"'*) out=${line#*\\\"}; out=${out%\\\"}; break ;; esac\n"
+        "done <\"$1\"\n"
+        "case \"$out\" in\n"
+        "*.png) printf '\\211PNG\\r\\n\\032\\n\\000\\000\\000\\000IEND\\256B`\\202' >\"$out\" ;;\n"
+        "*) printf '<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>\\n' >\"$out\" ;;\n"
+        "esac\n");
+    /* clang-format on */
+    cr_assert_eq(chmod(path, 0755), 0);
+    char *dir = strdup(path);
+    *strrchr(dir, '/') = '\0';
+    const char *old = getenv("PATH");
+    size_t n = strlen(dir) + strlen(old ? old : "") + 2;
+    char *search = malloc(n);
+    snprintf(search, n, "%s:%s", dir, old ? old : "");
+    cr_assert_eq(setenv("PATH", search, 1), 0);
+    free(search);
+    free(dir);
+    return path;
+}
+
+static isim_status plan_plot(const void *ctx, isim_error *e)
+{
+    const void *const *a = ctx;
+    return isim_report_plan_plot(a[0], a[1], a[2], e);
+}
+
+typedef struct {
+    const isim_scenario_result *res;
+    const char *dir;
+} report_job;
+
+static isim_status write_report(const void *ctx, isim_error *e)
+{
+    const report_job *j = ctx;
+    return isim_report_scenario_write(j->res, j->dir, e);
+}
+
+Test(faults, the_report_writers_survive_failed_allocations)
+{
+    char *gnuplot = fake_gnuplot();
+    /* in memory where there is a tmpfs: the writers sync every file they write */
+    struct stat sb;
+    char dir[] = "/dev/shm/isim-faults-XXXXXX";
+    if (stat("/dev/shm", &sb) != 0 || !S_ISDIR(sb.st_mode))
+        memcpy(dir, "/tmp/", 5);
+    cr_assert_not_null(mkdtemp(dir));
+
+    plan_fixture f;
+    plan_setup(&f, ISIM_DEPLOY);
+    isim_plan *p = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_plan_run(&f.r, &p, &e), ISIM_OK, "%s", e.message);
+    char svg[64];
+    snprintf(svg, sizeof svg, "%s/plan.svg", dir);
+    const void *plot[] = {&f.r, p, svg};
+    inject("isim_report_plan_plot", plan_plot, plot, 1);
+    isim_plan_free(p);
+    plan_teardown(&f);
+
+    char *path;
+    isim_scenario *s = scenario(&path);
+    isim_scenario_result *res = scenario_result(s);
+    report_job job = {res, dir};
+    /* each run draws every figure up to the failure, 12 gnuplots: all of them take 5 minutes */
+    inject("isim_report_scenario_write", write_report, &job, SAMPLED(29));
+    char index[64];
+    snprintf(index, sizeof index, "%s/index.html", dir);
+    cr_expect_eq(stat(index, &sb), 0);
+    isim_scenario_result_free(res);
+    isim_scenario_free(s);
+    tu_discard(path);
+
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    tu_discard(gnuplot);
+}
