@@ -64,6 +64,16 @@ static FILE *script(figs *g, char **body, size_t *size)
     return f;
 }
 
+/* Closes a script written in memory; false (the figures' status set) when it could not
+ * hold the whole script. */
+static bool script_done(figs *g, FILE *f)
+{
+    if (fclose(f) == 0)
+        return true;
+    g->st = isim__gnuplot_fail(g->err, "out of memory");
+    return false;
+}
+
 static bool frontier_figure(figs *g, const isim_scenario_result *res, size_t m, const char *name)
 {
     if (g->st)
@@ -144,12 +154,7 @@ static bool terms_figure(figs *g, const isim_scenario_result *res, size_t m, con
           "'' using 6:($2+$3+$5/2):(0.2):($5/2) with boxxyerror fs empty border lc rgb "
           "'#000000' lc rgb '#000000' dt 2 lw 2.5 title 'the smaller, overlapped'\n",
           f);
-    if (fclose(f) != 0) {
-        g->st = isim__gnuplot_fail(g->err, "out of memory");
-        free(body);
-        return false;
-    }
-    bool ok = rows > 0 && draw(g, name, 1000, 560, body);
+    bool ok = script_done(g, f) && rows > 0 && draw(g, name, 1000, 560, body);
     free(body);
     return ok;
 }
@@ -401,12 +406,10 @@ static bool whatif_figure(figs *g, const isim_scenario_result *res, const groups
         isim__gp_string(f, res->hw[h]->name);
     }
     fputc('\n', f);
-    if (fclose(f) != 0 || !ok) {
-        g->st = isim__gnuplot_fail(g->err, "out of memory");
-        free(body);
-        return false;
-    }
-    ok = any && draw(g, name, 1000, 600, body);
+    bool whole = script_done(g, f);
+    if (whole && !ok)
+        g->st = isim__gnuplot_fail(g->err, "out of memory"); /* a label */
+    ok = whole && ok && any && draw(g, name, 1000, 600, body);
     free(body);
     return ok;
 }
@@ -466,13 +469,8 @@ static bool tornado_figure(figs *g, const isim_scenario_result *res, size_t m, c
           "'the input at its low value', '' using 4:1:5:(0.35) with boxxyerror lc rgb "
           "'#ff7f0e' title 'the input at its high value'\n",
           f);
-    if (fclose(f) != 0) {
-        g->st = isim__gnuplot_fail(g->err, "out of memory");
-        free(body);
-        return false;
-    }
     int height = 220 + 34 * (int)sv->n_bars;
-    bool ok = any && draw(g, name, 1100, height, body);
+    bool ok = script_done(g, f) && any && draw(g, name, 1100, height, body);
     free(body);
     return ok;
 }

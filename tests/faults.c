@@ -3,6 +3,7 @@
  * allocations in an open-addressing table of its own, allocated with the real calloc. A
  * pointer the table does not hold (allocated outside the session, or by a shared library)
  * is freed without being counted. */
+#define _GNU_SOURCE /* fopencookie */
 #include "faults.h"
 
 #include <dirent.h>
@@ -149,7 +150,8 @@ size_t fault_marked(size_t i)
 }
 
 /* Within a session (the lock held): counts one allocation, and marks it (it opens a stream
- * or a directory); true when it is the one to fail, with errno ENOMEM. */
+ * or a directory, or grows a memory stream); true when it is the one to fail, with errno
+ * ENOMEM. */
 static bool fails(bool marked)
 {
     ++calls;
@@ -189,10 +191,11 @@ void *__wrap_calloc(size_t n, size_t size)
     TRACKED(void *, false, __real_calloc(n, size));
 }
 
-void *__wrap_realloc(void *p, size_t n)
+/* realloc, counted; marked: a memory stream's growth. */
+static void *reallocate(void *p, size_t n, bool marked)
 {
     if (!p)
-        TRACKED(void *, false, __real_malloc(n));
+        TRACKED(void *, marked, __real_malloc(n));
     if (!atomic_load(&active))
         return __real_realloc(p, n);
     pthread_mutex_lock(&lock);
@@ -201,7 +204,7 @@ void *__wrap_realloc(void *p, size_t n)
         q = __real_realloc(p, n);
         if (!q || q != p)
             untrack(p);
-    } else if (!fails(false) && (q = __real_realloc(p, n)) && untrack(p)) {
+    } else if (!fails(marked) && (q = __real_realloc(p, n)) && untrack(p)) {
         /* a block allocated in the session stays tracked under its new address */
         track(q, calls);
     }
@@ -209,9 +212,76 @@ void *__wrap_realloc(void *p, size_t n)
     return q;
 }
 
+void *__wrap_realloc(void *p, size_t n)
+{
+    return reallocate(p, n, false);
+}
+
+/* A memory stream whose buffer grows through the wrappers, so that a write (or the flush at
+ * fclose) fails when its growth does, as libc's open_memstream's would: the stream sets its
+ * error and fclose returns EOF. The buffer is the caller's to free after fclose, as libc's. */
+typedef struct {
+    char **buf;
+    size_t *size;
+    size_t len, cap;
+} memstream;
+
+static ssize_t memstream_write(void *cookie, const char *data, size_t n)
+{
+    memstream *m = cookie;
+    if (m->len + n + 1 > m->cap) {
+        size_t cap = 2 * (m->len + n + 1);
+        char *grown = reallocate(*m->buf, cap, true);
+        if (!grown)
+            return -1;
+        *m->buf = grown;
+        m->cap = cap;
+    }
+    memcpy(*m->buf + m->len, data, n);
+    m->len += n;
+    (*m->buf)[m->len] = '\0';
+    *m->size = m->len;
+    return (ssize_t)n;
+}
+
+static int memstream_close(void *cookie)
+{
+    __real_free(cookie);
+    return 0;
+}
+
+static FILE *memstream_open(char **buf, size_t *size)
+{
+    memstream *m = __real_calloc(1, sizeof *m);
+    char *first = reallocate(NULL, 1, true);
+    static const cookie_io_functions_t io = {.write = memstream_write, .close = memstream_close};
+    FILE *f = m && first ? fopencookie(m, "w", io) : NULL;
+    if (!f) {
+        __wrap_free(first);
+        __real_free(m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    first[0] = '\0';
+    *m = (memstream){.buf = buf, .size = size, .cap = 1};
+    *buf = first;
+    *size = 0;
+    return f;
+}
+
+/* Within a session the stream is the one above (its first buffer counted as the allocation
+ * of open_memstream); outside, libc's. */
 FILE *__wrap_open_memstream(char **buf, size_t *size)
 {
-    TRACKED(FILE *, true, __real_open_memstream(buf, size));
+    if (!atomic_load(&active))
+        return __real_open_memstream(buf, size);
+    FILE *f = memstream_open(buf, size);
+    if (f) {
+        pthread_mutex_lock(&lock);
+        track(f, calls);
+        pthread_mutex_unlock(&lock);
+    }
+    return f;
 }
 
 FILE *__wrap_fopen(const char *path, const char *mode)

@@ -24,9 +24,9 @@ void fault_begin(size_t fail_at);
 /* Ends the session. */
 fault_stats fault_end(void);
 
-/* The call numbers of the last session's allocations that open a stream or a directory, in
- * order: the paths a sampled loop fails every time. fault_marked(i) is the i-th (from 0); 0
- * past the last or past FAULT_MARKS. */
+/* The call numbers of the last session's allocations that open a stream or a directory or
+ * grow a memory stream, in order: the paths a sampled loop fails every time.
+ * fault_marked(i) is the i-th (from 0); 0 past the last or past FAULT_MARKS. */
 #define FAULT_MARKS 4096
 size_t fault_marked(size_t i);
 

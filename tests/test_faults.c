@@ -71,7 +71,8 @@ static int open_files(void)
 #endif
 
 /* The allocations a sampled loop fails: those of the series 1, 1 + stride, 1 + 2 stride, ...
- * and every marked one (a stream or a directory opened; tests/faults.h). */
+ * and every marked one (a stream or a directory opened, a memory stream grown;
+ * tests/faults.h). */
 typedef struct {
     size_t stride;
     size_t marked[FAULT_MARKS], n_marked, k;
