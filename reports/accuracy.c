@@ -25,13 +25,18 @@ static double quantile(const double *v, size_t n, double q)
     return v[i] + (at - (double)i) * (v[i + 1] - v[i]);
 }
 
-void isim_report_accuracy(const double *measured, const double *predicted, size_t n,
-                          isim_accuracy *out)
+isim_status isim_report_accuracy(const double *measured, const double *predicted, size_t n,
+                                 isim_accuracy *out)
 {
     memset(out, 0, sizeof *out);
     double *a = malloc((n ? n : 1) * sizeof *a), *s = malloc((n ? n : 1) * sizeof *s);
+    if (!a || !s) {
+        free(a);
+        free(s);
+        return ISIM_ENOMEM;
+    }
     size_t k = 0;
-    for (size_t i = 0; a && s && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (!(measured[i] > 0) || !isfinite(predicted[i]))
             continue;
         s[k] = 100 * (predicted[i] - measured[i]) / measured[i];
@@ -49,6 +54,7 @@ void isim_report_accuracy(const double *measured, const double *predicted, size_
     }
     free(a);
     free(s);
+    return ISIM_OK;
 }
 
 isim_status isim_report_scatter(const char *path, const double *measured, const double *predicted,

@@ -74,8 +74,9 @@ typedef struct isim_accuracy {
     size_t n;
     double median_abs_pct, p90_abs_pct, median_pct, max_abs_pct;
 } isim_accuracy;
-void isim_report_accuracy(const double *measured, const double *predicted, size_t n,
-                          isim_accuracy *out);
+/* ISIM_ENOMEM (out zeroed) when out of memory. */
+isim_status isim_report_accuracy(const double *measured, const double *predicted, size_t n,
+                                 isim_accuracy *out);
 /* Predicted against measured, log-log, one series of points per name (series[i] indexes
  * names), the diagonal and +-10% lines; a .png or .svg by gnuplot. */
 isim_status isim_report_scatter(const char *path, const double *measured, const double *predicted,

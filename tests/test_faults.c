@@ -548,6 +548,24 @@ static char *fake_gnuplot(void)
     return path;
 }
 
+/* A new directory for a writer's files, in memory where there is a tmpfs (the writers sync
+ * every file they write); dir holds "/dev/shm/isim-faults-XXXXXX". */
+static void scratch_dir(char *dir)
+{
+    struct stat sb;
+    strcpy(dir, "/dev/shm/isim-faults-XXXXXX");
+    if (stat("/dev/shm", &sb) != 0 || !S_ISDIR(sb.st_mode))
+        memcpy(dir, "/tmp/", 5);
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
 static isim_status plan_plot(const void *ctx, isim_error *e)
 {
     const void *const *a = ctx;
@@ -567,13 +585,8 @@ static isim_status write_report(const void *ctx, isim_error *e)
 
 Test(faults, the_report_writers_survive_failed_allocations)
 {
-    char *gnuplot = fake_gnuplot();
-    /* in memory where there is a tmpfs: the writers sync every file they write */
-    struct stat sb;
-    char dir[] = "/dev/shm/isim-faults-XXXXXX";
-    if (stat("/dev/shm", &sb) != 0 || !S_ISDIR(sb.st_mode))
-        memcpy(dir, "/tmp/", 5);
-    cr_assert_not_null(mkdtemp(dir));
+    char *gnuplot = fake_gnuplot(), dir[32];
+    scratch_dir(dir);
 
     plan_fixture f;
     plan_setup(&f, ISIM_DEPLOY);
@@ -594,14 +607,43 @@ Test(faults, the_report_writers_survive_failed_allocations)
     /* each run draws every figure up to the failure, 12 gnuplots: all of them take 5 minutes */
     inject("isim_report_scenario_write", write_report, &job, SAMPLED(29));
     char index[64];
+    struct stat sb;
     snprintf(index, sizeof index, "%s/index.html", dir);
     cr_expect_eq(stat(index, &sb), 0);
     isim_scenario_result_free(res);
     isim_scenario_free(s);
     tu_discard(path);
+    remove_dir(dir);
+    tu_discard(gnuplot);
+}
 
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
+static const double MEASURED[] = {10, 20, 40}, PREDICTED[] = {11, 19, 44};
+
+static isim_status accuracy(const void *ctx, isim_error *e)
+{
+    (void)ctx;
+    isim_accuracy a;
+    isim_status st = isim_report_accuracy(MEASURED, PREDICTED, 3, &a);
+    cr_assert(st != ISIM_OK || a.n == 3);
+    e->code = st;
+    return st;
+}
+
+static isim_status scatter(const void *path, isim_error *e)
+{
+    static const int engine[] = {0, 0, 1};
+    static const char *const names[] = {"vllm", "sglang"};
+    return isim_report_scatter(path, MEASURED, PREDICTED, engine, 3, names, 2, "TPOT", "ms", e);
+}
+
+/* A validation's accuracy figures: the errors' quantiles, and the scatter plot. */
+Test(faults, the_accuracy_writers_survive_every_failed_allocation)
+{
+    char *gnuplot = fake_gnuplot(), dir[32], png[64];
+    scratch_dir(dir);
+    inject("isim_report_accuracy", accuracy, NULL, 1);
+    snprintf(png, sizeof png, "%s/scatter.png", dir);
+    inject("isim_report_scatter", scatter, png, 1);
+    remove_dir(dir);
     tu_discard(gnuplot);
 }
