@@ -604,7 +604,7 @@ Test(faults, the_report_writers_survive_failed_allocations)
     isim_scenario *s = scenario(&path);
     isim_scenario_result *res = scenario_result(s);
     report_job job = {res, dir};
-    /* each run draws every figure up to the failure, 12 gnuplots: all of them take 5 minutes */
+    /* each run draws every figure up to the failure, 12 gnuplots: all of them take 9 minutes */
     inject("isim_report_scenario_write", write_report, &job, SAMPLED(29));
     char index[64];
     struct stat sb;
