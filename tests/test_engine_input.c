@@ -162,8 +162,9 @@ Test(checkpoint, a_model_whose_head_dim_is_not_dim_over_heads_is_refused)
 
 /* A directory, a FIFO (which would block a plain open until a writer came) and a device are
  * each refused with what they are; through the command line too. */
-Test(checkpoint, a_weights_file_that_is_not_a_regular_file_is_refused, .timeout = 60)
+Test(checkpoint, a_weights_file_that_is_not_a_regular_file_is_refused)
 {
+    tu_deadline(60);
     char dir[64], fifo[128], args[400];
     make_dir(dir);
     snprintf(fifo, sizeof fifo, "%s/fifo", dir);
@@ -408,8 +409,9 @@ Test(run, dump_logits_replaces_the_file_only_when_the_run_finishes)
  * FILE as it was and removes its temporary (FILE.tmp-PID), and dies of that signal. The model:
  * 11M random parameters, 128 KB of logits a step, 4000 steps (seconds), killed as soon as its
  * first logits are written. */
-Test(run, dump_logits_is_left_as_it_was_when_the_run_is_killed, .timeout = 120)
+Test(run, dump_logits_is_left_as_it_was_when_the_run_is_killed)
 {
+    tu_deadline(120);
     char dir[64], mdir[128], path[128], ypath[200];
     make_dir(dir);
     snprintf(mdir, sizeof mdir, "%s/models", dir);

@@ -331,8 +331,9 @@ Test(dataset, rows_that_cannot_be_predicted_say_why)
 
 /* Rows made with known parameters: the fit finds parameters that predict them again, and
  * writes them into the profile, which reads them back and writes the same text again. */
-Test(dataset, a_fit_recovers_rows_made_with_known_parameters, .timeout = 120)
+Test(dataset, a_fit_recovers_rows_made_with_known_parameters)
 {
+    tu_deadline(120);
     char dir[1024];
     make_data_dir(dir, sizeof dir);
     static const int lens[][2] = {{1024, 128}, {1024, 1024}, {4096, 512}, {2048, 256}};
@@ -427,8 +428,9 @@ Test(dataset, a_fit_recovers_rows_made_with_known_parameters, .timeout = 120)
 }
 
 /* The command: --json with the fields other programs track. */
-Test(dataset, the_command_prints_the_accuracy_as_json, .timeout = 120)
+Test(dataset, the_command_prints_the_accuracy_as_json)
 {
+    tu_deadline(120);
     char text[16384], row[512];
     strcpy(text, HEADER);
     int k = 0;
@@ -782,8 +784,9 @@ Test(dataset, the_command_fails_when_no_row_can_be_predicted_and_says_why)
 
 /* Accuracy over no rows (here: every predicted row in the training split) is no value, not
  * 0%. */
-Test(dataset, the_accuracy_of_no_rows_is_no_value, .timeout = 120)
+Test(dataset, the_accuracy_of_no_rows_is_no_value)
 {
+    tu_deadline(120);
     char rows[16384], id[32], conc[64];
     size_t used = 0;
     for (int k = 0, n = 0; n < 4; k++) {
@@ -824,8 +827,9 @@ Test(dataset, the_accuracy_of_no_rows_is_no_value, .timeout = 120)
 
 /* Many groups and reasons (here 150000 models the catalog does not have) are counted by
  * sorting, not by comparing each row with each group. */
-Test(dataset, the_command_counts_many_reasons_and_groups_in_little_time, .timeout = 20)
+Test(dataset, the_command_counts_many_reasons_and_groups_in_little_time)
 {
+    tu_deadline(20);
     char row[2048];
     make_row(row, sizeof row, (const char *const[]){"id=r", "model_path=acme/M", NULL}, NULL);
     const int n = 150000;
@@ -851,8 +855,9 @@ Test(dataset, the_command_counts_many_reasons_and_groups_in_little_time, .timeou
 }
 
 /* DIR/dataset.csv quotes what the file quoted. */
-Test(dataset, the_rows_csv_quotes_fields_with_commas_and_line_breaks, .timeout = 120)
+Test(dataset, the_rows_csv_quotes_fields_with_commas_and_line_breaks)
 {
+    tu_deadline(120);
     char rows[4096], *text = malloc(8192);
     make_row(rows, sizeof rows, (const char *const[]){"id=\"a,\r\nb\"", "backend=\"v,llm\"", NULL},
              NULL);
@@ -872,8 +877,9 @@ Test(dataset, the_rows_csv_quotes_fields_with_commas_and_line_breaks, .timeout =
 }
 
 /* A plot's series: one per profile of the rows, past 64 too. */
-Test(dataset, the_plots_have_a_series_for_every_profile, .timeout = 120)
+Test(dataset, the_plots_have_a_series_for_every_profile)
 {
+    tu_deadline(120);
     char dir[1024], cmd[4096];
     make_data_dir(dir, sizeof dir);
     snprintf(cmd, sizeof cmd,
@@ -1107,8 +1113,9 @@ Test(dataset, a_directory_or_a_missing_file_is_refused_with_the_reason)
     tu_expect_error(args, 1, want, true);
 }
 
-Test(dataset, a_fifo_without_a_writer_reads_as_empty_instead_of_waiting, .timeout = 10)
+Test(dataset, a_fifo_without_a_writer_reads_as_empty_instead_of_waiting)
 {
+    tu_deadline(10);
     char *path = tu_write("rows.csv", "");
     remove(path);
     cr_assert_eq(mkfifo(path, 0600), 0);
@@ -1202,8 +1209,9 @@ Test(dataset, fields_and_records_past_their_limits_are_refused)
     free(rows);
 }
 
-Test(dataset, more_rows_than_the_limit_are_refused, .timeout = 120)
+Test(dataset, more_rows_than_the_limit_are_refused)
 {
+    tu_deadline(120);
     /* rows of a model the catalog does not have: read, not predicted */
     const int limit = 200000;
     char row[2048];
@@ -1244,8 +1252,9 @@ Test(dataset, a_file_larger_than_the_limit_is_refused_before_it_is_read)
 /* The planner's frontier points run on the engine are the planner's own: every one of batch
  * up to the grid's largest, each with its TPOT and TTFT as `infersim plan` prints them, and
  * a measurement of each. */
-Test(engine_validation, runs_the_planners_frontier_points, .timeout = 300)
+Test(engine_validation, runs_the_planners_frontier_points)
 {
+    tu_deadline(300);
     char out_dir[1100], args[2048];
     snprintf(out_dir, sizeof out_dir, "%s/validate-engine-%d", ISIM_TEST_OUT_DIR, (int)getpid());
     snprintf(args, sizeof args,

@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,4 +150,23 @@ void tu_expect_error(const char *args, int code, const char *needle, bool quiet)
         cr_expect_str_eq(out, "", "'%s' printed to stdout", args);
     free(out);
     free(err);
+}
+
+static void deadline_passed(int sig)
+{
+    static const char msg[] = "the test ran past its deadline\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void tu_deadline(unsigned seconds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = deadline_passed;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(seconds);
 }

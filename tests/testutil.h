@@ -32,5 +32,10 @@ isim_model *tu_model(const char *id);
 isim_hw *tu_hw(const char *id);
 /* |got - want| <= rel * |want| */
 int tu_close(double got, double want, double rel);
+/* Ends the calling test with a message on stderr and SIGALRM if it is still running after
+ * `seconds`. Used instead of Criterion's .timeout, whose timer record the runner can leak
+ * when parallel tests end together (LeakSanitizer sees it in the runner at exit). Children
+ * the test forks do not inherit the timer. */
+void tu_deadline(unsigned seconds);
 
 #endif
