@@ -201,7 +201,8 @@ int main(int argc, char **argv)
                 a[k] = p->meas;
                 b[k] = p->pred;
             }
-            isim_report_accuracy(a, b, (size_t)nk, &acc);
+            if (isim_report_accuracy(a, b, (size_t)nk, &acc))
+                goto oom;
             char label[64];
             snprintf(label, sizeof label, "run %d predicted as calibrated", i + 1);
             printf("  %-36s %9.1f%% %9.1f%% %+9.1f%%\n", label, acc.median_abs_pct, acc.p90_abs_pct,
@@ -213,7 +214,8 @@ int main(int argc, char **argv)
                     a[k] = find(&r[j], keys[k])->meas;
                     b[k] = find(&r[i], keys[k])->meas;
                 }
-                isim_report_accuracy(a, b, (size_t)nk, &acc);
+                if (isim_report_accuracy(a, b, (size_t)nk, &acc))
+                    goto oom;
                 char label[64];
                 snprintf(label, sizeof label, "run %d measured against run %d", i + 1, j + 1);
                 printf("  %-36s %9.1f%% %9.1f%% %+9.1f%%\n", label, acc.median_abs_pct,
@@ -228,11 +230,16 @@ int main(int argc, char **argv)
             a[k] = nr % 2 ? m[nr / 2] : 0.5 * (m[nr / 2 - 1] + m[nr / 2]);
             b[k] = a[k] - m[0] > m[nr - 1] - a[k] ? m[0] : m[nr - 1];
         }
-        isim_report_accuracy(a, b, (size_t)nk, &acc);
+        if (isim_report_accuracy(a, b, (size_t)nk, &acc))
+            goto oom;
         printf("  a point's largest move from its median over the runs: median %.1f%%, P90 "
                "%.1f%%, largest %.1f%%\n",
                acc.median_abs_pct, acc.p90_abs_pct, acc.max_abs_pct);
     }
     free(r);
     return 0;
+oom:
+    fprintf(stderr, "bench_repeat: out of memory\n");
+    free(r);
+    return 1;
 }

@@ -775,10 +775,19 @@ static isim_status catalog_load(ds_catalog *k, const char *data_dir, bool model,
     for (; k->n < n; k->n++) {
         ds_entry *e = &k->e[k->n];
         e->at = -1;
-        if (model && isim_catalog_model(data_dir, ids[k->n], &e->model, NULL) == ISIM_OK) {
+        isim_status got = model ? isim_catalog_model(data_dir, ids[k->n], &e->model, NULL)
+                                : isim_catalog_hw(data_dir, ids[k->n], &e->hw, NULL);
+        if (got == ISIM_ENOMEM) {
+            /* a file that could not be read for want of memory is not a file that names
+             * nothing: its rows would be set aside as unknown */
+            k->n++;
+            isim_ids_free(ids);
+            return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+        }
+        if (got == ISIM_OK && model) {
             e->id = e->model->id;
             e->aliases = e->model->aliases;
-        } else if (!model && isim_catalog_hw(data_dir, ids[k->n], &e->hw, NULL) == ISIM_OK) {
+        } else if (got == ISIM_OK) {
             e->id = e->hw->id;
             e->aliases = e->hw->aliases;
         }
@@ -1735,13 +1744,20 @@ static char *without_fitted(const char *text)
     return out;
 }
 
-static void write_fit(FILE *f, const isim_ds_fit *x, const isim_dataset *d)
+/* ISIM_ENOMEM, and nothing written, when the held-out accuracy cannot be computed: a fit
+ * without it would read as a fit without held-out rows. */
+static isim_status write_fit(FILE *f, const isim_ds_fit *x, const isim_dataset *d)
 {
     /* held-out accuracy of the rows this fit predicts */
     double *m = malloc((d->n_rows ? d->n_rows : 1) * sizeof *m);
     double *p = malloc((d->n_rows ? d->n_rows : 1) * sizeof *p);
+    if (!m || !p) {
+        free(m);
+        free(p);
+        return ISIM_ENOMEM;
+    }
     size_t k = 0;
-    for (size_t i = 0; m && p && i < d->n_rows; i++) {
+    for (size_t i = 0; i < d->n_rows; i++) {
         const isim_ds_row *r = &d->rows[i];
         if (r->skip[0] || r->train || r->fit < 0 || &d->fits[r->fit] != x)
             continue;
@@ -1750,9 +1766,11 @@ static void write_fit(FILE *f, const isim_ds_fit *x, const isim_dataset *d)
         k++;
     }
     isim_accuracy a;
-    isim_report_accuracy(m, p, k, &a);
+    isim_status st = isim_report_accuracy(m, p, k, &a);
     free(m);
     free(p);
+    if (st)
+        return st;
     fprintf(
         f,
         "    %s: {flops: %.4g, flops_full_rows: %.4g, hbm: %.4g, hbm_fp4: %.4g, hbm_int4: %.4g, "
@@ -1770,6 +1788,7 @@ static void write_fit(FILE *f, const isim_ds_fit *x, const isim_dataset *d)
                 "%.3g",
                 a.n, a.median_abs_pct, a.p90_abs_pct);
     fprintf(f, "}\n");
+    return ISIM_OK;
 }
 
 isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const char *date,
@@ -1837,14 +1856,16 @@ isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const c
         "  date: \"%s\"\n"
         "  backends:\n",
         base, date, n_total, all->n_train, MIN_ROWS, base, d->digest, ISIM_DS_SPLIT_RULE, date);
-    write_fit(o, all, d);
-    for (size_t i = 0; i < d->n_fits; i++)
+    isim_status fit_st = write_fit(o, all, d);
+    for (size_t i = 0; !fit_st && i < d->n_fits; i++)
         if (d->fits[i].hw == (int)hw && d->fits[i].own && &d->fits[i] != all)
-            write_fit(o, &d->fits[i], d);
+            fit_st = write_fit(o, &d->fits[i], d);
     free(kept);
     /* the profile as rewritten must load, or the previous one stays: a fit can land outside
      * what the reader takes */
     isim_status st = isim__close_written(o, h->path, err);
+    if (!st && fit_st)
+        st = ds_fail(err, fit_st, h->path, 0, 0, "out of memory");
     isim_hw *check = NULL;
     isim_error le;
     if (!st && isim_hw_load(tmp, &check, &le))

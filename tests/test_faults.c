@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "planner/planner.h"
+#include "reports/dataset.h"
 #include "reports/report.h"
 #include "tests/faults.h"
 #include "tests/testutil.h"
@@ -646,4 +647,41 @@ Test(faults, the_accuracy_writers_survive_every_failed_allocation)
     inject("isim_report_scatter", scatter, png, 1);
     remove_dir(dir);
     tu_discard(gnuplot);
+}
+
+/* ---- a dataset of measurements ------------------------------------------------------ */
+
+static isim_status load_dataset(const void *path, isim_error *e)
+{
+    isim_dataset *d = NULL;
+    isim_status st = isim_dataset_load(path, ISIM_DATA_DIR, &d, e);
+    cr_assert_eq(st == ISIM_OK, d != NULL);
+    /* every row names a catalogued model and profile: none may be set aside as unknown for
+     * want of memory */
+    for (size_t i = 0; d && i < d->n_rows; i++)
+        cr_assert(d->rows[i].model >= 0 && d->rows[i].hw >= 0, "row %zu: %s", i + 1,
+                  d->rows[i].skip);
+    isim_dataset_free(d);
+    return st;
+}
+
+/* Loading a dataset reads every model and profile of the catalog to match the rows' names;
+ * a catalog file that could not be read for want of memory fails the load instead of
+ * leaving its rows unmatched. */
+Test(faults, a_dataset_load_survives_failed_allocations)
+{
+    char *csv = tu_write(
+        "faults.csv",
+        "id,silicon_data_source,backend,backend_version,model_path,system,precision,mode,isl,osl,"
+        "gemm_quant_mode,moe_quant_mode,batch_size,tp_size,pp_size,attention_dp_size,moe_tp_size,"
+        "moe_ep_size,prefill_batch_size,prefill_num_workers,prefill_tp_size,prefill_pp_size,"
+        "prefill_attention_dp_size,prefill_moe_tp_size,prefill_moe_ep_size,decode_batch_size,"
+        "decode_num_workers,decode_tp_size,decode_pp_size,decode_attention_dp_size,"
+        "decode_moe_tp_size,decode_moe_ep_size,silicon_ttft_ms,silicon_tpot_ms\n"
+        "a,silicon_concurrency=4,vllm,0.10.1,Qwen/Qwen3-32B,h100_sxm,fp8,agg,1024,128,fp8,,4,1,"
+        "1,,1,1,,,,,,,,,,,,,,,95.25,11.8\n"
+        "b,silicon_concurrency=8,sglang,0.5,Qwen/Qwen3-235B-A22B-FP8,gb200,fp8,agg,2048,256,fp8,"
+        "fp8,8,4,1,,1,4,,,,,,,,,,,,,,,180.5,20.25\n");
+    inject("isim_dataset_load", load_dataset, csv, SAMPLED(7));
+    tu_discard(csv);
 }
