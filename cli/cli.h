@@ -4,6 +4,7 @@
 #ifndef ISIM_CLI_H
 #define ISIM_CLI_H
 
+#include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -91,6 +92,14 @@ void cli_remove_stale(const char *path);
 /* Writes path through `write` into a temporary file beside it, then renames it over path:
  * a failure leaves the previous file. Prints the error. */
 int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *ctx);
+
+/* cJSON documents the commands build themselves: cli_json_new starts one (a NULL
+ * document when out of memory), and cli_json_print prints it on stdout and deletes it, or,
+ * when cJSON could not allocate any part of it since cli_json_new (cli_main installs
+ * hooks that notice), prints "out of memory" instead of a document with parts left out
+ * and returns CLI_FAIL. */
+cJSON *cli_json_new(void);
+int cli_json_print(cJSON *doc);
 
 /* The whole command line: runs the command argv[1] names; returns the exit status. */
 int cli_main(int argc, char **argv);

@@ -229,8 +229,8 @@ static void terms_json(cJSON *o, const char *key, const isim_rt_times *t, double
     cJSON_AddNumberToObject(x, "other", ms(t->other_s) / per);
 }
 
-static void print_result(const isim_model *m, const isim_rt_options *o, const char *kernels,
-                         int threads, const int *prompt_len, const isim_rt_result *r, bool json)
+static int print_result(const isim_model *m, const isim_rt_options *o, const char *kernels,
+                        int threads, const int *prompt_len, const isim_rt_result *r, bool json)
 {
     int steps = r->n_steps > 0 ? r->n_steps : 1;
     const isim_rt_times *t = &r->decode;
@@ -243,7 +243,7 @@ static void print_result(const isim_model *m, const isim_rt_options *o, const ch
     if (total_steps > measured)
         dec.other_s += total_steps - measured;
     if (json) {
-        cJSON *j = cJSON_CreateObject();
+        cJSON *j = cli_json_new();
         cJSON_AddStringToObject(j, "engine", "cpu");
         cJSON_AddStringToObject(j, "model", m->id);
         cJSON_AddStringToObject(j, "weights", isim_dtype_name(o->weights));
@@ -272,12 +272,7 @@ static void print_result(const isim_model *m, const isim_rt_options *o, const ch
                                 r->step_median_s > 0 ? r->weight_bytes / r->step_median_s : 0);
         terms_json(j, "terms_ms", &dec, steps);
         terms_json(j, "prefill_terms_ms", &r->prefill, 1);
-        char *text = cJSON_Print(j);
-        if (text)
-            printf("%s\n", text);
-        free(text);
-        cJSON_Delete(j);
-        return;
+        return cli_json_print(j);
     }
     printf("%s on the CPU engine: %d sequence%s, %d prompt + %d output tokens, weights %s, KV %s\n",
            m->name, r->batch, r->batch == 1 ? "" : "s", prompt_len[0], r->output_tokens,
@@ -303,6 +298,7 @@ static void print_result(const isim_model *m, const isim_rt_options *o, const ch
     for (int i = 0; i < r->output_tokens && i < 16; i++)
         printf("%s%d", i ? "," : "", r->generated[i]);
     printf("%s (sequence 0)\n", r->output_tokens > 16 ? ",..." : "");
+    return CLI_OK;
 }
 
 int cmd_run(int argc, char **argv)
@@ -498,7 +494,7 @@ int cmd_run(int argc, char **argv)
     if ((rc = dump_finish(&dmp)))
         goto fail;
     if (rank == 0)
-        print_result(m, &o, isim_rt_kernels(rt), isim_rt_threads(rt), lens, &res, json);
+        rc = print_result(m, &o, isim_rt_kernels(rt), isim_rt_threads(rt), lens, &res, json);
     goto cleanup;
 fail:
     dump_discard(&dmp);

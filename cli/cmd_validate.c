@@ -720,14 +720,16 @@ static bool k_front_pre(const vpoint *p)
     return k_prefill(p) && p->frontier;
 }
 
-static void accuracy(const vlist *l, keep_fn keep, isim_accuracy *a, isim_accuracy *beside,
+/* false when out of memory */
+static bool accuracy(const vlist *l, keep_fn keep, isim_accuracy *a, isim_accuracy *beside,
                      isim_accuracy *coarse)
 {
     size_t cap = l->n ? l->n : 1;
     double *m = malloc(cap * sizeof *m), *p = malloc(cap * sizeof *p), *b = malloc(cap * sizeof *b),
            *c = malloc(cap * sizeof *c);
+    bool ok = m && p && b && c;
     size_t k = 0;
-    for (size_t i = 0; m && p && b && c && i < l->n; i++)
+    for (size_t i = 0; ok && i < l->n; i++)
         if (keep(&l->v[i])) {
             m[k] = l->v[i].meas;
             p[k] = l->v[i].pred;
@@ -735,13 +737,13 @@ static void accuracy(const vlist *l, keep_fn keep, isim_accuracy *a, isim_accura
             c[k] = l->v[i].coarse;
             k++;
         }
-    isim_report_accuracy(m, p, k, a);
-    isim_report_accuracy(m, b, k, beside);
-    isim_report_accuracy(m, c, k, coarse);
+    ok = ok && !isim_report_accuracy(m, p, k, a) && !isim_report_accuracy(m, b, k, beside) &&
+         !isim_report_accuracy(m, c, k, coarse);
     free(m);
     free(p);
     free(b);
     free(c);
+    return ok;
 }
 
 int cmd_validate(int argc, char **argv)
@@ -963,7 +965,7 @@ int cmd_validate(int argc, char **argv)
                   {"frontier TPOT", k_front_dec},
                   {"prefill (TTFT)", k_prefill},
                   {"frontier TTFT", k_front_pre}};
-    cJSON *j = json ? cJSON_CreateObject() : NULL;
+    cJSON *j = json ? cli_json_new() : NULL;
     if (j) {
         cJSON_AddStringToObject(j, "model", m->id);
         cJSON_AddStringToObject(j, "profile", hw->id);
@@ -978,12 +980,13 @@ int cmd_validate(int argc, char **argv)
             m->name, hw->name, hw->id, l.n, "", "", "as calibrated", "bandwidth measured beside",
             "coarse overlap rule", "group", "n", "median|e|", "P90|e|", "median e", "median|e|",
             "P90|e|", "median e", "median|e|", "P90|e|");
-    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+    bool oom = false;
+    for (size_t g = 0; !oom && g < sizeof groups / sizeof groups[0]; g++) {
         isim_accuracy a, b, c;
-        accuracy(&l, groups[g].keep, &a, &b, &c);
-        if (!a.n)
+        oom = !accuracy(&l, groups[g].keep, &a, &b, &c);
+        if (oom || !a.n)
             continue;
-        if (j) {
+        if (json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "group", groups[g].name);
             cJSON_AddNumberToObject(o, "n", (double)a.n);
@@ -995,7 +998,8 @@ int cmd_validate(int argc, char **argv)
             cJSON_AddNumberToObject(o, "beside_median_pct", b.median_pct);
             cJSON_AddNumberToObject(o, "coarse_median_abs_pct", c.median_abs_pct);
             cJSON_AddNumberToObject(o, "coarse_p90_abs_pct", c.p90_abs_pct);
-            cJSON_AddItemToArray(ga, o);
+            if (!cJSON_AddItemToArray(ga, o))
+                cJSON_Delete(o);
         } else {
             printf("  %-24s %5zu | %8.1f%% %8.1f%% %+8.1f%% | %8.1f%% %8.1f%% %+8.1f%% | %8.1f%% "
                    "%8.1f%%\n",
@@ -1010,7 +1014,8 @@ int cmd_validate(int argc, char **argv)
     double rep_gap = 0;
     double *h0 = malloc((l.n ? l.n : 1) * sizeof *h0), *h1 = malloc((l.n ? l.n : 1) * sizeof *h1);
     size_t nh = 0;
-    for (size_t i = 0; h0 && h1 && i < l.n; i++)
+    oom = oom || !h0 || !h1;
+    for (size_t i = 0; !oom && i < l.n; i++)
         if (l.v[i].half[0] > 0) {
             h0[nh] = l.v[i].half[0];
             h1[nh] = l.v[i].half[1];
@@ -1018,7 +1023,7 @@ int cmd_validate(int argc, char **argv)
             nh++;
         }
     if (nh) {
-        isim_report_accuracy(h0, h1, nh, &rep);
+        oom = oom || isim_report_accuracy(h0, h1, nh, &rep);
         rep_gap /= (double)nh;
     }
     free(h0);
@@ -1039,7 +1044,8 @@ int cmd_validate(int argc, char **argv)
     /* the bandwidth and the bf16 peak the probes read around the points against the
      * profile's: how far the machine moved from where it was calibrated */
     double *v = malloc((l.n ? l.n : 1) * sizeof *v), rb[3] = {0}, rp[3] = {0};
-    for (int w = 0; w < 2 && v && l.n; w++) {
+    oom = oom || !v;
+    for (int w = 0; w < 2 && !oom && l.n; w++) {
         double *o = w ? rp : rb;
         for (size_t i = 0; i < l.n; i++)
             v[i] = w ? l.v[i].peak_now : l.v[i].bw_now;
@@ -1049,7 +1055,13 @@ int cmd_validate(int argc, char **argv)
     }
     free(v);
     double cal = hw->mem_bytes_per_s * hw->eff_hbm, cal_peak = hw->peak_flops[ISIM_BF16];
-    if (j) {
+    if (oom) {
+        /* a summary over the points that happened to fit in memory would pass for one over
+         * them all */
+        cJSON_Delete(j);
+        fprintf(stderr, "infersim: error: out of memory\n");
+        rc = CLI_FAIL;
+    } else if (json) {
         static const char *const keys[2] = {"bandwidth_gb_per_s", "bf16_peak_tflops"};
         for (int w = 0; w < 2; w++) {
             double sc = w ? 1e-12 : 1e-9, *o = w ? rp : rb;
@@ -1059,11 +1071,7 @@ int cmd_validate(int argc, char **argv)
             cJSON_AddNumberToObject(ob, "run_min", o[0] * sc);
             cJSON_AddNumberToObject(ob, "run_max", o[2] * sc);
         }
-        char *text = cJSON_Print(j);
-        if (text)
-            printf("%s\n", text);
-        free(text);
-        cJSON_Delete(j);
+        rc = cli_json_print(j);
     } else {
         printf("bandwidth streamed around the points: median %.1f GB/s (%.1f to %.1f); the "
                "profile's %.1f GB/s\n",

@@ -5,6 +5,7 @@
 
 #include <gsl/gsl_errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -34,8 +35,46 @@ static void usage(FILE *out)
             "\n'infersim COMMAND --help' describes a command. --version prints the version.\n");
 }
 
+/* set when cJSON's allocator returned NULL since cli_json_new */
+static bool json_lost;
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        json_lost = true;
+    return p;
+}
+
+static void json_free(void *p)
+{
+    free(p);
+}
+
+cJSON *cli_json_new(void)
+{
+    json_lost = false;
+    return cJSON_CreateObject();
+}
+
+int cli_json_print(cJSON *doc)
+{
+    char *text = doc && !json_lost ? cJSON_Print(doc) : NULL;
+    cJSON_Delete(doc);
+    if (!text) {
+        fprintf(stderr, "infersim: error: out of memory\n");
+        return CLI_FAIL;
+    }
+    printf("%s\n", text);
+    free(text);
+    return CLI_OK;
+}
+
 int cli_main(int argc, char **argv)
 {
+    /* cJSON's allocations go through json_malloc, which notices a failure */
+    cJSON_Hooks hooks = {json_malloc, json_free};
+    cJSON_InitHooks(&hooks);
     /* GSL's default handler aborts; the library and CLI check every status instead. */
     gsl_set_error_handler_off();
     if (argc < 2) {

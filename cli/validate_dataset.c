@@ -61,15 +61,17 @@ static void group_of(const isim_dataset *d, const isim_ds_row *r, size_t by, cha
     }
 }
 
-/* Accuracy of TPOT and TTFT over rows[0..n) (prior: the profile's own values). */
-static void accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool prior,
+/* Accuracy of TPOT and TTFT over rows[0..n) (prior: the profile's own values); false when
+ * out of memory. */
+static bool accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool prior,
                      isim_accuracy *tpot, isim_accuracy *ttft)
 {
     size_t cap = n ? n : 1;
     double *m1 = malloc(cap * sizeof *m1), *p1 = malloc(cap * sizeof *p1),
            *m2 = malloc(cap * sizeof *m2), *p2 = malloc(cap * sizeof *p2);
+    bool ok = m1 && p1 && m2 && p2;
     size_t k = 0;
-    for (size_t i = 0; m1 && p1 && m2 && p2 && i < n; i++) {
+    for (size_t i = 0; ok && i < n; i++) {
         const isim_ds_row *r = &d->rows[rows[i]];
         m1[k] = r->tpot_s;
         p1[k] = prior ? r->prior_tpot_s : r->pred_tpot_s;
@@ -77,12 +79,12 @@ static void accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool p
         p2[k] = prior ? r->prior_ttft_s : r->pred_ttft_s;
         k++;
     }
-    isim_report_accuracy(m1, p1, k, tpot);
-    isim_report_accuracy(m2, p2, k, ttft);
+    ok = ok && !isim_report_accuracy(m1, p1, k, tpot) && !isim_report_accuracy(m2, p2, k, ttft);
     free(m1);
     free(p1);
     free(m2);
     free(p2);
+    return ok;
 }
 
 /* The predicted rows of the training split (train) or held out. */
@@ -342,12 +344,14 @@ static int refuse_unpredicted(const isim_dataset *d, const char *file)
     return CLI_FAIL;
 }
 
-/* The held-out accuracy by each grouping, printed or added to groups. */
-static void by_groups(const isim_dataset *d, cJSON *groups, bool json)
+/* The held-out accuracy by each grouping, printed or added to groups; false when out of
+ * memory. */
+static bool by_groups(const isim_dataset *d, cJSON *groups, bool json)
 {
     named_row *v = malloc((d->n_rows ? d->n_rows : 1) * sizeof *v);
     size_t *rows = malloc((d->n_rows ? d->n_rows : 1) * sizeof *rows);
-    for (size_t by = 0; v && rows && by < N_BY; by++) {
+    bool ok = v && rows;
+    for (size_t by = 0; ok && by < N_BY; by++) {
         size_t n = 0, n_groups = 0;
         for (size_t i = 0; i < d->n_rows; i++) {
             const isim_ds_row *r = &d->rows[i];
@@ -357,18 +361,21 @@ static void by_groups(const isim_dataset *d, cJSON *groups, bool json)
             v[n++].row = i;
         }
         group_span *g = group_rows(v, n, &n_groups);
-        if (!json) {
+        ok = g != NULL;
+        if (!json && ok) {
             char t[80];
             snprintf(t, sizeof t, "held out, by %s", BY[by]);
             print_head(t);
         }
-        for (size_t k = 0; g && k < n_groups; k++) {
+        for (size_t k = 0; ok && k < n_groups; k++) {
             for (size_t i = 0; i < g[k].n; i++)
                 rows[i] = v[g[k].start + i].row;
             isim_accuracy tp, tt;
-            accuracy(d, rows, g[k].n, false, &tp, &tt);
+            ok = accuracy(d, rows, g[k].n, false, &tp, &tt);
             const char *name = v[g[k].start].name;
-            if (json) {
+            if (!ok) {
+                break;
+            } else if (json) {
                 cJSON *o = pair_json(&tp, &tt);
                 cJSON_AddStringToObject(o, "by", BY[by]);
                 cJSON_AddStringToObject(o, "group", name);
@@ -381,6 +388,7 @@ static void by_groups(const isim_dataset *d, cJSON *groups, bool json)
     }
     free(v);
     free(rows);
+    return ok;
 }
 
 /* DIR/dataset.csv, the plots, and with --write-profiles the fits into the profiles. */
@@ -461,14 +469,16 @@ static void print_fits(const isim_dataset *d, cJSON *fits)
     }
 }
 
-static void print_reasons(const isim_dataset *d, cJSON *sk)
+/* false when out of memory */
+static bool print_reasons(const isim_dataset *d, cJSON *sk)
 {
     named_row *pairs;
     size_t n = 0;
     group_span *g = skip_reasons(d, &pairs, &n);
-    if (!g)
-        fprintf(stderr, "infersim: warning: out of memory: the reasons rows are not predicted "
-                        "are not counted\n");
+    if (!g) {
+        free(pairs);
+        return false;
+    }
     if (!sk && n)
         printf("\nrows not predicted\n");
     for (size_t k = 0; k < n; k++) {
@@ -484,6 +494,7 @@ static void print_reasons(const isim_dataset *d, cJSON *sk)
     }
     free(g);
     free(pairs);
+    return true;
 }
 
 /* The accuracy overall, by group, the fits and the rows not predicted. */
@@ -496,14 +507,18 @@ static int print_summary(const isim_dataset *d, const char *file, const char *di
     }
     isim_accuracy ho_tp, ho_tt, tr_tp, tr_tt, pr_tp, pr_tt;
     size_t train = split_rows(d, true, rows);
-    accuracy(d, rows, train, false, &tr_tp, &tr_tt);
+    bool ok = accuracy(d, rows, train, false, &tr_tp, &tr_tt);
     size_t heldout = split_rows(d, false, rows);
-    accuracy(d, rows, heldout, false, &ho_tp, &ho_tt);
-    accuracy(d, rows, heldout, true, &pr_tp, &pr_tt);
+    ok = ok && accuracy(d, rows, heldout, false, &ho_tp, &ho_tt) &&
+         accuracy(d, rows, heldout, true, &pr_tp, &pr_tt);
     free(rows);
+    if (!ok) {
+        fprintf(stderr, "infersim: error: out of memory\n");
+        return CLI_FAIL;
+    }
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
-    cJSON *j = json ? cJSON_CreateObject() : NULL;
+    cJSON *j = json ? cli_json_new() : NULL, *by = NULL, *fits = NULL, *reasons = NULL;
     if (j) {
         cJSON *ds = cJSON_AddObjectToObject(j, "dataset");
         cJSON_AddStringToObject(ds, "file", base);
@@ -516,7 +531,15 @@ static int print_summary(const isim_dataset *d, const char *file, const char *di
         cJSON_AddItemToObject(j, "heldout", pair_json(&ho_tp, &ho_tt));
         cJSON_AddItemToObject(j, "train", pair_json(&tr_tp, &tr_tt));
         cJSON_AddItemToObject(j, "heldout_profile_values", pair_json(&pr_tp, &pr_tt));
-    } else {
+        by = cJSON_AddArrayToObject(j, "by_group");
+        fits = cJSON_AddArrayToObject(j, "fits");
+        reasons = cJSON_AddArrayToObject(j, "not_predicted");
+    }
+    if (json && (!by || !fits || !reasons)) {
+        cJSON_Delete(j);
+        fprintf(stderr, "infersim: error: out of memory\n");
+        return CLI_FAIL;
+    } else if (!json) {
         printf("%s: %zu rows, %zu predicted (%zu for training, %zu held out: %s)\n"
                "error = (predicted - measured) / measured; TPOT and TTFT of each row's clients\n",
                base, d->n_rows, train + heldout, train, heldout, ISIM_DS_SPLIT_RULE);
@@ -525,15 +548,19 @@ static int print_summary(const isim_dataset *d, const char *file, const char *di
         print_line("training rows, fitted", &tr_tp, &tr_tt);
         print_line("held out, profiles' own values", &pr_tp, &pr_tt);
     }
-    by_groups(d, j ? cJSON_AddArrayToObject(j, "by_group") : NULL, json);
-    print_fits(d, j ? cJSON_AddArrayToObject(j, "fits") : NULL);
-    print_reasons(d, j ? cJSON_AddArrayToObject(j, "not_predicted") : NULL);
-    if (j) {
-        char *text = cJSON_Print(j);
-        if (text)
-            printf("%s\n", text);
-        free(text);
+    if (!by_groups(d, by, json)) {
         cJSON_Delete(j);
+        fprintf(stderr, "infersim: error: out of memory\n");
+        return CLI_FAIL;
+    }
+    print_fits(d, fits);
+    if (!print_reasons(d, reasons)) {
+        cJSON_Delete(j);
+        fprintf(stderr, "infersim: error: out of memory\n");
+        return CLI_FAIL;
+    }
+    if (json) {
+        return cli_json_print(j);
     } else {
         printf("\nrows: %s/dataset.csv; plots: %s/dataset_tpot.png, %s/dataset_ttft.png (.svg)\n",
                dir, dir, dir);
