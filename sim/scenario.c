@@ -899,8 +899,14 @@ isim_status isim_scenario_load(const char *path, isim_scenario **out, isim_error
     isim_scenario *sc = calloc(1, sizeof *sc);
     if (!sc)
         return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-    char where[1100];
-    snprintf(where, sizeof where, "scenario %s", path);
+    /* the source of the numbers the file sets: its whole path */
+    size_t wn = strlen(path) + sizeof "scenario ";
+    char *where = malloc(wn);
+    if (!where) {
+        free(sc);
+        return isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
+    }
+    snprintf(where, wn, "scenario %s", path);
     isim__ynode *root = NULL;
     isim_status st = isim__yaml_load(path, &root, err);
     if (!st) {
@@ -910,6 +916,7 @@ isim_status isim_scenario_load(const char *path, isim_scenario **out, isim_error
         sc->n_facts = r.n_facts;
     }
     isim__ynode_free(root);
+    free(where);
     if (!st && (!(sc->id = isim__file_stem(path)) || !(sc->path = dup_text(path))))
         st = isim__fail(err, ISIM_ENOMEM, path, 0, 0, "out of memory");
     if (st) {

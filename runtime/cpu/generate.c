@@ -179,6 +179,34 @@ typedef struct {
     const char *path;
 } exporter;
 
+/* Adds item to array; false (item deleted) when either is missing or out of memory. */
+static bool add_item(cJSON *array, cJSON *item)
+{
+    if (array && item && cJSON_AddItemToArray(array, item))
+        return true;
+    cJSON_Delete(item);
+    return false;
+}
+
+/* The listing of a tensor of rows x cols floats written at x->offset; out of memory sets
+ * x->st, so that no listing misses a tensor. */
+static void entry(exporter *x, const char *name, size_t rows, size_t cols)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON *sh =
+        t && cJSON_AddStringToObject(t, "name", name) ? cJSON_AddArrayToObject(t, "shape") : NULL;
+    bool ok = sh && add_item(sh, cJSON_CreateNumber((double)rows)) &&
+              add_item(sh, cJSON_CreateNumber((double)cols)) &&
+              cJSON_AddNumberToObject(t, "offset", (double)x->offset);
+    if (!ok)
+        cJSON_Delete(t);
+    if (!ok || !add_item(x->list, t)) {
+        x->st = isim__rt_fail(x->err, ISIM_ENOMEM, "out of memory");
+        return;
+    }
+    x->offset += rows * cols;
+}
+
 static void put(exporter *x, const char *name, const float *v, size_t rows, size_t cols)
 {
     if (x->st)
@@ -187,14 +215,7 @@ static void put(exporter *x, const char *name, const float *v, size_t rows, size
         x->st = isim__rt_fail(x->err, ISIM_EIO, "%s: cannot write: %s", x->path, strerror(errno));
         return;
     }
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddStringToObject(t, "name", name);
-    cJSON *sh = cJSON_AddArrayToObject(t, "shape");
-    cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)rows));
-    cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)cols));
-    cJSON_AddNumberToObject(t, "offset", (double)x->offset);
-    cJSON_AddItemToArray(x->list, t);
-    x->offset += rows * cols;
+    entry(x, name, rows, cols);
 }
 
 /* Rows [r0, r0 + rows) of packed matrix m as a tensor. */
@@ -208,14 +229,7 @@ static void put_rows(exporter *x, const char *name, const rt_matrix *m, size_t r
     }
     if (x->st)
         return;
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddStringToObject(t, "name", name);
-    cJSON *sh = cJSON_AddArrayToObject(t, "shape");
-    cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)rows));
-    cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)m->k));
-    cJSON_AddNumberToObject(t, "offset", (double)x->offset);
-    cJSON_AddItemToArray(x->list, t);
-    x->offset += rows * m->k;
+    entry(x, name, rows, m->k);
 }
 
 isim_status isim_rt_export(const isim_rt *rt, const char *path, isim_error *err)
@@ -224,6 +238,9 @@ isim_status isim_rt_export(const isim_rt *rt, const char *path, isim_error *err)
         return isim__rt_fail(err, ISIM_EINVAL, "export runs in one process (tp = pp = 1)");
     const isim_model *m = rt->m;
     char bin[1200], json[1200];
+    if (strlen(path) + sizeof ".json" > sizeof json)
+        return isim__rt_fail(err, ISIM_EINVAL, "export path longer than %zu bytes",
+                             sizeof json - sizeof ".json");
     snprintf(bin, sizeof bin, "%s.bin", path);
     snprintf(json, sizeof json, "%s.json", path);
     size_t widest = (size_t)rt->d > (size_t)rt->ff_max_l ? (size_t)rt->d : (size_t)rt->ff_max_l;
@@ -307,30 +324,39 @@ isim_status isim_rt_export(const isim_rt *rt, const char *path, isim_error *err)
         cJSON_Delete(doc);
         return x.st;
     }
+    /* every entry of the configuration or none: the reference reads them all */
     cJSON *cfg = cJSON_AddObjectToObject(doc, "config");
-    cJSON_AddStringToObject(cfg, "model", m->id);
-    cJSON_AddNumberToObject(cfg, "d_model", (double)d);
-    cJSON_AddNumberToObject(cfg, "n_layers", (double)m->n_layers);
-    cJSON_AddNumberToObject(cfg, "n_heads", (double)m->n_heads);
-    cJSON_AddNumberToObject(cfg, "n_kv_heads", (double)m->n_kv_heads);
-    cJSON_AddNumberToObject(cfg, "head_dim", (double)hd);
-    cJSON_AddNumberToObject(cfg, "vocab", (double)m->vocab);
-    cJSON_AddBoolToObject(cfg, "tied_embeddings", m->tied_embeddings);
-    cJSON_AddNumberToObject(cfg, "rope_theta", m->rope_theta);
-    cJSON_AddNumberToObject(cfg, "norm_eps", m->norm_eps);
-    cJSON_AddNumberToObject(cfg, "n_experts", rt->ne);
-    cJSON_AddNumberToObject(cfg, "n_active_experts", rt->topk);
-    cJSON_AddNumberToObject(cfg, "first_dense_layers",
-                            m->has_moe ? (double)m->first_dense_layers : 0);
-    cJSON_AddNumberToObject(cfg, "window", (double)m->window);
-    cJSON *pat = cJSON_AddArrayToObject(cfg, "local_layers");
-    for (int li = 0; li < rt->l1 - rt->l0; li++)
-        cJSON_AddItemToArray(pat, cJSON_CreateBool(rt->layers[li].local));
-    cJSON_AddStringToObject(cfg, "weights", isim_dtype_name(rt->o.weights));
-    cJSON_AddStringToObject(cfg, "kv", isim_dtype_name(rt->o.kv));
+    bool ok = cfg != NULL;
+#define ADD(e) (ok = ok && (e) != 0)
+    ADD(cJSON_AddStringToObject(cfg, "model", m->id));
+    ADD(cJSON_AddNumberToObject(cfg, "d_model", (double)d));
+    ADD(cJSON_AddNumberToObject(cfg, "n_layers", (double)m->n_layers));
+    ADD(cJSON_AddNumberToObject(cfg, "n_heads", (double)m->n_heads));
+    ADD(cJSON_AddNumberToObject(cfg, "n_kv_heads", (double)m->n_kv_heads));
+    ADD(cJSON_AddNumberToObject(cfg, "head_dim", (double)hd));
+    ADD(cJSON_AddNumberToObject(cfg, "vocab", (double)m->vocab));
+    ADD(cJSON_AddBoolToObject(cfg, "tied_embeddings", m->tied_embeddings));
+    ADD(cJSON_AddNumberToObject(cfg, "rope_theta", m->rope_theta));
+    ADD(cJSON_AddNumberToObject(cfg, "norm_eps", m->norm_eps));
+    ADD(cJSON_AddNumberToObject(cfg, "n_experts", rt->ne));
+    ADD(cJSON_AddNumberToObject(cfg, "n_active_experts", rt->topk));
+    ADD(cJSON_AddNumberToObject(cfg, "first_dense_layers",
+                                m->has_moe ? (double)m->first_dense_layers : 0));
+    ADD(cJSON_AddNumberToObject(cfg, "window", (double)m->window));
+    cJSON *pat = ok ? cJSON_AddArrayToObject(cfg, "local_layers") : NULL;
+    ok = pat != NULL;
+    for (int li = 0; ok && li < rt->l1 - rt->l0; li++)
+        ok = add_item(pat, cJSON_CreateBool(rt->layers[li].local));
+    ADD(cJSON_AddStringToObject(cfg, "weights", isim_dtype_name(rt->o.weights)));
+    ADD(cJSON_AddStringToObject(cfg, "kv", isim_dtype_name(rt->o.kv)));
     /* bf16 weights take their matmul inputs rounded to bf16 too */
-    cJSON_AddBoolToObject(cfg, "bf16_matmul_inputs", rt->o.weights == ISIM_BF16);
-    cJSON_AddItemToObject(doc, "tensors", x.list);
+    ADD(cJSON_AddBoolToObject(cfg, "bf16_matmul_inputs", rt->o.weights == ISIM_BF16));
+#undef ADD
+    if (!ok || !cJSON_AddItemToObject(doc, "tensors", x.list)) {
+        cJSON_Delete(x.list); /* not in doc */
+        cJSON_Delete(doc);
+        return isim__rt_fail(err, ISIM_ENOMEM, "out of memory");
+    }
     char *text = cJSON_Print(doc);
     cJSON_Delete(doc);
     isim_status st = ISIM_OK;
@@ -340,9 +366,9 @@ isim_status isim_rt_export(const isim_rt *rt, const char *path, isim_error *err)
     } else if (!f) {
         st = isim__rt_fail(err, ISIM_EIO, "%s: cannot create: %s", json, strerror(errno));
     } else {
-        bool ok = fputs(text, f) >= 0;
-        ok = fclose(f) == 0 && ok;
-        if (!ok)
+        bool written = fputs(text, f) >= 0;
+        written = fclose(f) == 0 && written;
+        if (!written)
             st = isim__rt_fail(err, ISIM_EIO, "%s: cannot write: %s", json, strerror(errno));
     }
     free(text);
