@@ -40,7 +40,10 @@ for t in "${targets[@]}"; do
   # libFuzzer takes seed folders as arguments and seed files through -seed_inputs
   dirs=() files=()
   for s in ${seeds[$t]}; do
-    if [ -d "$s" ]; then dirs+=("$s"); else files+=("$s"); fi
+    if [ -d "$s" ]; then dirs+=("$s")
+    elif [ -f "$s" ]; then files+=("$s")
+    else echo "fuzz.sh: $t: seed $s is missing; the run starts from its corpus alone" >&2
+    fi
   done
   extra=()
   [ ${#files[@]} -eq 0 ] || extra=("-seed_inputs=$(IFS=,; echo "${files[*]}")")
