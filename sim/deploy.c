@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 double isim__rate16(const isim_hw *hw)
@@ -89,6 +90,9 @@ typedef struct {
     double ctx;        /* mean number of earlier tokens each token attends to */
     double logit_seqs; /* prefill: sequences whose prompt ends in this pass */
     bool prefill;      /* logits only for the last token; MLA without weight absorption */
+    /* a mixed pass (continuous batching): decode sequences riding in the same pass, one
+     * token each at a mean earlier context of dec_ctx; 0 in a pass of one kind */
+    double dec_seqs, dec_ctx;
 } pass;
 
 static void add_coll(const dctx *c, isim_coll kind, double ranks, double bytes, double *lat,
@@ -144,12 +148,34 @@ static void tiled_arithmetic(const dctx *c, double flops, double rows, double *f
 }
 
 /* Terms of one pass through one pipeline stage on its busiest device. */
+/* The attention core of `seqs` sequences of q new tokens each, at a mean earlier context
+ * of ctx, in one stage: q.k and p.v FLOPs added to *flops, the context's KV cache read
+ * added to *kv_bytes. Decode with MLA runs in the latent space (weight absorption,
+ * arXiv:2405.04434 §2.1.2); a sliding-window layer reads at most its window. */
+static void attention_core(const dctx *c, const stage_info *si, double seqs, double q, double ctx,
+                           bool prefill, double *flops, double *kv_bytes)
+{
+    const isim_model *m = c->m;
+    const isim_model_derived *x = &m->d;
+    double qk = x->qk_head_dim, v = x->v_head_dim;
+    if (m->has_mla && !prefill) {
+        qk = (double)(m->kv_lora_rank + m->rope_head_dim);
+        v = (double)m->kv_lora_rank;
+    }
+    double heads = (double)m->n_heads / (double)c->tp;
+    double kv_tok = x->kv_elems_per_token_layer * c->kvb / c->kv_shard;
+    double n_full = (double)(si->layers - si->sliding), n_local = (double)si->sliding;
+    double ctx_local = m->window > 0 ? fmin(ctx, (double)m->window) : ctx;
+    *flops += 2 * seqs * q * heads * (qk + v) * (n_full * ctx + n_local * ctx_local);
+    *kv_bytes += seqs * kv_tok * (n_full * ctx + n_local * ctx_local);
+}
+
 static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isim_terms *t)
 {
     const isim_model *m = c->m;
     const isim_model_derived *x = &m->d;
     const double tp = (double)c->tp, d = (double)m->d_model, ap = c->ap, wp = c->wp;
-    const double tok = ps->seqs * ps->q, tok_stage = tok * (double)c->dp;
+    const double tok = ps->seqs * ps->q + ps->dec_seqs, tok_stage = tok * (double)c->dp;
     const double c0 = m->ffn == ISIM_FFN_SWIGLU ? 2 : 1;
     double fl_gemm = 0, fl_attn = 0, bytes = 0, wbytes = 0, ebytes = 0, lat = 0, bw = 0;
     /* The element-wise kernels' traffic, values read and written per token and layer: two
@@ -162,28 +188,22 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     double elem = (double)si->layers * tok * ap * 10 * d;
     double fl_expert = 0, expert_rows = 0; /* routed experts' matmuls, rows of each */
 
-    /* Attention: projections sharded by heads over tp; q.k and p.v over the context.
-     * Decode with MLA runs in the latent space (weight absorption, arXiv:2405.04434 §2.1.2). */
-    double qk = x->qk_head_dim, v = x->v_head_dim;
-    if (m->has_mla && !ps->prefill) {
-        qk = (double)(m->kv_lora_rank + m->rope_head_dim);
-        v = (double)m->kv_lora_rank;
-    }
-    double heads = (double)m->n_heads / tp;
+    /* Attention: projections sharded by heads over tp; q.k and p.v over the context. */
+    double fl_attn_core = 0, kv_read = 0;
+    attention_core(c, si, ps->seqs, ps->q, ps->ctx, ps->prefill, &fl_attn_core, &kv_read);
+    if (ps->dec_seqs > 0)
+        attention_core(c, si, ps->dec_seqs, 1, ps->dec_ctx, false, &fl_attn_core, &kv_read);
     double kv_tok = x->kv_elems_per_token_layer * c->kvb / c->kv_shard;
-    double n_full = (double)(si->layers - si->sliding), n_local = (double)si->sliding;
-    double ctx_local = m->window > 0 ? fmin(ps->ctx, (double)m->window) : ps->ctx;
     double qkv_width = (double)((m->n_heads + 2 * m->n_kv_heads) * m->head_dim);
     /* Q and O shard by tp; K and V by the KV heads a rank holds (copies once tp > n_kv). */
     double attn_dev = (x->attn_params_layer - x->kv_proj_params_layer) / tp +
                       x->kv_proj_params_layer / c->kv_w_shard;
     fl_gemm += (double)si->layers * 2 * tok * attn_dev;
-    fl_attn += 2 * tok * heads * (qk + v) * (n_full * ps->ctx + n_local * ctx_local);
+    fl_attn += fl_attn_core;
     wbytes += (double)si->layers * attn_dev * wp;
     bytes += (double)si->layers * tok * ap * (4 * d + 2 * qkv_width / tp);
     /* the attention core's own traffic: the new tokens' K and V written, the context read */
-    double kv_bytes = (double)si->layers * tok * kv_tok +
-                      ps->seqs * kv_tok * (n_full * ps->ctx + n_local * ctx_local);
+    double kv_bytes = (double)si->layers * tok * kv_tok + kv_read;
     if (c->tp > 1)
         add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->layers);
 
@@ -233,7 +253,7 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     if (si->first)
         wbytes += tok * d * wp;
     if (si->logits) {
-        double logit_tok = ps->prefill ? ps->logit_seqs : tok;
+        double logit_tok = ps->prefill ? ps->logit_seqs + ps->dec_seqs : tok;
         wbytes += V * d * wp / tp;
         bytes += logit_tok * V / tp * 4;
         fl_gemm += 2 * logit_tok * V * d / tp;
@@ -760,4 +780,119 @@ isim_status isim__deploy_predict(const isim_model *m, const isim_hw *hw, const i
     }
     isim__result_economics(hw, q, prefill_wall, res);
     return ISIM_OK;
+}
+
+/* ---- the mixed step of continuous batching (sim/serve.c) ------------------------------- */
+
+struct isim_step_ctx {
+    dctx c;
+    isim_hw hw; /* the profile, an engine's fit applied */
+    double kv_tokens;
+};
+
+isim_status isim_step_ctx_new(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                              isim_step_ctx **out, isim_result *res, isim_error *err)
+{
+    *out = NULL;
+    if (q->fidelity != ISIM_DEPLOY)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "serving under traffic is simulated in the deploy fidelity only");
+    if (q->draft)
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0,
+                          "speculative decoding is not simulated under traffic");
+    isim_status st = isim_predict(m, hw, q, res, err);
+    if (st)
+        return st;
+    /* too big a static batch is no obstacle: the simulator admits what the cache holds */
+    if (!res->feasible && res->reason != ISIM_REASON_MEMORY)
+        return ISIM_OK;
+    isim_step_ctx *x = calloc(1, sizeof *x);
+    if (!x)
+        return isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    x->hw = *hw;
+    if (q->backend)
+        isim_hw_apply_fit(hw, isim_hw_fit_for(hw, q->backend), &x->hw);
+    isim_result scratch = *res;
+    if (!resolve_layout(m, &x->hw, q, &x->c, &scratch)) {
+        free(x);
+        return isim__fail(err, ISIM_EINVAL, "", 0, 0, "layout: %s", scratch.reason_detail);
+    }
+    fill_ctx(&x->c, m, &x->hw, res->weights, q->kv);
+    /* The KV cache a data-parallel group holds, in tokens: what the most loaded stage's
+     * devices keep free after weights, the largest chunk's activations and the reserve
+     * (the memory model of isim_predict), over the bytes one token's KV takes there. */
+    double reserve = x->hw.mem_bytes * (1 - x->hw.mem_utilization) + x->hw.runtime_reserve_bytes;
+    double chunk = x->hw.prefill_chunk_tokens;
+    x->kv_tokens = INFINITY;
+    for (int64_t s = 0; s < x->c.pp; s++) {
+        stage_info si;
+        stage_of(m, x->c.pp, s, &si);
+        double room = x->hw.mem_bytes - stage_weight_bytes(&x->c, &si) -
+                      activation_bytes(&x->c, chunk, 1) - reserve;
+        double per_token = stage_kv_bytes(&x->c, &si, 1, 1);
+        if (per_token > 0)
+            x->kv_tokens = fmin(x->kv_tokens, floor(fmax(room, 0) / per_token));
+    }
+    if (!(x->kv_tokens >= 1)) {
+        infeasible(res, ISIM_REASON_MEMORY,
+                   "the weights leave no room for a KV cache: %.1f GB per device of %.1f GB",
+                   res->memory.weights / 1e9, x->hw.mem_bytes / 1e9);
+        free(x);
+        return ISIM_OK;
+    }
+    res->feasible = true;
+    res->reason = ISIM_REASON_NONE;
+    res->reason_detail[0] = '\0';
+    *out = x;
+    return ISIM_OK;
+}
+
+void isim_step_ctx_free(isim_step_ctx *x)
+{
+    free(x);
+}
+
+int isim_step_dp(const isim_step_ctx *x)
+{
+    return (int)x->c.dp;
+}
+
+double isim_step_devices(const isim_step_ctx *x)
+{
+    return (double)x->c.N;
+}
+
+double isim_step_kv_tokens(const isim_step_ctx *x)
+{
+    return x->kv_tokens;
+}
+
+double isim_step_chunk_tokens(const isim_step_ctx *x)
+{
+    return x->hw.prefill_chunk_tokens;
+}
+
+double isim_step_time(const isim_step_ctx *x, const isim_step_mix *mix, isim_terms *terms)
+{
+    pass ps;
+    if (mix->prefill_tokens > 0)
+        ps = (pass){.seqs = mix->prefill_seqs,
+                    .q = mix->prefill_tokens / mix->prefill_seqs,
+                    .ctx = mix->prefill_ctx,
+                    .logit_seqs = mix->finishing,
+                    .prefill = true,
+                    .dec_seqs = mix->decode_seqs,
+                    .dec_ctx = mix->decode_ctx};
+    else
+        ps = (pass){.seqs = mix->decode_seqs, .q = 1, .ctx = mix->decode_ctx};
+    pass_result pr;
+    run_pass(&x->c, &ps, &pr);
+    /* the sequences split into as many micro-batches as there are stages (at most one per
+     * sequence), as a decode step does */
+    double seqs = mix->decode_seqs + (mix->prefill_tokens > 0 ? mix->prefill_seqs : 0);
+    isim_terms t;
+    double total = decode_cycle(&x->c, &pr, fmin((double)x->c.pp, fmax(seqs, 1)), &t);
+    if (terms)
+        *terms = t;
+    return total;
 }

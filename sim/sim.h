@@ -508,6 +508,38 @@ typedef struct isim_result {
 isim_status isim_predict(const isim_model *m, const isim_hw *hw, const isim_query *q,
                          isim_result *res, isim_error *err);
 
+/* ---- the deploy fidelity's mixed step, for serving under traffic (sim/serve.h) ------- */
+
+/* A configuration's layout and precisions resolved once, to time many passes. */
+typedef struct isim_step_ctx isim_step_ctx;
+
+/* One pass of a data-parallel group under continuous batching: decode_seqs sequences
+ * generating one token each at a mean earlier context of decode_ctx, and prefill_tokens
+ * prompt tokens of prefill_seqs sequences at a mean earlier context of prefill_ctx (the
+ * tokens before the chunk and half the chunk), finishing of which end their prompt in this
+ * pass (their first token's logits). One pass, not a decode step plus a prefill: the
+ * weights stream once for all its tokens. */
+typedef struct isim_step_mix {
+    double decode_seqs, decode_ctx;
+    double prefill_tokens, prefill_seqs, prefill_ctx, finishing;
+} isim_step_mix;
+
+/* isim_predict of q, then its step context (deploy fidelity, no draft: ISIM_EINVAL
+ * otherwise). An infeasible configuration leaves *out NULL and res saying why; a static
+ * batch too big for memory is not infeasible here (the simulator admits what the KV cache
+ * holds) unless the weights leave no room for any KV cache. hw must outlive the context. */
+isim_status isim_step_ctx_new(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                              isim_step_ctx **out, isim_result *res, isim_error *err);
+void isim_step_ctx_free(isim_step_ctx *x);
+int isim_step_dp(const isim_step_ctx *x);
+double isim_step_devices(const isim_step_ctx *x); /* tp x pp x dp */
+/* The KV cache one data-parallel group holds, in tokens (the memory model's room). */
+double isim_step_kv_tokens(const isim_step_ctx *x);
+/* The profile's prefill chunk (the engine's token budget per pass). */
+double isim_step_chunk_tokens(const isim_step_ctx *x);
+/* The pass's time in seconds, engine overhead included; its terms when terms is not NULL. */
+double isim_step_time(const isim_step_ctx *x, const isim_step_mix *mix, isim_terms *terms);
+
 /* ---- the paper fidelity's inner loop, for search ----------------------------------- */
 
 /* Constants of one (model, hardware, precision) triple precomputed for fast evaluation. */

@@ -1,0 +1,523 @@
+/* The request-level simulator of sim/serve.h. docs/serving.md describes the scheduler it
+ * models and what it leaves out. */
+#include "sim/serve.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/internal.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double isim_quantile_sorted(const double *v, size_t n, double q)
+{
+    if (n == 0)
+        return NAN;
+    double at = q * (double)(n - 1);
+    size_t i = (size_t)at;
+    if (i + 1 >= n)
+        return v[n - 1];
+    return v[i] + (at - (double)i) * (v[i + 1] - v[i]);
+}
+
+static isim_status bad(isim_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static isim_status bad(isim_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    isim_error_setv(err, ISIM_EINVAL, "", 0, 0, fmt, ap);
+    va_end(ap);
+    return ISIM_EINVAL;
+}
+
+/* The longest a draw of d can be (lognormal draws are held within what fits). */
+static double len_max(const isim_len_dist *d, double hi)
+{
+    switch (d->kind) {
+    case ISIM_LEN_FIXED:
+        return d->a;
+    case ISIM_LEN_UNIFORM:
+        return d->b;
+    default:
+        return hi;
+    }
+}
+
+static isim_status check_len(const char *what, const isim_len_dist *d, double least,
+                             isim_error *err)
+{
+    switch (d->kind) {
+    case ISIM_LEN_FIXED:
+        if (!(d->a >= least && d->a <= 1e9 && d->a == floor(d->a)))
+            return bad(err, "%s tokens must be a whole number in [%g, 1e9], got %g", what, least,
+                       d->a);
+        return ISIM_OK;
+    case ISIM_LEN_UNIFORM:
+        if (!(d->a >= least && d->a == floor(d->a) && d->b == floor(d->b) && d->b >= d->a &&
+              d->b <= 1e9))
+            return bad(err,
+                       "%s tokens uniform in [a, b] needs whole numbers %g <= a <= b <= 1e9, "
+                       "got [%g, %g]",
+                       what, least, d->a, d->b);
+        return ISIM_OK;
+    case ISIM_LEN_LOGNORMAL:
+        if (!(d->a >= 1 && d->a <= 1e9))
+            return bad(err, "%s tokens lognormal: the mean must be in [1, 1e9], got %g", what,
+                       d->a);
+        if (!(d->b > 0 && d->b <= 10))
+            return bad(err,
+                       "%s tokens lognormal: the coefficient of variation must be in (0, 10], "
+                       "got %g",
+                       what, d->b);
+        return ISIM_OK;
+    }
+    return bad(err, "%s tokens: unknown distribution", what);
+}
+
+isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
+                             const isim_traffic *t, isim_error *err)
+{
+    if (t->requests < 1 || t->requests > ISIM_SERVE_MAX_REQUESTS)
+        return bad(err, "requests must be in [1, %d], got %lld", ISIM_SERVE_MAX_REQUESTS,
+                   (long long)t->requests);
+    switch (t->kind) {
+    case ISIM_ARRIVE_GAMMA:
+        if (!(t->cv > 0 && t->cv <= 10))
+            return bad(err, "the arrivals' coefficient of variation must be in (0, 10], got %g",
+                       t->cv);
+        /* fall through */
+    case ISIM_ARRIVE_POISSON:
+        if (!(t->rate > 0 && t->rate <= 1e6))
+            return bad(err, "the request rate must be in (0, 1e6] per second, got %g", t->rate);
+        break;
+    case ISIM_ARRIVE_CLOSED:
+        if (t->clients < 1 || t->clients > t->requests)
+            return bad(err, "clients must be in [1, requests = %lld], got %lld",
+                       (long long)t->requests, (long long)t->clients);
+        break;
+    default:
+        return bad(err, "unknown kind of arrivals");
+    }
+    isim_status st = check_len("input", &t->input, 1, err);
+    if (!st)
+        st = check_len("output", &t->output, 1, err);
+    if (st)
+        return st;
+    if (!(t->prefix_hit >= 0 && t->prefix_hit < 1))
+        return bad(err, "the prefix-cache hit rate must be in [0, 1), got %g", t->prefix_hit);
+    if (s->max_seqs < 1 || s->max_seqs > 1000000)
+        return bad(err, "the running sequences' limit must be in [1, 1000000], got %lld",
+                   (long long)s->max_seqs);
+    if (s->token_budget < 0 || s->token_budget > 10000000)
+        return bad(err, "the token budget per pass must be in [1, 1e7], got %lld",
+                   (long long)s->token_budget);
+    if (s->block_tokens < 0 || s->block_tokens > 65536)
+        return bad(err, "the KV block must be in [1, 65536] tokens, got %lld",
+                   (long long)s->block_tokens);
+    if (!(s->kv_tokens >= 0) || !isfinite(s->kv_tokens))
+        return bad(err, "the KV cache must be >= 0 tokens, got %g", s->kv_tokens);
+    /* a request lives in one data-parallel group: its whole context must fit there */
+    double kv = s->kv_tokens > 0 ? s->kv_tokens : isim_step_kv_tokens(x);
+    double ctx = (double)m->max_context, hi = fmin(ctx, floor(kv));
+    bool in_free = t->input.kind == ISIM_LEN_LOGNORMAL,
+         out_free = t->output.kind == ISIM_LEN_LOGNORMAL;
+    double in_max = in_free ? 1 : len_max(&t->input, ctx),
+           out_max = out_free ? 1 : len_max(&t->output, ctx);
+    if (in_max + out_max > ctx)
+        return bad(err, "a request of up to %g input + %g output tokens exceeds %s's context of %g",
+                   in_max, out_max, m->name, ctx);
+    if (in_max + out_max > hi)
+        return bad(err,
+                   "a request of up to %g tokens does not fit the KV cache of %g tokens one "
+                   "data-parallel group holds",
+                   in_max + out_max, floor(kv));
+    return ISIM_OK;
+}
+
+/* ---- the simulation ----------------------------------------------------------------- */
+
+typedef struct {
+    double arrival, first, done;
+    int64_t prompt, out, gen, computed, cached, blocks;
+    int64_t preempted;
+    bool prefilling;
+    bool decoding; /* has a decode token in the pass under way */
+} sreq;
+
+/* The waiting requests, in order, with room to put a preempted one back in front. */
+typedef struct {
+    size_t *v, cap, head, n;
+} deque;
+
+static void dq_push_back(deque *d, size_t i)
+{
+    d->v[(d->head + d->n++) % d->cap] = i;
+}
+static void dq_push_front(deque *d, size_t i)
+{
+    d->head = (d->head + d->cap - 1) % d->cap;
+    d->v[d->head] = i;
+    d->n++;
+}
+static size_t dq_front(const deque *d)
+{
+    return d->v[d->head];
+}
+static void dq_pop_front(deque *d)
+{
+    d->head = (d->head + 1) % d->cap;
+    d->n--;
+}
+
+static int64_t draw_len(gsl_rng *r, const isim_len_dist *d, double hi)
+{
+    double v;
+    switch (d->kind) {
+    case ISIM_LEN_FIXED:
+        return (int64_t)d->a;
+    case ISIM_LEN_UNIFORM:
+        return (int64_t)d->a + (int64_t)gsl_rng_uniform_int(r, (unsigned long)(d->b - d->a + 1));
+    default: {
+        /* mean a, cv b: sigma^2 = ln(1 + cv^2), mu = ln(a) - sigma^2 / 2 */
+        double s2 = log1p(d->b * d->b);
+        v = gsl_ran_lognormal(r, log(d->a) - s2 / 2, sqrt(s2));
+        v = floor(v + 0.5);
+        return (int64_t)fmin(fmax(v, 1), hi);
+    }
+    }
+}
+
+typedef struct {
+    const isim_step_ctx *x;
+    sreq *q;
+    size_t n;
+    deque wait;
+    size_t *run, n_run;
+    int64_t blocks_free, block;
+    int64_t max_run, budget;
+    double dp;
+} sim;
+
+static int64_t blocks_for(const sim *s, int64_t tokens)
+{
+    return (tokens + s->block - 1) / s->block;
+}
+
+/* Takes request i out of the running set: its blocks back, its state recomputed from its
+ * prompt and the tokens it generated (vLLM's preemption by recompute). */
+static void preempt(sim *s, size_t k)
+{
+    size_t i = s->run[k];
+    sreq *r = &s->q[i];
+    s->blocks_free += r->blocks;
+    r->blocks = 0;
+    r->computed = 0;
+    r->prefilling = true;
+    r->decoding = false;
+    r->preempted++;
+    memmove(&s->run[k], &s->run[k + 1], (s->n_run - k - 1) * sizeof *s->run);
+    s->n_run--;
+    dq_push_front(&s->wait, i);
+}
+
+/* Grows request r's blocks to hold `tokens`; false when the cache has not enough free. */
+static bool grow(sim *s, sreq *r, int64_t tokens)
+{
+    int64_t need = blocks_for(s, tokens) - r->blocks;
+    if (need <= 0)
+        return true;
+    if (need > s->blocks_free)
+        return false;
+    s->blocks_free -= need;
+    r->blocks += need;
+    return true;
+}
+
+/* The tokens of request r's prompt (with what it generated before a preemption) that the
+ * prefix cache holds when it is admitted: at least one token is computed. */
+static void admit_state(sreq *r)
+{
+    int64_t target = r->prompt + r->gen;
+    r->computed = r->cached < target ? r->cached : target - 1;
+}
+
+isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const isim_sched *sc,
+                           const isim_traffic *t, isim_serve_result **out, isim_error *err)
+{
+    *out = NULL;
+    isim_status st = isim_serve_check(m, x, sc, t, err);
+    if (st)
+        return st;
+    const size_t n = (size_t)t->requests;
+    const double dp = isim_step_dp(x);
+    sim s = {.x = x, .n = n, .dp = dp};
+    s.block = sc->block_tokens > 0 ? sc->block_tokens : 16;
+    s.budget = sc->token_budget > 0 ? sc->token_budget : (int64_t)isim_step_chunk_tokens(x);
+    double kv = (sc->kv_tokens > 0 ? sc->kv_tokens : isim_step_kv_tokens(x)) * dp;
+    s.blocks_free = (int64_t)floor(kv / (double)s.block);
+    s.max_run = sc->max_seqs * (int64_t)dp;
+    int64_t budget_all = s.budget * (int64_t)dp;
+    isim_serve_result *res = calloc(1, sizeof *res);
+    s.q = calloc(n, sizeof *s.q);
+    s.wait.v = malloc(n * sizeof *s.wait.v);
+    s.wait.cap = n;
+    s.run = malloc((size_t)(s.max_run < (int64_t)n ? s.max_run : (int64_t)n) * sizeof *s.run);
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    double *v = malloc(n * sizeof *v);
+    if (!res || !s.q || !s.wait.v || !s.run || !rng || !v) {
+        st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+        goto done;
+    }
+    gsl_rng_set(rng, (unsigned long)t->seed);
+    /* lengths, then arrival gaps, each in request order: the same seed, the same requests */
+    /* lognormal lengths are held within the model's context and the group's cache */
+    const double hi = fmin((double)m->max_context, floor(kv / dp));
+    for (size_t i = 0; i < n; i++) {
+        sreq *r = &s.q[i];
+        r->out = draw_len(rng, &t->output, hi - 1);
+        r->prompt = draw_len(rng, &t->input, hi - (double)r->out);
+        r->cached = (int64_t)floor((double)r->prompt * t->prefix_hit);
+        r->first = r->done = NAN;
+    }
+    size_t known = 0; /* requests whose arrival time is set, in order */
+    if (t->kind == ISIM_ARRIVE_CLOSED) {
+        for (; known < (size_t)t->clients; known++)
+            s.q[known].arrival = 0;
+    } else {
+        double at = 0, shape = t->kind == ISIM_ARRIVE_GAMMA ? 1 / (t->cv * t->cv) : 1;
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0)
+                at += t->kind == ISIM_ARRIVE_GAMMA
+                          ? gsl_ran_gamma(rng, shape, 1 / (t->rate * shape))
+                          : gsl_ran_exponential(rng, 1 / t->rate);
+            s.q[i].arrival = at;
+        }
+        known = n;
+    }
+
+    double now = 0, busy = 0, w_run = 0, w_wait = 0;
+    size_t next = 0, finished = 0, mid = n / 2, wait_mid = 0, wait_last = 0;
+    bool seen_mid = false, seen_last = false;
+    while (finished < n) {
+        while (next < known && s.q[next].arrival <= now) {
+            dq_push_back(&s.wait, next++);
+            if (next > mid && !seen_mid) {
+                seen_mid = true;
+                wait_mid = s.wait.n;
+            }
+            if (next == n && !seen_last) {
+                seen_last = true;
+                wait_last = s.wait.n;
+            }
+        }
+        if (s.n_run == 0 && s.wait.n == 0) {
+            if (next >= known) {
+                st = bad(err, "no request left to serve with %zu of %zu unfinished", n - finished,
+                         n);
+                goto done;
+            }
+            now = s.q[next].arrival; /* idle until the next arrival */
+            continue;
+        }
+        /* decodes first: every running sequence past its prompt adds one token, a sequence
+         * the cache cannot grow preempts the latest admitted */
+        int64_t budget = budget_all, n_dec = 0, n_pre = 0, n_fin = 0;
+        double dec_ctx = 0, pre_tok = 0, pre_ctx = 0;
+        for (size_t k = 0; k < s.n_run && budget > 0; k++) {
+            sreq *r = &s.q[s.run[k]];
+            if (r->prefilling)
+                continue;
+            bool self = false;
+            while (!grow(&s, r, r->computed + 1)) {
+                self = s.run[s.n_run - 1] == s.run[k];
+                preempt(&s, s.n_run - 1);
+                if (self)
+                    break;
+            }
+            if (self)
+                break;
+            r->decoding = true;
+            n_dec++;
+            dec_ctx += (double)r->computed;
+            budget--;
+        }
+        /* then prompts: chunks of those admitted, then new admissions in arrival order */
+        for (size_t k = 0; k < s.n_run && budget > 0; k++) {
+            sreq *r = &s.q[s.run[k]];
+            if (!r->prefilling)
+                continue;
+            int64_t left = r->prompt + r->gen - r->computed;
+            int64_t c = left < budget ? left : budget;
+            if (!grow(&s, r, r->computed + c))
+                break;
+            pre_tok += (double)c;
+            pre_ctx += (double)c * ((double)r->computed + (double)c / 2);
+            n_pre++;
+            budget -= c;
+            r->computed += c;
+            if (c == left)
+                n_fin++;
+        }
+        while (budget > 0 && s.wait.n > 0 && (int64_t)s.n_run < s.max_run) {
+            size_t i = dq_front(&s.wait);
+            sreq *r = &s.q[i];
+            admit_state(r);
+            int64_t left = r->prompt + r->gen - r->computed;
+            int64_t c = left < budget ? left : budget;
+            if (!grow(&s, r, r->computed + c))
+                break;
+            dq_pop_front(&s.wait);
+            r->prefilling = true;
+            s.run[s.n_run++] = i;
+            pre_tok += (double)c;
+            pre_ctx += (double)c * ((double)r->computed + (double)c / 2);
+            n_pre++;
+            budget -= c;
+            r->computed += c;
+            if (c == left)
+                n_fin++;
+        }
+        if (n_dec == 0 && n_pre == 0) {
+            st = bad(err,
+                     "the scheduler could place no token in a pass (%zu running, %zu waiting, "
+                     "%lld KV blocks free)",
+                     s.n_run, s.wait.n, (long long)s.blocks_free);
+            goto done;
+        }
+        isim_step_mix mix = {.decode_seqs = (double)n_dec / dp,
+                             .decode_ctx = n_dec ? dec_ctx / (double)n_dec : 0,
+                             .prefill_tokens = pre_tok / dp,
+                             .prefill_seqs = (double)n_pre / dp,
+                             .prefill_ctx = pre_tok > 0 ? pre_ctx / pre_tok : 0,
+                             .finishing = (double)n_fin / dp};
+        double dt = isim_step_time(x, &mix, NULL);
+        w_run += (double)s.n_run * dt;
+        w_wait += (double)s.wait.n * dt;
+        if (s.wait.n > res->max_waiting)
+            res->max_waiting = s.wait.n;
+        now += dt;
+        busy += dt;
+        res->steps++;
+        /* the pass's tokens: a decode's next token, a finished prompt's first */
+        size_t kept = 0;
+        for (size_t k = 0; k < s.n_run; k++) {
+            size_t i = s.run[k];
+            sreq *r = &s.q[i];
+            bool emits = false;
+            if (r->prefilling) {
+                if (r->computed == r->prompt + r->gen) {
+                    r->prefilling = false;
+                    emits = true;
+                }
+            } else if (r->decoding) {
+                r->decoding = false;
+                r->computed++;
+                emits = true;
+            }
+            if (emits) {
+                r->gen++;
+                if (isnan(r->first))
+                    r->first = now;
+            }
+            if (r->gen >= r->out) {
+                r->done = now;
+                s.blocks_free += r->blocks;
+                r->blocks = 0;
+                finished++;
+                if (t->kind == ISIM_ARRIVE_CLOSED && known < n)
+                    s.q[known++].arrival = now;
+                continue;
+            }
+            s.run[kept++] = i;
+        }
+        s.n_run = kept;
+    }
+
+    /* ---- figures ---- */
+    res->n = n;
+    res->req = malloc(n * sizeof *res->req);
+    if (!res->req) {
+        st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+        goto done;
+    }
+    double first_arrival = s.q[0].arrival, in_tok = 0, out_tok = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sreq *r = &s.q[i];
+        res->req[i] = (isim_served){r->arrival - first_arrival,
+                                    r->first - first_arrival,
+                                    r->done - first_arrival,
+                                    r->prompt,
+                                    r->out,
+                                    r->preempted};
+        in_tok += (double)r->prompt;
+        out_tok += (double)r->out;
+        res->preemptions += (size_t)r->preempted;
+    }
+    res->duration_s = now - first_arrival;
+    for (int which = 0; which < 3; which++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const isim_served *r = &res->req[i];
+            if (which == 0)
+                v[k++] = r->first_token_s - r->arrival_s;
+            else if (which == 2)
+                v[k++] = r->done_s - r->arrival_s;
+            else if (r->output_tokens > 1)
+                v[k++] = (r->done_s - r->first_token_s) / (double)(r->output_tokens - 1);
+        }
+        isim_stats *o = which == 0 ? &res->ttft_s : which == 1 ? &res->tpot_s : &res->e2e_s;
+        qsort(v, k, sizeof *v, cmp_double);
+        double sum = 0;
+        for (size_t i = 0; i < k; i++)
+            sum += v[i];
+        *o = (isim_stats){k ? sum / (double)k : NAN, isim_quantile_sorted(v, k, 0.5),
+                          isim_quantile_sorted(v, k, 0.9), isim_quantile_sorted(v, k, 0.99),
+                          k ? v[k - 1] : NAN};
+    }
+    double dur = res->duration_s > 0 ? res->duration_s : 1;
+    res->input_tokens_per_s = in_tok / dur;
+    res->output_tokens_per_s = out_tok / dur;
+    res->devices = isim_step_devices(x);
+    res->busy = busy / dur;
+    res->mean_running = w_run / dur;
+    res->mean_waiting = w_wait / dur;
+    res->kv_tokens = kv;
+    res->max_running = s.max_run;
+    res->token_budget = s.budget;
+    if (t->kind != ISIM_ARRIVE_CLOSED && n > 1) {
+        double span = s.q[n - 1].arrival - first_arrival;
+        size_t done_by = 0;
+        for (size_t i = 0; i < n; i++)
+            done_by += s.q[i].done <= s.q[n - 1].arrival;
+        res->offered_rps = span > 0 ? (double)(n - 1) / span : INFINITY;
+        res->served_rps = span > 0 ? (double)done_by / span : 0;
+        res->overloaded = wait_last > wait_mid && (double)wait_last > 0.1 * (double)n;
+    }
+    *out = res;
+    res = NULL;
+done:
+    isim_serve_result_free(res);
+    free(s.q);
+    free(s.wait.v);
+    free(s.run);
+    free(v);
+    if (rng)
+        gsl_rng_free(rng);
+    return st;
+}
+
+void isim_serve_result_free(isim_serve_result *r)
+{
+    if (!r)
+        return;
+    free(r->req);
+    free(r);
+}

@@ -1,0 +1,99 @@
+/* Serving under traffic: a request-level discrete-event simulation of one replica of a
+ * configuration. Requests arrive (open loop: Poisson or gamma gaps; closed loop: C clients
+ * each sending its next request when the last one ends), wait for a slot and for KV cache
+ * blocks, prefill in chunks that ride in the same passes as the running sequences' decode
+ * tokens (continuous batching with chunked prefill, decodes first, as vLLM V1 schedules),
+ * decode, and leave; a sequence the cache cannot grow is preempted and recomputed. Each
+ * pass is timed by the deploy step model (isim_step_time), so the latency users see under
+ * a load comes from the same model as every other figure. docs/serving.md. */
+#ifndef ISIM_SERVE_H
+#define ISIM_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/sim.h"
+
+/* A length distribution, in tokens: fixed (a), uniform whole numbers in [a, b], or
+ * lognormal with mean a and coefficient of variation b, rounded and held within [1, the
+ * model's context]. */
+typedef enum { ISIM_LEN_FIXED, ISIM_LEN_UNIFORM, ISIM_LEN_LOGNORMAL } isim_len_kind;
+typedef struct isim_len_dist {
+    isim_len_kind kind;
+    double a, b;
+} isim_len_dist;
+
+typedef enum {
+    ISIM_ARRIVE_POISSON, /* open loop: exponential gaps at `rate` */
+    ISIM_ARRIVE_GAMMA,   /* open loop: gamma gaps at `rate` with coefficient of variation cv */
+    ISIM_ARRIVE_CLOSED   /* closed loop: `clients` clients, the first requests together */
+} isim_arrival_kind;
+
+#define ISIM_SERVE_MAX_REQUESTS 10000000
+
+typedef struct isim_traffic {
+    isim_arrival_kind kind;
+    double rate;      /* requests per second, (0, 1e6] (open loop) */
+    double cv;        /* gamma: the gaps' coefficient of variation, (0, 10] */
+    int64_t clients;  /* closed loop: [1, requests] */
+    int64_t requests; /* [1, ISIM_SERVE_MAX_REQUESTS] */
+    isim_len_dist input, output;
+    double prefix_hit; /* share of each prompt already in the prefix cache, [0, 1) */
+    uint64_t seed;
+} isim_traffic;
+
+/* The engine's scheduler, for one replica (every data-parallel group together). */
+typedef struct isim_sched {
+    int64_t max_seqs;     /* running sequences at most per data-parallel group, >= 1 */
+    int64_t token_budget; /* tokens per pass per group (decode tokens and prefill chunks);
+                             0 = the profile's prefill_chunk_tokens */
+    int64_t block_tokens; /* KV cache block, tokens; 0 = 16 (vLLM's default block size) */
+    double kv_tokens;     /* KV cache per group, tokens; 0 = the memory model's */
+} isim_sched;
+
+typedef struct isim_stats {
+    double mean, p50, p90, p99, max;
+} isim_stats;
+
+/* One request as it was served; times in seconds from the first arrival. */
+typedef struct isim_served {
+    double arrival_s, first_token_s, done_s;
+    int64_t input_tokens, output_tokens, preemptions;
+} isim_served;
+
+typedef struct isim_serve_result {
+    size_t n;
+    isim_served *req;
+    isim_stats ttft_s, tpot_s, e2e_s; /* tpot over the requests of two or more tokens */
+    double duration_s;                /* the first arrival to the last completion */
+    double input_tokens_per_s, output_tokens_per_s; /* the replica's, over the duration */
+    double devices;                                 /* of the replica */
+    double busy;                                    /* share of the duration a pass runs */
+    double mean_running, mean_waiting;              /* sequences, averaged over time */
+    size_t max_waiting, steps, preemptions;
+    double kv_tokens;     /* the cache of the replica, tokens */
+    int64_t max_running;  /* the scheduler's limit for the replica */
+    int64_t token_budget; /* per pass, per group */
+    /* open loop: arrivals outran the service. The waiting queue grew through the second
+     * half of the arrivals and ended holding over a tenth of the requests; by how much:
+     * offered / served requests per second over the arrivals. */
+    bool overloaded;
+    double offered_rps, served_rps;
+} isim_serve_result;
+
+/* Validates traffic and sched: ISIM_EINVAL with the reason for a value out of range, a
+ * length beyond the model's context, or a request that cannot fit the KV cache. */
+isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
+                             const isim_traffic *t, isim_error *err);
+/* Simulates t on the configuration of x (isim_step_ctx_new) with scheduler s. Every run
+ * ends: each pass computes at least one token, and a pass that could compute none is
+ * reported as ISIM_EINVAL rather than repeated. Deterministic under t->seed. */
+isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
+                           const isim_traffic *t, isim_serve_result **out, isim_error *err);
+void isim_serve_result_free(isim_serve_result *r);
+
+/* The q-quantile (type 7 of Hyndman and Fan 1996, numpy's default) of n sorted values. */
+double isim_quantile_sorted(const double *v, size_t n, double q);
+
+#endif

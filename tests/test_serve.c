@@ -1,0 +1,297 @@
+/* Serving under traffic (sim/serve.h): the mixed pass against the step model's own passes,
+ * the scheduler's bookkeeping against step-by-step sums written out here, queueing at light
+ * and heavy load, determinism, preemption and refusals. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "sim/serve.h"
+#include "tests/testutil.h"
+
+typedef struct {
+    isim_model *m;
+    isim_hw *h;
+    isim_query q;
+    isim_result r;
+    isim_step_ctx *x;
+} fixture;
+
+static void setup(fixture *f, const char *model, const char *hw, double devices)
+{
+    memset(f, 0, sizeof *f);
+    f->m = tu_model(model);
+    f->h = tu_hw(hw);
+    isim_query_init(&f->q);
+    f->q.devices = devices;
+    f->q.input_tokens = 1000;
+    f->q.output_tokens = 200;
+    isim_error e = {0};
+    cr_assert_eq(isim_step_ctx_new(f->m, f->h, &f->q, &f->x, &f->r, &e), ISIM_OK, "%s", e.message);
+    cr_assert_not_null(f->x, "%s", f->r.reason_detail);
+}
+
+static void release(fixture *f)
+{
+    isim_step_ctx_free(f->x);
+    isim_model_free(f->m);
+    isim_hw_free(f->h);
+}
+
+static double hbm(const fixture *f, double dec, double pre_tok)
+{
+    isim_step_mix mix = {.decode_seqs = dec,
+                         .decode_ctx = 1500,
+                         .prefill_tokens = pre_tok,
+                         .prefill_seqs = pre_tok > 0 ? 1 : 0,
+                         .prefill_ctx = pre_tok / 2,
+                         .finishing = pre_tok > 0 ? 1 : 0};
+    isim_terms t;
+    isim_step_time(f->x, &mix, &t);
+    return t.t[ISIM_TERM_HBM];
+}
+
+/* A decode pass of the mix is the decode step isim_predict times: the same sequences at the
+ * same mean context give the same seconds. */
+Test(serve, a_decode_only_pass_is_the_predicted_decode_step)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    f.q.batch = 32;
+    isim_error e = {0};
+    cr_assert_eq(isim_predict(f.m, f.h, &f.q, &f.r, &e), ISIM_OK);
+    isim_step_mix mix = {.decode_seqs = 32, .decode_ctx = 1000 + (200 - 1) / 2.0};
+    cr_assert_eq(isim_step_time(f.x, &mix, NULL), f.r.tpot_s);
+    release(&f);
+}
+
+/* One pass, not a decode step plus a prefill: the weights stream once. The traffic is
+ * linear in the tokens, H(d, p) = W + a d + b p, so W = 2 H(1, 0) - H(2, 0) and a mixed
+ * pass's H(d, p) = H(d, 0) + H(0, p) - W. */
+Test(serve, a_mixed_pass_streams_the_weights_once)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    double w = 2 * hbm(&f, 1, 0) - hbm(&f, 2, 0);
+    /* the weights of the 8B model in bf16 at the profile's weight rate: about 16 GB over
+     * 3.35 TB/s x efficiency, a few ms */
+    cr_assert(w > 3e-3 && w < 8e-3, "weights' time %g s", w);
+    double mixed = hbm(&f, 24, 512), apart = hbm(&f, 24, 0) + hbm(&f, 0, 512);
+    cr_assert(fabs(mixed - (apart - w)) <= 1e-9 * apart, "mixed %.9g, apart %.9g, weights %.9g",
+              mixed, apart, w);
+    isim_step_mix both = {24, 1500, 512, 1, 256, 1}, dec = {24, 1500, 0, 0, 0, 0},
+                  pre = {0, 0, 512, 1, 256, 1};
+    cr_assert_lt(isim_step_time(f.x, &both, NULL),
+                 isim_step_time(f.x, &dec, NULL) + isim_step_time(f.x, &pre, NULL));
+    release(&f);
+}
+
+static isim_serve_result *serve(const fixture *f, const isim_traffic *t, const isim_sched *s)
+{
+    isim_serve_result *r = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_serve_run(f->m, f->x, s, t, &r, &e), ISIM_OK, "%s", e.message);
+    return r;
+}
+
+static isim_traffic fixed(isim_arrival_kind kind, int64_t requests, double in, double out)
+{
+    return (isim_traffic){.kind = kind,
+                          .clients = 1,
+                          .rate = 1,
+                          .requests = requests,
+                          .input = {ISIM_LEN_FIXED, in, 0},
+                          .output = {ISIM_LEN_FIXED, out, 0},
+                          .seed = 7};
+}
+
+/* A request alone: its prompt in chunks of the token budget, one pass each, then one pass
+ * per further token at a context one longer each time. */
+Test(serve, a_request_alone_is_its_chunks_then_its_decode_passes)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 8, .token_budget = 512};
+    isim_traffic t = fixed(ISIM_ARRIVE_CLOSED, 1, 1200, 5);
+    isim_serve_result *r = serve(&f, &t, &s);
+    /* chunks of 512, 512 and 176 tokens; the last gives the first token */
+    double ttft = 0, done = 0;
+    int64_t c0[3] = {0, 512, 1024}, c[3] = {512, 512, 176};
+    for (int k = 0; k < 3; k++) {
+        isim_step_mix m = {0, 0, (double)c[k], 1, (double)c0[k] + (double)c[k] / 2, k == 2};
+        ttft += isim_step_time(f.x, &m, NULL);
+    }
+    done = ttft;
+    for (int j = 0; j < 4; j++) {
+        isim_step_mix m = {1, 1200.0 + j, 0, 0, 0, 0};
+        done += isim_step_time(f.x, &m, NULL);
+    }
+    cr_assert(fabs(r->req[0].first_token_s - ttft) <= 1e-12 * ttft, "%.12g vs %.12g",
+              r->req[0].first_token_s, ttft);
+    cr_assert(fabs(r->req[0].done_s - done) <= 1e-12 * done);
+    cr_assert_eq(r->steps, 7u);
+    cr_assert(fabs(r->tpot_s.p50 - (done - ttft) / 4) <= 1e-12 * done);
+    isim_serve_result_free(r);
+    release(&f);
+}
+
+/* B clients sending B requests at once: a static batch. Every prompt fits one pass, so every
+ * request has its first token after it, and the batch decodes together. */
+Test(serve, a_static_batch_prefills_together_then_decodes_together)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 16, .token_budget = 8192};
+    isim_traffic t = fixed(ISIM_ARRIVE_CLOSED, 8, 1000, 3);
+    t.clients = 8;
+    isim_serve_result *r = serve(&f, &t, &s);
+    isim_step_mix pre = {0, 0, 8000, 8, 500, 8};
+    double ttft = isim_step_time(f.x, &pre, NULL), e2e = ttft;
+    for (int j = 0; j < 2; j++) {
+        isim_step_mix d = {8, 1000.0 + j, 0, 0, 0, 0};
+        e2e += isim_step_time(f.x, &d, NULL);
+    }
+    cr_assert(fabs(r->ttft_s.p50 - ttft) <= 1e-12 * ttft);
+    cr_assert_eq(r->ttft_s.max, r->ttft_s.p50);
+    cr_assert(fabs(r->e2e_s.max - e2e) <= 1e-12 * e2e);
+    isim_serve_result_free(r);
+    release(&f);
+}
+
+/* At 1 request per second an 8B model on an H100 is nearly always idle: the first token
+ * comes about as fast as for a request alone. Far past the capacity, the queue grows and
+ * the run says so, with the offered and served rates. */
+Test(serve, light_load_waits_little_and_overload_is_stated)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 64};
+    isim_traffic alone = fixed(ISIM_ARRIVE_CLOSED, 1, 1000, 200);
+    isim_serve_result *a = serve(&f, &alone, &s);
+    isim_traffic light = fixed(ISIM_ARRIVE_POISSON, 500, 1000, 200);
+    isim_serve_result *l = serve(&f, &light, &s);
+    cr_assert(l->ttft_s.p50 < 1.5 * a->ttft_s.p50, "p50 %g alone %g", l->ttft_s.p50, a->ttft_s.p50);
+    cr_assert_not(l->overloaded);
+    isim_traffic heavy = light;
+    heavy.rate = 200;
+    isim_serve_result *h = serve(&f, &heavy, &s);
+    cr_assert(h->overloaded);
+    cr_assert_gt(h->offered_rps, 1.5 * h->served_rps);
+    cr_assert_gt(h->ttft_s.p50, 100 * a->ttft_s.p50);
+    isim_serve_result_free(a);
+    isim_serve_result_free(l);
+    isim_serve_result_free(h);
+    release(&f);
+}
+
+Test(serve, the_same_seed_gives_the_same_requests_and_another_does_not)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 64};
+    isim_traffic t = fixed(ISIM_ARRIVE_GAMMA, 300, 0, 0);
+    t.rate = 10;
+    t.cv = 2;
+    t.input = (isim_len_dist){ISIM_LEN_UNIFORM, 800, 1000};
+    t.output = (isim_len_dist){ISIM_LEN_LOGNORMAL, 150, 0.5};
+    isim_serve_result *a = serve(&f, &t, &s), *b = serve(&f, &t, &s);
+    cr_assert_eq(memcmp(a->req, b->req, a->n * sizeof *a->req), 0);
+    t.seed++;
+    isim_serve_result *c = serve(&f, &t, &s);
+    cr_assert_neq(memcmp(a->req, c->req, a->n * sizeof *a->req), 0);
+    for (size_t i = 0; i < a->n; i++) {
+        cr_assert(a->req[i].input_tokens >= 800 && a->req[i].input_tokens <= 1000);
+        cr_assert(a->req[i].output_tokens >= 1);
+    }
+    isim_serve_result_free(a);
+    isim_serve_result_free(b);
+    isim_serve_result_free(c);
+    release(&f);
+}
+
+/* A cache of 5500 tokens (343 blocks of 16) admits five prompts of 1000 tokens (63 blocks
+ * each) but cannot hold the five at 1200 tokens (75 blocks each): as they grow the latest
+ * admitted is preempted and recomputed, and every request still finishes. */
+Test(serve, a_full_cache_preempts_and_every_request_finishes)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 16, .kv_tokens = 5500};
+    isim_traffic t = fixed(ISIM_ARRIVE_CLOSED, 64, 1000, 200);
+    t.clients = 16;
+    isim_serve_result *r = serve(&f, &t, &s);
+    cr_assert_gt(r->preemptions, 0u);
+    for (size_t i = 0; i < r->n; i++)
+        cr_assert(isfinite(r->req[i].done_s) && r->req[i].done_s >= r->req[i].first_token_s);
+    cr_assert_eq(r->kv_tokens, 5500);
+    isim_serve_result_free(r);
+    release(&f);
+}
+
+static void refused(const fixture *f, const isim_traffic *t, const isim_sched *s,
+                    const char *needle)
+{
+    isim_serve_result *r = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_serve_run(f->m, f->x, s, t, &r, &e), ISIM_EINVAL, "%s", needle);
+    cr_assert_null(r);
+    cr_assert(strstr(e.message, needle), "'%s' lacks '%s'", e.message, needle);
+}
+
+Test(serve, bad_traffic_is_refused_with_the_reason)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 16};
+    isim_traffic t = fixed(ISIM_ARRIVE_POISSON, 10, 1000, 100);
+    t.rate = 0;
+    refused(&f, &t, &s, "request rate must be in (0, 1e6]");
+    t.rate = -3;
+    refused(&f, &t, &s, "got -3");
+    t.rate = NAN;
+    refused(&f, &t, &s, "request rate");
+    t = fixed(ISIM_ARRIVE_GAMMA, 10, 1000, 100);
+    t.cv = 0;
+    refused(&f, &t, &s, "coefficient of variation must be in (0, 10]");
+    t = fixed(ISIM_ARRIVE_CLOSED, 10, 1000, 100);
+    t.clients = 11;
+    refused(&f, &t, &s, "clients must be in [1, requests = 10], got 11");
+    t = fixed(ISIM_ARRIVE_CLOSED, 0, 1000, 100);
+    refused(&f, &t, &s, "requests must be in [1, 10000000], got 0");
+    t = fixed(ISIM_ARRIVE_CLOSED, 10, 1000, 100);
+    t.input = (isim_len_dist){ISIM_LEN_UNIFORM, 900, 800};
+    refused(&f, &t, &s, "uniform in [a, b]");
+    t.input = (isim_len_dist){ISIM_LEN_LOGNORMAL, 900, 11};
+    refused(&f, &t, &s, "coefficient of variation must be in (0, 10], got 11");
+    t.input = (isim_len_dist){ISIM_LEN_FIXED, 131000, 0};
+    refused(&f, &t, &s, "exceeds Llama 3.1 8B's context of 131072");
+    t.input = (isim_len_dist){ISIM_LEN_FIXED, 5000, 0};
+    isim_sched small = {.max_seqs = 4, .kv_tokens = 4000};
+    refused(&f, &t, &small, "does not fit the KV cache of 4000 tokens");
+    t.input = (isim_len_dist){ISIM_LEN_FIXED, 1000, 0};
+    t.prefix_hit = 1;
+    refused(&f, &t, &s, "prefix-cache hit rate must be in [0, 1)");
+    t.prefix_hit = 0;
+    isim_sched none = {.max_seqs = 0};
+    refused(&f, &t, &none, "running sequences' limit");
+    release(&f);
+}
+
+/* A prefix-cache hit leaves only the new share of each prompt to compute: at half the
+ * prompt cached, a request alone gets its first token sooner. */
+Test(serve, a_prefix_hit_computes_only_the_new_tokens)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 8, .token_budget = 8192};
+    isim_traffic t = fixed(ISIM_ARRIVE_CLOSED, 1, 4000, 2);
+    isim_serve_result *cold = serve(&f, &t, &s);
+    t.prefix_hit = 0.5;
+    isim_serve_result *warm = serve(&f, &t, &s);
+    isim_step_mix m = {0, 0, 2000, 1, 2000 + 1000, 1};
+    double want = isim_step_time(f.x, &m, NULL);
+    cr_assert(fabs(warm->req[0].first_token_s - want) <= 1e-12 * want);
+    cr_assert_lt(warm->ttft_s.p50, cold->ttft_s.p50);
+    isim_serve_result_free(cold);
+    isim_serve_result_free(warm);
+    release(&f);
+}
