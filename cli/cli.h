@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "sim/serve.h"
 #include "sim/sim.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -101,6 +102,38 @@ int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *
 cJSON *cli_json_new(void);
 int cli_json_print(cJSON *doc);
 
+/* The traffic options of predict and simulate, spliced into a command's options. */
+#define CLI_TRAFFIC_OPTS                                                                           \
+    {"rate", true, "traffic: requests per second arriving (open loop, Poisson by default)", NULL}, \
+        {"concurrency", true,                                                                      \
+         "traffic: clients each sending its next request when the last ends (closed loop; the "    \
+         "first requests together)",                                                               \
+         NULL},                                                                                    \
+        {"requests", true,                                                                         \
+         "requests simulated (default: 10 x --concurrency, or 1000 with --rate)", NULL},           \
+        {"arrival", true, "open-loop gaps: poisson (default) or gamma (needs --arrival-cv)",       \
+         NULL},                                                                                    \
+        {"arrival-cv", true, "coefficient of variation of gamma gaps, (0, 10]", NULL},             \
+        {"input-dist", true,                                                                       \
+         "prompt lengths: uniform:MIN:MAX or lognormal:MEAN:CV (default: --input-tokens each)",    \
+         NULL},                                                                                    \
+        {"output-dist", true, "generated lengths, as --input-dist (default: --output-tokens)",     \
+         NULL},                                                                                    \
+        {"seed", true, "seed of the arrivals and lengths (default 1)", NULL},                      \
+        {"token-budget", true,                                                                     \
+         "tokens per pass per data-parallel group (default: the profile's prefill chunk)", NULL},  \
+        {"kv-block", true, "KV cache block, tokens (default 16)", NULL},                           \
+    {                                                                                              \
+        "kv-tokens", true,                                                                         \
+            "KV cache per data-parallel group, tokens (default: what the memory model leaves)",    \
+            NULL                                                                                   \
+    }
+/* Reads the traffic options into t and s (s->max_seqs = max_seqs), the lengths fixed at q's
+ * tokens unless a distribution is given; *given says whether --rate or --concurrency was.
+ * Prints the usage error and returns CLI_USAGE. */
+int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_seqs,
+                isim_traffic *t, isim_sched *s, bool *given);
+
 /* The whole command line: runs the command argv[1] names; returns the exit status. */
 int cli_main(int argc, char **argv);
 
@@ -108,6 +141,7 @@ int cmd_plan(int argc, char **argv);
 int cmd_scenario(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_run(int argc, char **argv);

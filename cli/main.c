@@ -15,6 +15,8 @@ static const struct {
 } commands[] = {
     {"plan", cmd_plan, "the speed-cost frontier and the recommended configuration"},
     {"predict", cmd_predict, "time, cost and memory of one serving configuration"},
+    {"simulate", cmd_simulate,
+     "one configuration serving requests under traffic, request by request"},
     {"scenario", cmd_scenario, "run a what-if scenario: sweeps, cost models, sensitivity"},
     {"report", cmd_report, "a scenario's procurement report: HTML and Markdown with figures"},
     {"run", cmd_run, "run a model on this machine's CPUs and measure it (--engine cpu)"},

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "planner/planner.h"
+#include "sim/serve.h"
 #include "sim/sim.h"
 
 /* A JSON document being built. cJSON leaves out an item it cannot allocate and carries on,
@@ -29,6 +30,10 @@ void isim__json_num(isim__json *j, cJSON *o, const char *key, double v);
 char *isim__json_finish(isim__json *j, cJSON *root);
 /* {arithmetic, hbm, network, fixed, total, binding} */
 cJSON *isim__json_terms_ms(isim__json *j, const isim_terms *t);
+/* A simulation under traffic (sim/serve.h): the traffic, the scheduler's limits, the
+ * percentiles, and with `requests` every request. */
+cJSON *isim__serve_json(isim__json *j, const isim_traffic *t, const isim_serve_result *s,
+                        bool requests);
 /* The plan document of isim_report_plan_json as a cJSON object. */
 cJSON *isim__plan_json_object(isim__json *j, const isim_plan_request *r, const isim_plan *p,
                               bool timing);

@@ -102,10 +102,9 @@ cJSON *isim__json_terms_ms(isim__json *j, const isim_terms *t)
     return o;
 }
 
-char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
-                               const isim_result *r)
+static cJSON *predict_object(isim__json *j, const isim_model *m, const isim_hw *hw,
+                             const isim_query *q, const isim_result *r)
 {
-    isim__json doc = {false}, *j = &doc;
     cJSON *o = isim__json_new(j);
     bool ok = r->feasible, paper = r->fidelity == ISIM_PAPER;
     isim__json_str(j, o, "model", m->id);
@@ -179,6 +178,23 @@ char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isi
     } else {
         isim__json_null(j, o, "speculative");
     }
+    return o;
+}
+
+char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                               const isim_result *r)
+{
+    isim__json doc = {false};
+    return isim__json_finish(&doc, predict_object(&doc, m, hw, q, r));
+}
+
+char *isim_report_predict_traffic_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                       const isim_result *r, const isim_traffic *t,
+                                       const isim_serve_result *s)
+{
+    isim__json doc = {false}, *j = &doc;
+    cJSON *o = predict_object(j, m, hw, q, r);
+    isim__json_item(j, o, "traffic", isim__serve_json(j, t, s, false));
     return isim__json_finish(j, o);
 }
 

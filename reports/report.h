@@ -10,12 +10,25 @@
 #include <stdio.h>
 
 #include "planner/planner.h"
+#include "sim/serve.h"
 #include "sim/sim.h"
 
 /* The prediction as a JSON document (a malloc'd string the caller frees), or NULL when
  * out of memory. */
 char *isim_report_predict_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
                                const isim_result *r);
+/* The prediction with "traffic": the simulation of t (isim_serve_run), its percentiles of
+ * TTFT, TPOT and end-to-end latency in ms, throughput and queue. */
+char *isim_report_predict_traffic_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                       const isim_result *r, const isim_traffic *t,
+                                       const isim_serve_result *s);
+/* A simulation alone (infersim simulate): the configuration, the traffic's figures and, with
+ * requests, every request (JSON; NULL when out of memory); the figures for people; one CSV
+ * row per request. */
+char *isim_report_serve_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                             const isim_traffic *t, const isim_serve_result *s, bool requests);
+void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_result *s);
+void isim_report_serve_csv(FILE *out, const isim_serve_result *s);
 /* The header line of the CSV form, then one row. */
 void isim_report_predict_csv_header(FILE *out);
 void isim_report_predict_csv_row(FILE *out, const isim_model *m, const isim_hw *hw,

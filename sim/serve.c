@@ -139,6 +139,14 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
                    "a request of up to %g tokens does not fit the KV cache of %g tokens one "
                    "data-parallel group holds",
                    in_max + out_max, floor(kv));
+    double budget = s->token_budget > 0 ? (double)s->token_budget : isim_step_chunk_tokens(x);
+    double passes = (double)t->requests *
+                    ((out_free ? hi : out_max) + ceil((in_free ? hi : in_max) / fmax(budget, 1)));
+    if (passes > ISIM_SERVE_MAX_PASSES)
+        return bad(err,
+                   "%lld requests of up to %g output tokens could take %.3g passes, more than "
+                   "the %.0e a simulation may run: fewer requests or shorter outputs",
+                   (long long)t->requests, out_free ? hi : out_max, passes, ISIM_SERVE_MAX_PASSES);
     return ISIM_OK;
 }
 
@@ -494,11 +502,8 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
     res->token_budget = s.budget;
     if (t->kind != ISIM_ARRIVE_CLOSED && n > 1) {
         double span = s.q[n - 1].arrival - first_arrival;
-        size_t done_by = 0;
-        for (size_t i = 0; i < n; i++)
-            done_by += s.q[i].done <= s.q[n - 1].arrival;
         res->offered_rps = span > 0 ? (double)(n - 1) / span : INFINITY;
-        res->served_rps = span > 0 ? (double)done_by / span : 0;
+        res->served_rps = (double)n / dur;
         res->overloaded = wait_last > wait_mid && (double)wait_last > 0.1 * (double)n;
     }
     *out = res;

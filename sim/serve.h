@@ -31,6 +31,10 @@ typedef enum {
 } isim_arrival_kind;
 
 #define ISIM_SERVE_MAX_REQUESTS 10000000
+/* The passes a simulation may take at most, counted before it starts as if every request
+ * ran alone: requests x (longest output + chunks of the longest prompt). A bound on the
+ * run's time (a pass costs about a microsecond), stated rather than discovered. */
+#define ISIM_SERVE_MAX_PASSES 1e9
 
 typedef struct isim_traffic {
     isim_arrival_kind kind;
@@ -77,7 +81,8 @@ typedef struct isim_serve_result {
     int64_t token_budget; /* per pass, per group */
     /* open loop: arrivals outran the service. The waiting queue grew through the second
      * half of the arrivals and ended holding over a tenth of the requests; by how much:
-     * offered / served requests per second over the arrivals. */
+     * offered requests per second (over the arrivals) / served (all of them over the
+     * duration, the replica's capacity when it is overloaded). */
     bool overloaded;
     double offered_rps, served_rps;
 } isim_serve_result;

@@ -1,12 +1,12 @@
 /* libFuzzer target: the command line. The input's lines are the arguments after
  * `infersim` (at most 32, each at most 4 KiB), run by cli_main in this process: predict,
- * plan, show, list and whatever else argv[1] says, except the commands that write files or
- * start processes (report, scenario, run, calibrate, validate). Every argument vector must
- * end in an exit status (0, 1 or 2) and a message, never a crash, a leak, a hang or a read
- * out of bounds. Options that write (--plot, -o) or read elsewhere (--data) are left out, and
- * so is work that takes seconds by design (the paper grid's --grid, --hw all, more than 256
- * devices): a plan of the whole catalog is not a parser's concern.
- *   tests/fuzz.sh 60 fuzz_cli */
+ * plan, simulate, show, list and whatever else argv[1] says, except the commands that write files
+ * or start processes (report, scenario, run, calibrate, validate). Every argument vector must end
+ * in an exit status (0, 1 or 2) and a message, never a crash, a leak, a hang or a read out of
+ * bounds. Options that write (--plot, -o) or read elsewhere (--data) are left out, and so is work
+ * that takes seconds by design (the paper grid's --grid, --hw all, more than 256 devices, traffic
+ * of more than 200 requests or long lengths): a plan of the whole catalog is not a parser's
+ * concern. tests/fuzz.sh 60 fuzz_cli */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +42,33 @@ static bool left_out(char **argv, int argc)
             if (strtod(v, NULL) > 256)
                 return true;
         }
+        /* traffic: a simulation of many requests or long outputs takes seconds by design */
+        static const struct {
+            const char *name;
+            double most;
+        } sized[] = {{"--requests", 200},    {"--output-tokens", 1024}, {"--input-tokens", 32768},
+                     {"--concurrency", 200}, {"--input-dist", 0},       {"--output-dist", 0}};
+        for (size_t k = 0; k < sizeof sized / sizeof sized[0]; k++) {
+            size_t n = strlen(sized[k].name);
+            if (strncmp(a, sized[k].name, n) != 0 || (a[n] != '=' && a[n] != '\0'))
+                continue;
+            const char *v = a[n] == '=' ? a + n + 1 : next;
+            if (sized[k].most == 0) { /* a distribution: every number of it small */
+                for (const char *c = strchr(v, ':'); c; c = strchr(c + 1, ':'))
+                    if (strtod(c + 1, NULL) > 1024)
+                        return true;
+            } else if (strtod(v, NULL) > sized[k].most) {
+                return true;
+            }
+        }
     }
-    return false;
+    /* traffic without a small --requests simulates 1000 requests or ten per client */
+    bool traffic = argc > 1 && strcmp(argv[1], "simulate") == 0, counted = false;
+    for (int i = 2; i < argc; i++) {
+        traffic |= strncmp(argv[i], "--rate", 6) == 0 || strncmp(argv[i], "--concurrency", 13) == 0;
+        counted |= strncmp(argv[i], "--requests", 10) == 0;
+    }
+    return traffic && !counted;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -295,3 +295,108 @@ Test(serve, a_prefix_hit_computes_only_the_new_tokens)
     isim_serve_result_free(warm);
     release(&f);
 }
+
+/* ---- the commands ---------------------------------------------------------------------- */
+
+#define SIM8B "simulate --model llama-3.1-8b --hw h100-sxm --devices 1 "
+
+Test(serve_cli, predict_under_traffic_prints_the_percentiles_beside_the_unloaded_figures)
+{
+    char *out = NULL;
+    cr_assert_eq(tu_run("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 64 "
+                        "--input-tokens 1000 --output-tokens 200 --rate 5 --requests 200",
+                        &out, NULL),
+                 0);
+    cr_assert(strstr(out, "TTFT             ") && strstr(out, "under traffic"), "%s", out);
+    cr_assert(strstr(out, "arrivals         poisson, 5 per s, 200 requests"), "%s", out);
+    free(out);
+    cr_assert_eq(tu_run("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 64 "
+                        "--input-tokens 1000 --output-tokens 200",
+                        &out, NULL),
+                 0);
+    cr_assert(strstr(out, "unloaded: a static batch"), "%s", out);
+    free(out);
+    cJSON *j = tu_run_json("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 8 "
+                           "--input-tokens 1000 --output-tokens 20 --concurrency 8 --requests 8 "
+                           "--json");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "traffic");
+    cr_assert_not_null(t);
+    const cJSON *ttft = cJSON_GetObjectItemCaseSensitive(t, "ttft_ms");
+    /* a static batch through the simulator: every request's first token after one pass */
+    cr_assert_eq(tu_num(ttft, "p50"), tu_num(ttft, "max"));
+    cr_assert_gt(tu_num(ttft, "p99"), 0);
+    cr_assert_eq(tu_num(t, "requests"), 8);
+    cJSON_Delete(j);
+}
+
+Test(serve_cli, simulate_prints_every_request_and_the_same_bytes_each_time)
+{
+    char *a = NULL, *b = NULL;
+    const char *args = SIM8B "--rate 20 --requests 50 --input-dist uniform:800:1000 "
+                             "--output-dist lognormal:100:0.5 --seed 4 --csv";
+    cr_assert_eq(tu_run(args, &a, NULL), 0);
+    cr_assert_eq(tu_run(args, &b, NULL), 0);
+    cr_assert_str_eq(a, b);
+    size_t lines = 0;
+    for (const char *c = a; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 51u, "%s", a);
+    cr_assert(strncmp(a, "request,arrival_s,ttft_ms,e2e_ms,tpot_ms", 40) == 0);
+    free(a);
+    free(b);
+    cJSON *j = tu_run_json(SIM8B "--concurrency 4 --requests 12 --input-tokens 500 "
+                                 "--output-tokens 50 --json");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "traffic"), "per_request");
+    cr_assert_eq(cJSON_GetArraySize(r), 12);
+    cJSON_Delete(j);
+}
+
+Test(serve_cli, an_overloaded_replica_says_by_how_much)
+{
+    char *out = NULL;
+    cr_assert_eq(tu_run(SIM8B "--rate 200 --requests 1000 --input-tokens 1000 "
+                              "--output-tokens 100",
+                        &out, NULL),
+                 0);
+    cr_assert(strstr(out, "OVERLOADED: 199.9 requests/s offered"), "%s", out);
+    free(out);
+}
+
+Test(serve_cli, bad_traffic_is_a_usage_error_with_the_reason)
+{
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10", 2,
+                    "missing the traffic: --rate R or --concurrency C", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 0", 2,
+                    "--rate: 0 is out of range", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate -2", 2,
+                    "--rate: -2 is out of range", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 2 --concurrency 2", 2,
+                    "exclusive", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 2 --arrival gamma", 2,
+                    "--arrival gamma needs --arrival-cv CV", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 2 --arrival pareto", 2,
+                    "--arrival: expected poisson or gamma, got 'pareto'", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 2 --arrival gamma "
+                          "--arrival-cv 11",
+                    2, "--arrival-cv: 11 is out of range", true);
+    tu_expect_error(SIM8B "--output-tokens 10 --rate 2 --input-dist normal:5:1", 2,
+                    "expected uniform:MIN:MAX or lognormal:MEAN:CV, got 'normal:5:1'", true);
+    tu_expect_error(SIM8B "--output-tokens 10 --rate 2 --input-dist uniform:5", 2,
+                    "expected two decimal numbers after 'uniform:'", true);
+    tu_expect_error(SIM8B "--output-tokens 10 --rate 2 --input-dist uniform:9:5", 2,
+                    "uniform in [a, b] needs whole numbers", true);
+    tu_expect_error(SIM8B "--input-tokens 131000 --output-tokens 100 --rate 2", 2,
+                    "131100 tokens of context exceed Llama 3.1 8B's 131072", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --concurrency 9 --requests 3", 2,
+                    "--concurrency 9 is more than --requests 3", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 100000 --rate 2 --requests "
+                          "1000000",
+                    2, "more than the 1e+09 a simulation may run", true);
+    tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
+                    "--input-tokens 100 --output-tokens 10 --seed 3",
+                    2, "--seed needs traffic", true);
+    tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
+                    "--input-tokens 100 --output-tokens 10 --rate 1 --fidelity paper",
+                    2, "deploy fidelity only", true);
+}
