@@ -685,3 +685,54 @@ Test(faults, a_dataset_load_survives_failed_allocations)
     inject("isim_dataset_load", load_dataset, csv, SAMPLED(7));
     tu_discard(csv);
 }
+
+/* ---- serving under traffic ------------------------------------------------------------ */
+
+typedef struct {
+    isim_model *m;
+    isim_hw *h;
+    isim_query q;
+} serve_fixture;
+
+static isim_status serve_run(const void *ctx, isim_error *e)
+{
+    const serve_fixture *f = ctx;
+    isim_result r;
+    isim_step_ctx *x = NULL;
+    isim_status st = isim_step_ctx_new(f->m, f->h, &f->q, &x, &r, e);
+    cr_assert(st != ISIM_OK || x != NULL);
+    isim_traffic t = {.kind = ISIM_ARRIVE_POISSON,
+                      .rate = 20,
+                      .requests = 40,
+                      .input = {ISIM_LEN_UNIFORM, 500, 900},
+                      .output = {ISIM_LEN_FIXED, 20, 0},
+                      .seed = 3};
+    isim_sched s = {.max_seqs = 8};
+    isim_serve_result *res = NULL;
+    if (!st)
+        st = isim_serve_run(f->m, x, &s, &t, &res, e);
+    cr_assert_eq(st == ISIM_OK, res != NULL);
+    char *json = NULL;
+    if (!st) {
+        isim_query q = f->q;
+        json = isim_report_serve_json(f->m, f->h, &q, &t, res, true);
+        if (!json)
+            st = isim_error_set(e, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    }
+    free(json);
+    isim_serve_result_free(res);
+    isim_step_ctx_free(x);
+    return st;
+}
+
+/* The step context, the simulation of 40 requests and its JSON with every request. */
+Test(faults, a_simulation_under_traffic_survives_every_failed_allocation)
+{
+    serve_fixture f = {tu_model("llama-3.1-8b"), tu_hw("h100-sxm"), {0}};
+    isim_query_init(&f.q);
+    f.q.input_tokens = 900;
+    f.q.output_tokens = 20;
+    inject("isim_serve_run and its JSON", serve_run, &f, 1);
+    isim_model_free(f.m);
+    isim_hw_free(f.h);
+}
