@@ -114,7 +114,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         {"hw", true, "hardware profile id (infersim list hardware)", NULL},
         {"devices", true, "devices serving one replica (paper fidelity: any real >= 1)", NULL},
         {"batch", true,
-         simulate ? "running sequences at most per data-parallel group (default 256)"
+         simulate ? "running sequences at most per data-parallel group (default: the "
+                    "profile's serving.max_running_sequences, else 256)"
                   : "sequences decoded together (>= 1); under traffic, the running sequences "
                     "at most per data-parallel group",
          NULL},
@@ -190,7 +191,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
     isim_traffic t;
     isim_sched sc;
     bool traffic;
-    double limit = simulate && !has(opts, "batch") ? 256 : q.batch;
+    /* simulate without --batch: the profile's engine limit, once the profile is loaded */
+    double limit = simulate && !has(opts, "batch") ? 0 : q.batch;
     if ((rc = cli_traffic(cmd, opts, &q, limit, &t, &sc, &traffic)))
         return rc;
     /* lengths given only as distributions: the figures of a request alone take their means */
@@ -221,6 +223,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         goto cleanup;
     }
     q.draft = draft;
+    if (traffic && sc.max_seqs == 0)
+        sc.max_seqs = hw->max_running_sequences > 0 ? (int64_t)hw->max_running_sequences : 256;
     if (traffic) {
         /* the static figures of one request alone beside the traffic's */
         double b = q.batch;

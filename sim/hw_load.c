@@ -3,6 +3,7 @@
  * with file:line:col. */
 #include "sim/internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ static const hw_range RANGES[] = {
     {"serving.step_overhead_us",                      0,     EVERY(1e5)},
     {"serving.kernels_per_layer",                     0,     EVERY(1000)},
     {"serving.prefill_chunk_tokens",                  1,     EVERY(1e7)},
+    {"serving.max_running_sequences",                 1,     EVERY(1e6)},
     {"serving.request_overhead_us",                   0,     EVERY(1e7)},
     {"serving.activation_bytes",                      1,     EVERY(8)},
     {"fitted.backends.*.flops",                       0.01,  EVERY(1)},
@@ -202,8 +204,9 @@ static isim_status read_collectives(isim__map *top, isim_hw *h)
 static isim_status read_serving(isim__map *top, isim_hw *h)
 {
     static const char *const keys[] = {
-        "memory_utilization",   "runtime_reserve_gb",  "step_overhead_us", "kernels_per_layer",
-        "prefill_chunk_tokens", "request_overhead_us", "activation_bytes", NULL};
+        "memory_utilization", "runtime_reserve_gb",    "step_overhead_us",
+        "kernels_per_layer",  "prefill_chunk_tokens",  "request_overhead_us",
+        "activation_bytes",   "max_running_sequences", NULL};
     isim__map s;
     h->activation_bytes = 2; /* 16-bit activations unless the engine's profile says otherwise */
     isim_status st = isim__map_sub(top, "serving", keys, false, &s, &h->has_serving);
@@ -226,6 +229,12 @@ static isim_status read_serving(isim__map *top, isim_hw *h)
     h->request_overhead_s = req_us * 1e-6;
     if (!st)
         st = number(&s, h, "serving.activation_bytes", false, &h->activation_bytes, NULL);
+    if (!st)
+        st = number(&s, h, "serving.max_running_sequences", false, &h->max_running_sequences, NULL);
+    if (!st && h->max_running_sequences != floor(h->max_running_sequences))
+        st = isim__map_error(&s, "max_running_sequences",
+                             "'serving.max_running_sequences' must be a whole number, got %g",
+                             h->max_running_sequences);
     h->runtime_reserve_bytes = gb * 1e9;
     h->step_overhead_s = us * 1e-6;
     if (!st && h->runtime_reserve_bytes >= h->mem_bytes * h->mem_utilization)

@@ -303,9 +303,12 @@ typedef struct isim_hw {
     bool has_serving;
     double mem_utilization, runtime_reserve_bytes, step_overhead_s, kernels_per_layer,
         prefill_chunk_tokens;
-    double request_overhead_s; /* a request's own fixed time to its first token (API server,
-                                  tokenizer, scheduling, streaming); 0 unless written */
-    double activation_bytes;   /* bytes of an activation value in the engine; 2 unless written */
+    double request_overhead_s;    /* a request's own fixed time to its first token (API server,
+                                     tokenizer, scheduling, streaming); 0 unless written */
+    double activation_bytes;      /* bytes of an activation value in the engine; 2 unless written */
+    double max_running_sequences; /* the engine's default limit on running sequences per
+                                     data-parallel group (vLLM's max_num_seqs); 0 unless
+                                     written */
     /* fits to measured serving data (the profile's `fitted:` section): fits[0] is the one
      * over every engine ("all"), already applied to the fields above; the others are one
      * engine's each, applied when a query names its backend */

@@ -156,6 +156,8 @@ static const bound HW[] = {
     {"h100-sxm", GPU, "serving.kernels_per_layer", "1000", "1000.01", "[0, 1000]", NULL},
     {"h100-sxm", GPU, "serving.prefill_chunk_tokens", "1", "0.99999", "[1, 1e+07]", NULL},
     {"h100-sxm", GPU, "serving.prefill_chunk_tokens", "1e+07", "1.00001e+07", "[1, 1e+07]", NULL},
+    {"h100-sxm", GPU, "serving.max_running_sequences", "1", "0.5", "[1, 1e+06]", NULL},
+    {"h100-sxm", GPU, "serving.max_running_sequences", "1e+06", "1.00001e+06", "[1, 1e+06]", NULL},
     {"h100-sxm", GPU, "serving.request_overhead_us", "0", "-1e-06", "[0, 1e+07]", NULL},
     {"h100-sxm", GPU, "serving.request_overhead_us", "1e+07", "1.00001e+07", "[0, 1e+07]", NULL},
     {"h100-sxm", GPU, "serving.activation_bytes", "1", "0.99999", "[1, 8]", NULL},

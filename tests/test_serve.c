@@ -3,6 +3,8 @@
  * and heavy load, determinism, preemption and refusals. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim/serve.h"
@@ -399,4 +401,29 @@ Test(serve_cli, bad_traffic_is_a_usage_error_with_the_reason)
     tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
                     "--input-tokens 100 --output-tokens 10 --rate 1 --fidelity paper",
                     2, "deploy fidelity only", true);
+}
+
+/* The engine's limit on running sequences is the simulator's default, and a whole number. */
+Test(serve, the_profiles_running_sequences_limit_is_a_whole_number)
+{
+    isim_hw *h = tu_hw("h100-sxm");
+    cr_assert_eq(h->max_running_sequences, 1024);
+    FILE *f = fopen(h->path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *bad = tu_replace(text, "max_running_sequences: {value: 1024,",
+                           "max_running_sequences: {value: 1024.5,");
+    char *path = tu_write("h100-sxm.yaml", bad);
+    isim_hw *b = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_hw_load(path, &b, &e), ISIM_ESCHEMA);
+    cr_assert(strstr(e.message, "'serving.max_running_sequences' must be a whole number, got "
+                                "1024.5"),
+              "%s", e.message);
+    tu_discard(path);
+    free(bad);
+    isim_hw_free(h);
 }
