@@ -980,26 +980,29 @@ static double mean_len(const isim_ds_row *r, int l)
     return r->inferencex ? floor(0.9 * l + 0.5) : (double)l;
 }
 
-static bool run_shape(const isim_model *m, const isim_hw *hw, const isim_ds_row *r,
-                      const isim_ds_shape *s, double batch, isim_dtype kv, isim_result *res,
-                      char *why, size_t n)
+/* The query of a row's shape at `batch` sequences. */
+static void shape_query(const isim_model *m, const isim_ds_row *r, const isim_ds_shape *s,
+                        double batch, isim_dtype kv, isim_query *q)
 {
-    isim_query q;
-    isim_query_init(&q);
-    q.fidelity = ISIM_DEPLOY;
-    q.devices = (double)s->tp * s->pp * s->dp;
-    q.tp = s->tp;
-    q.pp = s->pp;
-    q.ep = m->has_moe ? s->ep : 1;
-    q.batch = batch < 1 ? 1 : batch;
-    q.input_tokens = mean_len(r, r->isl);
-    q.output_tokens = mean_len(r, r->osl);
-    q.weights = r->weights;
-    q.kv = kv;
-    q.allow_cross_domain_tp = true; /* the row ran it */
-    isim_error e = {0};
-    if (isim_predict(m, hw, &q, res, &e)) {
-        snprintf(why, n, "%s", e.message);
+    isim_query_init(q);
+    q->fidelity = ISIM_DEPLOY;
+    q->devices = (double)s->tp * s->pp * s->dp;
+    q->tp = s->tp;
+    q->pp = s->pp;
+    q->ep = m->has_moe ? s->ep : 1;
+    q->batch = batch < 1 ? 1 : batch;
+    q->input_tokens = mean_len(r, r->isl);
+    q->output_tokens = mean_len(r, r->osl);
+    q->weights = r->weights;
+    q->kv = kv;
+    q->allow_cross_domain_tp = true; /* the row ran it */
+}
+
+/* Whether a prediction can stand for the row; false with why set. */
+static bool usable(isim_status st, const isim_error *e, const isim_result *res, char *why, size_t n)
+{
+    if (st) {
+        snprintf(why, n, "%s", e->message);
         return false;
     }
     if (!res->feasible && res->reason != ISIM_REASON_MEMORY) {
@@ -1009,29 +1012,15 @@ static bool run_shape(const isim_model *m, const isim_hw *hw, const isim_ds_row 
     return true; /* a layout the memory model finds too big still ran: its times stand */
 }
 
-/* Sequences of b (per data-parallel group) whose KV cache fits beside the weights: paged
- * engines admit requests while the cache holds their tokens, on average the prompt and
- * half the output; the others wait for a slot. res is the prediction at b sequences, whose
- * memory holds every sequence at full context. */
-static double admitted(const isim_result *res, double b, double isl, double osl)
+static bool run_shape(const isim_model *m, const isim_hw *hw, const isim_ds_row *r,
+                      const isim_ds_shape *s, double batch, isim_dtype kv, isim_result *res,
+                      char *why, size_t n)
 {
-    const isim_memory *mem = &res->memory;
-    if (mem->total <= mem->capacity || !(mem->kv_cache > 0))
-        return b;
-    double per_seq = mem->kv_cache / b * (isl + osl / 2) / (isl + osl);
-    double room = mem->capacity - (mem->total - mem->kv_cache);
-    /* a layout whose weights leave no room by this memory model still ran: the model is
-     * too strict there, and the batch stands */
-    if (room < per_seq)
-        return b;
-    return fmin(b, floor(room / per_seq));
-}
-
-/* M/D/1 mean wait of a server busy rho of the time with service s (Pollaczek-Khinchine). */
-static double md1_wait(double rho, double s)
-{
-    rho = rho < 0.95 ? rho : 0.95;
-    return rho * s / (2 * (1 - rho));
+    isim_query q;
+    shape_query(m, r, s, batch, kv, &q);
+    isim_error e = {0};
+    isim_status st = isim_predict(m, hw, &q, res, &e);
+    return usable(st, &e, res, why, n);
 }
 
 bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
@@ -1047,51 +1036,29 @@ bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_
     const isim_model *m = d->models[r->model];
     isim_hw hw;
     isim_hw_apply_fit(d->hw[r->hw], p, &hw);
-    const double osl = mean_len(r, r->osl), ovh = hw.step_overhead_s;
+    const double osl = mean_len(r, r->osl);
     isim_result res;
     if (!r->disagg) {
-        /* Aggregated, closed loop: each data-parallel group decodes b sequences and
-         * prefills the prompts of the requests that replace finished ones in the same
-         * passes (chunked prefill). Over one request's osl - 1 decode steps the other b - 1
-         * requests each start once: their prefill passes add to its TPOT. */
+        /* Aggregated, closed loop: the closed form of sim/serve.h, the benchmark's first
+         * requests together (InferenceX sends 10 x the concurrency in all), lengths of one
+         * value unless InferenceX drew them. */
         const isim_ds_shape *s = &r->agg;
-        if (!run_shape(m, &hw, r, s, s->batch, p->kv, &res, why, n))
+        isim_query q;
+        shape_query(m, r, s, s->batch, p->kv, &q);
+        isim_closed_loop cl = {.clients = ceil((double)s->batch / s->dp),
+                               .input_tokens = mean_len(r, r->isl),
+                               .output_tokens = osl,
+                               .same_lengths = !r->inferencex,
+                               .lockstep = p->lockstep,
+                               .first_burst = true};
+        isim_closed_form cf;
+        isim_error e = {0};
+        isim_status st = isim_serve_closed_loop(m, &hw, &q, &cl, &cf, &res, &e);
+        if (!usable(st, &e, &res, why, n))
             return false;
-        double clients = ceil((double)s->batch / s->dp);
-        double b = admitted(&res, clients, mean_len(r, r->isl), osl);
-        if (b < clients && !run_shape(m, &hw, r, s, b * s->dp, p->kv, &res, why, n))
-            return false;
-        double per_prompt = fmax(res.prefill_all_s - res.prefill_chunks * ovh, 0) / b;
-        double chunks_each = ceil(mean_len(r, r->isl) / hw.prefill_chunk_tokens);
-        double tpot = res.tpot_s + (osl > 1 ? (b - 1) / (osl - 1) * per_prompt : 0);
-        /* TTFT in the steady state: the pass under way when the request arrives (none
-         * when it is alone), its own chunks riding with the others' decodes, and the
-         * queue of prompts ahead of it (M/D/1, arrivals b per request cycle). */
-        double cycle = osl * tpot + per_prompt;
-        double steady = hw.request_overhead_s + per_prompt + chunks_each * ovh +
-                        md1_wait(b * per_prompt / cycle, per_prompt);
-        if (b > 1)
-            steady += 0.5 * tpot + chunks_each * (res.tpot_s - ovh);
-        /* the benchmark's first b requests arrive together (InferenceX sends 10 x the
-         * concurrency in all): one request in ten waits for the whole burst */
-        double ttft = 0.9 * steady + 0.1 * res.ttft_s;
-        /* Requests of one fixed length that start together can stay together: the b prompts
-         * prefill as one burst, then decode with no prompt among them. A share of them does
-         * (the scheduler decides: one that admits every waiting prompt at once keeps them in
-         * step; one that mixes chunks into decode passes spreads them); InferenceX's random
-         * lengths break the lock-step. */
-        if (!r->inferencex && b > 1) {
-            double w = p->lockstep;
-            tpot = w * res.tpot_s + (1 - w) * tpot;
-            ttft = w * (hw.request_overhead_s + res.ttft_s) + (1 - w) * ttft;
-        }
-        /* clients beyond the admitted sequences wait for a slot: b slots serve requests of
-         * ttft + (osl - 1) tpot each, so a client's cycle is that times clients / b */
-        if (b < clients)
-            ttft += (ttft + (osl - 1) * tpot) * (clients / b - 1);
-        *ttft_s = ttft;
-        *tpot_s = tpot;
-        *parts = (isim_ds_parts){res.tpot_s, per_prompt, res.ttft_s, steady};
+        *ttft_s = cf.ttft_s;
+        *tpot_s = cf.tpot_s;
+        *parts = (isim_ds_parts){cf.decode_s, cf.prompt_s, cf.burst_ttft_s, cf.steady_ttft_s};
         return true;
     }
     /* Disaggregated: decode workers decode, prefill workers prefill and hand the KV cache
@@ -1099,7 +1066,7 @@ bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_
     if (!run_shape(m, &hw, r, &r->decode, r->decode.batch, p->kv, &res, why, n))
         return false;
     double clients = ceil((double)r->decode.batch / r->decode.dp);
-    double b = admitted(&res, clients, mean_len(r, r->isl), osl);
+    double b = isim_serve_admitted(&res, clients, mean_len(r, r->isl), osl);
     if (b < clients && !run_shape(m, &hw, r, &r->decode, b * r->decode.dp, p->kv, &res, why, n))
         return false;
     double tpot = res.tpot_s;
@@ -1112,7 +1079,7 @@ bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_
     double link =
         gp + gd <= (double)hw.domain_size ? hw.scale_up_bytes_per_s : hw.scale_out_bytes_per_s;
     double kv = isim_model_kv_bytes(m, mean_len(r, r->isl), p->kv);
-    double ttft = s + md1_wait(lambda * s / r->prefill.batch, s) + kv / (fmin(gp, gd) * link);
+    double ttft = s + isim_md1_wait(lambda * s / r->prefill.batch, s) + kv / (fmin(gp, gd) * link);
     if (b < clients)
         ttft += (ttft + (osl - 1) * tpot) * (clients / b - 1);
     *ttft_s = ttft;

@@ -526,3 +526,85 @@ void isim_serve_result_free(isim_serve_result *r)
     free(r->req);
     free(r);
 }
+
+/* ---- the closed form ------------------------------------------------------------------ */
+
+double isim_serve_admitted(const isim_result *res, double b, double input_tokens,
+                           double output_tokens)
+{
+    const isim_memory *mem = &res->memory;
+    if (mem->total <= mem->capacity || !(mem->kv_cache > 0))
+        return b;
+    double per_seq =
+        mem->kv_cache / b * (input_tokens + output_tokens / 2) / (input_tokens + output_tokens);
+    double room = mem->capacity - (mem->total - mem->kv_cache);
+    /* a layout whose weights leave no room by this memory model still ran: the model is
+     * too strict there, and the batch stands */
+    if (room < per_seq)
+        return b;
+    return fmin(b, floor(room / per_seq));
+}
+
+double isim_md1_wait(double rho, double s)
+{
+    rho = rho < 0.95 ? rho : 0.95;
+    return rho * s / (2 * (1 - rho));
+}
+
+/* isim_predict at `batch` sequences; false when the layout is infeasible for a reason other
+ * than memory (a layout the memory model finds too big still runs: its times stand). */
+static bool predict_at(const isim_model *m, const isim_hw *hw, const isim_query *q, double batch,
+                       isim_result *res, isim_status *st, isim_error *err)
+{
+    isim_query b = *q;
+    b.batch = batch < 1 ? 1 : batch;
+    *st = isim_predict(m, hw, &b, res, err);
+    return !*st && (res->feasible || res->reason == ISIM_REASON_MEMORY);
+}
+
+isim_status isim_serve_closed_loop(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                   const isim_closed_loop *c, isim_closed_form *out,
+                                   isim_result *res, isim_error *err)
+{
+    memset(out, 0, sizeof *out);
+    isim_status st;
+    if (!predict_at(m, hw, q, q->batch, res, &st, err))
+        return st;
+    const double dp = res->dp > 0 ? res->dp : 1, osl = q->output_tokens, isl = q->input_tokens;
+    const double ovh = hw->step_overhead_s, clients = c->clients;
+    double b = isim_serve_admitted(res, clients, isl, osl);
+    if (b < clients && !predict_at(m, hw, q, b * dp, res, &st, err))
+        return st;
+    /* Each data-parallel group decodes b sequences and prefills the prompts of the requests
+     * that replace finished ones in the same passes (chunked prefill). Over one request's
+     * osl - 1 decode steps the other b - 1 requests each start once: their prefill passes
+     * add to its TPOT. */
+    double per_prompt = fmax(res->prefill_all_s - res->prefill_chunks * ovh, 0) / b;
+    double chunks_each = ceil(isl / hw->prefill_chunk_tokens);
+    double tpot = res->tpot_s + (osl > 1 ? (b - 1) / (osl - 1) * per_prompt : 0);
+    /* TTFT in the steady state: the pass under way when the request arrives (none when it
+     * is alone), its own chunks riding with the others' decodes, and the queue of prompts
+     * ahead of it (M/D/1, arrivals b per request cycle). */
+    double cycle = osl * tpot + per_prompt;
+    double steady = hw->request_overhead_s + per_prompt + chunks_each * ovh +
+                    isim_md1_wait(b * per_prompt / cycle, per_prompt);
+    if (b > 1)
+        steady += 0.5 * tpot + chunks_each * (res->tpot_s - ovh);
+    double ttft = c->first_burst ? 0.9 * steady + 0.1 * res->ttft_s : steady;
+    /* Requests of one fixed length that start together can stay together: the b prompts
+     * prefill as one burst, then decode with no prompt among them. A share of them does
+     * (the scheduler decides: one that admits every waiting prompt at once keeps them in
+     * step; one that mixes chunks into decode passes spreads them); random lengths break
+     * the lock-step. */
+    if (c->same_lengths && b > 1) {
+        double w = c->lockstep;
+        tpot = w * res->tpot_s + (1 - w) * tpot;
+        ttft = w * (hw->request_overhead_s + res->ttft_s) + (1 - w) * ttft;
+    }
+    /* clients beyond the admitted sequences wait for a slot: b slots serve requests of
+     * ttft + (osl - 1) tpot each, so a client's cycle is that times clients / b */
+    if (b < clients)
+        ttft += (ttft + (osl - 1) * tpot) * (clients / b - 1);
+    *out = (isim_closed_form){ttft, tpot, b, res->tpot_s, per_prompt, res->ttft_s, steady};
+    return ISIM_OK;
+}

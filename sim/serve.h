@@ -98,6 +98,47 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
                            const isim_traffic *t, isim_serve_result **out, isim_error *err);
 void isim_serve_result_free(isim_serve_result *r);
 
+/* ---- the closed loop's steady state in closed form: the fast screen ------------------ */
+
+/* C clients per data-parallel group, each sending its next request when its last one ends,
+ * as public benchmarks run a concurrency. */
+typedef struct isim_closed_loop {
+    double clients;                     /* per data-parallel group, >= 1 */
+    double input_tokens, output_tokens; /* the requests' mean lengths */
+    bool same_lengths; /* every request of one length: a share of them stays in step */
+    double lockstep;   /* that share, [0, 1] (a fitted parameter of the engine) */
+    bool first_burst;  /* the run's first C requests arrive together and a tenth of the
+                          requests are of that burst (a benchmark of 10 C requests) */
+} isim_closed_loop;
+
+typedef struct isim_closed_form {
+    double ttft_s, tpot_s;
+    double admitted;                    /* sequences per group the KV cache holds of the clients */
+    double decode_s;                    /* one decode pass of the admitted sequences */
+    double prompt_s;                    /* one request's prompt passes, riding with decodes */
+    double burst_ttft_s, steady_ttft_s; /* TTFT of a burst and in the steady state */
+} isim_closed_form;
+
+/* The mean TTFT and TPOT of the closed loop c on the configuration of q (q->batch: the
+ * replica's clients, q->input_tokens and q->output_tokens the means), from one or two
+ * predictions: a request's TPOT carries the prompts of the requests that start during its
+ * decode, its TTFT the pass under way, its own chunks and an M/D/1 queue of prompts ahead
+ * of it; clients the KV cache cannot hold wait for a slot. res is the prediction at the
+ * admitted batch; an infeasible one (other than memory) leaves out unset and res saying
+ * why. The simulation (isim_serve_run) is the reference: tests/test_serve.c compares the
+ * two at light and heavy load. */
+isim_status isim_serve_closed_loop(const isim_model *m, const isim_hw *hw, const isim_query *q,
+                                   const isim_closed_loop *c, isim_closed_form *out,
+                                   isim_result *res, isim_error *err);
+/* Sequences of b (per data-parallel group) whose KV cache fits beside the weights, res
+ * the prediction at b sequences (every one at full context): paged engines admit requests
+ * while the cache holds their tokens, on average the prompt and half the output. */
+double isim_serve_admitted(const isim_result *res, double b, double input_tokens,
+                           double output_tokens);
+/* The M/D/1 mean wait of a server busy rho of the time with service s (Pollaczek-Khinchine;
+ * rho held at 0.95). */
+double isim_md1_wait(double rho, double s);
+
 /* The q-quantile (type 7 of Hyndman and Fan 1996, numpy's default) of n sorted values. */
 double isim_quantile_sorted(const double *v, size_t n, double q);
 
