@@ -101,6 +101,9 @@ int cli_write_file(const char *path, void (*write)(FILE *out, void *ctx), void *
  * and returns CLI_FAIL. */
 cJSON *cli_json_new(void);
 int cli_json_print(cJSON *doc);
+/* Prints a document a report writer made (and frees it), or, for NULL (the writer ran out
+ * of memory), says so and returns CLI_FAIL. */
+int cli_print_doc(char *text);
 
 /* The traffic options of predict and simulate, spliced into a command's options. */
 #define CLI_TRAFFIC_OPTS                                                                           \

@@ -30,18 +30,6 @@ static void help_simulate(cli_opt *opts)
     cli_print_options(opts);
 }
 
-/* Prints a JSON document, or says it could not be made. */
-static int print_doc(char *s)
-{
-    if (!s) {
-        fprintf(stderr, "infersim: error: out of memory\n");
-        return CLI_FAIL;
-    }
-    printf("%s\n", s);
-    free(s);
-    return CLI_OK;
-}
-
 static bool has(cli_opt *opts, const char *name)
 {
     const cli_opt *o = cli_find(opts, name);
@@ -249,14 +237,14 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
     } else if (simulate && has(opts, "csv")) {
         isim_report_serve_csv(stdout, sv);
     } else if (simulate && has(opts, "json")) {
-        rc = print_doc(isim_report_serve_json(m, hw, &q, &t, sv, true));
+        rc = cli_print_doc(isim_report_serve_json(m, hw, &q, &t, sv, true));
     } else if (simulate) {
         fprintf(stdout, "%s on %g x %s, layout tp %d, pp %d, ep %d, dp %d (deploy fidelity)\n",
                 m->name, q.devices, hw->name, r.tp, r.pp, r.ep, r.dp);
         isim_report_serve_table(stdout, &t, sv);
     } else if (has(opts, "json")) {
-        rc = print_doc(sv ? isim_report_predict_traffic_json(m, hw, &q, &r, &t, sv)
-                          : isim_report_predict_json(m, hw, &q, &r));
+        rc = cli_print_doc(sv ? isim_report_predict_traffic_json(m, hw, &q, &r, &t, sv)
+                              : isim_report_predict_json(m, hw, &q, &r));
     } else if (has(opts, "csv")) {
         isim_report_predict_csv_header(stdout);
         isim_report_predict_csv_row(stdout, m, hw, &q, &r);

@@ -53,13 +53,5 @@ int cmd_show(int argc, char **argv)
             isim_report_hw_table(stdout, h);
         isim_hw_free(h);
     }
-    if (json) {
-        if (!s) {
-            fprintf(stderr, "infersim: error: out of memory\n");
-            return CLI_FAIL;
-        }
-        printf("%s\n", s);
-        free(s);
-    }
-    return CLI_OK;
+    return json ? cli_print_doc(s) : CLI_OK;
 }

@@ -59,10 +59,8 @@ cJSON *cli_json_new(void)
     return cJSON_CreateObject();
 }
 
-int cli_json_print(cJSON *doc)
+int cli_print_doc(char *text)
 {
-    char *text = doc && !json_lost ? cJSON_Print(doc) : NULL;
-    cJSON_Delete(doc);
     if (!text) {
         fprintf(stderr, "infersim: error: out of memory\n");
         return CLI_FAIL;
@@ -70,6 +68,13 @@ int cli_json_print(cJSON *doc)
     printf("%s\n", text);
     free(text);
     return CLI_OK;
+}
+
+int cli_json_print(cJSON *doc)
+{
+    char *text = doc && !json_lost ? cJSON_Print(doc) : NULL;
+    cJSON_Delete(doc);
+    return cli_print_doc(text);
 }
 
 int cli_main(int argc, char **argv)

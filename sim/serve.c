@@ -249,6 +249,30 @@ static bool grow(sim *s, sreq *r, int64_t tokens)
     return true;
 }
 
+/* The prompt tokens a pass computes: how many, of how many sequences, the token-weighted
+ * sum of the context each attends over, and the sequences whose prompt ends. */
+typedef struct {
+    double tokens, ctx;
+    int64_t seqs, finishing;
+} prompts;
+
+/* Request r's next chunk of its prompt, as much of the budget as it needs, added to p;
+ * false (nothing taken) when the KV cache has not the blocks for it. */
+static bool chunk(sim *s, sreq *r, int64_t *budget, prompts *p)
+{
+    int64_t left = r->prompt + r->gen - r->computed;
+    int64_t c = left < *budget ? left : *budget;
+    if (!grow(s, r, r->computed + c))
+        return false;
+    p->tokens += (double)c;
+    p->ctx += (double)c * ((double)r->computed + (double)c / 2);
+    p->seqs++;
+    p->finishing += c == left;
+    *budget -= c;
+    r->computed += c;
+    return true;
+}
+
 /* The tokens of request r's prompt (with what it generated before a preemption) that the
  * prefix cache holds when it is admitted: at least one token is computed. */
 static void admit_state(sreq *r)
@@ -337,8 +361,8 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
         }
         /* decodes first: every running sequence past its prompt adds one token, a sequence
          * the cache cannot grow preempts the latest admitted */
-        int64_t budget = budget_all, n_dec = 0, n_pre = 0, n_fin = 0;
-        double dec_ctx = 0, pre_tok = 0, pre_ctx = 0;
+        int64_t budget = budget_all, n_dec = 0;
+        double dec_ctx = 0;
         for (size_t k = 0; k < s.n_run && budget > 0; k++) {
             sreq *r = &s.q[s.run[k]];
             if (r->prefilling)
@@ -358,41 +382,23 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
             budget--;
         }
         /* then prompts: chunks of those admitted, then new admissions in arrival order */
+        prompts pr = {0};
         for (size_t k = 0; k < s.n_run && budget > 0; k++) {
             sreq *r = &s.q[s.run[k]];
-            if (!r->prefilling)
-                continue;
-            int64_t left = r->prompt + r->gen - r->computed;
-            int64_t c = left < budget ? left : budget;
-            if (!grow(&s, r, r->computed + c))
+            if (r->prefilling && !chunk(&s, r, &budget, &pr))
                 break;
-            pre_tok += (double)c;
-            pre_ctx += (double)c * ((double)r->computed + (double)c / 2);
-            n_pre++;
-            budget -= c;
-            r->computed += c;
-            if (c == left)
-                n_fin++;
         }
         while (budget > 0 && s.wait.n > 0 && (int64_t)s.n_run < s.max_run) {
             size_t i = dq_front(&s.wait);
-            sreq *r = &s.q[i];
-            admit_state(r);
-            int64_t left = r->prompt + r->gen - r->computed;
-            int64_t c = left < budget ? left : budget;
-            if (!grow(&s, r, r->computed + c))
+            admit_state(&s.q[i]);
+            if (!chunk(&s, &s.q[i], &budget, &pr))
                 break;
             dq_pop_front(&s.wait);
-            r->prefilling = true;
+            s.q[i].prefilling = true;
             s.run[s.n_run++] = i;
-            pre_tok += (double)c;
-            pre_ctx += (double)c * ((double)r->computed + (double)c / 2);
-            n_pre++;
-            budget -= c;
-            r->computed += c;
-            if (c == left)
-                n_fin++;
         }
+        const double pre_tok = pr.tokens, pre_ctx = pr.ctx;
+        const int64_t n_pre = pr.seqs, n_fin = pr.finishing;
         if (n_dec == 0 && n_pre == 0) {
             st = bad(err,
                      "the scheduler could place no token in a pass (%zu running, %zu waiting, "
