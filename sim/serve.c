@@ -212,6 +212,8 @@ typedef struct {
     int64_t blocks_free, block;
     int64_t max_run, budget;
     double dp;
+    int64_t n_dec;  /* decode tokens of the pass being built */
+    double dec_ctx; /* their contexts' sum */
 } sim;
 
 static int64_t blocks_for(const sim *s, int64_t tokens)
@@ -225,6 +227,10 @@ static void preempt(sim *s, size_t k)
 {
     size_t i = s->run[k];
     sreq *r = &s->q[i];
+    if (r->decoding) { /* its token leaves the pass being built */
+        s->n_dec--;
+        s->dec_ctx -= (double)r->computed;
+    }
     s->blocks_free += r->blocks;
     r->blocks = 0;
     r->computed = 0;
@@ -246,6 +252,21 @@ static bool grow(sim *s, sreq *r, int64_t tokens)
         return false;
     s->blocks_free -= need;
     r->blocks += need;
+    return true;
+}
+
+/* Room in the KV cache for the k-th running request to hold `tokens`: the latest admitted
+ * are preempted until its blocks grow (vLLM's preemption by recompute); false when it was
+ * the latest itself and is preempted. A request alone always fits (isim_serve_check). */
+static bool room(sim *s, size_t k, int64_t tokens)
+{
+    size_t i = s->run[k];
+    while (!grow(s, &s->q[i], tokens)) {
+        bool self = s->run[s->n_run - 1] == i;
+        preempt(s, s->n_run - 1);
+        if (self)
+            return false;
+    }
     return true;
 }
 
@@ -361,33 +382,34 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
         }
         /* decodes first: every running sequence past its prompt adds one token, a sequence
          * the cache cannot grow preempts the latest admitted */
-        int64_t budget = budget_all, n_dec = 0;
-        double dec_ctx = 0;
+        int64_t budget = budget_all;
+        s.n_dec = 0;
+        s.dec_ctx = 0;
         for (size_t k = 0; k < s.n_run && budget > 0; k++) {
             sreq *r = &s.q[s.run[k]];
             if (r->prefilling)
                 continue;
-            bool self = false;
-            while (!grow(&s, r, r->computed + 1)) {
-                self = s.run[s.n_run - 1] == s.run[k];
-                preempt(&s, s.n_run - 1);
-                if (self)
-                    break;
-            }
-            if (self)
-                break;
+            if (!room(&s, k, r->computed + 1))
+                break; /* it preempted itself, the last one running */
             r->decoding = true;
-            n_dec++;
-            dec_ctx += (double)r->computed;
+            s.n_dec++;
+            s.dec_ctx += (double)r->computed;
             budget--;
         }
-        /* then prompts: chunks of those admitted, then new admissions in arrival order */
+        /* then prompts: chunks of those admitted (a chunk the cache cannot take preempts
+         * the latest admitted, as a decode does), then new admissions in arrival order */
         prompts pr = {0};
         for (size_t k = 0; k < s.n_run && budget > 0; k++) {
             sreq *r = &s.q[s.run[k]];
-            if (r->prefilling && !chunk(&s, r, &budget, &pr))
+            if (!r->prefilling)
+                continue;
+            int64_t left = r->prompt + r->gen - r->computed;
+            if (!room(&s, k, r->computed + (left < budget ? left : budget)))
                 break;
+            chunk(&s, r, &budget, &pr);
         }
+        const int64_t n_dec = s.n_dec;
+        const double dec_ctx = s.dec_ctx;
         while (budget > 0 && s.wait.n > 0 && (int64_t)s.n_run < s.max_run) {
             size_t i = dq_front(&s.wait);
             admit_state(&s.q[i]);

@@ -233,6 +233,24 @@ Test(serve, a_full_cache_preempts_and_every_request_finishes)
     release(&f);
 }
 
+/* Prompts of 1500 tokens in chunks of 600 against a cache of 2000: a second prompt half
+ * done beside the first leaves neither room to go on. The chunk that cannot be taken
+ * preempts the latest admitted, as a decode token does, and every request finishes. */
+Test(serve, a_prompt_the_cache_cannot_take_preempts_and_nothing_stalls)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 8, .token_budget = 600, .kv_tokens = 2000};
+    isim_traffic t = fixed(ISIM_ARRIVE_CLOSED, 12, 1500, 50);
+    t.clients = 4;
+    isim_serve_result *r = serve(&f, &t, &s);
+    cr_assert_gt(r->preemptions, 0u);
+    for (size_t i = 0; i < r->n; i++)
+        cr_assert(isfinite(r->req[i].done_s));
+    isim_serve_result_free(r);
+    release(&f);
+}
+
 static void refused(const fixture *f, const isim_traffic *t, const isim_sched *s,
                     const char *needle)
 {
