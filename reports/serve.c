@@ -67,6 +67,7 @@ cJSON *isim__serve_json(isim__json *j, const isim_traffic *t, const isim_serve_r
     isim__json_item(j, o, "ttft_ms", stats_ms(j, &s->ttft_s));
     isim__json_item(j, o, "tpot_ms", stats_ms(j, &s->tpot_s));
     isim__json_item(j, o, "e2e_ms", stats_ms(j, &s->e2e_s));
+    isim__json_item(j, o, "itl_ms", stats_ms(j, &s->itl_s));
     isim__json_num(j, o, "duration_s", s->duration_s);
     isim__json_num(j, o, "input_tokens_per_s", s->input_tokens_per_s);
     isim__json_num(j, o, "output_tokens_per_s", s->output_tokens_per_s);
@@ -151,6 +152,7 @@ void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_
             "scheduler", (long long)s->max_running, (long long)s->token_budget, s->kv_tokens);
     stats_line(out, "TTFT", &s->ttft_s);
     stats_line(out, "TPOT", &s->tpot_s);
+    stats_line(out, "inter-token", &s->itl_s);
     stats_line(out, "end to end", &s->e2e_s);
     fprintf(out, "  %-16s %.5g output tokens/s (%.5g per device), %.5g input tokens/s\n",
             "throughput", s->output_tokens_per_s, s->output_tokens_per_s / s->devices,

@@ -152,8 +152,43 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
 
 /* ---- the simulation ----------------------------------------------------------------- */
 
+/* A histogram of inter-token gaps: 100 log-spaced bins per decade from 1 us to 10^4 s. */
+#define ITL_LO 1e-6
+#define ITL_PER_DECADE 100
+#define ITL_BINS (10 * ITL_PER_DECADE)
+
 typedef struct {
-    double arrival, first, done;
+    uint64_t bin[ITL_BINS];
+    uint64_t n;
+    double sum, max;
+} itl_hist;
+
+/* k gaps of `gap` seconds */
+static void itl_add(itl_hist *h, double gap, uint64_t k)
+{
+    if (k == 0)
+        return;
+    int b = gap > ITL_LO ? (int)floor(log10(gap / ITL_LO) * ITL_PER_DECADE) : 0;
+    h->bin[b < ITL_BINS ? b : ITL_BINS - 1] += k;
+    h->n += k;
+    h->sum += gap * (double)k;
+    h->max = gap > h->max ? gap : h->max;
+}
+
+/* The q-quantile: the geometric middle of the bin that holds it, at most the largest gap. */
+static double itl_quantile(const itl_hist *h, double q)
+{
+    uint64_t want = (uint64_t)ceil(q * (double)h->n), seen = 0;
+    for (int b = 0; b < ITL_BINS; b++) {
+        seen += h->bin[b];
+        if (seen >= want && seen > 0)
+            return fmin(ITL_LO * pow(10, (b + 0.5) / ITL_PER_DECADE), h->max);
+    }
+    return h->max;
+}
+
+typedef struct {
+    double arrival, first, done, last; /* last: its latest token */
     int64_t prompt, out, gen, computed, cached, blocks;
     int64_t preempted;
     bool prefilling;
@@ -325,7 +360,8 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
     s.run = malloc((size_t)(s.max_run < (int64_t)n ? s.max_run : (int64_t)n) * sizeof *s.run);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     double *v = malloc(n * sizeof *v);
-    if (!res || !s.q || !s.wait.v || !s.run || !rng || !v) {
+    itl_hist *itl = calloc(1, sizeof *itl);
+    if (!res || !s.q || !s.wait.v || !s.run || !rng || !v || !itl) {
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
         goto done;
     }
@@ -439,6 +475,8 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
         w_wait += (double)s.wait.n * dt;
         if (s.wait.n > res->max_waiting)
             res->max_waiting = s.wait.n;
+        const double before = now;
+        uint64_t gaps_of_dt = 0;
         now += dt;
         busy += dt;
         res->steps++;
@@ -462,6 +500,11 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
                 r->gen++;
                 if (isnan(r->first))
                     r->first = now;
+                else if (r->last == before) /* its token of the pass before: a gap of dt */
+                    gaps_of_dt++;
+                else
+                    itl_add(itl, now - r->last, 1);
+                r->last = now;
             }
             if (r->gen >= r->out) {
                 r->done = now;
@@ -475,6 +518,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
             s.run[kept++] = i;
         }
         s.n_run = kept;
+        itl_add(itl, now - before, gaps_of_dt);
     }
 
     /* ---- figures ---- */
@@ -518,6 +562,9 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
                           isim_quantile_sorted(v, k, 0.9), isim_quantile_sorted(v, k, 0.99),
                           k ? v[k - 1] : NAN};
     }
+    res->itl_s = itl->n ? (isim_stats){itl->sum / (double)itl->n, itl_quantile(itl, 0.5),
+                                       itl_quantile(itl, 0.9), itl_quantile(itl, 0.99), itl->max}
+                        : (isim_stats){NAN, NAN, NAN, NAN, NAN};
     double dur = res->duration_s > 0 ? res->duration_s : 1;
     res->input_tokens_per_s = in_tok / dur;
     res->output_tokens_per_s = out_tok / dur;
@@ -542,6 +589,7 @@ done:
     free(s.wait.v);
     free(s.run);
     free(v);
+    free(itl);
     if (rng)
         gsl_rng_free(rng);
     return st;

@@ -70,6 +70,10 @@ typedef struct isim_serve_result {
     size_t n;
     isim_served *req;
     isim_stats ttft_s, tpot_s, e2e_s; /* tpot over the requests of two or more tokens */
+    /* the gaps between consecutive tokens of a request, over every token after a first;
+     * the quantiles from a histogram of 100 bins per decade (within 1.2%), mean and max
+     * exact */
+    isim_stats itl_s;
     double duration_s;                /* the first arrival to the last completion */
     double input_tokens_per_s, output_tokens_per_s; /* the replica's, over the duration */
     double devices;                                 /* of the replica */

@@ -136,6 +136,13 @@ Test(serve, a_request_alone_is_its_chunks_then_its_decode_passes)
     cr_assert(fabs(r->req[0].done_s - done) <= 1e-12 * done);
     cr_assert_eq(r->steps, 7u);
     cr_assert(fabs(r->tpot_s.p50 - (done - ttft) / 4) <= 1e-12 * done);
+    /* its four gaps between tokens are its four decode passes: their mean exact, their
+     * median within the histogram's 1.2% */
+    cr_assert(fabs(r->itl_s.mean - (done - ttft) / 4) <= 1e-9 * done);
+    isim_step_mix d1 = {1, 1201, 0, 0, 0, 0}, d3 = {1, 1203, 0, 0, 0, 0};
+    cr_assert(tu_close(r->itl_s.p50, isim_step_time(f.x, &d1, NULL), 0.012), "%g",
+              r->itl_s.p50);
+    cr_assert(tu_close(r->itl_s.max, isim_step_time(f.x, &d3, NULL), 1e-9));
     isim_serve_result_free(r);
     release(&f);
 }
