@@ -164,3 +164,42 @@ void cli_remove_stale(const char *path)
         closedir(d);
     free(dir);
 }
+
+/* Checks, before the work, that the plot can be written where asked: a .png or .svg name in
+ * a directory that takes a file. Its temporary (reports/report.h) is guarded until the plot
+ * is in place (*tmp, freed by the caller). */
+int cli_plot_target(const char *cmd, const char *plot, char **tmp)
+{
+    const char *dot = strrchr(plot, '.');
+    if (!dot || (strcmp(dot, ".png") != 0 && strcmp(dot, ".svg") != 0))
+        return cli_usage_error(cmd, "--plot: '%s' must name a .png or .svg file", plot);
+    const char *slash = strrchr(plot, '/');
+    char *dir = slash ? strndup(plot, (size_t)(slash - plot) + (slash == plot)) : strdup(".");
+    char pid[40];
+    snprintf(pid, sizeof pid, ".tmp-%ld%s", (long)getpid(), dot);
+    *tmp = cli_concat(plot, pid);
+    int rc = !dir || !*tmp ? cli_oom() : cli_cleanup_start();
+    if (!rc)
+        rc = cli_writable_dir(dir, false);
+    if (!rc)
+        rc = cli_not_a_directory(plot);
+    free(dir);
+    if (!rc) {
+        cli_remove_stale(plot);
+        rc = cli_guard(*tmp);
+    }
+    if (rc) {
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return rc;
+}
+
+void cli_plot_done(char *tmp)
+{
+    if (!tmp)
+        return;
+    remove(tmp);
+    cli_unguard(tmp);
+    free(tmp);
+}

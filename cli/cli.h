@@ -137,6 +137,12 @@ int cli_print_doc(char *text);
 int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_seqs,
                 isim_traffic *t, isim_sched *s, bool *given);
 
+/* --plot FILE: checks, before the work, that FILE names a .png or .svg in a directory that
+ * takes a file; its temporary (FILE.tmp-PID.EXT, reports/report.h) is guarded until the plot
+ * is in place. cli_plot_done removes what a failed drawing left, unguards and frees it. */
+int cli_plot_target(const char *cmd, const char *plot, char **tmp);
+void cli_plot_done(char *tmp);
+
 /* The whole command line: runs the command argv[1] names; returns the exit status. */
 int cli_main(int argc, char **argv);
 

@@ -54,36 +54,6 @@ static int dtypes(const char *cmd, const cli_opt *o, bool deploy_all, isim_dtype
     return rc;
 }
 
-/* Checks, before the work, that the plot can be written where asked: a .png or .svg name in
- * a directory that takes a file. Its temporary (reports/report.h) is guarded until the plot
- * is in place (*tmp, freed by the caller). */
-static int plot_target(const char *cmd, const char *plot, char **tmp)
-{
-    const char *dot = strrchr(plot, '.');
-    if (!dot || (strcmp(dot, ".png") != 0 && strcmp(dot, ".svg") != 0))
-        return cli_usage_error(cmd, "--plot: '%s' must name a .png or .svg file", plot);
-    const char *slash = strrchr(plot, '/');
-    char *dir = slash ? strndup(plot, (size_t)(slash - plot) + (slash == plot)) : strdup(".");
-    char pid[40];
-    snprintf(pid, sizeof pid, ".tmp-%ld%s", (long)getpid(), dot);
-    *tmp = cli_concat(plot, pid);
-    int rc = !dir || !*tmp ? cli_oom() : cli_cleanup_start();
-    if (!rc)
-        rc = cli_writable_dir(dir, false);
-    if (!rc)
-        rc = cli_not_a_directory(plot);
-    free(dir);
-    if (!rc) {
-        cli_remove_stale(plot);
-        rc = cli_guard(*tmp);
-    }
-    if (rc) {
-        free(*tmp);
-        *tmp = NULL;
-    }
-    return rc;
-}
-
 int cmd_plan(int argc, char **argv)
 {
     const char *cmd = "plan";
@@ -197,7 +167,7 @@ int cmd_plan(int argc, char **argv)
 
     const char *plot = cli_find(opts, "plot")->value;
     char *plot_tmp = NULL;
-    if (plot && (rc = plot_target(cmd, plot, &plot_tmp)))
+    if (plot && (rc = cli_plot_target(cmd, plot, &plot_tmp)))
         return rc;
 
     const char *dir = cli_data_dir(cli_find(opts, "data"));
@@ -284,11 +254,7 @@ cleanup:
         isim_hw_free(hws[i]);
     free(hws);
     free(items);
-    if (plot_tmp) {
-        remove(plot_tmp);
-        cli_unguard(plot_tmp);
-        free(plot_tmp);
-    }
+    cli_plot_done(plot_tmp);
     isim_ids_free(ids);
     isim_model_free(m);
     isim_model_free(draft);

@@ -140,6 +140,10 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         {"csv", false,
          simulate ? "print one CSV row per request" : "print a CSV header and row (no traffic)",
          NULL},
+        {"plot", true,
+         "traffic: draw the latencies' distributions and the queue over time with gnuplot "
+         "into FILE.png or FILE.svg",
+         NULL},
         {"data", true, "directory holding models/ and hw-profiles/", NULL},
         {NULL, false, NULL, NULL}};
     const char *pos[1];
@@ -195,6 +199,12 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
     if (traffic && !simulate && has(opts, "csv"))
         return cli_usage_error(cmd, "--csv prints the static figures; under traffic use the "
                                     "table, --json, or simulate --csv for every request");
+    const char *plot = cli_find(opts, "plot")->value;
+    char *plot_tmp = NULL;
+    if (plot && !traffic)
+        return cli_usage_error(cmd, "--plot draws a simulation: give --rate R or --concurrency C");
+    if (plot && (rc = cli_plot_target(cmd, plot, &plot_tmp)))
+        return rc;
     const char *dir = cli_data_dir(cli_find(opts, "data"));
     isim_model *m = NULL, *draft = NULL;
     isim_hw *hw = NULL;
@@ -230,6 +240,14 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         rc = cli_error(&err);
         goto cleanup;
     }
+    if (sv && plot) {
+        char title[400];
+        snprintf(title, sizeof title, "%s on %g x %s under traffic", m->name, q.devices, hw->name);
+        if (isim_report_serve_plot(plot, title, sv, &err)) {
+            rc = cli_error(&err);
+            goto cleanup;
+        }
+    }
     if (simulate && !sv) {
         fprintf(stderr, "infersim: error: infeasible: %s (%s)\n", isim_reason_text(r.reason),
                 r.reason_detail);
@@ -257,7 +275,10 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
                    "(--rate R or --concurrency C simulates traffic)\n",
                    "load");
     }
+    if (sv && plot && !rc && !has(opts, "json") && !has(opts, "csv"))
+        printf("plot: %s\n", plot);
 cleanup:
+    cli_plot_done(plot_tmp);
     isim_serve_result_free(sv);
     isim_step_ctx_free(x);
     isim_model_free(m);

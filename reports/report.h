@@ -29,6 +29,12 @@ char *isim_report_serve_json(const isim_model *m, const isim_hw *hw, const isim_
                              const isim_traffic *t, const isim_serve_result *s, bool requests);
 void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_result *s);
 void isim_report_serve_csv(FILE *out, const isim_serve_result *s);
+/* A simulation's figure by gnuplot (a .png or .svg, written whole or not at all): the
+ * distributions of TTFT, TPOT and end-to-end latency (the share of requests at or under each
+ * latency), and the requests waiting for admission and in the system over time, counted from
+ * each request's arrival, admission and completion. */
+isim_status isim_report_serve_plot(const char *path, const char *title,
+                                   const isim_serve_result *s, isim_error *err);
 /* The header line of the CSV form, then one row. */
 void isim_report_predict_csv_header(FILE *out);
 void isim_report_predict_csv_row(FILE *out, const isim_model *m, const isim_hw *hw,

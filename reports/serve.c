@@ -2,6 +2,7 @@
  * request. Nothing here models: every figure is the simulator's. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "reports/internal.h"
 #include "reports/report.h"
@@ -186,4 +187,110 @@ void isim_report_serve_csv(FILE *out, const isim_serve_result *s)
         fprintf(out, ",%lld,%lld,%lld\n", (long long)r->input_tokens, (long long)r->output_tokens,
                 (long long)r->preemptions);
     }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A data block of the share of values at or under each value, at most 400 points. */
+static void cdf_block(FILE *f, const char *name, double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    fprintf(f, "$%s << EOD\n", name);
+    size_t step = n > 400 ? n / 400 : 1;
+    for (size_t i = 0; i < n; i += step)
+        fprintf(f, "%.6g %.6g\n", v[i], (double)(i + 1) / (double)n);
+    if (n)
+        fprintf(f, "%.6g 1\n", v[n - 1]);
+    fputs("EOD\n", f);
+}
+
+typedef struct {
+    double t;
+    int waiting, in_system; /* the change at t */
+} queue_event;
+
+static int cmp_event(const void *a, const void *b)
+{
+    const queue_event *x = a, *y = b;
+    return (x->t > y->t) - (x->t < y->t);
+}
+
+/* The requests waiting and in the system after each of at most 1000 evenly spaced events. */
+static void queue_block(FILE *f, queue_event *e, size_t n)
+{
+    qsort(e, n, sizeof *e, cmp_event);
+    fputs("$queue << EOD\n0 0 0\n", f);
+    long waiting = 0, in_system = 0;
+    size_t step = n > 1000 ? n / 1000 : 1;
+    for (size_t i = 0; i < n; i++) {
+        waiting += e[i].waiting;
+        in_system += e[i].in_system;
+        if (i % step == 0 || i + 1 == n)
+            fprintf(f, "%.6g %ld %ld\n", e[i].t, waiting, in_system);
+    }
+    fputs("EOD\n", f);
+}
+
+isim_status isim_report_serve_plot(const char *path, const char *title, const isim_serve_result *s,
+                                   isim_error *err)
+{
+    size_t n = s->n;
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    queue_event *e = malloc((3 * n + 1) * sizeof *e);
+    char *body = NULL;
+    size_t size = 0;
+    FILE *f = v && e ? open_memstream(&body, &size) : NULL;
+    if (!f) {
+        free(v);
+        free(e);
+        return isim__gnuplot_fail(err, "out of memory");
+    }
+    static const char *const names[3] = {"ttft", "tpot", "e2e"};
+    for (int k = 0; k < 3; k++) {
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            const isim_served *r = &s->req[i];
+            if (k == 0)
+                v[m++] = (r->first_token_s - r->arrival_s) * 1e3;
+            else if (k == 2)
+                v[m++] = (r->done_s - r->arrival_s) * 1e3;
+            else if (r->output_tokens > 1)
+                v[m++] = (r->done_s - r->first_token_s) / (double)(r->output_tokens - 1) * 1e3;
+        }
+        cdf_block(f, names[k], v, m);
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const isim_served *r = &s->req[i];
+        e[m++] = (queue_event){r->arrival_s, 1, 1};
+        e[m++] = (queue_event){r->admitted_s, -1, 0};
+        e[m++] = (queue_event){r->done_s, 0, -1};
+    }
+    queue_block(f, e, m);
+    fputs("set multiplot layout 1,2 title ", f);
+    isim__gp_string(f, title);
+    fputs("\nset grid lc rgb '#dddddd'\nset logscale x\nset format x '%g'\n"
+          "set xlabel 'latency (ms)'\nset ylabel 'share of requests at or under it'\n"
+          "set yrange [0:1]\nset key bottom right box opaque\n"
+          "plot $ttft with steps lw 2 title 'TTFT', $tpot with steps lw 2 title 'TPOT', "
+          "$e2e with steps lw 2 title 'end to end'\n"
+          "unset logscale x\nset xlabel 'time from the first arrival (s)'\n"
+          "set ylabel 'requests'\nset yrange [0:*]\nset key top left box opaque\n"
+          "plot $queue using 1:3 with steps lw 2 title 'in the system', "
+          "$queue using 1:2 with steps lw 2 title 'waiting for admission'\n"
+          "unset multiplot\n",
+          f);
+    free(v);
+    free(e);
+    if (fclose(f) != 0) {
+        free(body);
+        return isim__gnuplot_fail(err, "out of memory");
+    }
+    isim_status st = isim__gnuplot(path, 1200, 520, body, err);
+    free(body);
+    return st;
 }

@@ -188,7 +188,7 @@ static double itl_quantile(const itl_hist *h, double q)
 }
 
 typedef struct {
-    double arrival, first, done, last; /* last: its latest token */
+    double arrival, admitted, first, done, last; /* last: its latest token */
     int64_t prompt, out, gen, computed, cached, blocks;
     int64_t preempted;
     bool prefilling;
@@ -337,6 +337,25 @@ static void admit_state(sreq *r)
     r->computed = r->cached < target ? r->cached : target - 1;
 }
 
+/* The most requests waiting for admission at once: arrivals and admissions in time order
+ * (at one time, admissions first). scratch holds n values. */
+static size_t most_waiting(const isim_served *req, size_t n, double *scratch)
+{
+    for (size_t i = 0; i < n; i++)
+        scratch[i] = req[i].admitted_s;
+    qsort(scratch, n, sizeof *scratch, cmp_double);
+    size_t most = 0, admitted = 0;
+    /* requests are in arrival order: the i-th arrival finds i earlier arrivals, of which
+     * those admitted by then are gone */
+    for (size_t i = 0; i < n; i++) {
+        while (admitted < n && scratch[admitted] <= req[i].arrival_s)
+            admitted++;
+        size_t waiting = i + 1 - (admitted < i + 1 ? admitted : i + 1);
+        most = waiting > most ? waiting : most;
+    }
+    return most;
+}
+
 isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const isim_sched *sc,
                            const isim_traffic *t, isim_serve_result **out, isim_error *err)
 {
@@ -374,7 +393,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
         r->out = draw_len(rng, &t->output, hi - 1);
         r->prompt = draw_len(rng, &t->input, hi - (double)r->out);
         r->cached = (int64_t)floor((double)r->prompt * t->prefix_hit);
-        r->first = r->done = NAN;
+        r->admitted = r->first = r->done = NAN;
     }
     size_t known = 0; /* requests whose arrival time is set, in order */
     if (t->kind == ISIM_ARRIVE_CLOSED) {
@@ -392,7 +411,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
         known = n;
     }
 
-    double now = 0, busy = 0, w_run = 0, w_wait = 0;
+    double now = 0, busy = 0, w_run = 0;
     size_t next = 0, finished = 0, mid = n / 2, wait_mid = 0, wait_last = 0;
     bool seen_mid = false, seen_last = false;
     while (finished < n) {
@@ -452,6 +471,8 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
             if (!chunk(&s, &s.q[i], &budget, &pr))
                 break;
             dq_pop_front(&s.wait);
+            if (isnan(s.q[i].admitted))
+                s.q[i].admitted = now;
             s.q[i].prefilling = true;
             s.run[s.n_run++] = i;
         }
@@ -472,9 +493,6 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
                              .finishing = (double)n_fin / dp};
         double dt = isim_step_time(x, &mix, NULL);
         w_run += (double)s.n_run * dt;
-        w_wait += (double)s.wait.n * dt;
-        if (s.wait.n > res->max_waiting)
-            res->max_waiting = s.wait.n;
         const double before = now;
         uint64_t gaps_of_dt = 0;
         now += dt;
@@ -532,6 +550,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
     for (size_t i = 0; i < n; i++) {
         const sreq *r = &s.q[i];
         res->req[i] = (isim_served){r->arrival - first_arrival,
+                                    r->admitted - first_arrival,
                                     r->first - first_arrival,
                                     r->done - first_arrival,
                                     r->prompt,
@@ -571,7 +590,13 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
     res->devices = isim_step_devices(x);
     res->busy = busy / dur;
     res->mean_running = w_run / dur;
-    res->mean_waiting = w_wait / dur;
+    /* waiting: from arrival to first admission, counted over time from the requests' own
+     * times (a request that arrives during a pass waits until the next) */
+    double waited = 0;
+    for (size_t i = 0; i < n; i++)
+        waited += res->req[i].admitted_s - res->req[i].arrival_s;
+    res->mean_waiting = waited / dur;
+    res->max_waiting = most_waiting(res->req, n, v);
     res->kv_tokens = kv;
     res->max_running = s.max_run;
     res->token_budget = s.budget;

@@ -62,7 +62,7 @@ typedef struct isim_stats {
 
 /* One request as it was served; times in seconds from the first arrival. */
 typedef struct isim_served {
-    double arrival_s, first_token_s, done_s;
+    double arrival_s, admitted_s, first_token_s, done_s; /* admitted: its first admission */
     int64_t input_tokens, output_tokens, preemptions;
 } isim_served;
 

@@ -692,6 +692,7 @@ typedef struct {
     isim_model *m;
     isim_hw *h;
     isim_query q;
+    const char *plot; /* the figure's path; NULL: none */
 } serve_fixture;
 
 static isim_status serve_run(const void *ctx, isim_error *e)
@@ -720,6 +721,8 @@ static isim_status serve_run(const void *ctx, isim_error *e)
             st = isim_error_set(e, ISIM_ENOMEM, "", 0, 0, "out of memory");
     }
     free(json);
+    if (!st && f->plot)
+        st = isim_report_serve_plot(f->plot, "a simulation", res, e);
     isim_serve_result_free(res);
     isim_step_ctx_free(x);
     return st;
@@ -728,11 +731,19 @@ static isim_status serve_run(const void *ctx, isim_error *e)
 /* The step context, the simulation of 40 requests and its JSON with every request. */
 Test(faults, a_simulation_under_traffic_survives_every_failed_allocation)
 {
-    serve_fixture f = {tu_model("llama-3.1-8b"), tu_hw("h100-sxm"), {0}};
+    serve_fixture f = {tu_model("llama-3.1-8b"), tu_hw("h100-sxm"), {0}, NULL};
     isim_query_init(&f.q);
     f.q.input_tokens = 900;
     f.q.output_tokens = 20;
     inject("isim_serve_run and its JSON", serve_run, &f, 1);
+    /* and its figure, drawn by the stand-in for gnuplot */
+    char *gnuplot = fake_gnuplot(), dir[32], png[64];
+    scratch_dir(dir);
+    snprintf(png, sizeof png, "%s/serve.png", dir);
+    f.plot = png;
+    inject("isim_serve_run and its figure", serve_run, &f, 1);
+    remove_dir(dir);
+    tu_discard(gnuplot);
     isim_model_free(f.m);
     isim_hw_free(f.h);
 }

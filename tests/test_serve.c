@@ -140,8 +140,7 @@ Test(serve, a_request_alone_is_its_chunks_then_its_decode_passes)
      * median within the histogram's 1.2% */
     cr_assert(fabs(r->itl_s.mean - (done - ttft) / 4) <= 1e-9 * done);
     isim_step_mix d1 = {1, 1201, 0, 0, 0, 0}, d3 = {1, 1203, 0, 0, 0, 0};
-    cr_assert(tu_close(r->itl_s.p50, isim_step_time(f.x, &d1, NULL), 0.012), "%g",
-              r->itl_s.p50);
+    cr_assert(tu_close(r->itl_s.p50, isim_step_time(f.x, &d1, NULL), 0.012), "%g", r->itl_s.p50);
     cr_assert(tu_close(r->itl_s.max, isim_step_time(f.x, &d3, NULL), 1e-9));
     isim_serve_result_free(r);
     release(&f);
@@ -525,4 +524,32 @@ Test(serve, the_closed_form_agrees_with_the_simulation_at_light_and_heavy_load)
                   mid.cf_ttft, mid.sim_ttft_mean);
     }
     release(&f);
+}
+
+/* --plot draws the simulation whole, as a PNG, and is refused without traffic. */
+Test(serve_cli, simulate_draws_its_latencies_and_queue)
+{
+    char *dir = tu_write("keep", "");
+    *strrchr(dir, '/') = '\0';
+    char png[512], args[1024];
+    snprintf(png, sizeof png, "%s/sim.png", dir);
+    snprintf(args, sizeof args,
+             SIM8B "--rate 20 --requests 100 --input-tokens 800 --output-tokens 50 --plot '%s'",
+             png);
+    char *out = NULL;
+    cr_assert_eq(tu_run(args, &out, NULL), 0);
+    cr_assert(strstr(out, "plot: "), "%s", out);
+    FILE *f = fopen(png, "rb");
+    cr_assert_not_null(f);
+    unsigned char head[8];
+    cr_assert_eq(fread(head, 1, 8, f), 8u);
+    fclose(f);
+    cr_assert_eq(memcmp(head, "\x89PNG\r\n\x1a\n", 8), 0);
+    tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
+                    "--input-tokens 100 --output-tokens 10 --plot x.png",
+                    2, "--plot draws a simulation", true);
+    remove(png);
+    strcat(dir, "/keep");
+    tu_discard(dir);
+    free(out);
 }
