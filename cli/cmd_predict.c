@@ -140,6 +140,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         {"csv", false,
          simulate ? "print one CSV row per request" : "print a CSV header and row (no traffic)",
          NULL},
+        {"ttft-slo", true, "traffic: a TTFT target in ms; the share of requests within it", NULL},
+        {"tpot-slo", true, "traffic: a TPOT target in ms; the share of requests within it", NULL},
         {"plot", true,
          "traffic: draw the latencies' distributions and the queue over time with gnuplot "
          "into FILE.png or FILE.svg",
@@ -199,6 +201,18 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
     if (traffic && !simulate && has(opts, "csv"))
         return cli_usage_error(cmd, "--csv prints the static figures; under traffic use the "
                                     "table, --json, or simulate --csv for every request");
+    double slo[2] = {0, 0};
+    static const char *const slo_opts[2] = {"ttft-slo", "tpot-slo"};
+    for (int i = 0; i < 2; i++) {
+        const cli_opt *o = cli_find(opts, slo_opts[i]);
+        if (o->value && !traffic)
+            return cli_usage_error(cmd,
+                                   "--%s counts the requests of a simulation: give --rate R "
+                                   "or --concurrency C",
+                                   slo_opts[i]);
+        if (o->value && !cli_number(cmd, o, 1e-6, 1e9, &slo[i]))
+            return CLI_USAGE;
+    }
     const char *plot = cli_find(opts, "plot")->value;
     char *plot_tmp = NULL;
     if (plot && !traffic)
@@ -240,6 +254,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         rc = cli_error(&err);
         goto cleanup;
     }
+    if (sv)
+        isim_serve_goodput(sv, slo[0] * 1e-3, slo[1] * 1e-3);
     if (sv && plot) {
         char title[400];
         snprintf(title, sizeof title, "%s on %g x %s under traffic", m->name, q.devices, hw->name);

@@ -84,6 +84,15 @@ cJSON *isim__serve_json(isim__json *j, const isim_traffic *t, const isim_serve_r
         isim__json_num(j, o, "offered_per_s", s->offered_rps);
         isim__json_num(j, o, "served_per_s", s->served_rps);
     }
+    const isim_goodput *g = &s->goodput;
+    if (g->ttft_slo_s > 0 || g->tpot_slo_s > 0) {
+        cJSON *gp = isim__json_obj(j, o, "goodput");
+        isim__json_num(j, gp, "ttft_slo_ms", g->ttft_slo_s * 1e3);
+        isim__json_num(j, gp, "tpot_slo_ms", g->tpot_slo_s * 1e3);
+        isim__json_num(j, gp, "requests_within", (double)g->within);
+        isim__json_num(j, gp, "share", g->share);
+        isim__json_num(j, gp, "requests_per_s", g->per_s);
+    }
     if (requests) {
         cJSON *a = isim__json_arr(j, o, "per_request");
         for (size_t i = 0; a && i < s->n; i++) {
@@ -163,6 +172,16 @@ void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_
             "%.4g s; %zu preemptions\n",
             "queue", s->mean_running, s->mean_waiting, s->max_waiting, s->busy * 100, s->duration_s,
             s->preemptions);
+    const isim_goodput *g = &s->goodput;
+    if (g->ttft_slo_s > 0 || g->tpot_slo_s > 0) {
+        fprintf(out, "  %-16s %zu of %zu requests (%.1f%%) within", "goodput", g->within, s->n,
+                g->share * 100);
+        if (g->ttft_slo_s > 0)
+            fprintf(out, " TTFT %.4g ms", g->ttft_slo_s * 1e3);
+        if (g->tpot_slo_s > 0)
+            fprintf(out, "%s TPOT %.4g ms", g->ttft_slo_s > 0 ? " and" : "", g->tpot_slo_s * 1e3);
+        fprintf(out, ": %.4g requests/s\n", g->per_s);
+    }
     if (s->overloaded)
         fprintf(out,
                 "  %-16s OVERLOADED: %.4g requests/s offered, %.4g served (%.2fx); the queue "

@@ -709,3 +709,20 @@ isim_status isim_serve_closed_loop(const isim_model *m, const isim_hw *hw, const
     *out = (isim_closed_form){ttft, tpot, b, res->tpot_s, per_prompt, res->ttft_s, steady};
     return ISIM_OK;
 }
+
+void isim_serve_goodput(isim_serve_result *s, double ttft_slo_s, double tpot_slo_s)
+{
+    isim_goodput g = {.ttft_slo_s = ttft_slo_s, .tpot_slo_s = tpot_slo_s};
+    for (size_t i = 0; i < s->n; i++) {
+        const isim_served *r = &s->req[i];
+        double ttft = r->first_token_s - r->arrival_s;
+        double tpot = r->output_tokens > 1
+                          ? (r->done_s - r->first_token_s) / (double)(r->output_tokens - 1)
+                          : 0;
+        g.within +=
+            (ttft_slo_s <= 0 || ttft <= ttft_slo_s) && (tpot_slo_s <= 0 || tpot <= tpot_slo_s);
+    }
+    g.share = s->n ? (double)g.within / (double)s->n : 0;
+    g.per_s = s->duration_s > 0 ? (double)g.within / s->duration_s : 0;
+    s->goodput = g;
+}

@@ -66,6 +66,12 @@ typedef struct isim_served {
     int64_t input_tokens, output_tokens, preemptions;
 } isim_served;
 
+typedef struct isim_goodput {
+    double ttft_slo_s, tpot_slo_s; /* both 0: no targets were given */
+    size_t within;
+    double share, per_s;
+} isim_goodput;
+
 typedef struct isim_serve_result {
     size_t n;
     isim_served *req;
@@ -74,7 +80,7 @@ typedef struct isim_serve_result {
      * the quantiles from a histogram of 100 bins per decade (within 1.2%), mean and max
      * exact */
     isim_stats itl_s;
-    double duration_s;                /* the first arrival to the last completion */
+    double duration_s;                              /* the first arrival to the last completion */
     double input_tokens_per_s, output_tokens_per_s; /* the replica's, over the duration */
     double devices;                                 /* of the replica */
     double busy;                                    /* share of the duration a pass runs */
@@ -89,6 +95,7 @@ typedef struct isim_serve_result {
      * duration, the replica's capacity when it is overloaded). */
     bool overloaded;
     double offered_rps, served_rps;
+    isim_goodput goodput; /* isim_serve_goodput */
 } isim_serve_result;
 
 /* Validates traffic and sched: ISIM_EINVAL with the reason for a value out of range, a
@@ -101,6 +108,11 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
 isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
                            const isim_traffic *t, isim_serve_result **out, isim_error *err);
 void isim_serve_result_free(isim_serve_result *r);
+
+/* Goodput (s->goodput): the requests whose TTFT and mean TPOT (a one-token request has
+ * none) are within the targets (0: no target), as a share of all and per second of the run
+ * (DistServe's goodput, Zhong et al. 2024). */
+void isim_serve_goodput(isim_serve_result *s, double ttft_slo_s, double tpot_slo_s);
 
 /* ---- the closed loop's steady state in closed form: the fast screen ------------------ */
 

@@ -165,6 +165,16 @@ Test(serve, a_static_batch_prefills_together_then_decodes_together)
     cr_assert(fabs(r->ttft_s.p50 - ttft) <= 1e-12 * ttft);
     cr_assert_eq(r->ttft_s.max, r->ttft_s.p50);
     cr_assert(fabs(r->e2e_s.max - e2e) <= 1e-12 * e2e);
+    /* goodput: every request has that TTFT, so a target just above takes all eight and one
+     * just below none; a TPOT target alone counts on its own */
+    isim_serve_goodput(r, ttft * 1.0001, 0);
+    cr_assert_eq(r->goodput.within, 8u);
+    cr_assert(tu_close(r->goodput.per_s, 8 / r->duration_s, 1e-12));
+    isim_serve_goodput(r, ttft * 0.9999, 0);
+    cr_assert_eq(r->goodput.within, 0u);
+    cr_assert_eq(r->goodput.share, 0);
+    isim_serve_goodput(r, 0, r->tpot_s.max * 1.0001);
+    cr_assert_eq(r->goodput.share, 1);
     isim_serve_result_free(r);
     release(&f);
 }
@@ -340,6 +350,14 @@ Test(serve_cli, predict_under_traffic_prints_the_percentiles_beside_the_unloaded
     cr_assert(strstr(out, "TTFT             ") && strstr(out, "under traffic"), "%s", out);
     cr_assert(strstr(out, "arrivals         poisson, 5 per s, 200 requests"), "%s", out);
     free(out);
+    cr_assert_eq(tu_run(SIM8B "--input-tokens 1000 --output-tokens 200 --rate 5 --requests 200 "
+                              "--ttft-slo 1000000 --tpot-slo 1000",
+                        &out, NULL),
+                 0);
+    cr_assert(strstr(out, "goodput          200 of 200 requests (100.0%) within TTFT 1e+06 ms "
+                          "and TPOT 1000 ms"),
+              "%s", out);
+    free(out);
     cr_assert_eq(tu_run("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 64 "
                         "--input-tokens 1000 --output-tokens 200",
                         &out, NULL),
@@ -426,6 +444,11 @@ Test(serve_cli, bad_traffic_is_a_usage_error_with_the_reason)
     tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
                     "--input-tokens 100 --output-tokens 10 --seed 3",
                     2, "--seed needs traffic", true);
+    tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
+                    "--input-tokens 100 --output-tokens 10 --ttft-slo 300",
+                    2, "--ttft-slo counts the requests of a simulation", true);
+    tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 2 --tpot-slo 0", 2,
+                    "--tpot-slo: 0 is out of range", true);
     tu_expect_error("predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 1 "
                     "--input-tokens 100 --output-tokens 10 --rate 1 --fidelity paper",
                     2, "deploy fidelity only", true);
