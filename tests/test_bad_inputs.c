@@ -24,30 +24,6 @@
  * seconds */
 #define CASE_SECONDS 30
 
-static char *slurp_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
-    char *s = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 65536;
-            s = realloc(s, cap);
-            cr_assert_not_null(s);
-        }
-        size_t got = fread(s + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    s[n] = '\0';
-    if (size)
-        *size = n;
-    return s;
-}
-
 /* text with {dir} (the case's directory), {data} (INFERSIM_DATA), {src} (the source tree)
  * and {fixtures} (../shared/fixtures) replaced */
 static char *expand(const char *text, const char *dir)
@@ -201,7 +177,8 @@ static char *file_bytes(const cJSON *spec, const char *dir, size_t *n)
         cr_assert(copy, "file '%s': no text, lines, generate, base, copy, dir or fifo",
                   str(spec, "path"));
         char *from = expand(copy, dir);
-        bytes = slurp_file(from, n);
+        bytes = tu_read(from, n);
+        cr_assert_not_null(bytes, "cannot open %s: %s", from, strerror(errno));
         free(from);
     }
     if (!copy)
@@ -332,7 +309,8 @@ static void run_case(const cJSON *c, tally *t)
 Test(bad_inputs, every_case_of_the_corpus_is_refused_as_written)
 {
     tu_deadline(600);
-    char *text = slurp_file(CORPUS, NULL);
+    char *text = tu_read(CORPUS, NULL);
+    cr_assert_not_null(text, "cannot open %s: %s", CORPUS, strerror(errno));
     cJSON *doc = cJSON_Parse(text);
     cr_assert_not_null(doc, "%s is not JSON (near '%.40s')", CORPUS, cJSON_GetErrorPtr());
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(doc, "cases");

@@ -163,23 +163,6 @@ static bool have_torch(void)
     return false;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    if (len)
-        *len = got;
-    return b;
-}
-
 /* Runs the reference: `source` is "--export PREFIX" or "--llama2c FILE ..."; returns its
  * logits (n_seq, steps + 1, vocab) and fills tokens (n_seq, steps + 1) when not NULL. */
 static float *reference(const char *dir, const char *source, int n_seq, const int *const *prompts,
@@ -213,18 +196,18 @@ static float *reference(const char *dir, const char *source, int n_seq, const in
     char errp[600];
     snprintf(errp, sizeof errp, "%s/ref.err", dir);
     int rc = system(cmd);
-    char *msg = slurp(errp, NULL);
+    char *msg = tu_read(errp, NULL);
     cr_assert_eq(rc, 0, "the reference failed: %s", msg ? msg : "");
     free(msg);
     char path[600];
     snprintf(path, sizeof path, "%s/ref.bin", dir);
     size_t len = 0;
-    float *lg = (float *)(void *)slurp(path, &len);
+    float *lg = (float *)(void *)tu_read(path, &len);
     cr_assert_not_null(lg);
     cr_assert_eq(len, (size_t)n_seq * (size_t)(steps + 1) * (size_t)vocab * sizeof(float));
     if (tokens) {
         snprintf(path, sizeof path, "%s/ref.json", dir);
-        char *js = slurp(path, NULL);
+        char *js = tu_read(path, NULL);
         cJSON *j = cJSON_Parse(js);
         cr_assert_not_null(j);
         const cJSON *tk = cJSON_GetObjectItem(j, "tokens");
@@ -465,7 +448,7 @@ static float *run_dump(const char *prefix, const char *args, const char *dir, co
              "timeout 300 %s '%s' run --engine cpu %s --dump-logits '%s' >/dev/null 2>'%s'", prefix,
              ISIM_BIN, args, path, errp);
     int rc = system(cmd);
-    char *msg = slurp(errp, NULL);
+    char *msg = tu_read(errp, NULL);
     if (err_out)
         *err_out = msg;
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "'%s' failed (%d): %s", cmd, rc,
@@ -473,7 +456,7 @@ static float *run_dump(const char *prefix, const char *args, const char *dir, co
     if (!err_out)
         free(msg);
     size_t len = 0;
-    float *lg = (float *)(void *)slurp(path, &len);
+    float *lg = (float *)(void *)tu_read(path, &len);
     cr_assert_not_null(lg);
     *n_floats = len / sizeof(float);
     return lg;
@@ -565,7 +548,7 @@ Test(engine, a_failing_rank_ends_the_run_with_its_message)
         "--output-tokens 4 --tp 2 --dump-logits /nonexistent/dir/x.bin >/dev/null 2>'%s'",
         mpi, ISIM_BIN, errp);
     int rc = system(cmd);
-    char *msg = slurp(errp, NULL);
+    char *msg = tu_read(errp, NULL);
     cr_assert(WIFEXITED(rc), "the run did not end by itself");
     cr_expect_neq(WEXITSTATUS(rc), 124, "the run hung until the timeout: %s", msg);
     cr_expect_neq(WEXITSTATUS(rc), 0);

@@ -335,23 +335,6 @@ Test(run, an_unknown_kernel_set_is_refused_with_the_choices)
                      "unknown kernels 'avx9000': the choices are auto, avx512, avx2 or scalar");
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    if (len)
-        *len = got;
-    return b;
-}
-
 /* Names in dir that start with `prefix`. */
 static int count_named(const char *dir, const char *prefix)
 {
@@ -378,7 +361,7 @@ Test(run, dump_logits_replaces_the_file_only_when_the_run_finishes)
              "--weights-file /nonexistent --dump-logits '%s'",
              path);
     tu_expect_error(args, 1, "/nonexistent: cannot open: No such file or directory", true);
-    char *kept = slurp(path, NULL);
+    char *kept = tu_read(path, NULL);
     cr_expect_str_eq(kept, "keep\n");
     free(kept);
     cr_expect_eq(count_named(dir, "logits.bin.tmp"), 0);
@@ -388,7 +371,7 @@ Test(run, dump_logits_replaces_the_file_only_when_the_run_finishes)
              path);
     cr_assert_eq(tu_run(args, NULL, NULL), 0);
     size_t len = 0;
-    free(slurp(path, &len));
+    free(tu_read(path, &len));
     cr_expect_eq(len, (size_t)2 * 512 * sizeof(float), "two steps' logits: %zu bytes", len);
     cr_expect_eq(count_named(dir, "logits.bin.tmp"), 0);
     snprintf(args, sizeof args,
@@ -454,7 +437,7 @@ Test(run, dump_logits_is_left_as_it_was_when_the_run_is_killed)
         cr_assert_eq(waitpid(pid, &status, 0), pid);
         cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == sigs[i],
                   "signal %d: the run ended with status %#x", sigs[i], status);
-        char *kept = slurp(path, NULL);
+        char *kept = tu_read(path, NULL);
         cr_expect_str_eq(kept, "keep\n", "signal %d", sigs[i]);
         free(kept);
         cr_expect_eq(count_named(dir, "logits.bin.tmp"), 0, "signal %d left its temporary",

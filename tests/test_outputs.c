@@ -71,23 +71,11 @@ static char *entries(const char *dir)
     return s;
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *s = calloc(1, 1 << 20);
-    size_t n = fread(s, 1, (1 << 20) - 1, f);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static char *index_of(const place *p)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/index.html", p->out);
-    return read_all(path);
+    return tu_read(path, NULL);
 }
 
 static int report(const place *p, const char *scenario, const char *prefix, char **err)
@@ -259,10 +247,10 @@ Test(outputs, a_full_disk_fails_with_the_reason_and_keeps_the_previous_outputs)
     cr_assert_eq(tu_run(args, NULL, NULL), 0);
     char csv[700];
     snprintf(csv, sizeof csv, "%s/res/results.csv", p.parent);
-    char *csv_before = read_all(csv);
+    char *csv_before = tu_read(csv, NULL);
     cr_expect_eq(tu_run_with(FULL(4), args, NULL, &err), 1);
     cr_expect(strstr(err, "results.csv: cannot write: File too large"), "%s", err);
-    char *csv_now = read_all(csv);
+    char *csv_now = tu_read(csv, NULL);
     cr_expect_str_eq(csv_now, csv_before);
     free(err);
     free(csv_now);

@@ -27,24 +27,6 @@ static const char *const SMALL =
     "    values: [256, 1Ki, 4k]\n";
 /* clang-format on */
 
-static char *slurp_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = '\0';
-    if (len)
-        *len = got;
-    return buf;
-}
-
 static void make_tmpdir(char *dir)
 {
     strcpy(dir, "/tmp/isim-report-XXXXXX");
@@ -69,7 +51,7 @@ static bool exists(const char *dir, const char *name)
 static bool same_file(const char *a, const char *b)
 {
     size_t na = 0, nb = 0;
-    char *x = slurp_file(a, &na), *y = slurp_file(b, &nb);
+    char *x = tu_read(a, &na), *y = tu_read(b, &nb);
     bool same = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);
     free(y);
@@ -102,7 +84,7 @@ Test(report, scenario_run_writes_a_csv_row_per_frontier_point_and_the_json)
     cr_expect(strstr(out, "results: ") != NULL, "%s", out);
     char path[1200];
     snprintf(path, sizeof path, "%s/out/results.json", dir);
-    char *text = slurp_file(path, NULL);
+    char *text = tu_read(path, NULL);
     cr_assert_not_null(text);
     cJSON *j = cJSON_Parse(text);
     cr_assert_not_null(j, "results.json is not JSON");
@@ -121,7 +103,7 @@ Test(report, scenario_run_writes_a_csv_row_per_frontier_point_and_the_json)
     /* CSV: a header with the sweeps' paths as columns, every row as wide as the header, one
      * row per frontier point of each hardware at each point */
     snprintf(path, sizeof path, "%s/out/results.csv", dir);
-    char *csv = slurp_file(path, NULL);
+    char *csv = tu_read(path, NULL);
     cr_assert_not_null(csv);
     const char *nl = strchr(csv, '\n');
     cr_assert_not_null(nl);
@@ -266,7 +248,7 @@ Test(report, the_default_report_renders_in_a_browser_with_every_figure)
         cr_expect(exists(rep, files[i]), "no %s", files[i]);
     char path[300];
     snprintf(path, sizeof path, "%s/index.html", rep);
-    char *html = slurp_file(path, NULL);
+    char *html = tu_read(path, NULL);
     cr_assert_not_null(html);
     /* self-contained: no fetch leaves the directory */
     cr_expect_null(strstr(html, "src=\"http"));
@@ -282,7 +264,7 @@ Test(report, the_default_report_renders_in_a_browser_with_every_figure)
     }
     /* the Markdown report points at the same figures */
     snprintf(path, sizeof path, "%s/report.md", rep);
-    char *md = slurp_file(path, NULL);
+    char *md = tu_read(path, NULL);
     cr_assert_not_null(md);
     cr_expect(strstr(md, "](figures/frontier-0.png)") != NULL);
 
@@ -346,7 +328,7 @@ Test(report, the_default_report_renders_in_a_browser_with_every_figure)
         remove(shot);
         cr_assert_eq(system(cmd), 0, "chromium could not take the screenshot");
         size_t shot_len = 0;
-        char *png = slurp_file(shot, &shot_len);
+        char *png = tu_read(shot, &shot_len);
         cr_assert_not_null(png, "no screenshot at %s", shot);
         cr_expect_eq(memcmp(png, "\x89PNG\r\n\x1a\n", 8), 0, "not a PNG");
         /* a blank page of this size compresses to a few kB; the report's text, tables and
@@ -372,7 +354,7 @@ static int run_without_gnuplot(const char *args, char **err)
     int st = system(cmd);
     char path[128];
     snprintf(path, sizeof path, "%s/err", dir);
-    *err = slurp_file(path, NULL);
+    *err = tu_read(path, NULL);
     remove_tmpdir(dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -391,13 +373,13 @@ Test(report, a_failed_report_leaves_the_previous_one_intact)
     char index[200];
     snprintf(index, sizeof index, "%s/rep/index.html", dir);
     size_t before_len = 0;
-    char *before = slurp_file(index, &before_len);
+    char *before = tu_read(index, &before_len);
     cr_assert_not_null(before);
     cr_assert_eq(run_without_gnuplot(args, &err), 1);
     cr_expect(strstr(err, "gnuplot was not found (install gnuplot-nox)") != NULL, "%s", err);
     free(err);
     size_t after_len = 0;
-    char *after = slurp_file(index, &after_len);
+    char *after = tu_read(index, &after_len);
     cr_assert_not_null(after, "the previous report is gone");
     cr_expect(after_len == before_len && memcmp(before, after, before_len) == 0);
     cr_expect(exists(dir, "rep/figures/frontier-0.svg"));

@@ -459,12 +459,8 @@ Test(serve, the_profiles_running_sequences_limit_is_a_whole_number)
 {
     isim_hw *h = tu_hw("h100-sxm");
     cr_assert_eq(h->max_running_sequences, 1024);
-    FILE *f = fopen(h->path, "r");
-    cr_assert_not_null(f);
-    static char text[1 << 16];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
+    char *text = tu_read(h->path, NULL);
+    cr_assert_not_null(text);
     char *bad = tu_replace(text, "max_running_sequences: {value: 1024,",
                            "max_running_sequences: {value: 1024.5,");
     char *path = tu_write("h100-sxm.yaml", bad);
@@ -476,6 +472,7 @@ Test(serve, the_profiles_running_sequences_limit_is_a_whole_number)
               "%s", e.message);
     tu_discard(path);
     free(bad);
+    free(text);
     isim_hw_free(h);
 }
 

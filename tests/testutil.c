@@ -46,17 +46,35 @@ char *tu_replace(const char *text, const char *from, const char *to)
     return s;
 }
 
-static char *slurp(const char *path)
+char *tu_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
+    if (!f)
+        return NULL;
+    char *s = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) { /* not by the file's size: a pipe or a growing file has none */
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? 2 * cap : 65536;
+            s = realloc(s, cap);
+            cr_assert_not_null(s);
+        }
+        size_t got = fread(s + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
     fclose(f);
+    s[n] = '\0';
+    if (len)
+        *len = n;
+    return s;
+}
+
+static char *slurp(const char *path)
+{
+    char *s = tu_read(path, NULL);
+    cr_assert_not_null(s, "cannot read %s", path);
     return s;
 }
 

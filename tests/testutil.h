@@ -5,12 +5,16 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "sim/sim.h"
 
 /* Writes text to a new temporary directory as `name`; returns the file's path (static
  * storage per call site is not used: the string is malloc'd and owned by the caller). */
 char *tu_write(const char *name, const char *text);
+/* The whole content of the file at path, NUL-terminated (malloc'd), its length in *len when
+ * len is not NULL; NULL when it cannot be opened. */
+char *tu_read(const char *path, size_t *len);
 /* Removes a file made by tu_write, its directory, and frees the path. */
 void tu_discard(char *path);
 /* A copy of text with the first occurrence of `from` replaced by `to` (must occur). */
