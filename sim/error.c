@@ -86,13 +86,3 @@ isim_status isim_error_set(isim_error *e, isim_status code, const char *file, in
     va_end(ap);
     return st;
 }
-
-isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line, int column,
-                       const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    isim_status st = isim_error_setv(err, code, file, line, column, fmt, ap);
-    va_end(ap);
-    return st;
-}

@@ -7,9 +7,8 @@
 
 #include "sim/sim.h"
 
-/* Fills err (if not NULL) and returns code. fmt is printf-style. */
-isim_status isim__fail(isim_error *err, isim_status code, const char *file, int line, int column,
-                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Fills err (if not NULL) and returns code: the library's name for isim_error_set. */
+#define isim__fail isim_error_set
 
 /* ---- YAML tree (yamldoc.c) ---------------------------------------------------------- */
 
