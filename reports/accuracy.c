@@ -9,22 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The q quantile of sorted v (n > 0), linear between neighbours. */
-static double quantile(const double *v, size_t n, double q)
-{
-    double at = q * (double)(n - 1);
-    size_t i = (size_t)at;
-    if (i + 1 >= n)
-        return v[n - 1];
-    return v[i] + (at - (double)i) * (v[i + 1] - v[i]);
-}
-
 isim_status isim_report_accuracy(const double *measured, const double *predicted, size_t n,
                                  isim_accuracy *out)
 {
@@ -45,11 +29,11 @@ isim_status isim_report_accuracy(const double *measured, const double *predicted
     }
     out->n = k;
     if (k) {
-        qsort(a, k, sizeof *a, cmp_double);
-        qsort(s, k, sizeof *s, cmp_double);
-        out->median_abs_pct = quantile(a, k, 0.5);
-        out->p90_abs_pct = quantile(a, k, 0.9);
-        out->median_pct = quantile(s, k, 0.5);
+        qsort(a, k, sizeof *a, isim_cmp_double);
+        qsort(s, k, sizeof *s, isim_cmp_double);
+        out->median_abs_pct = isim_quantile_sorted(a, k, 0.5);
+        out->p90_abs_pct = isim_quantile_sorted(a, k, 0.9);
+        out->median_pct = isim_quantile_sorted(s, k, 0.5);
         out->max_abs_pct = a[k - 1];
     }
     free(a);

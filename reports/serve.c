@@ -208,16 +208,10 @@ void isim_report_serve_csv(FILE *out, const isim_serve_result *s)
     }
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* A data block of the share of values at or under each value, at most 400 points. */
 static void cdf_block(FILE *f, const char *name, double *v, size_t n)
 {
-    qsort(v, n, sizeof *v, cmp_double);
+    qsort(v, n, sizeof *v, isim_cmp_double);
     fprintf(f, "$%s << EOD\n", name);
     size_t step = n > 400 ? n / 400 : 1;
     for (size_t i = 0; i < n; i += step)

@@ -11,7 +11,7 @@
 
 #include "sim/internal.h"
 
-static int cmp_double(const void *a, const void *b)
+int isim_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -239,14 +239,11 @@ static int64_t draw_len(gsl_rng *r, const isim_len_dist *d, double hi)
 }
 
 typedef struct {
-    const isim_step_ctx *x;
     sreq *q;
-    size_t n;
     deque wait;
     size_t *run, n_run;
     int64_t blocks_free, block;
     int64_t max_run, budget;
-    double dp;
     int64_t n_dec;  /* decode tokens of the pass being built */
     double dec_ctx; /* their contexts' sum */
 } sim;
@@ -343,7 +340,7 @@ static size_t most_waiting(const isim_served *req, size_t n, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
         scratch[i] = req[i].admitted_s;
-    qsort(scratch, n, sizeof *scratch, cmp_double);
+    qsort(scratch, n, sizeof *scratch, isim_cmp_double);
     size_t most = 0, admitted = 0;
     /* requests are in arrival order: the i-th arrival finds i earlier arrivals, of which
      * those admitted by then are gone */
@@ -365,7 +362,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
         return st;
     const size_t n = (size_t)t->requests;
     const double dp = isim_step_dp(x);
-    sim s = {.x = x, .n = n, .dp = dp};
+    sim s = {0};
     s.block = sc->block_tokens > 0 ? sc->block_tokens : 16;
     s.budget = sc->token_budget > 0 ? sc->token_budget : (int64_t)isim_step_chunk_tokens(x);
     double kv = (sc->kv_tokens > 0 ? sc->kv_tokens : isim_step_kv_tokens(x)) * dp;
@@ -573,7 +570,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
                 v[k++] = (r->done_s - r->first_token_s) / (double)(r->output_tokens - 1);
         }
         isim_stats *o = which == 0 ? &res->ttft_s : which == 1 ? &res->tpot_s : &res->e2e_s;
-        qsort(v, k, sizeof *v, cmp_double);
+        qsort(v, k, sizeof *v, isim_cmp_double);
         double sum = 0;
         for (size_t i = 0; i < k; i++)
             sum += v[i];

@@ -155,6 +155,8 @@ double isim_serve_admitted(const isim_result *res, double b, double input_tokens
  * rho held at 0.95). */
 double isim_md1_wait(double rho, double s);
 
+/* qsort's comparison of doubles, ascending. */
+int isim_cmp_double(const void *a, const void *b);
 /* The q-quantile (type 7 of Hyndman and Fan 1996, numpy's default) of n sorted values. */
 double isim_quantile_sorted(const double *v, size_t n, double q);
 
