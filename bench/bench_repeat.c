@@ -201,7 +201,7 @@ int main(int argc, char **argv)
                 a[k] = p->meas;
                 b[k] = p->pred;
             }
-            if (isim_report_accuracy(a, b, (size_t)nk, &acc))
+            if (isim_accuracy_of(a, b, (size_t)nk, &acc))
                 goto oom;
             char label[64];
             snprintf(label, sizeof label, "run %d predicted as calibrated", i + 1);
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
                     a[k] = find(&r[j], keys[k])->meas;
                     b[k] = find(&r[i], keys[k])->meas;
                 }
-                if (isim_report_accuracy(a, b, (size_t)nk, &acc))
+                if (isim_accuracy_of(a, b, (size_t)nk, &acc))
                     goto oom;
                 char label[64];
                 snprintf(label, sizeof label, "run %d measured against run %d", i + 1, j + 1);
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
             a[k] = nr % 2 ? m[nr / 2] : 0.5 * (m[nr / 2 - 1] + m[nr / 2]);
             b[k] = a[k] - m[0] > m[nr - 1] - a[k] ? m[0] : m[nr - 1];
         }
-        if (isim_report_accuracy(a, b, (size_t)nk, &acc))
+        if (isim_accuracy_of(a, b, (size_t)nk, &acc))
             goto oom;
         printf("  a point's largest move from its median over the runs: median %.1f%%, P90 "
                "%.1f%%, largest %.1f%%\n",

@@ -737,8 +737,8 @@ static bool accuracy(const vlist *l, keep_fn keep, isim_accuracy *a, isim_accura
             c[k] = l->v[i].coarse;
             k++;
         }
-    ok = ok && !isim_report_accuracy(m, p, k, a) && !isim_report_accuracy(m, b, k, beside) &&
-         !isim_report_accuracy(m, c, k, coarse);
+    ok = ok && !isim_accuracy_of(m, p, k, a) && !isim_accuracy_of(m, b, k, beside) &&
+         !isim_accuracy_of(m, c, k, coarse);
     free(m);
     free(p);
     free(b);
@@ -1023,7 +1023,7 @@ int cmd_validate(int argc, char **argv)
             nh++;
         }
     if (nh) {
-        oom = oom || isim_report_accuracy(h0, h1, nh, &rep);
+        oom = oom || isim_accuracy_of(h0, h1, nh, &rep);
         rep_gap /= (double)nh;
     }
     free(h0);

@@ -4,7 +4,7 @@
  * the held-out rows, overall and by model family, hardware, engine, TP degree,
  * concurrency and serving mode (docs/validation.md). */
 #include "cli/cli.h"
-#include "reports/dataset.h"
+#include "sim/dataset.h"
 #include "reports/report.h"
 
 #include <cjson/cJSON.h>
@@ -79,7 +79,7 @@ static bool accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool p
         p2[k] = prior ? r->prior_ttft_s : r->pred_ttft_s;
         k++;
     }
-    ok = ok && !isim_report_accuracy(m1, p1, k, tpot) && !isim_report_accuracy(m2, p2, k, ttft);
+    ok = ok && !isim_accuracy_of(m1, p1, k, tpot) && !isim_accuracy_of(m2, p2, k, ttft);
     free(m1);
     free(p1);
     free(m2);

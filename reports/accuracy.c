@@ -9,38 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-isim_status isim_report_accuracy(const double *measured, const double *predicted, size_t n,
-                                 isim_accuracy *out)
-{
-    memset(out, 0, sizeof *out);
-    double *a = malloc((n ? n : 1) * sizeof *a), *s = malloc((n ? n : 1) * sizeof *s);
-    if (!a || !s) {
-        free(a);
-        free(s);
-        return ISIM_ENOMEM;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!(measured[i] > 0) || !isfinite(predicted[i]))
-            continue;
-        s[k] = 100 * (predicted[i] - measured[i]) / measured[i];
-        a[k] = fabs(s[k]);
-        k++;
-    }
-    out->n = k;
-    if (k) {
-        qsort(a, k, sizeof *a, isim_cmp_double);
-        qsort(s, k, sizeof *s, isim_cmp_double);
-        out->median_abs_pct = isim_quantile_sorted(a, k, 0.5);
-        out->p90_abs_pct = isim_quantile_sorted(a, k, 0.9);
-        out->median_pct = isim_quantile_sorted(s, k, 0.5);
-        out->max_abs_pct = a[k - 1];
-    }
-    free(a);
-    free(s);
-    return ISIM_OK;
-}
-
 isim_status isim_report_scatter(const char *path, const double *measured, const double *predicted,
                                 const int *series, size_t n, const char *const *names, int n_series,
                                 const char *title, const char *unit, isim_error *err)

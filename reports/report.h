@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "planner/planner.h"
+#include "sim/dataset.h"
 #include "sim/serve.h"
 #include "sim/sim.h"
 
@@ -33,8 +34,8 @@ void isim_report_serve_csv(FILE *out, const isim_serve_result *s);
  * distributions of TTFT, TPOT and end-to-end latency (the share of requests at or under each
  * latency), and the requests waiting for admission and in the system over time, counted from
  * each request's arrival, admission and completion. */
-isim_status isim_report_serve_plot(const char *path, const char *title,
-                                   const isim_serve_result *s, isim_error *err);
+isim_status isim_report_serve_plot(const char *path, const char *title, const isim_serve_result *s,
+                                   isim_error *err);
 /* The header line of the CSV form, then one row. */
 void isim_report_predict_csv_header(FILE *out);
 void isim_report_predict_csv_row(FILE *out, const isim_model *m, const isim_hw *hw,
@@ -86,16 +87,6 @@ double isim_report_round(double x);
 
 /* ---- accuracy (docs/validation.md) ----------------------------------------------- */
 
-/* The errors of predictions against measurements, in percent of the measurement:
- * median and 90th percentile of |predicted - measured| / measured, the median signed
- * error and the largest, over the n pairs with a positive measurement. */
-typedef struct isim_accuracy {
-    size_t n;
-    double median_abs_pct, p90_abs_pct, median_pct, max_abs_pct;
-} isim_accuracy;
-/* ISIM_ENOMEM (out zeroed) when out of memory. */
-isim_status isim_report_accuracy(const double *measured, const double *predicted, size_t n,
-                                 isim_accuracy *out);
 /* Predicted against measured, log-log, one series of points per name (series[i] indexes
  * names), the diagonal and +-10% lines; a .png or .svg by gnuplot. */
 isim_status isim_report_scatter(const char *path, const double *measured, const double *predicted,

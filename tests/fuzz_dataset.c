@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reports/dataset.h"
+#include "sim/dataset.h"
 
 #include "tests/fuzz_input.h"
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "planner/planner.h"
-#include "reports/dataset.h"
+#include "sim/dataset.h"
 #include "reports/report.h"
 #include "tests/faults.h"
 #include "tests/testutil.h"
@@ -624,7 +624,7 @@ static isim_status accuracy(const void *ctx, isim_error *e)
 {
     (void)ctx;
     isim_accuracy a;
-    isim_status st = isim_report_accuracy(MEASURED, PREDICTED, 3, &a);
+    isim_status st = isim_accuracy_of(MEASURED, PREDICTED, 3, &a);
     cr_assert(st != ISIM_OK || a.n == 3);
     e->code = st;
     return st;
@@ -642,7 +642,7 @@ Test(faults, the_accuracy_writers_survive_every_failed_allocation)
 {
     char *gnuplot = fake_gnuplot(), dir[32], png[64];
     scratch_dir(dir);
-    inject("isim_report_accuracy", accuracy, NULL, 1);
+    inject("isim_accuracy_of", accuracy, NULL, 1);
     snprintf(png, sizeof png, "%s/scatter.png", dir);
     inject("isim_report_scatter", scatter, png, 1);
     remove_dir(dir);

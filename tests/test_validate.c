@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reports/dataset.h"
+#include "sim/dataset.h"
 #include "tests/testutil.h"
 
 /* ---- least squares ------------------------------------------------------------------------ */

@@ -1,9 +1,9 @@
 /* Public measured serving data, read and matched to the catalog (docs/validation.md,
  * "Against public measurements"). The CSV is parsed with libcsv; columns are found by
  * their header names, so their order does not matter. */
-#include "reports/dataset.h"
-#include "reports/internal.h"
-#include "reports/report.h"
+#include "sim/dataset.h"
+#include "sim/internal.h"
+#include "sim/serve.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -956,6 +956,40 @@ static bool disagg_shapes(isim_ds_row *r, char *why, size_t n)
     return true;
 }
 
+/* ---- accuracy ---------------------------------------------------------------------------- */
+
+isim_status isim_accuracy_of(const double *measured, const double *predicted, size_t n,
+                             isim_accuracy *out)
+{
+    memset(out, 0, sizeof *out);
+    double *a = malloc((n ? n : 1) * sizeof *a), *s = malloc((n ? n : 1) * sizeof *s);
+    if (!a || !s) {
+        free(a);
+        free(s);
+        return ISIM_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(measured[i] > 0) || !isfinite(predicted[i]))
+            continue;
+        s[k] = 100 * (predicted[i] - measured[i]) / measured[i];
+        a[k] = fabs(s[k]);
+        k++;
+    }
+    out->n = k;
+    if (k) {
+        qsort(a, k, sizeof *a, isim_cmp_double);
+        qsort(s, k, sizeof *s, isim_cmp_double);
+        out->median_abs_pct = isim_quantile_sorted(a, k, 0.5);
+        out->p90_abs_pct = isim_quantile_sorted(a, k, 0.9);
+        out->median_pct = isim_quantile_sorted(s, k, 0.5);
+        out->max_abs_pct = a[k - 1];
+    }
+    free(a);
+    free(s);
+    return ISIM_OK;
+}
+
 /* ---- prediction --------------------------------------------------------------------------- */
 
 void isim_ds_prior(const isim_hw *hw, isim_hw_fit *p)
@@ -1680,6 +1714,18 @@ isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err)
 
 /* ---- writing the fits into a profile ------------------------------------------------------ */
 
+/* Closes f, written to path: a full disk may show only at the flush or, with delayed
+ * allocation, at fsync. */
+static isim_status close_written(FILE *f, const char *path, isim_error *err)
+{
+    int e = 0;
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0)
+        e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e)
+        e = errno ? errno : EIO;
+    return e ? ds_fail(err, ISIM_EIO, path, 0, 0, "cannot write: %s", strerror(e)) : ISIM_OK;
+}
+
 /* The file's text without its top-level `fitted:` section (and the comment lines just
  * before it that introduce it). */
 static char *without_fitted(const char *text)
@@ -1733,7 +1779,7 @@ static isim_status write_fit(FILE *f, const isim_ds_fit *x, const isim_dataset *
         k++;
     }
     isim_accuracy a;
-    isim_status st = isim_report_accuracy(m, p, k, &a);
+    isim_status st = isim_accuracy_of(m, p, k, &a);
     free(m);
     free(p);
     if (st)
@@ -1830,7 +1876,7 @@ isim_status isim_dataset_write_profile(const isim_dataset *d, size_t hw, const c
     free(kept);
     /* the profile as rewritten must load, or the previous one stays: a fit can land outside
      * what the reader takes */
-    isim_status st = isim__close_written(o, h->path, err);
+    isim_status st = close_written(o, h->path, err);
     if (!st && fit_st)
         st = ds_fail(err, fit_st, h->path, 0, 0, "out of memory");
     isim_hw *check = NULL;

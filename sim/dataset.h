@@ -12,6 +12,17 @@
 
 #include "sim/sim.h"
 
+/* The errors of predictions against measurements, in percent of the measurement:
+ * median and 90th percentile of |predicted - measured| / measured, the median signed
+ * error and the largest, over the n pairs with a positive measurement. */
+typedef struct isim_accuracy {
+    size_t n;
+    double median_abs_pct, p90_abs_pct, median_pct, max_abs_pct;
+} isim_accuracy;
+/* ISIM_ENOMEM (out zeroed) when out of memory. */
+isim_status isim_accuracy_of(const double *measured, const double *predicted, size_t n,
+                             isim_accuracy *out);
+
 /* One shape of workers: attention tp x pp x dp devices, experts over ep of them. */
 typedef struct isim_ds_shape {
     int tp, pp, dp, ep;
