@@ -82,6 +82,33 @@ static isim_status check_len(const char *what, const isim_len_dist *d, double le
     return bad(err, "%s tokens: unknown distribution", what);
 }
 
+/* A trace's requests: arrivals finite, from 0 and in order, lengths whole and within the
+ * model's context (the KV cache is checked with the others' lengths). */
+static isim_status check_trace(const isim_model *m, const isim_traffic *t, isim_error *err)
+{
+    double prev = 0;
+    for (int64_t i = 0; i < t->requests; i++) {
+        const isim_trace_req *r = &t->trace[i];
+        if (!(r->arrival_s >= 0 && r->arrival_s <= 1e9))
+            return bad(err, "request %lld arrives at %g s: arrivals must be in [0, 1e9] s",
+                       (long long)i + 1, r->arrival_s);
+        if (r->arrival_s < prev)
+            return bad(err,
+                       "request %lld arrives at %g s, before request %lld at %g s: "
+                       "arrivals must be in order",
+                       (long long)i + 1, r->arrival_s, (long long)i, prev);
+        prev = r->arrival_s;
+        if (r->input_tokens < 1 || r->output_tokens < 1 ||
+            r->input_tokens + r->output_tokens > m->max_context)
+            return bad(err,
+                       "request %lld of %lld input + %lld output tokens: each must be at least "
+                       "1 and together within %s's context of %lld",
+                       (long long)i + 1, (long long)r->input_tokens, (long long)r->output_tokens,
+                       m->name, (long long)m->max_context);
+    }
+    return ISIM_OK;
+}
+
 isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
                              const isim_traffic *t, isim_error *err)
 {
@@ -103,12 +130,21 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
             return bad(err, "clients must be in [1, requests = %lld], got %lld",
                        (long long)t->requests, (long long)t->clients);
         break;
+    case ISIM_ARRIVE_TRACE:
+        if (!t->trace)
+            return bad(err, "a trace of no requests");
+        break;
     default:
         return bad(err, "unknown kind of arrivals");
     }
-    isim_status st = check_len("input", &t->input, 1, err);
-    if (!st)
-        st = check_len("output", &t->output, 1, err);
+    isim_status st = ISIM_OK;
+    if (t->kind == ISIM_ARRIVE_TRACE)
+        st = check_trace(m, t, err);
+    else {
+        st = check_len("input", &t->input, 1, err);
+        if (!st)
+            st = check_len("output", &t->output, 1, err);
+    }
     if (st)
         return st;
     if (!(t->prefix_hit >= 0 && t->prefix_hit < 1))
@@ -127,10 +163,21 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
     /* a request lives in one data-parallel group: its whole context must fit there */
     double kv = s->kv_tokens > 0 ? s->kv_tokens : isim_step_kv_tokens(x);
     double ctx = (double)m->max_context, hi = fmin(ctx, floor(kv));
-    bool in_free = t->input.kind == ISIM_LEN_LOGNORMAL,
-         out_free = t->output.kind == ISIM_LEN_LOGNORMAL;
+    bool trace = t->kind == ISIM_ARRIVE_TRACE;
+    bool in_free = !trace && t->input.kind == ISIM_LEN_LOGNORMAL,
+         out_free = !trace && t->output.kind == ISIM_LEN_LOGNORMAL;
     double in_max = in_free ? 1 : len_max(&t->input, ctx),
            out_max = out_free ? 1 : len_max(&t->output, ctx);
+    if (trace) { /* the longest request of the trace */
+        in_max = out_max = 0;
+        for (int64_t i = 0; i < t->requests; i++) {
+            const isim_trace_req *r = &t->trace[i];
+            if ((double)(r->input_tokens + r->output_tokens) > in_max + out_max) {
+                in_max = (double)r->input_tokens;
+                out_max = (double)r->output_tokens;
+            }
+        }
+    }
     if (in_max + out_max > ctx)
         return bad(err, "a request of up to %g input + %g output tokens exceeds %s's context of %g",
                    in_max, out_max, m->name, ctx);
@@ -140,8 +187,14 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
                    "data-parallel group holds",
                    in_max + out_max, floor(kv));
     double budget = s->token_budget > 0 ? (double)s->token_budget : isim_step_chunk_tokens(x);
-    double passes = (double)t->requests *
-                    ((out_free ? hi : out_max) + ceil((in_free ? hi : in_max) / fmax(budget, 1)));
+    double passes = 0;
+    if (trace)
+        for (int64_t i = 0; i < t->requests; i++)
+            passes += (double)t->trace[i].output_tokens +
+                      ceil((double)t->trace[i].input_tokens / fmax(budget, 1));
+    else
+        passes = (double)t->requests *
+                 ((out_free ? hi : out_max) + ceil((in_free ? hi : in_max) / fmax(budget, 1)));
     if (passes > ISIM_SERVE_MAX_PASSES)
         return bad(err,
                    "%lld requests of up to %g output tokens could take %.3g passes, more than "
@@ -356,7 +409,32 @@ static size_t most_waiting(const isim_served *req, size_t n, double *scratch)
 isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const isim_sched *sc,
                            const isim_traffic *t, isim_serve_result **out, isim_error *err)
 {
+    return isim_serve_run_opts(m, x, sc, t, NULL, out, err);
+}
+
+/* Appends a pass to the result's log, doubling it; false when out of memory. */
+static bool log_pass(isim_serve_result *res, size_t *cap, const isim_pass *p)
+{
+    if (res->n_passes == *cap) {
+        size_t c = *cap ? 2 * *cap : 1024;
+        isim_pass *v = realloc(res->passes, c * sizeof *v);
+        if (!v)
+            return false;
+        res->passes = v;
+        *cap = c;
+    }
+    res->passes[res->n_passes++] = *p;
+    return true;
+}
+
+isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, const isim_sched *sc,
+                                const isim_traffic *t, const isim_serve_opts *o,
+                                isim_serve_result **out, isim_error *err)
+{
     *out = NULL;
+    const isim_serve_opts none = {0};
+    const isim_serve_opts *opt = o ? o : &none;
+    size_t pass_cap = 0;
     isim_status st = isim_serve_check(m, x, sc, t, err);
     if (st)
         return st;
@@ -387,13 +465,21 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
     const double hi = fmin((double)m->max_context, floor(kv / dp));
     for (size_t i = 0; i < n; i++) {
         sreq *r = &s.q[i];
-        r->out = draw_len(rng, &t->output, hi - 1);
-        r->prompt = draw_len(rng, &t->input, hi - (double)r->out);
+        if (t->kind == ISIM_ARRIVE_TRACE) {
+            r->out = t->trace[i].output_tokens;
+            r->prompt = t->trace[i].input_tokens;
+        } else {
+            r->out = draw_len(rng, &t->output, hi - 1);
+            r->prompt = draw_len(rng, &t->input, hi - (double)r->out);
+        }
         r->cached = (int64_t)floor((double)r->prompt * t->prefix_hit);
         r->admitted = r->first = r->done = NAN;
     }
     size_t known = 0; /* requests whose arrival time is set, in order */
-    if (t->kind == ISIM_ARRIVE_CLOSED) {
+    if (t->kind == ISIM_ARRIVE_TRACE) {
+        for (; known < n; known++)
+            s.q[known].arrival = t->trace[known].arrival_s;
+    } else if (t->kind == ISIM_ARRIVE_CLOSED) {
         for (; known < (size_t)t->clients; known++)
             s.q[known].arrival = 0;
     } else {
@@ -488,7 +574,19 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
                              .prefill_seqs = (double)n_pre / dp,
                              .prefill_ctx = pre_tok > 0 ? pre_ctx / pre_tok : 0,
                              .finishing = (double)n_fin / dp};
-        double dt = isim_step_time(x, &mix, NULL);
+        double dt = opt->step_time ? opt->step_time(opt->ctx, res->steps, &mix)
+                                   : isim_step_time(x, &mix, NULL);
+        if (!(dt > 0) || !isfinite(dt)) {
+            st = bad(err, "pass %zu took %g s: a pass takes a positive, finite time", res->steps,
+                     dt);
+            goto done;
+        }
+        if (opt->keep_passes &&
+            !log_pass(res, &pass_cap,
+                      &(isim_pass){now, dt, mix, (int64_t)s.n_run, (int64_t)s.wait.n})) {
+            st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+            goto done;
+        }
         w_run += (double)s.n_run * dt;
         const double before = now;
         uint64_t gaps_of_dt = 0;
@@ -569,14 +667,14 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
             else if (r->output_tokens > 1)
                 v[k++] = (r->done_s - r->first_token_s) / (double)(r->output_tokens - 1);
         }
-        isim_stats *o = which == 0 ? &res->ttft_s : which == 1 ? &res->tpot_s : &res->e2e_s;
+        isim_stats *st_of = which == 0 ? &res->ttft_s : which == 1 ? &res->tpot_s : &res->e2e_s;
         qsort(v, k, sizeof *v, isim_cmp_double);
         double sum = 0;
         for (size_t i = 0; i < k; i++)
             sum += v[i];
-        *o = (isim_stats){k ? sum / (double)k : NAN, isim_quantile_sorted(v, k, 0.5),
-                          isim_quantile_sorted(v, k, 0.9), isim_quantile_sorted(v, k, 0.99),
-                          k ? v[k - 1] : NAN};
+        *st_of = (isim_stats){k ? sum / (double)k : NAN, isim_quantile_sorted(v, k, 0.5),
+                              isim_quantile_sorted(v, k, 0.9), isim_quantile_sorted(v, k, 0.99),
+                              k ? v[k - 1] : NAN};
     }
     res->itl_s = itl->n ? (isim_stats){itl->sum / (double)itl->n, itl_quantile(itl, 0.5),
                                        itl_quantile(itl, 0.9), itl_quantile(itl, 0.99), itl->max}
@@ -597,7 +695,7 @@ isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const is
     res->kv_tokens = kv;
     res->max_running = s.max_run;
     res->token_budget = s.budget;
-    if (t->kind != ISIM_ARRIVE_CLOSED && n > 1) {
+    if (t->kind != ISIM_ARRIVE_CLOSED && n > 1) { /* open loop or a trace */
         double span = s.q[n - 1].arrival - first_arrival;
         res->offered_rps = span > 0 ? (double)(n - 1) / span : INFINITY;
         res->served_rps = (double)n / dur;
@@ -622,6 +720,7 @@ void isim_serve_result_free(isim_serve_result *r)
     if (!r)
         return;
     free(r->req);
+    free(r->passes);
     free(r);
 }
 

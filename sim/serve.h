@@ -27,8 +27,16 @@ typedef struct isim_len_dist {
 typedef enum {
     ISIM_ARRIVE_POISSON, /* open loop: exponential gaps at `rate` */
     ISIM_ARRIVE_GAMMA,   /* open loop: gamma gaps at `rate` with coefficient of variation cv */
-    ISIM_ARRIVE_CLOSED   /* closed loop: `clients` clients, the first requests together */
+    ISIM_ARRIVE_CLOSED,  /* closed loop: `clients` clients, the first requests together */
+    ISIM_ARRIVE_TRACE    /* the requests of `trace`, as they arrived */
 } isim_arrival_kind;
+
+/* One request of a trace: when it arrives (seconds, ascending from the first) and its
+ * lengths. */
+typedef struct isim_trace_req {
+    double arrival_s;
+    int64_t input_tokens, output_tokens;
+} isim_trace_req;
 
 #define ISIM_SERVE_MAX_REQUESTS 10000000
 /* The passes a simulation may take at most, counted before it starts as if every request
@@ -45,6 +53,8 @@ typedef struct isim_traffic {
     isim_len_dist input, output;
     double prefix_hit; /* share of each prompt already in the prefix cache, [0, 1) */
     uint64_t seed;
+    const isim_trace_req *trace; /* ISIM_ARRIVE_TRACE: `requests` of them (input and output
+                                    are not drawn) */
 } isim_traffic;
 
 /* The engine's scheduler, for one replica (every data-parallel group together). */
@@ -72,6 +82,25 @@ typedef struct isim_goodput {
     double share, per_s;
 } isim_goodput;
 
+/* One pass as the simulation ran it: when it began, how long it took, what it computed
+ * (per data-parallel group, as isim_step_time takes it), the sequences running in it
+ * and those left waiting. */
+typedef struct isim_pass {
+    double start_s, time_s;
+    isim_step_mix mix;
+    int64_t running, waiting;
+} isim_pass;
+
+/* Options of a run. step_time, when set, times each pass instead of the step model: the
+ * k-th pass (from 0) of composition mix, in seconds (> 0 and finite, or the run fails with
+ * ISIM_EINVAL); it replays an engine's measured passes through this scheduler. keep_passes
+ * keeps every pass in the result (passes, n_passes). */
+typedef struct isim_serve_opts {
+    double (*step_time)(void *ctx, size_t pass, const isim_step_mix *mix);
+    void *ctx;
+    bool keep_passes;
+} isim_serve_opts;
+
 typedef struct isim_serve_result {
     size_t n;
     isim_served *req;
@@ -96,6 +125,8 @@ typedef struct isim_serve_result {
     bool overloaded;
     double offered_rps, served_rps;
     isim_goodput goodput; /* isim_serve_goodput */
+    isim_pass *passes;    /* isim_serve_opts.keep_passes: every pass, in order */
+    size_t n_passes;
 } isim_serve_result;
 
 /* Validates traffic and sched: ISIM_EINVAL with the reason for a value out of range, a
@@ -107,6 +138,10 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
  * reported as ISIM_EINVAL rather than repeated. Deterministic under t->seed. */
 isim_status isim_serve_run(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
                            const isim_traffic *t, isim_serve_result **out, isim_error *err);
+/* isim_serve_run with options (o may be NULL). */
+isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
+                                const isim_traffic *t, const isim_serve_opts *o,
+                                isim_serve_result **out, isim_error *err);
 void isim_serve_result_free(isim_serve_result *r);
 
 /* Goodput (s->goodput): the requests whose TTFT and mean TPOT (a one-token request has

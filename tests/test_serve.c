@@ -573,3 +573,59 @@ Test(serve_cli, simulate_draws_its_latencies_and_queue)
     tu_discard(dir);
     free(out);
 }
+
+static double ten_ms(void *ctx, size_t pass, const isim_step_mix *mix)
+{
+    (void)pass;
+    (void)mix;
+    return *(const double *)ctx;
+}
+
+/* A trace's requests arrive when it says with its lengths; a pass timed by the caller (an
+ * engine's measured step, replayed) takes that time, and the log keeps every pass. */
+Test(serve, a_trace_replayed_with_given_pass_times_keeps_its_arrivals_and_lengths)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.max_seqs = 8, .token_budget = 512};
+    const isim_trace_req tr[2] = {{0.0, 100, 3}, {1.0, 700, 2}};
+    isim_traffic t = {.kind = ISIM_ARRIVE_TRACE, .requests = 2, .trace = tr};
+    double pass = 0.010;
+    isim_serve_opts o = {.step_time = ten_ms, .ctx = &pass, .keep_passes = true};
+    isim_serve_result *r = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_serve_run_opts(f.m, f.x, &s, &t, &o, &r, &e), ISIM_OK, "%s", e.message);
+    /* request 1: one chunk of 100 (its first token), two decode passes */
+    cr_assert(tu_close(r->req[0].first_token_s, 0.010, 1e-12));
+    cr_assert(tu_close(r->req[0].done_s, 0.030, 1e-12));
+    /* request 2 at 1 s: chunks of 512 and 188, then one decode pass */
+    cr_assert(tu_close(r->req[1].arrival_s, 1.0, 1e-12));
+    cr_assert(tu_close(r->req[1].first_token_s, 1.020, 1e-12));
+    cr_assert(tu_close(r->req[1].done_s, 1.030, 1e-12));
+    cr_assert_eq(r->req[1].input_tokens, 700);
+    cr_assert_eq(r->req[1].output_tokens, 2);
+    cr_assert_eq(r->n_passes, 6u);
+    cr_assert_eq(r->passes[0].mix.prefill_tokens, 100);
+    cr_assert_eq(r->passes[1].mix.decode_seqs, 1);
+    cr_assert(tu_close(r->passes[3].start_s, 1.0, 1e-12));
+    cr_assert_eq(r->passes[3].mix.prefill_tokens, 512);
+    cr_assert_eq(r->passes[4].mix.prefill_tokens, 188);
+    cr_assert_eq(r->passes[4].mix.finishing, 1);
+    isim_serve_result_free(r);
+    /* refused: arrivals out of order, a request past the context, a pass of no time */
+    const isim_trace_req back[2] = {{0.5, 10, 10}, {0.2, 10, 10}};
+    t.trace = back;
+    cr_assert_eq(isim_serve_run(f.m, f.x, &s, &t, &r, &e), ISIM_EINVAL);
+    cr_assert(strstr(e.message, "request 2 arrives at 0.2 s, before request 1"), "%s", e.message);
+    const isim_trace_req longer[1] = {{0, 131072, 1}};
+    t.trace = longer;
+    t.requests = 1;
+    cr_assert_eq(isim_serve_run(f.m, f.x, &s, &t, &r, &e), ISIM_EINVAL);
+    cr_assert(strstr(e.message, "context"), "%s", e.message);
+    t.trace = tr;
+    pass = 0;
+    cr_assert_eq(isim_serve_run_opts(f.m, f.x, &s, &t, &o, &r, &e), ISIM_EINVAL);
+    cr_assert(strstr(e.message, "pass 0 took 0 s"), "%s", e.message);
+    cr_assert_null(r);
+    release(&f);
+}
