@@ -291,6 +291,52 @@ static int64_t draw_len(gsl_rng *r, const isim_len_dist *d, double hi)
     }
 }
 
+/* The requests of t, in order: lengths, then arrival gaps, each in request order (the same
+ * seed, the same requests); lognormal lengths held within the model's context and a
+ * group's cache of kv_group tokens. Closed loop: the first `clients` arrive at 0, the
+ * others when a client's last request ends (NAN here). */
+static void draw(const isim_model *m, const isim_traffic *t, double kv_group, gsl_rng *rng,
+                 isim_trace_req *out)
+{
+    const size_t n = (size_t)t->requests;
+    if (t->kind == ISIM_ARRIVE_TRACE) {
+        memcpy(out, t->trace, n * sizeof *out);
+        return;
+    }
+    gsl_rng_set(rng, (unsigned long)t->seed);
+    const double hi = fmin((double)m->max_context, floor(kv_group));
+    for (size_t i = 0; i < n; i++) {
+        out[i].output_tokens = draw_len(rng, &t->output, hi - 1);
+        out[i].input_tokens = draw_len(rng, &t->input, hi - (double)out[i].output_tokens);
+    }
+    double at = 0, shape = t->kind == ISIM_ARRIVE_GAMMA ? 1 / (t->cv * t->cv) : 1;
+    for (size_t i = 0; i < n; i++) {
+        if (t->kind == ISIM_ARRIVE_CLOSED) {
+            out[i].arrival_s = i < (size_t)t->clients ? 0 : NAN;
+            continue;
+        }
+        if (i > 0)
+            at += t->kind == ISIM_ARRIVE_GAMMA ? gsl_ran_gamma(rng, shape, 1 / (t->rate * shape))
+                                               : gsl_ran_exponential(rng, 1 / t->rate);
+        out[i].arrival_s = at;
+    }
+}
+
+isim_status isim_serve_draw(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
+                            const isim_traffic *t, isim_trace_req *out, isim_error *err)
+{
+    isim_status st = isim_serve_check(m, x, s, t, err);
+    if (st)
+        return st;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!rng)
+        return isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    double kv = s->kv_tokens > 0 ? s->kv_tokens : isim_step_kv_tokens(x);
+    draw(m, t, kv, rng, out);
+    gsl_rng_free(rng);
+    return ISIM_OK;
+}
+
 typedef struct {
     sreq *q;
     deque wait;
@@ -454,44 +500,22 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
     s.run = malloc((size_t)(s.max_run < (int64_t)n ? s.max_run : (int64_t)n) * sizeof *s.run);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     double *v = malloc(n * sizeof *v);
+    isim_trace_req *reqs = malloc(n * sizeof *reqs);
     itl_hist *itl = calloc(1, sizeof *itl);
-    if (!res || !s.q || !s.wait.v || !s.run || !rng || !v || !itl) {
+    if (!res || !s.q || !s.wait.v || !s.run || !rng || !v || !reqs || !itl) {
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
         goto done;
     }
-    gsl_rng_set(rng, (unsigned long)t->seed);
-    /* lengths, then arrival gaps, each in request order: the same seed, the same requests */
-    /* lognormal lengths are held within the model's context and the group's cache */
-    const double hi = fmin((double)m->max_context, floor(kv / dp));
+    draw(m, t, kv / dp, rng, reqs);
+    size_t known = 0; /* requests whose arrival time is set, in order */
     for (size_t i = 0; i < n; i++) {
         sreq *r = &s.q[i];
-        if (t->kind == ISIM_ARRIVE_TRACE) {
-            r->out = t->trace[i].output_tokens;
-            r->prompt = t->trace[i].input_tokens;
-        } else {
-            r->out = draw_len(rng, &t->output, hi - 1);
-            r->prompt = draw_len(rng, &t->input, hi - (double)r->out);
-        }
+        r->out = reqs[i].output_tokens;
+        r->prompt = reqs[i].input_tokens;
         r->cached = (int64_t)floor((double)r->prompt * t->prefix_hit);
         r->admitted = r->first = r->done = NAN;
-    }
-    size_t known = 0; /* requests whose arrival time is set, in order */
-    if (t->kind == ISIM_ARRIVE_TRACE) {
-        for (; known < n; known++)
-            s.q[known].arrival = t->trace[known].arrival_s;
-    } else if (t->kind == ISIM_ARRIVE_CLOSED) {
-        for (; known < (size_t)t->clients; known++)
-            s.q[known].arrival = 0;
-    } else {
-        double at = 0, shape = t->kind == ISIM_ARRIVE_GAMMA ? 1 / (t->cv * t->cv) : 1;
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0)
-                at += t->kind == ISIM_ARRIVE_GAMMA
-                          ? gsl_ran_gamma(rng, shape, 1 / (t->rate * shape))
-                          : gsl_ran_exponential(rng, 1 / t->rate);
-            s.q[i].arrival = at;
-        }
-        known = n;
+        r->arrival = reqs[i].arrival_s;
+        known += !isnan(r->arrival);
     }
 
     double now = 0, busy = 0, w_run = 0;
@@ -709,6 +733,7 @@ done:
     free(s.wait.v);
     free(s.run);
     free(v);
+    free(reqs);
     free(itl);
     if (rng)
         gsl_rng_free(rng);

@@ -143,6 +143,12 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
                                 const isim_traffic *t, const isim_serve_opts *o,
                                 isim_serve_result **out, isim_error *err);
 void isim_serve_result_free(isim_serve_result *r);
+/* The requests a run of t draws (isim_serve_run serves these): out holds t->requests, in
+ * order. Closed loop: the first `clients` arrive at 0 and the others' arrival_s is NAN (a
+ * client sends its next request when its last one ends). For an engine serving the same
+ * requests as the simulation. */
+isim_status isim_serve_draw(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
+                            const isim_traffic *t, isim_trace_req *out, isim_error *err);
 
 /* Goodput (s->goodput): the requests whose TTFT and mean TPOT (a one-token request has
  * none) are within the targets (0: no target), as a share of all and per second of the run
