@@ -7,12 +7,13 @@
  * first batch that no longer fits, or whose TPOT already misses the TPOT SLO or the minimum
  * speed; a layout that is infeasible for a reason other than memory is tried once. */
 #include "planner/internal.h"
+#include "sim/serve.h"
 
 #include <math.h>
 
 /* Batches tried: 1 and then steps of about sqrt(2), up to 8192 sequences per replica. */
-static const double BATCHES[] = {1,   2,   3,   4,    6,    8,    12,   16,   24,
-                                 32,  48,  64,  96,   128,  192,  256,  384,  512,
+static const double BATCHES[] = {1,   2,    3,    4,    6,    8,    12,   16,  24,
+                                 32,  48,   64,   96,   128,  192,  256,  384, 512,
                                  768, 1024, 1536, 2048, 3072, 4096, 6144, 8192};
 /* Pipeline degrees tried. */
 static const int PPS[] = {1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32};
@@ -66,11 +67,14 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
             .memory_bytes_per_device = res.memory.total,
             .detailed = true,
         };
+        x.tokens_per_s_sustained =
+            isim_serve_capacity(&res, q->batch / res.dp, hw->step_overhead_s, r->output_tokens) *
+            r->output_tokens;
         if (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)
-            /* whole replicas serve the demand; idle capacity is paid for */
-            x.cost_usd_per_mtok_output =
-                isim__fleet_cost(r->demand_tokens_per_s, r->demand_sequences, q->batch,
-                                 res.tpot_s, res.devices, isim__plan_price(r, h), &x.replicas);
+            /* whole replicas serve the demand, prompts included; idle capacity is paid for */
+            x.cost_usd_per_mtok_output = isim__fleet_cost(
+                r->demand_tokens_per_s, r->demand_sequences, q->batch, x.tokens_per_s_sustained,
+                res.tpot_s, res.devices, isim__plan_price(r, h), &x.replicas);
         if ((st = isim__points_push(out, &x, err)))
             return st;
         /* TPOT only grows with the batch: once an SLO on it is missed, it stays missed */
@@ -82,8 +86,8 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
     return ISIM_OK;
 }
 
-isim_status isim__deploy_candidates(const isim_plan_request *r, isim__points *out,
-                                    isim_plan *plan, isim_error *err)
+isim_status isim__deploy_candidates(const isim_plan_request *r, isim__points *out, isim_plan *plan,
+                                    isim_error *err)
 {
     const isim_model *m = r->model;
     isim_dtype release = m->release_weights, bf16 = ISIM_BF16;

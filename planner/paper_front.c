@@ -167,15 +167,22 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
         goto cleanup;
     }
     /* min_num_of_gpus = total params x weight bytes / HBM; s = n_experts // n_active */
-    double min_gpus = r->grid_min_devices > 0 ? r->grid_min_devices
-                                              : m->d.params_total * isim_dtype_bytes(w) / hw->mem_bytes;
+    double min_gpus = r->grid_min_devices > 0
+                          ? r->grid_min_devices
+                          : m->d.params_total * isim_dtype_bytes(w) / hw->mem_bytes;
     double s = m->has_moe ? (double)m->n_experts / (double)m->n_active_experts : 1;
     logspace2(log2(min_gpus), 18, gn, N);
     logspace2(0, 18 + log2(s), gb, B);
-    isim_paper_grid_query q = {.devices = N, .n_devices = (size_t)gn, .batch = B,
-                               .n_batch = (size_t)gb, .input_len = r->input_tokens,
-                               .use_pp = r->use_pp, .draft = dc, .spec_alpha = r->spec_alpha,
-                               .spec_gamma_max = r->spec_gamma_max, .threads = r->threads};
+    isim_paper_grid_query q = {.devices = N,
+                               .n_devices = (size_t)gn,
+                               .batch = B,
+                               .n_batch = (size_t)gb,
+                               .input_len = r->input_tokens,
+                               .use_pp = r->use_pp,
+                               .draft = dc,
+                               .spec_alpha = r->spec_alpha,
+                               .spec_gamma_max = r->spec_gamma_max,
+                               .threads = r->threads};
     if ((st = isim_paper_grid(c, &q, t, err)))
         goto cleanup;
 
@@ -201,7 +208,11 @@ static isim_status one_setting(const isim_plan_request *r, int h, isim_dtype w, 
         st = isim__plan_fail(err, "out of memory");
         goto cleanup;
     }
-    *proto = (bucket_job){.t = t, .N = N, .B = B, .budget = budget, .gn = (size_t)gn,
+    *proto = (bucket_job){.t = t,
+                          .N = N,
+                          .B = B,
+                          .budget = budget,
+                          .gn = (size_t)gn,
                           .t_min = t_min,
                           .demand = r->demand_tokens_per_s > 0 ? r->demand_tokens_per_s : INFINITY};
     st = buckets(proto, n, r->threads, bucket, err);

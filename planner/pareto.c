@@ -100,8 +100,8 @@ isim_status isim__pareto(const isim_plan_point *v, size_t n, bool with_ttft, siz
 
 bool isim_plan_point_same(const isim_plan_point *a, const isim_plan_point *b)
 {
-    return a->hw == b->hw && a->devices == b->devices && a->batch == b->batch &&
-           a->tp == b->tp && a->pp == b->pp && a->ep == b->ep && a->dp == b->dp &&
-           a->pp_paper == b->pp_paper && a->weights == b->weights && a->kv == b->kv &&
-           a->spec == b->spec && a->spec_gamma == b->spec_gamma;
+    return a->hw == b->hw && a->devices == b->devices && a->batch == b->batch && a->tp == b->tp &&
+           a->pp == b->pp && a->ep == b->ep && a->dp == b->dp && a->pp_paper == b->pp_paper &&
+           a->weights == b->weights && a->kv == b->kv && a->spec == b->spec &&
+           a->spec_gamma == b->spec_gamma;
 }

@@ -28,10 +28,10 @@ isim_status isim__plan_invalid(isim_error *err, const char *fmt, ...)
 }
 
 double isim__fleet_cost(double demand_tokens_per_s, double demand_sequences, double batch,
-                        double tpot_s, double devices, double usd_per_device_h, double *replicas)
+                        double tokens_per_s, double tpot_s, double devices, double usd_per_device_h,
+                        double *replicas)
 {
-    double total = batch / tpot_s;
-    double by_rate = demand_tokens_per_s > 0 ? ceil(demand_tokens_per_s / total) : 0;
+    double by_rate = demand_tokens_per_s > 0 ? ceil(demand_tokens_per_s / tokens_per_s) : 0;
     double by_seqs = demand_sequences > 0 ? ceil(demand_sequences / batch) : 0;
     *replicas = fmax(by_rate, by_seqs);
     double served = demand_tokens_per_s > 0 ? demand_tokens_per_s

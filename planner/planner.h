@@ -26,6 +26,9 @@ typedef struct isim_plan_point {
     int spec_gamma; /* draft tokens per step; 0 = plain decoding */
     double tpot_s, ttft_s;
     double tokens_per_s_per_user, tokens_per_s_per_device, tokens_per_s_total;
+    double tokens_per_s_sustained;   /* deploy: output tokens/s one replica sustains while it
+                                        also prefills its requests' prompts
+                                        (isim_serve_capacity x output tokens) */
     double cost_usd_per_mtok_output; /* with a demand (deploy): the fleet's, idle share included */
     double cost_usd_per_mtok_input;
     double replicas;  /* with a demand (deploy): replicas serving it */

@@ -5,6 +5,7 @@
  * range will change is checked before the first plan runs. Points are independent and
  * run in parallel; the result does not depend on the number of threads. */
 #include "planner/internal.h"
+#include "sim/serve.h"
 
 #include <pthread.h>
 #include <unistd.h>
@@ -662,6 +663,13 @@ static isim_status evaluate(const run *c, size_t m, const isim_sensitivity *sv, 
         if (!isim_predict(mv ? mv : res->models[m], hw, &q, &r, &e) && r.feasible) {
             *cost = r.cost_usd_per_mtok_output;
             *tpot = r.tpot_s;
+            /* with a demand the frontier's cost is a fleet's, which prefills the prompts too:
+             * the same here, without the whole replicas' steps */
+            if (s->fidelity == ISIM_DEPLOY && (v.request_rate_per_s > 0 || v.concurrency > 0))
+                *cost =
+                    1e6 * r.devices * price / 3600 /
+                    (isim_serve_capacity(&r, q.batch / r.dp, hw->step_overhead_s, v.output_tokens) *
+                     v.output_tokens);
         }
     }
     isim_hw_free(hv);

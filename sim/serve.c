@@ -767,6 +767,17 @@ double isim_serve_admitted(const isim_result *res, double b, double input_tokens
     return fmin(b, floor(room / per_seq));
 }
 
+double isim_serve_capacity(const isim_result *res, double batch_per_group, double step_overhead_s,
+                           double output_tokens)
+{
+    /* b sequences of a group take osl decode passes per b requests, and each request's
+     * prompt chunks ride in those passes, adding their compute (not another pass's fixed
+     * overhead): the closed form's per_prompt */
+    double b = batch_per_group, dp = res->dp > 0 ? res->dp : 1;
+    double per_prompt = fmax(res->prefill_all_s - res->prefill_chunks * step_overhead_s, 0) / b;
+    return dp * b / (output_tokens * res->tpot_s + b * per_prompt);
+}
+
 double isim_md1_wait(double rho, double s)
 {
     rho = rho < 0.95 ? rho : 0.95;

@@ -192,6 +192,12 @@ isim_status isim_serve_closed_loop(const isim_model *m, const isim_hw *hw, const
  * while the cache holds their tokens, on average the prompt and half the output. */
 double isim_serve_admitted(const isim_result *res, double b, double input_tokens,
                            double output_tokens);
+/* Requests per second one replica sustains with b sequences per data-parallel group (res:
+ * the prediction at that batch): each group spends output_tokens decode passes of b
+ * sequences per b requests, and the prompts' chunks ride in those passes (the closed form's
+ * per-prompt time). Prefill included, so that replicas sized by it serve the prompts too. */
+double isim_serve_capacity(const isim_result *res, double batch_per_group, double step_overhead_s,
+                           double output_tokens);
 /* The M/D/1 mean wait of a server busy rho of the time with service s (Pollaczek-Khinchine;
  * rho held at 0.95). */
 double isim_md1_wait(double rho, double s);

@@ -629,3 +629,19 @@ Test(serve, a_trace_replayed_with_given_pass_times_keeps_its_arrivals_and_length
     cr_assert_null(r);
     release(&f);
 }
+
+/* A replica's capacity, worked by hand: b = 10 sequences, 20 ms decode passes, 100 output
+ * tokens, the batch's prompts 1 s in 2 chunks of 1 ms overhead each. A request's prompt
+ * adds (1 - 2 x 0.001) / 10 = 0.0998 s of compute to passes that run anyway; b requests
+ * take 100 x 0.02 + 10 x 0.0998 = 2.998 s; two data-parallel groups serve twice that. */
+Test(serve, a_replicas_capacity_counts_its_prompts)
+{
+    isim_result res = {.dp = 1, .tpot_s = 0.02, .prefill_all_s = 1.0, .prefill_chunks = 2};
+    cr_assert(tu_close(isim_serve_capacity(&res, 10, 0.001, 100), 10 / 2.998, 1e-12));
+    res.dp = 2;
+    cr_assert(tu_close(isim_serve_capacity(&res, 10, 0.001, 100), 20 / 2.998, 1e-12));
+    /* without prompts, the decode passes' own rate: b / (osl x tpot) */
+    res.prefill_all_s = 0;
+    res.prefill_chunks = 0;
+    cr_assert(tu_close(isim_serve_capacity(&res, 10, 0.001, 100), 20 / 2.0, 1e-12));
+}
