@@ -66,8 +66,15 @@ int cmd_plan(int argc, char **argv)
         {"min-speed", true, "tokens/s per user at least (answers: the cheapest)", NULL},
         {"max-cost", true, "$ per million output tokens at most (answers: the fastest)", NULL},
         {"demand", true, "tokens/s to serve (deploy: fewest devices; paper: the code's cap)", NULL},
+        {"rate", true, "requests/s to serve (deploy): a demand of rate x output tokens", NULL},
         {"ttft-slo", true, "time to first token at most, ms (deploy)", NULL},
         {"tpot-slo", true, "time per output token at most, ms", NULL},
+        {"slo-percentile", true,
+         "deploy: the SLOs hold at this percentile of the requests, simulated under the "
+         "demand's traffic (1 to 99.99)",
+         NULL},
+        {"sim-requests", true, "requests simulated per configuration (default 1000)", NULL},
+        {"seed", true, "seed of the simulated arrivals (default 1)", NULL},
         {"weights", true,
          "weight precisions to try, comma-separated or 'all' (default: as released)", NULL},
         {"kv", true, "KV-cache precisions to try (default bf16)", NULL},
@@ -123,7 +130,14 @@ int cmd_plan(int argc, char **argv)
         {"tpot-slo", 1e-6, 1e9, 1e-3, &r.tpot_slo_s},
         {"spec-alpha", 1e-6, 1 - 1e-6, 1, &r.spec_alpha},
         {"alpha", 1e-6, 100, 1, &r.customer_alpha},
+        {"slo-percentile", 1, 99.99, 1, &r.slo_percentile},
     };
+    if (cli_find(opts, "rate")->value && cli_find(opts, "demand")->value)
+        return cli_usage_error(cmd, "--rate and --demand are exclusive (a rate is a demand of "
+                                    "rate x output tokens)");
+    for (const char *const *n = (const char *const[]){"sim-requests", "seed", NULL}; *n; n++)
+        if (cli_find(opts, *n)->value && !cli_find(opts, "slo-percentile")->value)
+            return cli_usage_error(cmd, "--%s needs --slo-percentile", *n);
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (!(o = cli_find(opts, nums[i].name))->value)
             continue;
@@ -131,6 +145,25 @@ int cmd_plan(int argc, char **argv)
             return CLI_USAGE;
         *nums[i].dst *= nums[i].scale;
     }
+    double rate = 0;
+    if ((o = cli_find(opts, "rate"))->value) {
+        if (!cli_number(cmd, o, 1e-6, 1e9, &rate))
+            return CLI_USAGE;
+        r.demand_tokens_per_s = rate * r.output_tokens;
+    }
+    int iv;
+    if ((o = cli_find(opts, "sim-requests"))->value) {
+        if (!cli_int(cmd, o, 1, 1000000, &iv))
+            return CLI_USAGE;
+        r.sim_requests = iv;
+    }
+    if ((o = cli_find(opts, "seed"))->value) {
+        if (!cli_int(cmd, o, 0, 2147483647, &iv))
+            return CLI_USAGE;
+        r.seed = (uint64_t)iv;
+    }
+    if (r.slo_percentile > 0 && !(r.demand_tokens_per_s > 0))
+        return cli_usage_error(cmd, "--slo-percentile needs the traffic: --rate or --demand");
     int grid = 400;
     if ((o = cli_find(opts, "spec-gamma-max"))->value && !cli_int(cmd, o, 1, 64, &r.spec_gamma_max))
         return CLI_USAGE;

@@ -70,6 +70,14 @@ static isim_status batches(const isim_plan_request *r, int h, isim_query *q, isi
         x.tokens_per_s_sustained =
             isim_serve_capacity(&res, q->batch / res.dp, hw->step_overhead_s, r->output_tokens) *
             r->output_tokens;
+        /* over a request's decode the batch's other requests each start once (the closed
+         * form of sim/serve.h) */
+        double b_dp = q->batch / res.dp,
+               per_prompt =
+                   fmax(res.prefill_all_s - res.prefill_chunks * hw->step_overhead_s, 0) / b_dp;
+        x.tpot_loaded_s =
+            res.tpot_s +
+            (r->output_tokens > 1 ? (b_dp - 1) / (r->output_tokens - 1) * per_prompt : 0);
         if (r->demand_tokens_per_s > 0 || r->demand_sequences > 0)
             /* whole replicas serve the demand, prompts included; idle capacity is paid for */
             x.cost_usd_per_mtok_output = isim__fleet_cost(

@@ -46,4 +46,9 @@ isim_status isim__paper_candidates(const isim_plan_request *r, isim__points *out
 isim_status isim__deploy_candidates(const isim_plan_request *r, isim__points *out, isim_plan *plan,
                                     isim_error *err);
 
+/* slo_percentile: keeps the points of ok that meet the SLOs in simulation, their figures the
+ * simulation's (planner/traffic.c). */
+isim_status isim__plan_traffic(const isim_plan_request *r, isim__points *ok, isim_plan *plan,
+                               isim_error *err);
+
 #endif

@@ -70,6 +70,8 @@ void isim_plan_request_init(isim_plan_request *r)
     r->grid_devices = 400;
     r->grid_batch = 400;
     r->details = true;
+    r->sim_requests = 1000;
+    r->seed = 1;
 }
 
 void isim_plan_free(isim_plan *p)
@@ -145,6 +147,20 @@ static isim_status validate(const isim_plan_request *r, isim_error *err)
     if (r->fidelity == ISIM_PAPER && r->draft && r->spec_gamma_max < 2)
         return isim__plan_invalid(err, "the paper's speculative decoding searches gamma from 2; "
                                        "the limit must be at least 2");
+    if (r->slo_percentile != 0) {
+        if (!(r->slo_percentile >= 1 && r->slo_percentile <= 99.99))
+            return isim__plan_invalid(err, "the SLO percentile must be in [1, 99.99], got %g",
+                                      r->slo_percentile);
+        if (r->fidelity != ISIM_DEPLOY)
+            return isim__plan_invalid(err, "SLOs at a percentile are simulated in the deploy "
+                                           "fidelity only");
+        if (!(r->demand_tokens_per_s > 0))
+            return isim__plan_invalid(err, "SLOs at a percentile need the traffic: a demand in "
+                                           "tokens/s or requests/s");
+        if (r->sim_requests < 1 || r->sim_requests > 1000000)
+            return isim__plan_invalid(err, "requests simulated must be in [1, 1000000], got %lld",
+                                      (long long)r->sim_requests);
+    }
     if (!(r->customer_alpha > 0 && r->customer_alpha <= 100))
         return isim__plan_invalid(err, "the customer-choice exponent must be in (0, 100]");
     return ISIM_OK;
@@ -160,7 +176,9 @@ static unsigned misses(const isim_plan_request *r, const isim_plan_point *p)
         m |= 1u << ISIM_PLAN_MAX_COST;
     if (r->tpot_slo_s > 0 && p->tpot_s > r->tpot_slo_s)
         m |= 1u << ISIM_PLAN_TPOT_SLO;
-    if (r->ttft_slo_s > 0 && p->ttft_s > r->ttft_slo_s)
+    /* at a percentile the simulation decides TTFT; the static batch's decode pass (the
+     * batch running full, as replicas sized to the demand run it) screens TPOT and speed */
+    if (r->ttft_slo_s > 0 && p->ttft_s > r->ttft_slo_s && !(r->slo_percentile > 0))
         m |= 1u << ISIM_PLAN_TTFT_SLO;
     return m;
 }
@@ -398,6 +416,17 @@ isim_status isim_plan_run(const isim_plan_request *r, isim_plan **out, isim_erro
     if (ok.n == 0) {
         explain_empty(r, &all, plan);
         goto done;
+    }
+    if (r->slo_percentile > 0) {
+        if ((st = isim__plan_traffic(r, &ok, plan, err)))
+            goto cleanup;
+        if (ok.n == 0) {
+            snprintf(plan->empty_reason, sizeof plan->empty_reason,
+                     "no configuration meets the SLOs at the %gth percentile in simulation "
+                     "(%llu simulated, each at 0.9, 0.75, 0.5 and 0.3 of its capacity)",
+                     r->slo_percentile, (unsigned long long)plan->simulated);
+            goto done;
+        }
     }
     /* the paper fidelity's grid gives latency and cost; the rest for its frontier points */
     for (size_t i = 0; r->fidelity == ISIM_PAPER && r->details && i < ok.n; i++)

@@ -34,7 +34,14 @@ typedef struct isim_plan_point {
     double replicas;  /* with a demand (deploy): replicas serving it */
     isim_terms terms; /* per output token */
     double memory_bytes_per_device;
-    bool detailed; /* terms, TTFT and memory filled in */
+    bool detailed;  /* terms, TTFT and memory filled in */
+    bool simulated; /* slo_percentile: TTFT, TPOT (and speed) are that percentile of the
+                       requests simulated at load_rps per replica, replicas and cost those
+                       that meet the SLOs there */
+    double load_rps;
+    int64_t sim_requests; /* requests that simulation ran (fewer for a small batch) */
+    double tpot_loaded_s; /* deploy: the closed form's mean TPOT with the batch running full
+                             and its requests' prompts riding in the passes (the screen) */
 } isim_plan_point;
 
 typedef enum {
@@ -63,6 +70,13 @@ typedef struct isim_plan_request {
     double demand_sequences;    /* deploy: concurrent sequences to hold (replicas of `batch`
                                    each); with a tokens/s demand too, the replicas meet both */
     double tpot_slo_s, ttft_slo_s;
+    /* deploy with demand_tokens_per_s: the SLOs (and the minimum speed) hold at this
+     * percentile of the requests, simulated under Poisson arrivals of the demand's requests
+     * (demand / output tokens per second) spread over the replicas (docs/planner.md, "Under
+     * traffic"); 0: the static batch's figures, as without traffic. [1, 99.99] */
+    double slo_percentile;
+    int64_t sim_requests; /* requests simulated per configuration; 1000 */
+    uint64_t seed;        /* of the simulated arrivals; 1 */
     /* search space */
     const isim_dtype *weights; /* NULL: the model's release precision */
     size_t n_weights;
@@ -113,6 +127,8 @@ typedef struct isim_plan {
     isim_plan_answer fewest_devices;        /* deploy with demand_tokens_per_s */
     isim_plan_answers *hw_answers;          /* n_hw: the same, per hardware profile */
     uint64_t evaluated;                     /* configurations predicted */
+    uint64_t simulated;                     /* slo_percentile: configurations simulated */
+    uint64_t rejected_by_simulation;        /* of those, missing the SLOs at every load tried */
     uint64_t infeasible_by_reason[ISIM_REASON_COUNT];
     uint64_t rejected_by_constraint[ISIM_PLAN_CONSTRAINTS];
     double elapsed_s;

@@ -167,6 +167,10 @@ void isim_scenario_request(const isim_scenario *s, const isim_scenario_settings 
     r->demand_sequences = v->concurrency;
     r->tpot_slo_s = v->tpot_ms / 1e3;
     r->ttft_slo_s = v->ttft_ms / 1e3;
+    /* SLOs at a percentile are simulated under the request rate; a concurrency alone is
+     * no arrival process, and the report says the percentile was not applied */
+    if (v->percentile > 0 && v->request_rate_per_s > 0 && s->fidelity == ISIM_DEPLOY)
+        r->slo_percentile = v->percentile;
     r->weights = s->n_weights ? s->weights : NULL;
     r->n_weights = s->n_weights;
     r->kv = s->n_kv ? s->kv : NULL;

@@ -47,8 +47,18 @@ static cJSON *point_json(isim__json *j, const isim_plan_request *r, const isim_p
     num(j, o, "cost_usd_per_mtok_input", p->detailed ? p->cost_usd_per_mtok_input : NAN);
     num(j, o, "ttft_ms", p->detailed ? p->ttft_s * 1e3 : NAN);
     num(j, o, "tpot_ms", p->tpot_s * 1e3);
-    if (r->demand_tokens_per_s > 0 && !paper)
+    if (r->demand_tokens_per_s > 0 && !paper) {
         num(j, o, "replicas", p->replicas);
+        num(j, o, "tokens_per_s_sustained", p->tokens_per_s_sustained);
+    }
+    if (p->simulated) {
+        /* the latencies above are this percentile of requests simulated at this load */
+        cJSON *s = isim__json_obj(j, o, "simulated");
+        num(j, s, "percentile", r->slo_percentile);
+        num(j, s, "requests_per_s_per_replica", p->load_rps);
+        num(j, s, "requests", (double)p->sim_requests);
+        num(j, s, "seed", (double)r->seed);
+    }
     if (p->detailed) {
         isim__json_item(j, o, "terms_ms", isim__json_terms_ms(j, &p->terms));
         num(j, o, "memory_bytes_per_device", p->memory_bytes_per_device);
@@ -108,6 +118,11 @@ cJSON *isim__plan_json_object(isim__json *j, const isim_plan_request *r, const i
     isim__json_item(j, o, "fastest_at_max_cost", answer_json(j, r, &p->fastest_at_max_cost, false));
     isim__json_item(j, o, "fewest_devices_for_demand", answer_json(j, r, &p->fewest_devices, true));
     num(j, o, "evaluated", (double)p->evaluated);
+    if (r->slo_percentile > 0) {
+        num(j, o, "slo_percentile", r->slo_percentile);
+        num(j, o, "simulated", (double)p->simulated);
+        num(j, o, "rejected_by_simulation", (double)p->rejected_by_simulation);
+    }
     cJSON *inf = isim__json_obj(j, o, "infeasible_by_reason");
     for (int i = 1; i < ISIM_REASON_COUNT; i++)
         if (p->infeasible_by_reason[i])
@@ -196,8 +211,18 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
                 step == 2   ? "nd"
                 : step == 3 ? "rd"
                             : "th");
+    char tpot_h[16] = "TPOT ms", ttft_h[16] = "TTFT ms";
+    if (r->slo_percentile > 0) {
+        snprintf(tpot_h, sizeof tpot_h, "p%g TPOT", r->slo_percentile);
+        snprintf(ttft_h, sizeof ttft_h, "p%g TTFT", r->slo_percentile);
+        fprintf(out,
+                "latencies: the %gth percentile of %lld requests simulated per configuration "
+                "(Poisson arrivals, %g requests/s over its replicas; ms)\n",
+                r->slo_percentile, (long long)r->sim_requests,
+                r->demand_tokens_per_s / r->output_tokens);
+    }
     fprintf(out, "%-2s %-14s %-26s %8s %-5s %-5s %-5s %10s %10s %9s %9s\n", "", "hw", "layout",
-            "batch", "w", "kv", "spec", "tok/s/user", "$/Mtok out", "TPOT ms", "TTFT ms");
+            "batch", "w", "kv", "spec", "tok/s/user", "$/Mtok out", tpot_h, ttft_h);
     for (size_t i = 0; i < p->n_frontier; i++) {
         bool rec = (long)i == p->customer_choice;
         if (!rec && i % step != 0 && i != p->n_frontier - 1)

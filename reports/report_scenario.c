@@ -876,10 +876,18 @@ static void assumptions(isim_doc *d, const isim_scenario_result *res)
                               res->base.unpriced[h][0] ? res->base.unpriced[h] : from};
         isim_doc_row(d, row);
     }
-    if (fabs(v->percentile - 50) > 1e-9)
+    if (v->percentile > 0 && v->request_rate_per_s > 0 && s->fidelity == ISIM_DEPLOY)
         isim_doc_note(d,
-                      "The SLOs are stated at the %gth percentile; the model predicts mean "
-                      "times, so they are compared with means. Leave headroom for the tail.",
+                      "TTFT and TPOT are the %gth percentile of requests simulated at the load "
+                      "each configuration's replicas receive (Poisson arrivals of %g requests "
+                      "per second); the SLOs are met there.",
+                      v->percentile, v->request_rate_per_s);
+    else if (v->percentile > 0)
+        isim_doc_note(d,
+                      "The SLOs are stated at the %gth percentile, but a percentile is simulated "
+                      "only under a request rate (workload.request_rate_per_s) in the deploy "
+                      "fidelity: the figures here are the static batch's, compared with the "
+                      "SLOs as they are. Leave headroom for the tail.",
                       v->percentile);
     isim_doc_h3(d, "Scenario");
     isim_doc_p(d, "Settings written in %s; the others take their defaults (docs/scenarios.md).",

@@ -53,6 +53,9 @@ typedef struct {
     int64_t N, tp, pp, ep, dp, G, etp;
     double kv_shard;   /* ways the KV cache is split over a TP group */
     double kv_w_shard; /* ways the K and V projections are split (replicated past n_kv) */
+    /* the collectives of a pass, per byte (their latency and slope do not depend on the
+     * message but in proportion): made once per layout, not once per pass */
+    isim__coll_line ar_tp, a2a_g, ar_etp, ar_g, p2p;
 } dctx;
 
 typedef struct {
@@ -95,12 +98,18 @@ typedef struct {
     double dec_seqs, dec_ctx;
 } pass;
 
-static void add_coll(const dctx *c, isim_coll kind, double ranks, double bytes, double *lat,
-                     double *bw, double times)
+static void coll_line(const isim_hw *hw, isim_coll kind, double ranks, isim__coll_line *out)
 {
-    double l, b, nodes = ceil(ranks / (double)c->hw->domain_size);
-    isim_collective_time(c->hw, ISIM_DEPLOY, kind, ranks, nodes, bytes, &l, &b);
-    *lat += times * l;
+    double nodes = ceil(ranks / (double)hw->domain_size);
+    isim__coll_line_make(hw, ISIM_DEPLOY, kind, ranks, nodes, 1.0, out);
+}
+
+/* `times` collectives of `bytes` each on line l (coll_line) */
+static void add_coll(const isim__coll_line *l, double bytes, double *lat, double *bw, double times)
+{
+    double a, b;
+    isim__coll_line_eval(l, bytes, &a, &b);
+    *lat += times * a;
     *bw += times * b;
 }
 
@@ -205,7 +214,7 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     /* the attention core's own traffic: the new tokens' K and V written, the context read */
     double kv_bytes = (double)si->layers * tok * kv_tok + kv_read;
     if (c->tp > 1)
-        add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->layers);
+        add_coll(&c->ar_tp, tok * d * ap, &lat, &bw, (double)si->layers);
 
     /* Dense FFN: column-parallel up/gate, row-parallel down, one all-reduce. */
     double dff = (double)m->d_ff;
@@ -214,7 +223,7 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
     bytes += (double)si->dense * tok * ap * (2 * d + (c0 + 1) * dff / tp);
     elem += (double)si->dense * tok * ap * (c0 + 1) * dff / tp;
     if (c->tp > 1)
-        add_coll(c, ISIM_ALL_REDUCE, tp, tok * d * ap, &lat, &bw, (double)si->dense);
+        add_coll(&c->ar_tp, tok * d * ap, &lat, &bw, (double)si->dense);
 
     if (si->moe > 0) {
         double E = (double)m->n_experts, k = (double)m->n_active_experts;
@@ -238,13 +247,11 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
                    (2 * tok * sh * x->shared_expert_params / tp + 2 * tok * x->router_params_layer);
         if (c->ep > 1) {
             /* Dispatch and combine: each rank sends its distinct tokens' k copies. */
-            add_coll(c, ISIM_ALL_TO_ALL, G, tok_stage / G * k * d * ap, &lat, &bw,
-                     2.0 * (double)si->moe);
+            add_coll(&c->a2a_g, tok_stage / G * k * d * ap, &lat, &bw, 2.0 * (double)si->moe);
             if (c->etp > 1)
-                add_coll(c, ISIM_ALL_REDUCE, etp, tok_stage * k / ep * d * ap, &lat, &bw,
-                         (double)si->moe);
+                add_coll(&c->ar_etp, tok_stage * k / ep * d * ap, &lat, &bw, (double)si->moe);
         } else if (c->G > 1) {
-            add_coll(c, ISIM_ALL_REDUCE, G, tok_stage * d * ap, &lat, &bw, (double)si->moe);
+            add_coll(&c->ar_g, tok_stage * d * ap, &lat, &bw, (double)si->moe);
         }
     }
 
@@ -258,10 +265,7 @@ static void stage_terms(const dctx *c, const stage_info *si, const pass *ps, isi
         bytes += logit_tok * V / tp * 4;
         fl_gemm += 2 * logit_tok * V * d / tp;
     } else if (si->send) {
-        double l, b, nodes = c->G >= c->hw->domain_size ? 2 : 1;
-        isim_collective_time(c->hw, ISIM_DEPLOY, ISIM_P2P, 2, nodes, tok * d * ap, &l, &b);
-        lat += l;
-        bw += b;
+        add_coll(&c->p2p, tok * d * ap, &lat, &bw, 1.0);
     }
 
     memset(t, 0, sizeof *t);
@@ -528,6 +532,13 @@ static void fill_ctx(dctx *c, const isim_model *m, const isim_hw *hw, isim_dtype
      * shared by all heads, so every TP rank holds it whole. */
     c->kv_shard = m->has_mla ? 1.0 : (double)(c->tp < m->n_kv_heads ? c->tp : m->n_kv_heads);
     c->kv_w_shard = m->has_mla ? (double)c->tp : c->kv_shard;
+    coll_line(hw, ISIM_ALL_REDUCE, (double)c->tp, &c->ar_tp);
+    coll_line(hw, ISIM_ALL_TO_ALL, (double)c->G, &c->a2a_g);
+    coll_line(hw, ISIM_ALL_REDUCE, (double)c->etp, &c->ar_etp);
+    coll_line(hw, ISIM_ALL_REDUCE, (double)c->G, &c->ar_g);
+    /* a stage's activations to the next: across the network once a stage fills a domain */
+    isim__coll_line_make(hw, ISIM_DEPLOY, ISIM_P2P, 2, c->G >= hw->domain_size ? 2 : 1, 1.0,
+                         &c->p2p);
 }
 
 /* Weights held by one device of stage si. */

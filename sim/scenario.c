@@ -34,7 +34,7 @@ static const setting SETTINGS[] = {
     {"slo.tpot_ms", NUMBER, 0, 1e9, 0, AT(tpot_ms)},
     {"slo.min_tokens_per_s_per_user", NUMBER, 0, 1e9, 0, AT(min_tokens_per_s_per_user)},
     {"slo.max_cost_usd_per_mtok", NUMBER, 0, 1e9, 0, AT(max_cost_usd_per_mtok)},
-    {"slo.percentile", NUMBER, 1, 99.99, 50, AT(percentile)},
+    {"slo.percentile", NUMBER, 1, 99.99, 0, AT(percentile)},
     {"search.max_devices", WHOLE, 1, 100000, 64, AT(max_devices)},
     {"search.spec_alpha", NUMBER, 0.01, 0.99, 0.8, AT(spec_alpha)},
     {"search.spec_gamma_max", WHOLE, 1, 64, 5, AT(spec_gamma_max)},

@@ -614,11 +614,12 @@ typedef struct isim_scenario_settings {
     double ttft_ms, tpot_ms;            /* slo.ttft_ms, slo.tpot_ms */
     double min_tokens_per_s_per_user;   /* slo.min_tokens_per_s_per_user */
     double max_cost_usd_per_mtok;       /* slo.max_cost_usd_per_mtok */
-    double percentile;                  /* slo.percentile the SLOs are stated at; 50 */
-    double max_devices;                 /* search.max_devices; 64 */
-    double spec_alpha, spec_gamma_max;  /* search.spec_alpha 0.8, search.spec_gamma_max 5 */
-    double grid;                        /* search.grid (paper fidelity); 400 */
-    double customer_alpha;              /* recommend.alpha; 3 */
+    double percentile;  /* slo.percentile the SLOs hold at, simulated under the workload's
+                           request rate; 0 (not stated): the static batch's figures */
+    double max_devices; /* search.max_devices; 64 */
+    double spec_alpha, spec_gamma_max; /* search.spec_alpha 0.8, search.spec_gamma_max 5 */
+    double grid;                       /* search.grid (paper fidelity); 400 */
+    double customer_alpha;             /* recommend.alpha; 3 */
     /* search.weights, search.kv: a sweep's single precision in place of the scenario's
      * lists; ISIM_DTYPE_COUNT = the lists as written */
     isim_dtype weights, kv;

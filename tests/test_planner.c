@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "planner/planner.h"
+#include "sim/serve.h"
 #include "tests/testutil.h"
 
 static isim_plan *paper_plan(const isim_model *m, const isim_hw *h, isim_dtype w, double input,
@@ -781,4 +782,90 @@ Test(planner, a_draft_with_a_shorter_context_leaves_plain_decoding)
     isim_model_free(m);
     isim_model_free(d);
     isim_hw_free(h);
+}
+
+/* SLOs at a percentile: every point of the frontier was simulated at the load its replicas
+ * receive, and its figures are what the simulator gives for that configuration, traffic and
+ * seed run alone; the SLOs hold there, and its replicas are at least what its capacity
+ * needs. */
+Test(planner, slos_at_a_percentile_come_from_the_simulation_of_each_point)
+{
+    isim_model *m = tu_model("llama-3.1-8b");
+    isim_hw *hw[1] = {tu_hw("h100-sxm")};
+    isim_plan_request r;
+    small_request(&r, (const isim_hw *const *)hw, 1, m);
+    r.input_tokens = 512;
+    r.output_tokens = 64;
+    r.max_devices = 2;
+    r.demand_tokens_per_s = 20 * 64; /* 20 requests/s */
+    r.ttft_slo_s = 0.5;
+    r.tpot_slo_s = 0.03;
+    r.slo_percentile = 90;
+    r.sim_requests = 300;
+    isim_error e = {0};
+    isim_plan *p = deploy_plan(&r, &e);
+    cr_assert_gt(p->n_frontier, 0u);
+    cr_assert_geq(p->simulated, p->n_frontier);
+    for (size_t i = 0; i < p->n_frontier; i++) {
+        const isim_plan_point *x = &p->frontier[i];
+        cr_assert(x->simulated);
+        cr_expect_leq(x->ttft_s, 0.5);
+        cr_expect_leq(x->tpot_s, 0.03);
+        cr_expect_geq(x->replicas * x->tokens_per_s_sustained, 20 * 64 * (1 - 1e-12));
+        cr_expect(tu_close(x->load_rps * x->replicas, 20, 1e-12));
+        /* the same configuration simulated alone */
+        isim_query q;
+        isim_query_init(&q);
+        q.fidelity = ISIM_DEPLOY;
+        q.devices = x->devices;
+        q.tp = x->tp;
+        q.pp = x->pp;
+        q.batch = x->batch;
+        q.input_tokens = 512;
+        q.output_tokens = 64;
+        q.weights = x->weights;
+        q.kv = x->kv;
+        isim_step_ctx *c = NULL;
+        isim_result res;
+        cr_assert_eq(isim_step_ctx_new(m, hw[0], &q, &c, &res, &e), ISIM_OK, "%s", e.message);
+        isim_sched s = {.max_seqs = (int64_t)ceil(x->batch / isim_step_dp(c))};
+        isim_traffic t = {.kind = ISIM_ARRIVE_POISSON,
+                          .rate = x->load_rps,
+                          .requests = x->sim_requests,
+                          .input = {ISIM_LEN_FIXED, 512, 0},
+                          .output = {ISIM_LEN_FIXED, 64, 0},
+                          .seed = 1};
+        isim_serve_result *sr = NULL;
+        cr_assert_eq(isim_serve_run(m, c, &s, &t, &sr, &e), ISIM_OK, "%s", e.message);
+        double *v = malloc(sr->n * sizeof *v);
+        for (size_t k = 0; k < sr->n; k++)
+            v[k] = sr->req[k].first_token_s - sr->req[k].arrival_s;
+        qsort(v, sr->n, sizeof *v, isim_cmp_double);
+        cr_expect(tu_close(x->ttft_s, isim_quantile_sorted(v, sr->n, 0.9), 1e-12));
+        for (size_t k = 0; k < sr->n; k++)
+            v[k] = (sr->req[k].done_s - sr->req[k].first_token_s) / 63;
+        qsort(v, sr->n, sizeof *v, isim_cmp_double);
+        cr_expect(tu_close(x->tpot_s, isim_quantile_sorted(v, sr->n, 0.9), 1e-12));
+        free(v);
+        isim_serve_result_free(sr);
+        isim_step_ctx_free(c);
+    }
+    isim_plan_free(p);
+    /* refused: no traffic, the paper fidelity, a percentile out of range */
+    isim_plan *none = NULL;
+    r.demand_tokens_per_s = 0;
+    cr_assert_eq(isim_plan_run(&r, &none, &e), ISIM_EINVAL);
+    cr_expect_str_eq(e.message, "SLOs at a percentile need the traffic: a demand in tokens/s or "
+                                "requests/s");
+    r.demand_tokens_per_s = 1280;
+    r.slo_percentile = 100;
+    cr_assert_eq(isim_plan_run(&r, &none, &e), ISIM_EINVAL);
+    cr_expect_str_eq(e.message, "the SLO percentile must be in [1, 99.99], got 100");
+    r.slo_percentile = 90;
+    r.fidelity = ISIM_PAPER;
+    r.ttft_slo_s = 0;
+    cr_assert_eq(isim_plan_run(&r, &none, &e), ISIM_EINVAL);
+    cr_expect_str_eq(e.message, "SLOs at a percentile are simulated in the deploy fidelity only");
+    isim_model_free(m);
+    isim_hw_free(hw[0]);
 }
