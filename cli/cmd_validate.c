@@ -772,6 +772,8 @@ int cmd_validate(int argc, char **argv)
         {"threads", true, "threads of the one-process runs (default: one per CPU)", NULL},
         {"dataset", true, "measured serving data to validate against (a CSV)", NULL},
         {"write-profiles", false, "--dataset: write the fitted parameters into the profiles", NULL},
+        {"simulate", false,
+         "--dataset: also simulate each held-out aggregated row with the request simulator", NULL},
         {"out", true, "directory for validation.csv and the plot (-o DIR; default validation)",
          NULL},
         {"json", false, "print the summary as JSON", NULL},

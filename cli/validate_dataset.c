@@ -4,8 +4,8 @@
  * the held-out rows, overall and by model family, hardware, engine, TP degree,
  * concurrency and serving mode (docs/validation.md). */
 #include "cli/cli.h"
-#include "sim/dataset.h"
 #include "reports/report.h"
+#include "sim/dataset.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -61,11 +61,16 @@ static void group_of(const isim_dataset *d, const isim_ds_row *r, size_t by, cha
     }
 }
 
-/* Accuracy of TPOT and TTFT over rows[0..n) (prior: the profile's own values); false when
- * out of memory. */
-static bool accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool prior,
+/* Which predictions of a row: the fit's (closed form), the profile's own values, the
+ * request simulator's with the fit, or the fit's on the rows simulated. */
+enum { FITTED, PRIOR, SIMULATED, FITTED_SIMULATED_ROWS };
+
+/* Accuracy of TPOT and TTFT over rows[0..n) of the predictions `which`; false when out of
+ * memory. */
+static bool accuracy(const isim_dataset *d, const size_t *rows, size_t n, int which,
                      isim_accuracy *tpot, isim_accuracy *ttft)
 {
+    bool prior = which == PRIOR;
     size_t cap = n ? n : 1;
     double *m1 = malloc(cap * sizeof *m1), *p1 = malloc(cap * sizeof *p1),
            *m2 = malloc(cap * sizeof *m2), *p2 = malloc(cap * sizeof *p2);
@@ -73,10 +78,12 @@ static bool accuracy(const isim_dataset *d, const size_t *rows, size_t n, bool p
     size_t k = 0;
     for (size_t i = 0; ok && i < n; i++) {
         const isim_ds_row *r = &d->rows[rows[i]];
+        if (which >= SIMULATED && isnan(r->sim_tpot_s))
+            continue;
         m1[k] = r->tpot_s;
-        p1[k] = prior ? r->prior_tpot_s : r->pred_tpot_s;
+        p1[k] = which == SIMULATED ? r->sim_tpot_s : prior ? r->prior_tpot_s : r->pred_tpot_s;
         m2[k] = r->ttft_s;
-        p2[k] = prior ? r->prior_ttft_s : r->pred_ttft_s;
+        p2[k] = which == SIMULATED ? r->sim_ttft_s : prior ? r->prior_ttft_s : r->pred_ttft_s;
         k++;
     }
     ok = ok && !isim_accuracy_of(m1, p1, k, tpot) && !isim_accuracy_of(m2, p2, k, ttft);
@@ -162,7 +169,7 @@ static void write_rows(FILE *f, void *ctx)
     fputs("line,id,model,hardware,backend,mode,weights,isl,osl,concurrency,tp,pp,dp,ep,"
           "split,fit,measured_ttft_ms,predicted_ttft_ms,error_ttft_pct,measured_tpot_ms,"
           "predicted_tpot_ms,error_tpot_pct,profile_ttft_ms,profile_tpot_ms,step_ms,prompt_ms,"
-          "burst_ttft_ms,steady_ttft_ms,not_predicted\n",
+          "burst_ttft_ms,steady_ttft_ms,simulated_ttft_ms,simulated_tpot_ms,api_ms,not_predicted\n",
           f);
     for (size_t i = 0; i < d->n_rows; i++) {
         const isim_ds_row *r = &d->rows[i];
@@ -176,18 +183,23 @@ static void write_rows(FILE *f, void *ctx)
                 isim_dtype_name(r->weights), r->isl, r->osl, r->concurrency, s->tp, s->pp, s->dp,
                 s->ep, r->train ? "train" : "heldout");
         if (r->skip[0]) {
-            fprintf(f, ",%.6g,,,%.6g,,,,,,,,,", r->ttft_s * 1e3, r->tpot_s * 1e3);
+            fprintf(f, ",%.6g,,,%.6g,,,,,,,,,,,,", r->ttft_s * 1e3, r->tpot_s * 1e3);
             csv_field(f, r->skip);
             fputc('\n', f);
             continue;
         }
-        fprintf(f, "%s,%.6g,%.6g,%.4g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,\n",
+        fprintf(f, "%s,%.6g,%.6g,%.4g,%.6g,%.6g,%.4g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,",
                 r->fit >= 0 ? d->fits[r->fit].backend : "profile", r->ttft_s * 1e3,
                 r->pred_ttft_s * 1e3, 100 * (r->pred_ttft_s - r->ttft_s) / r->ttft_s,
                 r->tpot_s * 1e3, r->pred_tpot_s * 1e3,
                 100 * (r->pred_tpot_s - r->tpot_s) / r->tpot_s, r->prior_ttft_s * 1e3,
                 r->prior_tpot_s * 1e3, r->parts.step_s * 1e3, r->parts.prompt_s * 1e3,
                 r->parts.burst_ttft_s * 1e3, r->parts.steady_ttft_s * 1e3);
+        if (isnan(r->sim_ttft_s))
+            fputs(",,,\n", f);
+        else
+            fprintf(f, "%.6g,%.6g,%.6g,\n", r->sim_ttft_s * 1e3, r->sim_tpot_s * 1e3,
+                    r->sim_api_s * 1e3);
     }
 }
 
@@ -346,16 +358,19 @@ static int refuse_unpredicted(const isim_dataset *d, const char *file)
 
 /* The held-out accuracy by each grouping, printed or added to groups; false when out of
  * memory. */
-static bool by_groups(const isim_dataset *d, cJSON *groups, bool json)
+static bool by_groups(const isim_dataset *d, cJSON *groups, bool json, int which)
 {
     named_row *v = malloc((d->n_rows ? d->n_rows : 1) * sizeof *v);
     size_t *rows = malloc((d->n_rows ? d->n_rows : 1) * sizeof *rows);
     bool ok = v && rows;
+    /* the simulation's by hardware and engine only */
     for (size_t by = 0; ok && by < N_BY; by++) {
+        if (which == SIMULATED && by != 1 && by != 2)
+            continue;
         size_t n = 0, n_groups = 0;
         for (size_t i = 0; i < d->n_rows; i++) {
             const isim_ds_row *r = &d->rows[i];
-            if (r->skip[0] || r->train)
+            if (r->skip[0] || r->train || (which == SIMULATED && isnan(r->sim_tpot_s)))
                 continue;
             group_of(d, r, by, v[n].name, sizeof v[n].name);
             v[n++].row = i;
@@ -364,20 +379,23 @@ static bool by_groups(const isim_dataset *d, cJSON *groups, bool json)
         ok = g != NULL;
         if (!json && ok) {
             char t[80];
-            snprintf(t, sizeof t, "held out, by %s", BY[by]);
+            snprintf(t, sizeof t, "held out%s, by %s",
+                     which == SIMULATED ? " aggregated, simulated" : "", BY[by]);
             print_head(t);
         }
         for (size_t k = 0; ok && k < n_groups; k++) {
             for (size_t i = 0; i < g[k].n; i++)
                 rows[i] = v[g[k].start + i].row;
             isim_accuracy tp, tt;
-            ok = accuracy(d, rows, g[k].n, false, &tp, &tt);
+            ok = accuracy(d, rows, g[k].n, which, &tp, &tt);
             const char *name = v[g[k].start].name;
             if (!ok) {
                 break;
             } else if (json) {
                 cJSON *o = pair_json(&tp, &tt);
                 cJSON_AddStringToObject(o, "by", BY[by]);
+                if (which == SIMULATED)
+                    cJSON_AddStringToObject(o, "predicted_by", "simulation");
                 cJSON_AddStringToObject(o, "group", name);
                 cJSON_AddItemToArray(groups, o);
             } else {
@@ -454,6 +472,9 @@ static void print_fits(const isim_dataset *d, cJSON *fits)
             cJSON_AddNumberToObject(o, "kernel_launch_us", f->p.kernel_launch_s * 1e6);
             cJSON_AddNumberToObject(o, "request_overhead_us", f->p.request_overhead_s * 1e6);
             cJSON_AddNumberToObject(o, "lockstep", f->p.lockstep);
+            if (!isnan(f->api_s_per_token))
+                cJSON_AddNumberToObject(o, "simulated_api_us_per_prompt_token",
+                                        f->api_s_per_token * 1e6);
             cJSON_AddStringToObject(o, "kv", isim_dtype_name(f->p.kv));
             cJSON_AddNumberToObject(o, "train_rms_log", f->train_rms_log);
             cJSON_AddItemToArray(fits, o);
@@ -498,7 +519,8 @@ static bool print_reasons(const isim_dataset *d, cJSON *sk)
 }
 
 /* The accuracy overall, by group, the fits and the rows not predicted. */
-static int print_summary(const isim_dataset *d, const char *file, const char *dir, bool json)
+static int print_summary(const isim_dataset *d, const char *file, const char *dir, bool json,
+                         bool simulated)
 {
     size_t *rows = malloc((d->n_rows ? d->n_rows : 1) * sizeof *rows);
     if (!rows) {
@@ -507,10 +529,13 @@ static int print_summary(const isim_dataset *d, const char *file, const char *di
     }
     isim_accuracy ho_tp, ho_tt, tr_tp, tr_tt, pr_tp, pr_tt;
     size_t train = split_rows(d, true, rows);
-    bool ok = accuracy(d, rows, train, false, &tr_tp, &tr_tt);
+    bool ok = accuracy(d, rows, train, FITTED, &tr_tp, &tr_tt);
     size_t heldout = split_rows(d, false, rows);
-    ok = ok && accuracy(d, rows, heldout, false, &ho_tp, &ho_tt) &&
-         accuracy(d, rows, heldout, true, &pr_tp, &pr_tt);
+    isim_accuracy si_tp, si_tt, fs_tp, fs_tt;
+    ok = ok && accuracy(d, rows, heldout, FITTED, &ho_tp, &ho_tt) &&
+         accuracy(d, rows, heldout, PRIOR, &pr_tp, &pr_tt) &&
+         accuracy(d, rows, heldout, SIMULATED, &si_tp, &si_tt) &&
+         accuracy(d, rows, heldout, FITTED_SIMULATED_ROWS, &fs_tp, &fs_tt);
     free(rows);
     if (!ok) {
         fprintf(stderr, "infersim: error: out of memory\n");
@@ -531,6 +556,10 @@ static int print_summary(const isim_dataset *d, const char *file, const char *di
         cJSON_AddItemToObject(j, "heldout", pair_json(&ho_tp, &ho_tt));
         cJSON_AddItemToObject(j, "train", pair_json(&tr_tp, &tr_tt));
         cJSON_AddItemToObject(j, "heldout_profile_values", pair_json(&pr_tp, &pr_tt));
+        if (simulated) {
+            cJSON_AddItemToObject(j, "heldout_simulated", pair_json(&si_tp, &si_tt));
+            cJSON_AddItemToObject(j, "heldout_closed_form_same_rows", pair_json(&fs_tp, &fs_tt));
+        }
         by = cJSON_AddArrayToObject(j, "by_group");
         fits = cJSON_AddArrayToObject(j, "fits");
         reasons = cJSON_AddArrayToObject(j, "not_predicted");
@@ -547,8 +576,12 @@ static int print_summary(const isim_dataset *d, const char *file, const char *di
         print_line("held out, fitted", &ho_tp, &ho_tt);
         print_line("training rows, fitted", &tr_tp, &tr_tt);
         print_line("held out, profiles' own values", &pr_tp, &pr_tt);
+        if (simulated) {
+            print_line("held out agg, simulated", &si_tp, &si_tt);
+            print_line("  the same rows, closed form", &fs_tp, &fs_tt);
+        }
     }
-    if (!by_groups(d, by, json)) {
+    if (!by_groups(d, by, json, FITTED) || (simulated && !by_groups(d, by, json, SIMULATED))) {
         cJSON_Delete(j);
         fprintf(stderr, "infersim: error: out of memory\n");
         return CLI_FAIL;
@@ -599,10 +632,16 @@ int cli_validate_dataset(int argc, char **argv, cli_opt *opts)
         if (isim_dataset_fit(d, threads, &err))
             rc = cli_error(&err);
     }
+    bool simulate = cli_find(opts, "simulate")->value != NULL;
+    if (!rc && simulate) {
+        fprintf(stderr, "validate: simulating the rows...\n");
+        if (isim_dataset_simulate(d, threads, &err))
+            rc = cli_error(&err);
+    }
     if (!rc)
         rc = write_outputs(d, dir, cli_find(opts, "write-profiles")->value != NULL);
     if (!rc)
-        rc = print_summary(d, file, dir, json);
+        rc = print_summary(d, file, dir, json, simulate);
     isim_dataset_free(d);
     return rc;
 }

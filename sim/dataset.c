@@ -521,6 +521,7 @@ static void read_row(parse_ctx *c)
     memset(r, 0, sizeof *r);
     r->line = (int)c->rec.f[0].at.line;
     r->model = r->hw = r->fit = -1;
+    r->sim_ttft_s = r->sim_tpot_s = NAN;
     if (!read_texts(c, r))
         return;
     const char *mode = get(c, C_MODE);
@@ -1122,6 +1123,144 @@ bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_
     return true;
 }
 
+/* The benchmark's requests per replica: ten times its clients (InferenceX sends 10 x the
+ * concurrency), at most ISIM_DS_SIM_REQUESTS. */
+static int64_t sim_requests(int64_t clients)
+{
+    int64_t n = 10 * clients;
+    return n < ISIM_DS_SIM_REQUESTS
+               ? n
+               : (clients > ISIM_DS_SIM_REQUESTS ? clients : ISIM_DS_SIM_REQUESTS);
+}
+
+bool isim_ds_simulate(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
+                      double *ttft_s, double *tpot_s, char *why, size_t n)
+{
+    if (r->model < 0 || r->hw < 0 || r->disagg) {
+        snprintf(why, n, r->disagg ? "disaggregated: not simulated" : "no model or profile");
+        return false;
+    }
+    const isim_model *m = d->models[r->model];
+    isim_hw hw;
+    isim_hw_apply_fit(d->hw[r->hw], p, &hw);
+    const isim_ds_shape *s = &r->agg;
+    isim_query q;
+    shape_query(m, r, s, s->batch, p->kv, &q);
+    isim_step_ctx *x = NULL;
+    isim_result res;
+    isim_error e = {0};
+    isim_status st = isim_step_ctx_new(m, &hw, &q, &x, &res, &e);
+    if (st || !x) {
+        snprintf(why, n, "%s", st ? e.message : res.reason_detail);
+        return false;
+    }
+    /* the engine ran with its batch column as its limit: every client's request at once */
+    const int64_t clients = s->batch;
+    isim_sched sc = {.max_seqs = (int64_t)ceil((double)clients / isim_step_dp(x))};
+    isim_len_dist in = {ISIM_LEN_FIXED, r->isl, 0}, out = {ISIM_LEN_FIXED, r->osl, 0};
+    if (r->inferencex) { /* its benchmark template's RANDOM_RANGE_RATIO 0.8 */
+        in = (isim_len_dist){ISIM_LEN_UNIFORM, ceil(0.8 * r->isl), r->isl};
+        out = (isim_len_dist){ISIM_LEN_UNIFORM, ceil(0.8 * r->osl), r->osl};
+    }
+    isim_traffic t = {.kind = ISIM_ARRIVE_CLOSED,
+                      .clients = clients,
+                      .requests = sim_requests(clients),
+                      .input = in,
+                      .output = out,
+                      .seed = 1};
+    isim_serve_result *sr = NULL;
+    st = isim_serve_run(m, x, &sc, &t, &sr, &e);
+    isim_step_ctx_free(x);
+    if (st) {
+        snprintf(why, n, "%s", e.message);
+        return false;
+    }
+    /* the benchmark's means over its requests */
+    *ttft_s = sr->ttft_s.mean;
+    *tpot_s = sr->tpot_s.mean;
+    isim_serve_result_free(sr);
+    return true;
+}
+
+typedef struct {
+    isim_dataset *d;
+    size_t next;
+    pthread_mutex_t lock;
+} sim_queue;
+
+static void *sim_worker(void *arg)
+{
+    sim_queue *q = arg;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        size_t i = q->next++;
+        pthread_mutex_unlock(&q->lock);
+        if (i >= q->d->n_rows)
+            return NULL;
+        isim_ds_row *r = &q->d->rows[i];
+        r->sim_ttft_s = r->sim_tpot_s = NAN;
+        if (r->skip[0] || r->fit < 0)
+            continue;
+        char why[160];
+        if (!isim_ds_simulate(q->d, r, &q->d->fits[r->fit].p, &r->sim_ttft_s, &r->sim_tpot_s, why,
+                              sizeof why))
+            r->sim_ttft_s = r->sim_tpot_s = NAN;
+    }
+}
+
+/* The API server's time per prompt token (HTTP, tokenizer), fitted through the simulation
+ * on a fit's training rows: the median of (measured - simulated TTFT) / prompt tokens,
+ * held within [0, ISIM_DS_API_S_PER_TOKEN]. NAN when no training row was simulated. */
+static double api_per_token(const isim_dataset *d, int fit, double *scratch)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_rows; i++) {
+        const isim_ds_row *r = &d->rows[i];
+        if (r->fit == fit && r->train && !isnan(r->sim_ttft_s))
+            scratch[n++] = fmin(fmax((r->ttft_s - r->sim_ttft_s) / mean_len(r, r->isl), 0),
+                                ISIM_DS_API_S_PER_TOKEN);
+    }
+    if (!n)
+        return NAN;
+    qsort(scratch, n, sizeof *scratch, isim_cmp_double);
+    return isim_quantile_sorted(scratch, n, 0.5);
+}
+
+isim_status isim_dataset_simulate(isim_dataset *d, int threads, isim_error *err)
+{
+    sim_queue q = {.d = d};
+    pthread_mutex_init(&q.lock, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = threads > 0 ? threads : (int)(cpus > 0 ? cpus : 1);
+    pthread_t tid[64];
+    int started = 0;
+    for (int i = 0; i < nt && i < 64; i++)
+        if (pthread_create(&tid[started], NULL, sim_worker, &q) == 0)
+            started++;
+    if (started == 0)
+        sim_worker(&q);
+    for (int i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&q.lock);
+    double *scratch = malloc((d->n_rows ? d->n_rows : 1) * sizeof *scratch);
+    if (!scratch)
+        return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    for (size_t k = 0; k < d->n_fits; k++)
+        d->fits[k].api_s_per_token = api_per_token(d, (int)k, scratch);
+    free(scratch);
+    /* the API server's time on top of the passes', shown apart: api_s */
+    for (size_t i = 0; i < d->n_rows; i++) {
+        isim_ds_row *r = &d->rows[i];
+        double a = r->fit >= 0 ? d->fits[r->fit].api_s_per_token : NAN;
+        r->sim_api_s = isnan(r->sim_ttft_s) || isnan(a) ? NAN : a * mean_len(r, r->isl);
+        if (!isnan(r->sim_api_s))
+            r->sim_ttft_s += r->sim_api_s;
+        else
+            r->sim_ttft_s = r->sim_tpot_s = NAN;
+    }
+    return ISIM_OK;
+}
+
 /* ---- loading ---------------------------------------------------------------------------- */
 
 void isim_dataset_free(isim_dataset *d)
@@ -1592,6 +1731,7 @@ isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err)
         d->fits[all].hw = (int)h;
         snprintf(d->fits[all].backend, sizeof d->fits[all].backend, "all");
         d->fits[all].own = true;
+        d->fits[all].api_s_per_token = NAN;
         for (size_t i = 0; i < d->n_rows; i++) {
             const isim_ds_row *r = &d->rows[i];
             if (r->hw != (int)h || r->skip[0])
@@ -1605,6 +1745,7 @@ isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err)
             seen[n_seen++] = r->backend;
             isim_ds_fit *f = &d->fits[d->n_fits++];
             f->hw = (int)h;
+            f->api_s_per_token = NAN;
             snprintf(f->backend, sizeof f->backend, "%s", r->backend);
         }
         for (size_t k = all + 1; k < d->n_fits; k++)

@@ -60,6 +60,11 @@ typedef struct isim_ds_row {
     double pred_ttft_s, pred_tpot_s;   /* with the fit's parameters */
     isim_ds_parts parts;               /* of the prediction with the fit */
     double prior_ttft_s, prior_tpot_s; /* with the profile's own parameters */
+    double sim_ttft_s, sim_tpot_s;     /* aggregated, with a fit of its own engine or
+                                          hardware: the request simulator's with the fit
+                                          (isim_dataset_simulate), TTFT with the API
+                                          server's time; NAN otherwise */
+    double sim_api_s;                  /* that API server's time, apart */
 } isim_ds_row;
 
 /* The fitted parameters of one hardware profile and backend ("all": every backend of
@@ -69,11 +74,14 @@ typedef struct isim_ds_fit {
     char backend[24];
     isim_hw_fit p;
     size_t n_train, n_heldout;
-    double train_rms_log; /* root mean square over the training rows of ln(predicted /
-                             measured) TPOT through the fit's robust loss (soft-L1 at 10%):
-                             what picks the KV precision */
-    bool own;             /* fitted on its own rows; false: too few, the hardware's "all"
-                             fit predicts them */
+    double train_rms_log;   /* root mean square over the training rows of ln(predicted /
+                               measured) TPOT through the fit's robust loss (soft-L1 at 10%):
+                               what picks the KV precision */
+    bool own;               /* fitted on its own rows; false: too few, the hardware's "all"
+                               fit predicts them */
+    double api_s_per_token; /* isim_dataset_simulate: the API server's time per prompt
+                               token, fitted through the simulation within
+                               [0, ISIM_DS_API_S_PER_TOKEN]; NAN before */
 } isim_ds_fit;
 
 typedef struct isim_dataset {
@@ -126,6 +134,32 @@ void isim_ds_prior(const isim_hw *hw, isim_hw_fit *p);
  * when the row's layout is impossible for the model (why says so). */
 bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
                      double *ttft_s, double *tpot_s, isim_ds_parts *parts, char *why, size_t n);
+
+/* The requests a row's simulation serves per replica at most (ten times its clients, or
+ * its clients alone when they are more). */
+#define ISIM_DS_SIM_REQUESTS 4096
+
+/* Simulates an aggregated row as its benchmark ran it (sim/serve.h): its clients in a
+ * closed loop, the first requests together, ten times the clients in all (at most
+ * ISIM_DS_SIM_REQUESTS), InferenceX's lengths drawn in [0.8 L, L], the engine's running
+ * limit its batch column, the KV cache of the memory model; the mean TTFT and TPOT over the
+ * requests. Parameters p applied to the row's profile. False with why for a disaggregated
+ * row (not simulated) or a layout the simulator cannot run. */
+bool isim_ds_simulate(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
+                      double *ttft_s, double *tpot_s, char *why, size_t n);
+/* The API server's time per prompt token at most: a tokenizer measured at 10 to 21.5 us per
+ * token of a chat-templated prompt (tenstorrent/tt-inference-server issue #2173, log of
+ * 2026-02-22: 131 tokens in 1.32 to 2.82 ms). The time outside the passes is bounded by
+ * it, not fitted free. */
+#define ISIM_DS_API_S_PER_TOKEN 21.5e-6
+
+/* After isim_dataset_fit: every aggregated row with a fit simulated with it
+ * (isim_ds_simulate), each fit's API server time per prompt token fitted through those
+ * simulations on its training rows (the median of the measured TTFT's excess over the
+ * simulated, per prompt token, within [0, ISIM_DS_API_S_PER_TOKEN]), and each row's
+ * simulated TTFT with that time added (sim_api_s apart). threads: 0 = one per CPU.
+ * ISIM_ENOMEM when out of memory. */
+isim_status isim_dataset_simulate(isim_dataset *d, int threads, isim_error *err);
 
 /* Fits the parameters per (hardware, backend) on the training rows and predicts every
  * row: fills d->fits and each row's predictions. threads: 0 = one per CPU. */

@@ -1363,3 +1363,51 @@ Test(engine_validation, runs_the_planners_frontier_points)
     cJSON_Delete(j);
     remove_dir(out_dir);
 }
+
+/* A row of one client simulated as its benchmark ran it: each request alone, so the mean
+ * TTFT is a lone request's prompt passes (the static prediction's TTFT at batch 1 without
+ * the time outside the passes) and the TPOT its decode passes'. */
+Test(dataset, a_one_client_row_simulates_to_a_lone_requests_figures)
+{
+    char dir[1024];
+    make_data_dir(dir, sizeof dir);
+    char text[4096];
+    strcpy(text, HEADER);
+    agg_row(text + strlen(text), sizeof text - strlen(text), "one", "Qwen/Qwen3-32B", 1000, 100, 1,
+            2, 100, 10);
+    isim_status st;
+    isim_error e = {0};
+    char *path;
+    isim_dataset *d = load_text(text, dir, &st, &e, &path);
+    cr_assert_eq(st, ISIM_OK, "%s", e.message);
+    const isim_ds_row *r = row_of(d, "one");
+    cr_assert_str_empty(r->skip);
+    isim_hw_fit p;
+    isim_ds_prior(d->hw[r->hw], &p);
+    double ttft, tpot;
+    char why[160];
+    cr_assert(isim_ds_simulate(d, r, &p, &ttft, &tpot, why, sizeof why), "%s", why);
+    isim_hw hw;
+    isim_hw_apply_fit(d->hw[r->hw], &p, &hw);
+    isim_query q;
+    isim_query_init(&q);
+    q.fidelity = ISIM_DEPLOY;
+    q.devices = 2;
+    q.tp = 2;
+    q.batch = 1;
+    q.input_tokens = 1000;
+    q.output_tokens = 100;
+    q.weights = ISIM_FP8;
+    q.kv = p.kv;
+    q.allow_cross_domain_tp = true;
+    isim_result res;
+    cr_assert_eq(isim_predict(d->models[r->model], &hw, &q, &res, &e), ISIM_OK, "%s", e.message);
+    cr_expect(tu_close(ttft, res.ttft_s - hw.request_overhead_s, 0.01), "%g vs %g", ttft,
+              res.ttft_s - hw.request_overhead_s);
+    /* the decode passes' context grows from 1000 to 1099; the static TPOT is at the mean */
+    cr_expect(tu_close(tpot, res.tpot_s, 0.01), "%g vs %g", tpot, res.tpot_s);
+    isim_dataset_free(d);
+    unlink(path);
+    free(path);
+    remove_dir(dir);
+}
