@@ -1,8 +1,8 @@
 /* The library's one CSV reader, for the files it takes from users (measured serving data,
- * sim/dataset.c). libcsv in strict mode is fed one byte at a time so that every field's line
- * and column are known; the file must be UTF-8 text without control characters (tab, CR and
- * LF aside), a byte-order mark is skipped, lines end in LF, CRLF or CR, and each limit is
- * refused with its value. The header names the
+ * sim/dataset.c; traces of requests, sim/trace.c). libcsv in strict mode is fed one byte at
+ * a time so that every field's line and column are known; the file must be UTF-8 text
+ * without control characters (tab, CR and LF aside), a byte-order mark is skipped, lines
+ * end in LF, CRLF or CR, and each limit is refused with its value. The header names the
  * columns, each once; those a reader asks for must be there, in any order, and the others
  * are read and ignored. Every refusal is `file:line:column: message` (docs/validation.md,
  * "The file"). Internal to sim/. */
