@@ -88,6 +88,7 @@ typedef struct isim_traffic {
     uint64_t seed;
     const isim_trace_req *trace; /* ISIM_ARRIVE_TRACE: `requests` of them (input and output
                                     are not drawn) */
+    const isim_trace *file;      /* the file they were read from, for reports; or NULL */
 } isim_traffic;
 
 /* The engine's scheduler, for one replica (every data-parallel group together). */

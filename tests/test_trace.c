@@ -1,6 +1,7 @@
 /* Traces of requests (sim/serve.h, isim_trace_load; docs/formats.md "Traces"): a good file in
- * the forms spreadsheets and scripts write, and each refusal with its exact message at the
- * line and column of the field. */
+ * the forms spreadsheets and scripts write, each refusal with its exact message at the line
+ * and column of the field, and `simulate --trace` against the figures of requests served
+ * alone. */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <stdio.h>
@@ -251,5 +252,143 @@ Test(trace, a_request_longer_than_the_models_context_is_refused_at_its_line)
     cr_expect_eq(isim_trace_fits(t, m, &e), ISIM_OK);
     isim_model_free(m);
     isim_trace_free(t);
+    tu_discard(path);
+}
+
+/* ---- the commands ---------------------------------------------------------------------- */
+
+#define SIM8B "simulate --model llama-3.1-8b --hw h100-sxm --devices 1 "
+
+static cJSON *traffic_of(const char *args)
+{
+    cJSON *j = tu_run_json(args);
+    cr_assert_not_null(j, "%s", args);
+    return j;
+}
+
+static const cJSON *item(const cJSON *j, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, a);
+    x = b ? cJSON_GetObjectItemCaseSensitive(x, b) : x;
+    cr_assert_not_null(x, "no %s.%s", a, b ? b : "");
+    return x;
+}
+
+/* A trace of one request, arriving at 5 s, is that request served alone (the closed loop of
+ * one client and one request): the same TTFT, TPOT and end-to-end latency, from 0. Two
+ * requests 100 s apart are each served alone, and the run lasts 100 s and the second's
+ * latency. */
+Test(trace_cli, a_request_of_a_trace_alone_has_the_figures_of_a_request_alone)
+{
+    char *one = tu_write("one.csv", HEAD "5,1000,200\n"), args[2048];
+    char *two = tu_write("two.csv", HEAD "10,1000,200\n110,1000,200\n");
+    cJSON *alone = traffic_of(SIM8B "--concurrency 1 --requests 1 --input-tokens 1000 "
+                                    "--output-tokens 200 --json");
+    snprintf(args, sizeof args, SIM8B "--trace '%s' --json", one);
+    cJSON *trace = traffic_of(args);
+    static const char *const stats[] = {"ttft_ms", "tpot_ms", "e2e_ms"};
+    const cJSON *a = item(alone, "traffic", NULL), *t = item(trace, "traffic", NULL);
+    for (int k = 0; k < 3; k++)
+        cr_expect(tu_close(tu_num(item(t, stats[k], NULL), "max"),
+                           tu_num(item(a, stats[k], NULL), "max"), 1e-12),
+                  "%s", stats[k]);
+    const cJSON *r = cJSON_GetArrayItem(item(t, "per_request", NULL), 0);
+    cr_expect_eq(tu_num(r, "arrival_s"), 0);
+    double e2e = tu_num(item(a, "e2e_ms", NULL), "max"),
+           ttft = tu_num(item(a, "ttft_ms", NULL), "max");
+    cr_expect(ttft > 0 && e2e > ttft);
+    cJSON_Delete(trace);
+    snprintf(args, sizeof args, SIM8B "--trace '%s' --json", two);
+    trace = traffic_of(args);
+    t = item(trace, "traffic", NULL);
+    for (int i = 0; i < 2; i++) {
+        r = cJSON_GetArrayItem(item(t, "per_request", NULL), i);
+        cr_expect(tu_close(tu_num(r, "arrival_s"), 100.0 * i, 1e-12));
+        cr_expect(tu_close(tu_num(r, "ttft_ms"), ttft, 1e-5));
+        cr_expect(tu_close(tu_num(r, "e2e_ms"), e2e, 1e-5));
+    }
+    cr_expect(tu_close(tu_num(t, "duration_s"), 100 + e2e * 1e-3, 1e-5));
+    cr_expect(tu_close(tu_num(t, "offered_per_s"), 0.01, 1e-12));
+    cr_expect_eq(tu_num(t, "requests"), 2);
+    cr_expect_str_eq(cJSON_GetStringValue(item(t, "arrivals", NULL)), "trace");
+    cr_expect_str_eq(cJSON_GetStringValue(item(t, "trace_file", NULL)), "two.csv");
+    cr_expect_null(cJSON_GetObjectItemCaseSensitive(t, "seed"));
+    cr_expect_str_eq(cJSON_GetStringValue(item(t, "input_tokens", "distribution")), "trace");
+    cr_expect_eq(tu_num(item(t, "output_tokens", NULL), "mean"), 200);
+    cJSON_Delete(trace);
+    cJSON_Delete(alone);
+    tu_discard(one);
+    tu_discard(two);
+}
+
+/* The table and the CSV name the trace by its file's base name; each CSV row its line. */
+Test(trace_cli, the_table_and_csv_name_the_trace_and_each_requests_line)
+{
+    char *path = tu_write("my trace.csv", HEAD "10,1000,200\n\n110,500,100\n"), args[2048];
+    char *out = NULL;
+    snprintf(args, sizeof args, SIM8B "--trace '%s'", path);
+    cr_assert_eq(tu_run(args, &out, NULL), 0);
+    cr_expect(strstr(out, "under traffic (simulated request by request):\n"), "%s", out);
+    cr_expect(strstr(out, "  arrivals         trace my trace.csv, 2 requests over 100 s\n"), "%s",
+              out);
+    cr_expect(strstr(out, "  lengths          the trace's: input 500 to 1000 (mean 750), output "
+                          "100 to 200 (mean 150) tokens"),
+              "%s", out);
+    cr_expect_null(strstr(out, "/my trace.csv"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, SIM8B "--trace '%s' --csv", path);
+    cr_assert_eq(tu_run(args, &out, NULL), 0);
+    cr_expect(strstr(out, ",preemptions,trace\n0,0,"), "%s", out);
+    cr_expect(strstr(out, ",0,my trace.csv:2\n1,100,"), "%s", out);
+    cr_expect(strstr(out, ",0,my trace.csv:4\n"), "%s", out);
+    free(out);
+    /* predict: the figures of a request alone at the trace's mean lengths, beside it */
+    snprintf(args, sizeof args,
+             "predict --model llama-3.1-8b --hw h100-sxm --devices 1 --batch 8 --trace '%s'", path);
+    cr_assert_eq(tu_run(args, &out, NULL), 0);
+    cr_expect(strstr(out, "750 input / 150 output tokens"), "%s", out);
+    cr_expect(strstr(out, "trace my trace.csv, 2 requests"), "%s", out);
+    free(out);
+    tu_discard(path);
+}
+
+Test(trace_cli, options_that_draw_traffic_are_refused_beside_a_trace)
+{
+    static const char *const drawn[] = {"--rate 2",
+                                        "--concurrency 2",
+                                        "--requests 5",
+                                        "--arrival gamma",
+                                        "--arrival-cv 2",
+                                        "--input-dist uniform:1:9",
+                                        "--output-dist uniform:1:9",
+                                        "--seed 3"};
+    char args[512], want[256];
+    for (size_t i = 0; i < sizeof drawn / sizeof drawn[0]; i++) {
+        snprintf(args, sizeof args, SIM8B "--trace t.csv %s", drawn[i]);
+        snprintf(want, sizeof want,
+                 "--trace and %.*s are exclusive: the trace gives every request's arrival and "
+                 "lengths",
+                 (int)strcspn(drawn[i], " "), drawn[i]);
+        tu_expect_error(args, 2, want, true);
+    }
+    tu_expect_error(SIM8B "--input-tokens 10 --output-tokens 10", 2,
+                    "missing the traffic: --rate R, --concurrency C or --trace FILE", true);
+}
+
+/* A bad file fails (exit 1) with its place; a request past the context names its line. */
+Test(trace_cli, a_bad_trace_fails_with_the_files_line_and_column)
+{
+    char *path = tu_write("t.csv", HEAD "0,100,10\n1,100,x\n"), args[2048], want[2048];
+    snprintf(args, sizeof args, SIM8B "--trace '%s'", path);
+    snprintf(want, sizeof want, "%s:3:7: column 'output_tokens': 'x' is not a whole number", path);
+    tu_expect_error(args, 1, want, true);
+    tu_discard(path);
+    path = tu_write("t.csv", HEAD "0,100,10\n1,131000,100\n");
+    snprintf(args, sizeof args, SIM8B "--trace '%s'", path);
+    snprintf(want, sizeof want,
+             "%s:3:3: request 2: 131000 input + 100 output tokens exceed Llama 3.1 8B's context "
+             "of 131072",
+             path);
+    tu_expect_error(args, 1, want, true);
     tu_discard(path);
 }
