@@ -122,6 +122,10 @@ int cli_print_doc(char *text);
          NULL},                                                                                    \
         {"output-dist", true, "generated lengths, as --input-dist (default: --output-tokens)",     \
          NULL},                                                                                    \
+        {"trace", true,                                                                            \
+         "traffic: the requests of a CSV file, columns arrival_s, input_tokens and "               \
+         "output_tokens (docs/formats.md)",                                                        \
+         NULL},                                                                                    \
         {"seed", true, "seed of the arrivals and lengths (default 1)", NULL},                      \
         {"token-budget", true,                                                                     \
          "tokens per pass per data-parallel group (default: the profile's prefill chunk)", NULL},  \
@@ -132,10 +136,16 @@ int cli_print_doc(char *text);
             NULL                                                                                   \
     }
 /* Reads the traffic options into t and s (s->max_seqs = max_seqs), the lengths fixed at q's
- * tokens unless a distribution is given; *given says whether --rate or --concurrency was.
- * Prints the usage error and returns CLI_USAGE. */
+ * tokens unless a distribution is given; *given says whether --rate, --concurrency or
+ * --trace was. A trace is only named here (t->kind ISIM_ARRIVE_TRACE): cli_traffic_trace
+ * reads it. Prints the usage error and returns CLI_USAGE. */
 int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_seqs,
                 isim_traffic *t, isim_sched *s, bool *given);
+/* For a trace, reads --trace FILE into *tr (the caller frees it with isim_trace_free) and
+ * t's requests, and sets q's lengths not given to the trace's means (rounded), for the
+ * figures of a request alone; *tr is NULL for other traffic. Prints the error and returns
+ * its exit status. */
+int cli_traffic_trace(cli_opt *opts, isim_traffic *t, isim_query *q, isim_trace **tr);
 
 /* --plot FILE: checks, before the work, that FILE names a .png or .svg in a directory that
  * takes a file; its temporary (FILE.tmp-PID.EXT, reports/report.h) is guarded until the plot

@@ -21,7 +21,8 @@ static void help(cli_opt *opts)
 static void help_simulate(cli_opt *opts)
 {
     printf("usage: infersim simulate --model ID --hw ID --devices N (--rate R | --concurrency C) "
-           "--input-tokens I --output-tokens O [OPTIONS]\n\n"
+           "--input-tokens I --output-tokens O [OPTIONS]\n"
+           "       infersim simulate --model ID --hw ID --devices N --trace FILE [OPTIONS]\n\n"
            "Simulates one replica serving requests one by one: arrivals, admission while the\n"
            "KV cache has room, chunked prefill riding with the running sequences' decode\n"
            "tokens, preemption, completion. Prints TTFT, TPOT and end-to-end latency at p50,\n"
@@ -161,16 +162,20 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
                                            "batch", "input-tokens", "output-tokens"};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
         const char *name = required[i];
-        /* simulate: a default limit, and lengths that a distribution may give */
-        if (simulate && (strcmp(name, "batch") == 0 ||
-                         (strcmp(name, "input-tokens") == 0 && has(opts, "input-dist")) ||
-                         (strcmp(name, "output-tokens") == 0 && has(opts, "output-dist"))))
+        /* simulate: a default limit, and lengths that a distribution may give; a trace's
+         * lengths for either command */
+        bool tokens = strcmp(name, "input-tokens") == 0 || strcmp(name, "output-tokens") == 0;
+        if ((tokens && has(opts, "trace")) ||
+            (simulate && (strcmp(name, "batch") == 0 ||
+                          (strcmp(name, "input-tokens") == 0 && has(opts, "input-dist")) ||
+                          (strcmp(name, "output-tokens") == 0 && has(opts, "output-dist")))))
             continue;
         if (!cli_find(opts, name)->value)
             return cli_usage_error(cmd, "missing --%s", name);
     }
-    if (simulate && !has(opts, "rate") && !has(opts, "concurrency"))
-        return cli_usage_error(cmd, "missing the traffic: --rate R or --concurrency C");
+    if (simulate && !has(opts, "rate") && !has(opts, "concurrency") && !has(opts, "trace"))
+        return cli_usage_error(cmd,
+                               "missing the traffic: --rate R, --concurrency C or --trace FILE");
     if (has(opts, "json") && has(opts, "csv"))
         return cli_usage_error(cmd, "--json and --csv are exclusive");
     if (strchr(cli_find(opts, "hw")->value, ','))
@@ -207,8 +212,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         const cli_opt *o = cli_find(opts, slo_opts[i]);
         if (o->value && !traffic)
             return cli_usage_error(cmd,
-                                   "--%s counts the requests of a simulation: give --rate R "
-                                   "or --concurrency C",
+                                   "--%s counts the requests of a simulation: give --rate R, "
+                                   "--concurrency C or --trace FILE",
                                    slo_opts[i]);
         if (o->value && !cli_number(cmd, o, 1e-6, 1e9, &slo[i]))
             return CLI_USAGE;
@@ -216,7 +221,8 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
     const char *plot = cli_find(opts, "plot")->value;
     char *plot_tmp = NULL;
     if (plot && !traffic)
-        return cli_usage_error(cmd, "--plot draws a simulation: give --rate R or --concurrency C");
+        return cli_usage_error(cmd, "--plot draws a simulation: give --rate R, --concurrency C "
+                                    "or --trace FILE");
     if (plot && (rc = cli_plot_target(cmd, plot, &plot_tmp)))
         return rc;
     const char *dir = cli_data_dir(cli_find(opts, "data"));
@@ -224,9 +230,11 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
     isim_hw *hw = NULL;
     isim_step_ctx *x = NULL;
     isim_serve_result *sv = NULL;
+    isim_trace *tr = NULL;
     isim_error err = {0};
     isim_result r;
-    rc = CLI_OK;
+    if ((rc = cli_traffic_trace(opts, &t, &q, &tr)))
+        goto cleanup;
     if (isim_catalog_model(dir, cli_find(opts, "model")->value, &m, &err) ||
         isim_catalog_hw(dir, cli_find(opts, "hw")->value, &hw, &err) ||
         (has(opts, "spec-draft") &&
@@ -235,6 +243,10 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
         goto cleanup;
     }
     q.draft = draft;
+    if (tr && isim_trace_fits(tr, m, &err)) { /* named by its line, not its number */
+        rc = cli_error(&err);
+        goto cleanup;
+    }
     if (traffic && sc.max_seqs == 0)
         sc.max_seqs = hw->max_running_sequences > 0 ? (int64_t)hw->max_running_sequences : 256;
     if (traffic) {
@@ -269,7 +281,7 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
                 r.reason_detail);
         rc = r.reason == ISIM_REASON_CONTEXT ? CLI_USAGE : CLI_FAIL; /* the lengths asked for */
     } else if (simulate && has(opts, "csv")) {
-        isim_report_serve_csv(stdout, sv);
+        isim_report_serve_csv(stdout, &t, sv);
     } else if (simulate && has(opts, "json")) {
         rc = cli_print_doc(isim_report_serve_json(m, hw, &q, &t, sv, true));
     } else if (simulate) {
@@ -296,6 +308,7 @@ static int predict_or_simulate(int argc, char **argv, bool simulate)
 cleanup:
     cli_plot_done(plot_tmp);
     isim_serve_result_free(sv);
+    isim_trace_free(tr);
     isim_step_ctx_free(x);
     isim_model_free(m);
     isim_model_free(draft);

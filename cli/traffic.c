@@ -51,18 +51,37 @@ static bool parse_dist(const char *cmd, const cli_opt *o, isim_len_dist *d)
     return true;
 }
 
+/* --trace FILE: the file gives every request, its arrival and its lengths; nothing is
+ * drawn. */
+static int trace_options(const char *cmd, cli_opt *opts, isim_traffic *t)
+{
+    static const char *const drawn[] = {"rate",       "concurrency", "requests",    "arrival",
+                                        "arrival-cv", "input-dist",  "output-dist", "seed"};
+    for (size_t i = 0; i < sizeof drawn / sizeof drawn[0]; i++)
+        if (cli_find(opts, drawn[i])->value)
+            return cli_usage_error(cmd,
+                                   "--trace and --%s are exclusive: the trace gives every "
+                                   "request's arrival and lengths",
+                                   drawn[i]);
+    t->kind = ISIM_ARRIVE_TRACE;
+    return CLI_OK;
+}
+
 int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_seqs,
                 isim_traffic *t, isim_sched *s, bool *given)
 {
     const cli_opt *rate = cli_find(opts, "rate"), *conc = cli_find(opts, "concurrency");
-    *given = rate->value || conc->value;
+    const cli_opt *trace = cli_find(opts, "trace");
+    *given = rate->value || conc->value || trace->value;
     static const char *const only[] = {"arrival",      "arrival-cv",  "requests",
                                        "input-dist",   "output-dist", "seed",
                                        "token-budget", "kv-block",    "kv-tokens"};
     if (!*given) {
         for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
             if (cli_find(opts, only[i])->value)
-                return cli_usage_error(cmd, "--%s needs traffic: --rate R or --concurrency C",
+                return cli_usage_error(cmd,
+                                       "--%s needs traffic: --rate R, --concurrency C or "
+                                       "--trace FILE",
                                        only[i]);
         return CLI_OK;
     }
@@ -76,10 +95,14 @@ int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_
     t->prefix_hit = q->prefix_hit_rate;
     t->seed = 1;
     const cli_opt *o;
-    int requests = 0, iv;
-    if ((o = cli_find(opts, "requests"))->value &&
-        !cli_int(cmd, o, 1, ISIM_SERVE_MAX_REQUESTS, &requests))
+    int requests = 0, iv, rc;
+    if (trace->value) {
+        if ((rc = trace_options(cmd, opts, t)))
+            return rc;
+    } else if ((o = cli_find(opts, "requests"))->value &&
+               !cli_int(cmd, o, 1, ISIM_SERVE_MAX_REQUESTS, &requests)) {
         return CLI_USAGE;
+    }
     if (conc->value) {
         if (!cli_int(cmd, conc, 1, ISIM_SERVE_MAX_REQUESTS, &iv))
             return CLI_USAGE;
@@ -90,7 +113,7 @@ int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_
         if (cli_find(opts, "arrival")->value || cli_find(opts, "arrival-cv")->value)
             return cli_usage_error(cmd, "--arrival and --arrival-cv shape open-loop arrivals "
                                         "(--rate)");
-    } else {
+    } else if (rate->value) {
         if (!cli_number(cmd, rate, 1e-6, 1e6, &t->rate))
             return CLI_USAGE;
         t->kind = ISIM_ARRIVE_POISSON;
@@ -135,5 +158,29 @@ int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_
     }
     if ((o = cli_find(opts, "kv-tokens"))->value && !cli_number(cmd, o, 1, 1e12, &s->kv_tokens))
         return CLI_USAGE;
+    return CLI_OK;
+}
+
+int cli_traffic_trace(cli_opt *opts, isim_traffic *t, isim_query *q, isim_trace **tr)
+{
+    *tr = NULL;
+    if (t->kind != ISIM_ARRIVE_TRACE)
+        return CLI_OK;
+    isim_error err = {0};
+    if (isim_trace_load(cli_find(opts, "trace")->value, tr, &err))
+        return cli_error(&err);
+    t->trace = (*tr)->req;
+    t->requests = (int64_t)(*tr)->n;
+    t->file = *tr;
+    /* the figures of a request alone take the trace's mean lengths unless given */
+    double sum[2] = {0, 0};
+    for (size_t i = 0; i < (*tr)->n; i++) {
+        sum[0] += (double)(*tr)->req[i].input_tokens;
+        sum[1] += (double)(*tr)->req[i].output_tokens;
+    }
+    if (!cli_find(opts, "input-tokens")->value)
+        q->input_tokens = floor(sum[0] / (double)(*tr)->n + 0.5);
+    if (!cli_find(opts, "output-tokens")->value)
+        q->output_tokens = floor(sum[1] / (double)(*tr)->n + 0.5);
     return CLI_OK;
 }

@@ -34,6 +34,8 @@ cJSON *isim__json_terms_ms(isim__json *j, const isim_terms *t);
  * percentiles, and with `requests` every request. */
 cJSON *isim__serve_json(isim__json *j, const isim_traffic *t, const isim_serve_result *s,
                         bool requests);
+/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+void isim__csv_field(FILE *out, const char *s);
 /* The plan document of isim_report_plan_json as a cJSON object. */
 cJSON *isim__plan_json_object(isim__json *j, const isim_plan_request *r, const isim_plan *p,
                               bool timing);

@@ -25,11 +25,12 @@ char *isim_report_predict_traffic_json(const isim_model *m, const isim_hw *hw, c
                                        const isim_serve_result *s);
 /* A simulation alone (infersim simulate): the configuration, the traffic's figures and, with
  * requests, every request (JSON; NULL when out of memory); the figures for people; one CSV
- * row per request. */
+ * row per request (a trace read from a file adds each request's place in it, NAME:LINE). A
+ * trace is named by its file's base name. */
 char *isim_report_serve_json(const isim_model *m, const isim_hw *hw, const isim_query *q,
                              const isim_traffic *t, const isim_serve_result *s, bool requests);
 void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_result *s);
-void isim_report_serve_csv(FILE *out, const isim_serve_result *s);
+void isim_report_serve_csv(FILE *out, const isim_traffic *t, const isim_serve_result *s);
 /* A simulation's figure by gnuplot (a .png or .svg, written whole or not at all): the
  * distributions of TTFT, TPOT and end-to-end latency (the share of requests at or under each
  * latency), and the requests waiting for admission and in the system over time, counted from

@@ -190,8 +190,7 @@ char *isim_report_scenario_json(const isim_scenario_result *res, bool timing)
     return isim__json_finish(j, o);
 }
 
-/* A CSV field: quoted when it holds a comma, a quote or a line break. */
-static void field(FILE *out, const char *s)
+void isim__csv_field(FILE *out, const char *s)
 {
     if (!strpbrk(s, ",\"\n\r")) {
         fputs(s, out);
@@ -233,7 +232,7 @@ static void csv_point(FILE *out, const isim_scenario_result *res, const char *la
                 fputs(label, out);
                 for (size_t w = 0; w < s->n_sweeps; w++) {
                     fputc(',', out);
-                    field(out, p->values && p->values[w] ? p->values[w] : "");
+                    isim__csv_field(out, p->values && p->values[w] ? p->values[w] : "");
                 }
                 fprintf(out, ",%s,%s,%s", isim_cost_model_name(p->settings.cost_model),
                         res->models[m]->id, res->hw[h]->id);
@@ -272,7 +271,7 @@ void isim_report_scenario_csv(FILE *out, const isim_scenario_result *res)
     fputs("point", out);
     for (size_t w = 0; w < s->n_sweeps; w++) {
         fputc(',', out);
-        field(out, s->sweeps[w].path);
+        isim__csv_field(out, s->sweeps[w].path);
     }
     fputs(",cost_model,model,hw,usd_per_device_h,on_overall_frontier,recommended,devices,tp,pp,"
           "ep,dp,batch,weights,kv,spec_gamma,tokens_per_s_per_user,tokens_per_s_per_device,"

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "reports/internal.h"
 #include "reports/report.h"
@@ -14,12 +15,51 @@ static const char *len_name(isim_len_kind k)
 
 static const char *arrival_name(isim_arrival_kind k)
 {
-    return k == ISIM_ARRIVE_POISSON ? "poisson" : k == ISIM_ARRIVE_GAMMA ? "gamma" : "closed";
+    return k == ISIM_ARRIVE_POISSON ? "poisson"
+           : k == ISIM_ARRIVE_GAMMA ? "gamma"
+           : k == ISIM_ARRIVE_TRACE ? "trace"
+                                    : "closed";
 }
 
-static cJSON *len_json(isim__json *j, const isim_len_dist *d)
+/* A trace's file as reports name it: its base name, not the path it was given by (NULL
+ * when the trace came from no file). */
+static const char *trace_name(const isim_traffic *t)
 {
+    if (!t->file)
+        return NULL;
+    const char *slash = strrchr(t->file->path, '/');
+    return slash ? slash + 1 : t->file->path;
+}
+
+typedef struct {
+    double mean, min, max;
+} len_range;
+
+/* The input (output false) or output lengths of a trace's requests. */
+static len_range trace_lengths(const isim_traffic *t, bool output)
+{
+    len_range r = {0, INFINITY, 0};
+    for (int64_t i = 0; i < t->requests; i++) {
+        double v = (double)(output ? t->trace[i].output_tokens : t->trace[i].input_tokens);
+        r.mean += v / (double)t->requests;
+        r.min = fmin(r.min, v);
+        r.max = fmax(r.max, v);
+    }
+    return r;
+}
+
+static cJSON *len_json(isim__json *j, const isim_traffic *t, bool output)
+{
+    const isim_len_dist *d = output ? &t->output : &t->input;
     cJSON *o = isim__json_new(j);
+    if (t->kind == ISIM_ARRIVE_TRACE) {
+        len_range r = trace_lengths(t, output);
+        isim__json_str(j, o, "distribution", "trace");
+        isim__json_num(j, o, "mean", r.mean);
+        isim__json_num(j, o, "min", r.min);
+        isim__json_num(j, o, "max", r.max);
+        return o;
+    }
     isim__json_str(j, o, "distribution", len_name(d->kind));
     if (d->kind == ISIM_LEN_FIXED) {
         isim__json_num(j, o, "tokens", d->a);
@@ -51,15 +91,19 @@ cJSON *isim__serve_json(isim__json *j, const isim_traffic *t, const isim_serve_r
     isim__json_str(j, o, "arrivals", arrival_name(t->kind));
     if (t->kind == ISIM_ARRIVE_CLOSED) {
         isim__json_num(j, o, "clients", (double)t->clients);
+    } else if (t->kind == ISIM_ARRIVE_TRACE) {
+        if (trace_name(t))
+            isim__json_str(j, o, "trace_file", trace_name(t));
     } else {
         isim__json_num(j, o, "rate_per_s", t->rate);
         if (t->kind == ISIM_ARRIVE_GAMMA)
             isim__json_num(j, o, "cv", t->cv);
     }
     isim__json_num(j, o, "requests", (double)t->requests);
-    isim__json_num(j, o, "seed", (double)t->seed);
-    isim__json_item(j, o, "input_tokens", len_json(j, &t->input));
-    isim__json_item(j, o, "output_tokens", len_json(j, &t->output));
+    if (t->kind != ISIM_ARRIVE_TRACE) /* a trace draws nothing */
+        isim__json_num(j, o, "seed", (double)t->seed);
+    isim__json_item(j, o, "input_tokens", len_json(j, t, false));
+    isim__json_item(j, o, "output_tokens", len_json(j, t, true));
     isim__json_num(j, o, "prefix_hit_rate", t->prefix_hit);
     cJSON *sc = isim__json_obj(j, o, "scheduler");
     isim__json_num(j, sc, "max_running_sequences", (double)s->max_running);
@@ -132,9 +176,13 @@ static void stats_line(FILE *out, const char *name, const isim_stats *s)
             s->p50 * 1e3, s->p90 * 1e3, s->p99 * 1e3, s->mean * 1e3, s->max * 1e3);
 }
 
-static void len_text(FILE *out, const isim_len_dist *d)
+static void len_text(FILE *out, const isim_traffic *t, bool output)
 {
-    if (d->kind == ISIM_LEN_FIXED)
+    const isim_len_dist *d = output ? &t->output : &t->input;
+    if (t->kind == ISIM_ARRIVE_TRACE) {
+        len_range r = trace_lengths(t, output);
+        fprintf(out, "%g to %g (mean %.4g)", r.min, r.max, r.mean);
+    } else if (d->kind == ISIM_LEN_FIXED)
         fprintf(out, "%g", d->a);
     else if (d->kind == ISIM_LEN_UNIFORM)
         fprintf(out, "uniform %g to %g", d->a, d->b);
@@ -144,19 +192,27 @@ static void len_text(FILE *out, const isim_len_dist *d)
 
 void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_result *s)
 {
-    fprintf(out, "under traffic (simulated request by request, seed %llu):\n",
-            (unsigned long long)t->seed);
-    if (t->kind == ISIM_ARRIVE_CLOSED)
+    if (t->kind == ISIM_ARRIVE_TRACE)
+        fprintf(out, "under traffic (simulated request by request):\n");
+    else
+        fprintf(out, "under traffic (simulated request by request, seed %llu):\n",
+                (unsigned long long)t->seed);
+    if (t->kind == ISIM_ARRIVE_TRACE)
+        fprintf(out, "  %-16s trace %s, %lld requests over %.4g s\n", "arrivals",
+                trace_name(t) ? trace_name(t) : "(given)", (long long)t->requests,
+                t->trace[t->requests - 1].arrival_s - t->trace[0].arrival_s);
+    else if (t->kind == ISIM_ARRIVE_CLOSED)
         fprintf(out, "  %-16s %lld clients, %lld requests, the first %lld together\n", "arrivals",
                 (long long)t->clients, (long long)t->requests, (long long)t->clients);
     else
         fprintf(out, "  %-16s %s, %g per s%s, %lld requests\n", "arrivals", arrival_name(t->kind),
                 t->rate, t->kind == ISIM_ARRIVE_GAMMA ? " (gamma gaps)" : "",
                 (long long)t->requests);
-    fprintf(out, "  %-16s input ", "lengths");
-    len_text(out, &t->input);
+    fprintf(out, "  %-16s %sinput ", "lengths",
+            t->kind == ISIM_ARRIVE_TRACE ? "the trace's: " : "");
+    len_text(out, t, false);
     fprintf(out, ", output ");
-    len_text(out, &t->output);
+    len_text(out, t, true);
     fprintf(out, " tokens; prefix-cache hits %g%%\n", t->prefix_hit * 100);
     fprintf(out, "  %-16s at most %lld running, %lld tokens per pass, KV cache %.0f tokens\n",
             "scheduler", (long long)s->max_running, (long long)s->token_budget, s->kv_tokens);
@@ -190,10 +246,14 @@ void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_
                 s->served_rps > 0 ? s->offered_rps / s->served_rps : INFINITY);
 }
 
-void isim_report_serve_csv(FILE *out, const isim_serve_result *s)
+void isim_report_serve_csv(FILE *out, const isim_traffic *t, const isim_serve_result *s)
 {
-    fprintf(out, "request,arrival_s,ttft_ms,e2e_ms,tpot_ms,input_tokens,output_tokens,"
-                 "preemptions\n");
+    /* a trace's requests name their place in its file */
+    const char *trace = trace_name(t);
+    fprintf(out,
+            "request,arrival_s,ttft_ms,e2e_ms,tpot_ms,input_tokens,output_tokens,"
+            "preemptions%s\n",
+            trace ? ",trace" : "");
     for (size_t i = 0; i < s->n; i++) {
         const isim_served *r = &s->req[i];
         double tpot = r->output_tokens > 1
@@ -203,8 +263,15 @@ void isim_report_serve_csv(FILE *out, const isim_serve_result *s)
                 (r->first_token_s - r->arrival_s) * 1e3, (r->done_s - r->arrival_s) * 1e3);
         if (isfinite(tpot))
             fprintf(out, "%.6g", tpot);
-        fprintf(out, ",%lld,%lld,%lld\n", (long long)r->input_tokens, (long long)r->output_tokens,
+        fprintf(out, ",%lld,%lld,%lld", (long long)r->input_tokens, (long long)r->output_tokens,
                 (long long)r->preemptions);
+        if (trace) {
+            char place[320]; /* a base name holds at most 255 bytes */
+            snprintf(place, sizeof place, "%s:%d", trace, t->file->at[i].line);
+            fputc(',', out);
+            isim__csv_field(out, place);
+        }
+        fputc('\n', out);
     }
 }
 

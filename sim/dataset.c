@@ -1,11 +1,12 @@
 /* Public measured serving data, read and matched to the catalog (docs/validation.md,
- * "Against public measurements"). The CSV is parsed with libcsv; columns are found by
- * their header names, so their order does not matter. */
+ * "Against public measurements"). The CSV is read by the library's one CSV reader
+ * (sim/csv_internal.h); columns are found by their header names, so their order does not
+ * matter. */
 #include "sim/dataset.h"
+#include "sim/csv_internal.h"
 #include "sim/internal.h"
 #include "sim/serve.h"
 
-#include <csv.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -18,18 +19,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static uint64_t fnv1a64(const void *data, size_t n, uint64_t h)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
 
 static isim_status ds_fail(isim_error *err, isim_status code, const char *file, int line,
                            int column, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -45,7 +34,7 @@ static isim_status ds_fail(isim_error *err, isim_status code, const char *file, 
 
 bool isim_ds_heldout(const char *id)
 {
-    return fnv1a64(id, strlen(id), FNV_OFFSET) % 5 == 0;
+    return isim__fnv1a64(id, strlen(id), ISIM__FNV_OFFSET) % 5 == 0;
 }
 
 /* ---- columns ------------------------------------------------------------------------- */
@@ -125,169 +114,11 @@ static const char *const col_names[C_COUNT] = {
 
 /* ---- reading the file ------------------------------------------------------------------ */
 
-/* A place in the file: its line and the column in characters, both from 1. */
+/* The rows read so far. */
 typedef struct {
-    long line, col;
-} ds_pos;
-
-typedef struct {
-    size_t off; /* of its text in the record's */
-    ds_pos at;  /* where it begins: its first character, or its opening quote */
-} ds_field;
-
-/* The fields of one record, their text NUL-terminated one after another. */
-typedef struct {
-    ds_field *f;
-    size_t n, cap;
-    char *text;
-    size_t len, size;
-} ds_record;
-
-/* libcsv is fed one byte at a time so that each field's place is known: the state here
- * follows libcsv's own (no field begun, between fields, in one). */
-enum { AT_RECORD, AT_FIELD, IN_FIELD };
-
-typedef struct {
-    const char *path;
-    isim_error *err;
-    isim_status st;
-    ds_pos at;             /* of the byte being read */
-    bool after_cr;         /* the byte before was a CR: an LF after it ends no other line */
-    int utf8_left;         /* continuation bytes the character under way still needs */
-    ds_pos utf8_at;        /* where that character began */
-    int state;             /* AT_RECORD, AT_FIELD, IN_FIELD */
-    ds_pos field_at;       /* where the field under way began */
-    bool field_quoted;     /* it opened with a quote */
-    size_t field_bytes;    /* its bytes so far, as written */
-    size_t records;        /* records read, the header being the first */
-    ds_record rec, header; /* the record under way, and the header */
-    int col[C_COUNT];      /* field index of each column */
     isim_ds_row *rows;
     size_t n, cap;
 } parse_ctx;
-
-static void fail_at(parse_ctx *c, isim_status code, ds_pos at, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail_at(parse_ctx *c, isim_status code, ds_pos at, const char *fmt, ...)
-{
-    if (c->st)
-        return;
-    c->st = code;
-    if (!c->err)
-        return;
-    char msg[sizeof c->err->message];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    ds_fail(c->err, code, c->path, (int)at.line, (int)at.col, "%s", msg);
-}
-
-static const char *get(const parse_ctx *c, int col)
-{
-    return c->rec.text + c->rec.f[c->col[col]].off;
-}
-
-/* A value for a message: quoted, its first 40 bytes (whole characters) and "..." when
- * longer. */
-static const char *shown(const char *s, char *buf, size_t n)
-{
-    size_t k = strlen(s);
-    if (k <= 40) {
-        snprintf(buf, n, "'%s'", s);
-        return buf;
-    }
-    k = 40;
-    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-        k--;
-    snprintf(buf, n, "'%.*s...'", (int)k, s);
-    return buf;
-}
-
-static void fail_col(parse_ctx *c, int col, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void fail_col(parse_ctx *c, int col, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fail_at(c, ISIM_ESCHEMA, c->rec.f[c->col[col]].at, "column '%s': %s", col_names[col], msg);
-}
-
-/* p grown to hold `need` items of `size` bytes, doubling; NULL when out of memory (p is
- * then unchanged). */
-static void *grown(void *p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return p;
-    size_t cap2 = *cap ? *cap : 16;
-    while (cap2 < need)
-        cap2 *= 2;
-    void *q = realloc(p, cap2 * size);
-    if (q)
-        *cap = cap2;
-    return q;
-}
-
-static void on_field(void *s, size_t len, void *data)
-{
-    parse_ctx *c = data;
-    c->state = AT_FIELD;
-    if (c->st)
-        return;
-    ds_record *r = &c->rec;
-    if (r->n == ISIM_DS_MAX_FIELDS) {
-        fail_at(c, ISIM_ESCHEMA, c->field_at, "more than %d fields in a record (the limit)",
-                ISIM_DS_MAX_FIELDS);
-        return;
-    }
-    if (c->records > 0 && r->n == c->header.n) {
-        fail_at(c, ISIM_ESCHEMA, c->field_at, "field %zu where the header has %zu", r->n + 1,
-                c->header.n);
-        return;
-    }
-    ds_field *f = grown(r->f, &r->cap, r->n + 1, sizeof *f);
-    if (f)
-        r->f = f;
-    char *text = f ? grown(r->text, &r->size, r->len + len + 1, 1) : NULL;
-    if (!text) {
-        fail_at(c, ISIM_ENOMEM, c->field_at, "out of memory");
-        return;
-    }
-    r->text = text;
-    memcpy(r->text + r->len, s, len);
-    r->text[r->len + len] = 0;
-    r->f[r->n++] = (ds_field){r->len, c->field_at};
-    r->len += len + 1;
-}
-
-/* The header: every column named once, and those read present. */
-static void read_header(parse_ctx *c)
-{
-    ds_record *h = &c->rec;
-    for (size_t i = 0; i < h->n && !c->st; i++)
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(h->text + h->f[i].off, h->text + h->f[k].off) == 0) {
-                fail_at(c, ISIM_ESCHEMA, h->f[i].at,
-                        "column '%s' given twice in the header (first at %ld:%ld)",
-                        h->text + h->f[i].off, h->f[k].at.line, h->f[k].at.col);
-                break;
-            }
-    for (int k = 0; k < C_COUNT && !c->st; k++) {
-        c->col[k] = -1;
-        for (size_t i = 0; i < h->n; i++)
-            if (strcmp(h->text + h->f[i].off, col_names[k]) == 0)
-                c->col[k] = (int)i;
-        if (c->col[k] < 0)
-            fail_at(c, ISIM_ESCHEMA, h->f[0].at, "no column '%s' in the header", col_names[k]);
-    }
-    /* kept for the names of the columns a short record lacks */
-    ds_record t = c->header;
-    c->header = c->rec;
-    c->rec = t;
-}
 
 /* Weights from the GEMM quantisation the row names (fp8 and fp8_block: fp8; nvfp4: fp4;
  * int4_wo: int4, weight-only; empty: bf16). */
@@ -309,7 +140,7 @@ static bool weights_of(const char *gemm, const char *precision, isim_dtype *w)
 
 /* Text columns into the row's fixed fields: refused when longer (the limit is the
  * field's size, docs/validation.md). The source is its part before the first ';'. */
-static bool read_texts(parse_ctx *c, isim_ds_row *r)
+static bool read_texts(isim__csv *c, isim_ds_row *r)
 {
     const struct {
         int col;
@@ -325,50 +156,38 @@ static bool read_texts(parse_ctx *c, isim_ds_row *r)
         {C_SOURCE, r->source, sizeof r->source},
     };
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
-        const char *s = get(c, texts[k].col);
+        const char *s = isim__csv_get(c, texts[k].col);
         size_t len = texts[k].col == C_SOURCE ? strcspn(s, ";") : strlen(s);
         if (len >= texts[k].size) {
-            fail_col(c, texts[k].col, "%zu bytes%s, more than the limit of %zu", len,
-                     texts[k].col == C_SOURCE ? " before its first ';'" : "", texts[k].size - 1);
+            isim__csv_fail_col(c, texts[k].col, "%zu bytes%s, more than the limit of %zu", len,
+                               texts[k].col == C_SOURCE ? " before its first ';'" : "",
+                               texts[k].size - 1);
             return false;
         }
         memcpy(texts[k].dst, s, len);
         texts[k].dst[len] = 0;
     }
     if (!r->id[0]) {
-        fail_col(c, C_ID, "empty: every row needs an id");
+        isim__csv_fail_col(c, C_ID, "empty: every row needs an id");
         return false;
     }
     return true;
 }
 
 /* A whole number written with digits only, in [lo, hi]; false with the error set. */
-static bool whole_number(parse_ctx *c, int col, const char *what, const char *s, long lo, long hi,
+static bool whole_number(isim__csv *c, int col, const char *what, const char *s, int lo, int hi,
                          int *out)
 {
-    char b[64];
-    if (!s[0] || strspn(s, "0123456789") != strlen(s)) {
-        fail_col(c, col, "%s%s is not a whole number (digits only)", what, shown(s, b, sizeof b));
+    long long v;
+    if (!isim__csv_whole(c, col, what, s, lo, hi, &v))
         return false;
-    }
-    long v = 0;
-    for (const char *p = s; *p && v <= hi; p++)
-        v = 10 * v + (*p - '0');
-    if (v > hi) {
-        fail_col(c, col, "%s%s is more than the limit of %ld", what, shown(s, b, sizeof b), hi);
-        return false;
-    }
-    if (v < lo) {
-        fail_col(c, col, "%s%s is less than the minimum of %ld", what, shown(s, b, sizeof b), lo);
-        return false;
-    }
     *out = (int)v;
     return true;
 }
 
 /* The integer columns in the order of the enum (aiconfigurator's), each in its range; an
  * empty one takes its default. */
-static bool read_ints(parse_ctx *c, isim_ds_row *r)
+static bool read_ints(isim__csv *c, isim_ds_row *r)
 {
     int unused;
     const struct {
@@ -399,7 +218,7 @@ static bool read_ints(parse_ctx *c, isim_ds_row *r)
         {C_D_MOE_EP, 1, 0, ISIM_DS_MAX_DEGREE, &r->decode.ep},
     };
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
-        const char *s = get(c, ints[k].col);
+        const char *s = isim__csv_get(c, ints[k].col);
         if (!s[0] && ints[k].lo == 0) /* lengths (from 1) are never empty */
             *ints[k].dst = ints[k].empty;
         else if (!whole_number(c, ints[k].col, "", s, ints[k].lo, ints[k].hi, ints[k].dst))
@@ -410,35 +229,24 @@ static bool read_ints(parse_ctx *c, isim_ds_row *r)
 
 /* Milliseconds: a decimal number (digits, an optional fraction and exponent: no sign, hex,
  * inf or nan) in [ISIM_DS_MIN_MS, ISIM_DS_MAX_MS]. */
-static bool read_ms(parse_ctx *c, int col, double *out)
+static bool read_ms(isim__csv *c, int col, double *out)
 {
-    const char *s = get(c, col);
+    const char *s = isim__csv_get(c, col);
     char b[64];
-    const char *p = s + strspn(s, "0123456789");
-    bool digits = p > s;
-    if (*p == '.') {
-        const char *q = p + 1 + strspn(p + 1, "0123456789");
-        digits |= q > p + 1;
-        p = q;
-    }
-    if (digits && (*p == 'e' || *p == 'E')) {
-        const char *q = p + 1 + (p[1] == '+' || p[1] == '-');
-        size_t n = strspn(q, "0123456789");
-        p = n ? q + n : p;
-    }
-    double v = digits && !*p ? strtod(s, NULL) : 0;
-    if (!digits || *p || !(v > 0)) {
-        fail_col(c, col, "%s is not a positive number of milliseconds", shown(s, b, sizeof b));
+    double v = 0;
+    if (!isim__csv_decimal(s, &v) || !(v > 0)) {
+        isim__csv_fail_col(c, col, "%s is not a positive number of milliseconds",
+                           isim__csv_shown(s, b, sizeof b));
         return false;
     }
     if (v < ISIM_DS_MIN_MS) {
-        fail_col(c, col, "%s ms is less than the minimum of %g (a microsecond)",
-                 shown(s, b, sizeof b), ISIM_DS_MIN_MS);
+        isim__csv_fail_col(c, col, "%s ms is less than the minimum of %g (a microsecond)",
+                           isim__csv_shown(s, b, sizeof b), ISIM_DS_MIN_MS);
         return false;
     }
     if (v > ISIM_DS_MAX_MS) {
-        fail_col(c, col, "%s ms is more than the limit of %.0f (a day)", shown(s, b, sizeof b),
-                 ISIM_DS_MAX_MS);
+        isim__csv_fail_col(c, col, "%s ms is more than the limit of %.0f (a day)",
+                           isim__csv_shown(s, b, sizeof b), ISIM_DS_MAX_MS);
         return false;
     }
     *out = v;
@@ -446,7 +254,7 @@ static bool read_ms(parse_ctx *c, int col, double *out)
 }
 
 /* a x b x ... of the columns named, refused above `limit`: false with the error set. */
-static bool product(parse_ctx *c, const char *what, const int *cols, const int *vals, int n,
+static bool product(isim__csv *c, const char *what, const int *cols, const int *vals, int n,
                     long long limit, int *out)
 {
     long long p = 1;
@@ -459,7 +267,7 @@ static bool product(parse_ctx *c, const char *what, const int *cols, const int *
         for (int k = 0; k < n && used < sizeof text; k++)
             used += (size_t)snprintf(text + used, sizeof text - used, "%s%s %d", k ? " x " : "",
                                      col_names[cols[k]], vals[k]);
-        fail_col(c, cols[0], "%s %s is more than the limit of %lld", what, text, limit);
+        isim__csv_fail_col(c, cols[0], "%s %s is more than the limit of %lld", what, text, limit);
         return false;
     }
     *out = (int)p;
@@ -469,9 +277,9 @@ static bool product(parse_ctx *c, const char *what, const int *cols, const int *
 /* The clients: the source's silicon_concurrency, else the batch column (per attention-DP
  * rank in aiconfigurator's convention, per worker for disaggregated rows); and the
  * sequences of a disaggregated worker (its batch column is per rank). */
-static bool read_concurrency(parse_ctx *c, isim_ds_row *r)
+static bool read_concurrency(isim__csv *c, isim_ds_row *r)
 {
-    const char *src = get(c, C_SOURCE);
+    const char *src = isim__csv_get(c, C_SOURCE);
     const char *sc = strstr(src, "silicon_concurrency=");
     if (sc) {
         char v[ISIM_DS_MAX_FIELD_BYTES + 1]; /* the field fits */
@@ -489,7 +297,7 @@ static bool read_concurrency(parse_ctx *c, isim_ds_row *r)
     return product(c, "clients", cols, vals, 3, ISIM_DS_MAX_CLIENTS, &r->concurrency);
 }
 
-static bool worker_batches(parse_ctx *c, const isim_ds_row *r)
+static bool worker_batches(isim__csv *c, const isim_ds_row *r)
 {
     int b;
     /* as disagg_shapes computes them */
@@ -500,42 +308,35 @@ static bool worker_batches(parse_ctx *c, const isim_ds_row *r)
                           product(c, "sequences per worker", dc, dv, 2, ISIM_DS_MAX_CLIENTS, &b));
 }
 
-static void read_row(parse_ctx *c)
+static void read_row(isim__csv *c, void *ctx)
 {
-    if (c->n == ISIM_DS_MAX_ROWS) {
-        fail_at(c, ISIM_ESCHEMA, c->rec.f[0].at, "more than %d rows (the limit)", ISIM_DS_MAX_ROWS);
-        return;
-    }
-    if (c->rec.n < c->header.n) {
-        fail_at(c, ISIM_ESCHEMA, c->at, "%zu fields where the header has %zu: no '%s'", c->rec.n,
-                c->header.n, c->header.text + c->header.f[c->rec.n].off);
-        return;
-    }
-    isim_ds_row *rows = grown(c->rows, &c->cap, c->n + 1, sizeof *rows);
+    parse_ctx *pc = ctx;
+    isim_ds_row *rows = isim__csv_grown(pc->rows, &pc->cap, pc->n + 1, sizeof *rows);
     if (!rows) {
-        fail_at(c, ISIM_ENOMEM, c->rec.f[0].at, "out of memory");
+        isim__csv_fail(c, ISIM_ENOMEM, isim__csv_row_at(c), "out of memory");
         return;
     }
-    c->rows = rows;
-    isim_ds_row *r = &c->rows[c->n];
+    pc->rows = rows;
+    isim_ds_row *r = &pc->rows[pc->n];
     memset(r, 0, sizeof *r);
-    r->line = (int)c->rec.f[0].at.line;
+    r->line = (int)isim__csv_row_at(c).line;
     r->model = r->hw = r->fit = -1;
     r->sim_ttft_s = r->sim_tpot_s = NAN;
     if (!read_texts(c, r))
         return;
-    const char *mode = get(c, C_MODE);
+    const char *mode = isim__csv_get(c, C_MODE);
     if (strcmp(mode, "agg") != 0 && strcmp(mode, "disagg") != 0) {
         char b[64];
-        fail_col(c, C_MODE, "%s is not agg or disagg", shown(mode, b, sizeof b));
+        isim__csv_fail_col(c, C_MODE, "%s is not agg or disagg",
+                           isim__csv_shown(mode, b, sizeof b));
         return;
     }
     r->disagg = strcmp(mode, "disagg") == 0;
-    if (!weights_of(get(c, C_GEMM), get(c, C_PRECISION), &r->weights)) {
+    if (!weights_of(isim__csv_get(c, C_GEMM), isim__csv_get(c, C_PRECISION), &r->weights)) {
         char b[64];
-        fail_col(c, C_GEMM,
-                 "%s is not a known quantisation (fp8, fp8_block, nvfp4, int4_wo, empty)",
-                 shown(get(c, C_GEMM), b, sizeof b));
+        isim__csv_fail_col(c, C_GEMM,
+                           "%s is not a known quantisation (fp8, fp8_block, nvfp4, int4_wo, empty)",
+                           isim__csv_shown(isim__csv_get(c, C_GEMM), b, sizeof b));
         return;
     }
     double ttft_ms, tpot_ms;
@@ -545,187 +346,26 @@ static void read_row(parse_ctx *c)
     r->ttft_s = ttft_ms * 1e-3;
     r->tpot_s = tpot_ms * 1e-3;
     /* InferenceX's runs (its database dumps): lengths uniform in [0.8 L, L] */
-    const char *src = get(c, C_SOURCE);
+    const char *src = isim__csv_get(c, C_SOURCE);
     r->inferencex = strncmp(src, "db-dump", 7) == 0 || strncmp(src, "source_file=2026-", 17) == 0;
     r->train = !isim_ds_heldout(r->id);
-    c->n++;
+    pc->n++;
 }
 
-static void on_record(int term, void *data)
+/* The rows of the file at path, with the digest of its bytes. */
+static isim_status parse_file(const char *path, parse_ctx *c, uint64_t *digest, isim_error *err)
 {
-    (void)term;
-    parse_ctx *c = data;
-    c->state = AT_RECORD;
-    if (!c->st && c->records++ == 0)
-        read_header(c);
-    else if (!c->st)
-        read_row(c);
-    c->rec.n = c->rec.len = 0;
-}
-
-/* The file is UTF-8 text: no control characters but tab, CR and LF. */
-static bool text_byte(parse_ctx *c, unsigned char b)
-{
-    if (c->utf8_left > 0) {
-        if ((b & 0xC0) == 0x80) {
-            c->utf8_left--;
-            return true;
-        }
-        fail_at(c, ISIM_EPARSE, c->at, "byte 0x%02x inside a UTF-8 character: not UTF-8 text", b);
-        return false;
-    }
-    if ((b < 0x20 && b != '\t' && b != '\r' && b != '\n') || b == 0x7f) {
-        fail_at(c, ISIM_EPARSE, c->at, "control character 0x%02x: not CSV text", b);
-        return false;
-    }
-    if (b >= 0xC2 && b <= 0xF4) {
-        c->utf8_left = b < 0xE0 ? 1 : b < 0xF0 ? 2 : 3;
-        c->utf8_at = c->at;
-    } else if (b >= 0x80) {
-        fail_at(c, ISIM_EPARSE, c->at, "byte 0x%02x: not UTF-8 text", b);
-        return false;
-    }
-    return true;
-}
-
-/* libcsv in strict mode stops at a quote it cannot place. */
-static void quote_error(parse_ctx *c, struct csv_parser *p, unsigned char b)
-{
-    if (csv_error(p) != CSV_EPARSE)
-        fail_at(c, ISIM_ENOMEM, c->at, "out of memory");
-    else if (b == '"' && !c->field_quoted)
-        fail_at(c, ISIM_EPARSE, c->at,
-                "a quote inside an unquoted field (quote the field and double the quote)");
-    else
-        fail_at(c, ISIM_EPARSE, c->at, "text after the closing quote of a quoted field");
-}
-
-static void feed(parse_ctx *c, struct csv_parser *p, unsigned char b)
-{
-    if (!text_byte(c, b))
-        return;
-    bool blank = b == ' ' || b == '\t' || (c->state == AT_RECORD && (b == '\r' || b == '\n'));
-    if (c->state != IN_FIELD && !blank) {
-        c->state = IN_FIELD;
-        c->field_at = c->at;
-        c->field_quoted = b == '"';
-        c->field_bytes = 0;
-    }
-    if (csv_parse(p, &b, 1, on_field, on_record, c) != 1)
-        quote_error(c, p, b);
-    else if (c->state == IN_FIELD && ++c->field_bytes > ISIM_DS_MAX_FIELD_BYTES)
-        fail_at(c, ISIM_ESCHEMA, c->field_at,
-                c->field_quoted
-                    ? "a quoted field of more than %d bytes (the limit): is its closing quote "
-                      "missing?"
-                    : "a field of more than %d bytes (the limit)",
-                ISIM_DS_MAX_FIELD_BYTES);
-    if (b == '\r' || (b == '\n' && !c->after_cr)) {
-        c->at.line++;
-        c->at.col = 1;
-    } else if (b != '\n' && (b & 0xC0) != 0x80) {
-        c->at.col++;
-    }
-    c->after_cr = b == '\r';
-}
-
-/* Why a file holds no record: nothing, a byte-order mark alone, blank lines. */
-static void no_header(parse_ctx *c, long long bytes, bool bom)
-{
-    ds_pos start = {1, 1};
-    fail_at(c, ISIM_ESCHEMA, start, "%s: no header",
-            bytes == 0          ? "empty file"
-            : bom && bytes == 3 ? "only a UTF-8 byte-order mark"
-                                : "only blank lines");
-}
-
-/* Opens the dataset: a regular file, or a pipe (`--dataset <(command)`). Opened without
- * blocking, so that a named FIFO with no writer reads as empty instead of waiting forever;
- * reads then block as usual. */
-static isim_status open_file(const char *path, FILE **out, isim_error *err)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
-    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ? NULL : fdopen(fd, "rb");
-    if (!f) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot open: %s", strerror(e));
-    }
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0) {
-        int e = errno;
-        fclose(f);
-        return ds_fail(err, ISIM_EIO, path, 0, 0, "cannot read: %s", strerror(e));
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        fclose(f);
-        return ds_fail(err, ISIM_EIO, path, 0, 0, "a directory, not a CSV file");
-    }
-    if (S_ISREG(sb.st_mode) && sb.st_size > ISIM_DS_MAX_BYTES) {
-        fclose(f);
-        return ds_fail(err, ISIM_ESCHEMA, path, 0, 0,
-                       "%lld bytes, more than the limit of %lld (%d MiB)", (long long)sb.st_size,
-                       (long long)ISIM_DS_MAX_BYTES, (int)(ISIM_DS_MAX_BYTES >> 20));
-    }
-    *out = f;
-    return ISIM_OK;
-}
-
-static void parse_stream(FILE *f, parse_ctx *c, struct csv_parser *p, uint64_t *digest)
-{
-    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
-    unsigned char buf[1 << 16];
-    size_t got;
-    long long bytes = 0;
-    bool has_bom = false;
-    uint64_t h = FNV_OFFSET;
-    while (!c->st && (got = fread(buf, 1, sizeof buf, f)) > 0) {
-        h = fnv1a64(buf, got, h);
-        size_t i = 0;
-        if (bytes == 0 && got >= 3 && memcmp(buf, bom, 3) == 0)
-            i = 3, has_bom = true; /* a byte-order mark: not part of the header */
-        if ((bytes += (long long)got) > ISIM_DS_MAX_BYTES)
-            fail_at(c, ISIM_ESCHEMA, c->at, "more than %lld bytes (the limit: %d MiB)",
-                    (long long)ISIM_DS_MAX_BYTES, (int)(ISIM_DS_MAX_BYTES >> 20));
-        for (; i < got && !c->st; i++)
-            feed(c, p, buf[i]);
-    }
-    if (!c->st && ferror(f))
-        c->st = ds_fail(c->err, ISIM_EIO, c->path, 0, 0, "read error: %s", strerror(errno));
-    if (!c->st && c->utf8_left)
-        fail_at(c, ISIM_EPARSE, c->utf8_at, "the file ends inside a UTF-8 character");
-    if (!c->st && csv_fini(p, on_field, on_record, c) != 0)
-        fail_at(c, ISIM_EPARSE, c->field_at,
-                "unterminated quoted field: the quote opened here is never closed");
-    if (!c->st && c->records == 0)
-        no_header(c, bytes, has_bom);
-    if (!c->st && c->n == 0)
-        fail_at(c, ISIM_ESCHEMA, c->header.f[0].at, "no rows: the file holds only its header");
-    *digest = h;
-}
-
-static isim_status parse_file(const char *path, parse_ctx *c, uint64_t *digest)
-{
-    FILE *f = NULL;
-    isim_status st = open_file(path, &f, c->err);
-    if (st)
-        return c->st = st;
-    struct csv_parser p;
-    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
-        fclose(f);
-        return c->st = ds_fail(c->err, ISIM_ENOMEM, path, 0, 0, "out of memory");
-    }
-    c->at = (ds_pos){1, 1};
-    parse_stream(f, c, &p, digest);
-    csv_free(&p);
-    fclose(f);
-    free(c->rec.f);
-    free(c->rec.text);
-    free(c->header.f);
-    free(c->header.text);
-    return c->st;
+    const isim__csv_spec spec = {
+        .columns = col_names,
+        .n_columns = C_COUNT,
+        .max_bytes = ISIM_DS_MAX_BYTES,
+        .max_fields = ISIM_DS_MAX_FIELDS,
+        .max_field_bytes = ISIM_DS_MAX_FIELD_BYTES,
+        .max_rows = ISIM_DS_MAX_ROWS,
+        .row = read_row,
+        .ctx = c,
+    };
+    return isim__csv_read(path, &spec, digest, err);
 }
 
 /* ---- the catalog's models and profiles ------------------------------------------------ */
@@ -1518,21 +1158,17 @@ isim_status isim_dataset_load(const char *csv_path, const char *data_dir, isim_d
 {
     *out = NULL;
     isim_dataset *d = calloc(1, sizeof *d);
-    parse_ctx *c = calloc(1, sizeof *c);
     if (d)
         d->path = strdup(csv_path);
-    if (!d || !c || !d->path) {
+    if (!d || !d->path) {
         isim_dataset_free(d);
-        free(c);
         return ds_fail(err, ISIM_ENOMEM, csv_path, 0, 0, "out of memory");
     }
-    c->path = csv_path;
-    c->err = err;
+    parse_ctx c = {NULL, 0, 0};
     uint64_t digest = 0;
-    isim_status st = parse_file(csv_path, c, &digest);
-    d->rows = c->rows;
-    d->n_rows = c->n;
-    free(c);
+    isim_status st = parse_file(csv_path, &c, &digest, err);
+    d->rows = c.rows;
+    d->n_rows = c.n;
     snprintf(d->digest, sizeof d->digest, "%016llx", (unsigned long long)digest);
     if (!st)
         st = match_rows(d, data_dir, err);

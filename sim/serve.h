@@ -39,6 +39,39 @@ typedef struct isim_trace_req {
 } isim_trace_req;
 
 #define ISIM_SERVE_MAX_REQUESTS 10000000
+
+/* ---- a trace file (docs/formats.md, "Traces") ----------------------------------------- */
+
+/* A CSV of one request a row, its columns found by their header names: arrival_s (seconds,
+ * ascending; the first need not be 0), input_tokens and output_tokens (whole numbers from
+ * 1); other columns are ignored. Read by the library's CSV reader (sim/csv_internal.h), and
+ * refused past these limits or any of its rules at file:line:column. */
+#define ISIM_TRACE_MAX_BYTES ((long long)1 << 30)
+#define ISIM_TRACE_MAX_FIELDS 256        /* in a record */
+#define ISIM_TRACE_MAX_FIELD_BYTES 4096  /* of a field as written, quotes included */
+#define ISIM_TRACE_MAX_ARRIVAL_S 1e9     /* about 32 years */
+#define ISIM_TRACE_MAX_TOKENS 1000000000 /* input_tokens, output_tokens */
+
+/* Where a request's input_tokens field is written in the file. */
+typedef struct isim_trace_at {
+    int line, column;
+} isim_trace_at;
+
+typedef struct isim_trace {
+    char *path;          /* as given to isim_trace_load */
+    isim_trace_req *req; /* n requests, in the file's order */
+    isim_trace_at *at;   /* of each */
+    size_t n;            /* [1, ISIM_SERVE_MAX_REQUESTS] */
+} isim_trace;
+
+/* Reads the trace at path (a regular file or a pipe) into *out (NULL on failure): ISIM_EIO
+ * when it cannot be read, ISIM_EPARSE for bad CSV, ISIM_ESCHEMA for a missing or duplicated
+ * column, a value that is not one, out of range or out of order, or a limit passed. */
+isim_status isim_trace_load(const char *path, isim_trace **out, isim_error *err);
+/* ISIM_ESCHEMA at its place in the file for the first request longer than m's context
+ * (input + output tokens), which the simulator would refuse by its number alone. */
+isim_status isim_trace_fits(const isim_trace *t, const isim_model *m, isim_error *err);
+void isim_trace_free(isim_trace *t);
 /* The passes a simulation may take at most, counted before it starts as if every request
  * ran alone: requests x (longest output + chunks of the longest prompt). A bound on the
  * run's time (a pass costs about a microsecond), stated rather than discovered. */
@@ -55,6 +88,7 @@ typedef struct isim_traffic {
     uint64_t seed;
     const isim_trace_req *trace; /* ISIM_ARRIVE_TRACE: `requests` of them (input and output
                                     are not drawn) */
+    const isim_trace *file;      /* the file they were read from, for reports; or NULL */
 } isim_traffic;
 
 /* The engine's scheduler, for one replica (every data-parallel group together). */

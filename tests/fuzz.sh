@@ -19,6 +19,7 @@ declare -A seeds=(
   [fuzz_cli]="tests/fuzz-seeds/cli"
   [fuzz_ckpt]="../shared/fixtures/stories260K.bin"
   [fuzz_dataset]="tests/fuzz-seeds/dataset"
+  [fuzz_trace]="tests/fuzz-seeds/trace"
 )
 # target: options of its own (the CLI prints on every run: its output is closed)
 declare -A flags=(

@@ -747,3 +747,25 @@ Test(faults, a_simulation_under_traffic_survives_every_failed_allocation)
     isim_model_free(f.m);
     isim_hw_free(f.h);
 }
+
+static isim_status load_trace(const void *path, isim_error *e)
+{
+    isim_trace *t = NULL;
+    isim_status st = isim_trace_load(path, &t, e);
+    cr_assert_eq(st == ISIM_OK, t != NULL);
+    cr_assert(st != ISIM_OK || t->n == 40);
+    isim_trace_free(t);
+    return st;
+}
+
+/* A trace of 40 requests: its arrays grow several times, and its fields are copied. */
+Test(faults, a_trace_load_survives_every_failed_allocation)
+{
+    char text[4096] = "arrival_s,input_tokens,output_tokens,note\n";
+    for (int i = 0; i < 40; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d.5,%d,%d,\"a, %d\"\n", i,
+                 100 + i, 10 + i, i);
+    char *csv = tu_write("faults.csv", text);
+    inject("isim_trace_load", load_trace, csv, 1);
+    tu_discard(csv);
+}

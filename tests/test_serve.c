@@ -414,7 +414,7 @@ Test(serve_cli, an_overloaded_replica_says_by_how_much)
 Test(serve_cli, bad_traffic_is_a_usage_error_with_the_reason)
 {
     tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10", 2,
-                    "missing the traffic: --rate R or --concurrency C", true);
+                    "missing the traffic: --rate R, --concurrency C or --trace FILE", true);
     tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate 0", 2,
                     "--rate: 0 is out of range", true);
     tu_expect_error(SIM8B "--input-tokens 100 --output-tokens 10 --rate -2", 2,
