@@ -130,6 +130,8 @@ int cli_print_doc(char *text);
         {"token-budget", true,                                                                     \
          "tokens per pass per data-parallel group (default: the profile's prefill chunk)", NULL},  \
         {"kv-block", true, "KV cache block, tokens (default 16)", NULL},                           \
+        {"policy", true,                                                                           \
+         "scheduler: vllm (default), sglang or trtllm (docs/serving.md, \"Policies\")", NULL},     \
     {                                                                                              \
         "kv-tokens", true,                                                                         \
             "KV cache per data-parallel group, tokens (default: what the memory model leaves)",    \

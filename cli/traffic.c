@@ -73,9 +73,9 @@ int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_
     const cli_opt *rate = cli_find(opts, "rate"), *conc = cli_find(opts, "concurrency");
     const cli_opt *trace = cli_find(opts, "trace");
     *given = rate->value || conc->value || trace->value;
-    static const char *const only[] = {"arrival",      "arrival-cv",  "requests",
-                                       "input-dist",   "output-dist", "seed",
-                                       "token-budget", "kv-block",    "kv-tokens"};
+    static const char *const only[] = {"arrival",     "arrival-cv", "requests",     "input-dist",
+                                       "output-dist", "seed",       "token-budget", "kv-block",
+                                       "kv-tokens",   "policy"};
     if (!*given) {
         for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
             if (cli_find(opts, only[i])->value)
@@ -151,6 +151,11 @@ int cli_traffic(const char *cmd, cli_opt *opts, const isim_query *q, double max_
             return CLI_USAGE;
         s->token_budget = iv;
     }
+    if ((o = cli_find(opts, "policy"))->value && !isim_sched_policy_parse(o->value, &s->policy))
+        return cli_usage_error(cmd,
+                               "--policy: unknown scheduler '%s' (expected vllm, sglang or "
+                               "trtllm)",
+                               o->value);
     if ((o = cli_find(opts, "kv-block"))->value) {
         if (!cli_int(cmd, o, 1, 65536, &iv))
             return CLI_USAGE;

@@ -211,7 +211,7 @@ void isim_report_plan_table(FILE *out, const isim_plan_request *r, const isim_pl
                 step == 2   ? "nd"
                 : step == 3 ? "rd"
                             : "th");
-    char tpot_h[16] = "TPOT ms", ttft_h[16] = "TTFT ms";
+    char tpot_h[32] = "TPOT ms", ttft_h[32] = "TTFT ms";
     if (r->slo_percentile > 0) {
         snprintf(tpot_h, sizeof tpot_h, "p%g TPOT", r->slo_percentile);
         snprintf(ttft_h, sizeof ttft_h, "p%g TTFT", r->slo_percentile);

@@ -106,6 +106,7 @@ cJSON *isim__serve_json(isim__json *j, const isim_traffic *t, const isim_serve_r
     isim__json_item(j, o, "output_tokens", len_json(j, t, true));
     isim__json_num(j, o, "prefix_hit_rate", t->prefix_hit);
     cJSON *sc = isim__json_obj(j, o, "scheduler");
+    isim__json_str(j, sc, "policy", isim_sched_policy_name(s->policy));
     isim__json_num(j, sc, "max_running_sequences", (double)s->max_running);
     isim__json_num(j, sc, "token_budget_per_pass", (double)s->token_budget);
     isim__json_num(j, sc, "kv_cache_tokens", s->kv_tokens);
@@ -214,8 +215,9 @@ void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_
     fprintf(out, ", output ");
     len_text(out, t, true);
     fprintf(out, " tokens; prefix-cache hits %g%%\n", t->prefix_hit * 100);
-    fprintf(out, "  %-16s at most %lld running, %lld tokens per pass, KV cache %.0f tokens\n",
-            "scheduler", (long long)s->max_running, (long long)s->token_budget, s->kv_tokens);
+    fprintf(out, "  %-16s %s: at most %lld running, %lld tokens per pass, KV cache %.0f tokens\n",
+            "scheduler", isim_sched_policy_name(s->policy), (long long)s->max_running,
+            (long long)s->token_budget, s->kv_tokens);
     stats_line(out, "TTFT", &s->ttft_s);
     stats_line(out, "TPOT", &s->tpot_s);
     stats_line(out, "inter-token", &s->itl_s);

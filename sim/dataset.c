@@ -797,6 +797,8 @@ bool isim_ds_simulate(const isim_dataset *d, const isim_ds_row *r, const isim_hw
     /* the engine ran with its batch column as its limit: every client's request at once */
     const int64_t clients = s->batch;
     isim_sched sc = {.max_seqs = (int64_t)ceil((double)clients / isim_step_dp(x))};
+    if (!isim_sched_policy_parse(r->backend, &sc.policy)) /* the engine's own scheduler */
+        sc.policy = ISIM_POLICY_VLLM;
     isim_len_dist in = {ISIM_LEN_FIXED, r->isl, 0}, out = {ISIM_LEN_FIXED, r->osl, 0};
     if (r->inferencex) { /* its benchmark template's RANDOM_RANGE_RATIO 0.8 */
         in = (isim_len_dist){ISIM_LEN_UNIFORM, ceil(0.8 * r->isl), r->isl};

@@ -28,6 +28,21 @@ double isim_quantile_sorted(const double *v, size_t n, double q)
     return v[i] + (at - (double)i) * (v[i + 1] - v[i]);
 }
 
+const char *isim_sched_policy_name(isim_sched_policy p)
+{
+    return p == ISIM_POLICY_SGLANG ? "sglang" : p == ISIM_POLICY_TRTLLM ? "trtllm" : "vllm";
+}
+
+bool isim_sched_policy_parse(const char *name, isim_sched_policy *out)
+{
+    for (int p = ISIM_POLICY_VLLM; p <= ISIM_POLICY_TRTLLM; p++)
+        if (strcmp(name, isim_sched_policy_name((isim_sched_policy)p)) == 0) {
+            *out = (isim_sched_policy)p;
+            return true;
+        }
+    return false;
+}
+
 static isim_status bad(isim_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static isim_status bad(isim_error *err, const char *fmt, ...)
 {
@@ -149,6 +164,8 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
         return st;
     if (!(t->prefix_hit >= 0 && t->prefix_hit < 1))
         return bad(err, "the prefix-cache hit rate must be in [0, 1), got %g", t->prefix_hit);
+    if ((unsigned)s->policy > ISIM_POLICY_TRTLLM)
+        return bad(err, "unknown scheduler policy %d", (int)s->policy);
     if (s->max_seqs < 1 || s->max_seqs > 1000000)
         return bad(err, "the running sequences' limit must be in [1, 1000000], got %lld",
                    (long long)s->max_seqs);
@@ -433,6 +450,61 @@ static void admit_state(sreq *r)
     r->computed = r->cached < target ? r->cached : target - 1;
 }
 
+/* Every running sequence past its prompt adds one token to the pass; a sequence the cache
+ * cannot grow preempts the latest admitted. */
+static void decode_tokens(sim *s, int64_t *budget)
+{
+    for (size_t k = 0; k<s->n_run && * budget> 0; k++) {
+        sreq *r = &s->q[s->run[k]];
+        if (r->prefilling)
+            continue;
+        if (!room(s, k, r->computed + 1))
+            break; /* it preempted itself, the last one running */
+        r->decoding = true;
+        s->n_dec++;
+        s->dec_ctx += (double)r->computed;
+        (*budget)--;
+    }
+}
+
+/* Prompt tokens for the pass: chunks of the prompts admitted (a chunk the cache cannot take
+ * preempts the latest admitted, as a decode does; under SGLang it waits), then new
+ * admissions in arrival order.
+ * TensorRT-LLM's GUARANTEED_NO_EVICT admits a request only when the cache holds its whole
+ * prompt and output, reserved at once, so that none is ever preempted. */
+static void prompt_tokens(sim *s, int64_t *budget, prompts *pr, double now,
+                          isim_sched_policy policy)
+{
+    for (size_t k = 0; k<s->n_run && * budget> 0; k++) {
+        sreq *r = &s->q[s->run[k]];
+        if (!r->prefilling)
+            continue;
+        int64_t left = r->prompt + r->gen - r->computed;
+        /* SGLang retracts decodes when the cache runs out, never for a prompt: a chunk
+         * without room waits for the decode passes to free some */
+        if (policy == ISIM_POLICY_SGLANG
+                ? !chunk(s, r, budget, pr)
+                : !room(s, k, r->computed + (left < *budget ? left : *budget)))
+            break;
+        if (policy != ISIM_POLICY_SGLANG)
+            chunk(s, r, budget, pr);
+    }
+    while (*budget > 0 && s->wait.n > 0 && (int64_t)s->n_run < s->max_run) {
+        size_t i = dq_front(&s->wait);
+        sreq *r = &s->q[i];
+        admit_state(r);
+        if (policy == ISIM_POLICY_TRTLLM && !grow(s, r, r->prompt + r->out))
+            break;
+        if (!chunk(s, r, budget, pr))
+            break;
+        dq_pop_front(&s->wait);
+        if (isnan(r->admitted))
+            r->admitted = now;
+        r->prefilling = true;
+        s->run[s->n_run++] = i;
+    }
+}
+
 /* The most requests waiting for admission at once: arrivals and admissions in time order
  * (at one time, admissions first). scratch holds n values. */
 static size_t most_waiting(const isim_served *req, size_t n, double *scratch)
@@ -542,47 +614,22 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
             now = s.q[next].arrival; /* idle until the next arrival */
             continue;
         }
-        /* decodes first: every running sequence past its prompt adds one token, a sequence
-         * the cache cannot grow preempts the latest admitted */
+        /* vLLM V1 and TensorRT-LLM: decodes first, then prompts in the same pass; SGLang
+         * (no mixed chunks): a pass of prompts when any can run, else of decodes */
         int64_t budget = budget_all;
         s.n_dec = 0;
         s.dec_ctx = 0;
-        for (size_t k = 0; k < s.n_run && budget > 0; k++) {
-            sreq *r = &s.q[s.run[k]];
-            if (r->prefilling)
-                continue;
-            if (!room(&s, k, r->computed + 1))
-                break; /* it preempted itself, the last one running */
-            r->decoding = true;
-            s.n_dec++;
-            s.dec_ctx += (double)r->computed;
-            budget--;
-        }
-        /* then prompts: chunks of those admitted (a chunk the cache cannot take preempts
-         * the latest admitted, as a decode does), then new admissions in arrival order */
         prompts pr = {0};
-        for (size_t k = 0; k < s.n_run && budget > 0; k++) {
-            sreq *r = &s.q[s.run[k]];
-            if (!r->prefilling)
-                continue;
-            int64_t left = r->prompt + r->gen - r->computed;
-            if (!room(&s, k, r->computed + (left < budget ? left : budget)))
-                break;
-            chunk(&s, r, &budget, &pr);
+        if (sc->policy == ISIM_POLICY_SGLANG) {
+            prompt_tokens(&s, &budget, &pr, now, sc->policy);
+            if (pr.seqs == 0)
+                decode_tokens(&s, &budget);
+        } else {
+            decode_tokens(&s, &budget);
+            prompt_tokens(&s, &budget, &pr, now, sc->policy);
         }
         const int64_t n_dec = s.n_dec;
         const double dec_ctx = s.dec_ctx;
-        while (budget > 0 && s.wait.n > 0 && (int64_t)s.n_run < s.max_run) {
-            size_t i = dq_front(&s.wait);
-            admit_state(&s.q[i]);
-            if (!chunk(&s, &s.q[i], &budget, &pr))
-                break;
-            dq_pop_front(&s.wait);
-            if (isnan(s.q[i].admitted))
-                s.q[i].admitted = now;
-            s.q[i].prefilling = true;
-            s.run[s.n_run++] = i;
-        }
         const double pre_tok = pr.tokens, pre_ctx = pr.ctx;
         const int64_t n_pre = pr.seqs, n_fin = pr.finishing;
         if (n_dec == 0 && n_pre == 0) {
@@ -719,6 +766,7 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
     res->kv_tokens = kv;
     res->max_running = s.max_run;
     res->token_budget = s.budget;
+    res->policy = sc->policy;
     if (t->kind != ISIM_ARRIVE_CLOSED && n > 1) { /* open loop or a trace */
         double span = s.q[n - 1].arrival - first_arrival;
         res->offered_rps = span > 0 ? (double)(n - 1) / span : INFINITY;

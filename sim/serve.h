@@ -91,13 +91,30 @@ typedef struct isim_traffic {
     const isim_trace *file;      /* the file they were read from, for reports; or NULL */
 } isim_traffic;
 
+/* Whose scheduler (docs/serving.md, "Policies"):
+ *   VLLM   - vLLM V1: each pass takes the running sequences' decode tokens first, then chunks
+ *            of prompts, within the token budget; a sequence the KV cache cannot grow
+ *            preempts the latest admitted, which is recomputed;
+ *   SGLANG - SGLang without mixed chunks (ServerArgs.enable_mixed_chunk = False, its
+ *            default): a pass of prompt chunks whenever one can run, else a pass of decodes;
+ *   TRTLLM - TensorRT-LLM's in-flight batching under GUARANTEED_NO_EVICT (its default
+ *            capacity policy): decodes and prompt chunks share a pass as in vLLM, and a
+ *            request is admitted only when the cache holds its whole prompt and output,
+ *            reserved at once, so that none is ever preempted. */
+typedef enum { ISIM_POLICY_VLLM, ISIM_POLICY_SGLANG, ISIM_POLICY_TRTLLM } isim_sched_policy;
+/* "vllm", "sglang", "trtllm" */
+const char *isim_sched_policy_name(isim_sched_policy p);
+/* false when name is none of those */
+bool isim_sched_policy_parse(const char *name, isim_sched_policy *out);
+
 /* The engine's scheduler, for one replica (every data-parallel group together). */
 typedef struct isim_sched {
-    int64_t max_seqs;     /* running sequences at most per data-parallel group, >= 1 */
-    int64_t token_budget; /* tokens per pass per group (decode tokens and prefill chunks);
-                             0 = the profile's prefill_chunk_tokens */
-    int64_t block_tokens; /* KV cache block, tokens; 0 = 16 (vLLM's default block size) */
-    double kv_tokens;     /* KV cache per group, tokens; 0 = the memory model's */
+    isim_sched_policy policy; /* ISIM_POLICY_VLLM */
+    int64_t max_seqs;         /* running sequences at most per data-parallel group, >= 1 */
+    int64_t token_budget;     /* tokens per pass per group (decode tokens and prefill chunks);
+                                 0 = the profile's prefill_chunk_tokens */
+    int64_t block_tokens;     /* KV cache block, tokens; 0 = 16 (vLLM's default block size) */
+    double kv_tokens;         /* KV cache per group, tokens; 0 = the memory model's */
 } isim_sched;
 
 typedef struct isim_stats {
@@ -152,6 +169,7 @@ typedef struct isim_serve_result {
     double kv_tokens;     /* the cache of the replica, tokens */
     int64_t max_running;  /* the scheduler's limit for the replica */
     int64_t token_budget; /* per pass, per group */
+    isim_sched_policy policy;
     /* open loop: arrivals outran the service. The waiting queue grew through the second
      * half of the arrivals and ended holding over a tenth of the requests; by how much:
      * offered requests per second (over the arrivals) / served (all of them over the

@@ -645,3 +645,60 @@ Test(serve, a_replicas_capacity_counts_its_prompts)
     res.prefill_chunks = 0;
     cr_assert(tu_close(isim_serve_capacity(&res, 10, 0.001, 100), 20 / 2.0, 1e-12));
 }
+
+/* TensorRT-LLM's GUARANTEED_NO_EVICT: the cache that made vLLM preempt (above) admits a
+ * request only with room for its whole prompt and output: 5500 tokens of blocks of 16 hold
+ * four requests of 1200 (75 blocks each, 343 blocks in all), never more at once, and none
+ * is preempted. */
+Test(serve, trtllm_reserves_each_requests_whole_cache_and_never_preempts)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    isim_sched s = {.policy = ISIM_POLICY_TRTLLM, .max_seqs = 16, .kv_tokens = 5500};
+    isim_traffic t = fixed(ISIM_ARRIVE_CLOSED, 64, 1000, 200);
+    t.clients = 16;
+    isim_serve_opts o = {.keep_passes = true};
+    isim_serve_result *r = NULL;
+    isim_error e = {0};
+    cr_assert_eq(isim_serve_run_opts(f.m, f.x, &s, &t, &o, &r, &e), ISIM_OK, "%s", e.message);
+    cr_assert_eq(r->preemptions, 0u);
+    int64_t most = 0;
+    for (size_t k = 0; k < r->n_passes; k++)
+        most = r->passes[k].running > most ? r->passes[k].running : most;
+    cr_assert_eq(most, 4);
+    for (size_t i = 0; i < r->n; i++)
+        cr_assert(isfinite(r->req[i].done_s));
+    isim_serve_result_free(r);
+    release(&f);
+}
+
+/* SGLang without mixed chunks: a pass computes prompt chunks or decode tokens, never both;
+ * vLLM mixes them. A second request arriving while the first decodes stalls it for its
+ * prompt's passes under SGLang. */
+Test(serve, sglang_runs_prompts_and_decodes_in_separate_passes)
+{
+    fixture f;
+    setup(&f, "llama-3.1-8b", "h100-sxm", 1);
+    const isim_trace_req tr[2] = {{0.0, 100, 50}, {0.05, 2000, 5}};
+    isim_traffic t = {.kind = ISIM_ARRIVE_TRACE, .requests = 2, .trace = tr};
+    isim_serve_opts o = {.keep_passes = true};
+    size_t mixed[2] = {0, 0};
+    for (int p = 0; p < 2; p++) {
+        isim_sched s = {.policy = p ? ISIM_POLICY_SGLANG : ISIM_POLICY_VLLM,
+                        .max_seqs = 8,
+                        .token_budget = 512};
+        isim_serve_result *r = NULL;
+        isim_error e = {0};
+        cr_assert_eq(isim_serve_run_opts(f.m, f.x, &s, &t, &o, &r, &e), ISIM_OK, "%s", e.message);
+        for (size_t k = 0; k < r->n_passes; k++)
+            mixed[p] += r->passes[k].mix.prefill_tokens > 0 && r->passes[k].mix.decode_seqs > 0;
+        isim_serve_result_free(r);
+    }
+    cr_assert_eq(mixed[0], 4u, "vLLM: the second prompt's 4 chunks ride with the decodes");
+    cr_assert_eq(mixed[1], 0u);
+    cr_assert_str_eq(isim_sched_policy_name(ISIM_POLICY_SGLANG), "sglang");
+    isim_sched_policy pol;
+    cr_assert(isim_sched_policy_parse("trtllm", &pol) && pol == ISIM_POLICY_TRTLLM);
+    cr_assert(!isim_sched_policy_parse("tgi", &pol));
+    release(&f);
+}
