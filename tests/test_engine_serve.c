@@ -1,0 +1,363 @@
+/* The CPU engine serving requests under traffic (runtime/cpu/serve.c): every request
+ * generates what it generates alone, admission waits for KV blocks, a cache too small
+ * preempts and recomputes without changing a token, the simulator's scheduler replaying the
+ * engine's passes makes the same decisions, and bad input is refused with the reason;
+ * `infersim run --engine cpu --rate|--concurrency` and its outputs. */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/runtime.h"
+#include "sim/serve.h"
+#include "testutil.h"
+
+#define STORIES ISIM_FIXTURES_DIR "/stories260K.bin"
+
+typedef struct {
+    isim_model *m;
+    isim_rt *rt;
+} engine;
+
+/* stories260k on two threads: the real checkpoint when it is there, else seeded random
+ * weights of its shape (the checks below hold for any weights). */
+static void open_engine(engine *g, int max_batch, int context, int chunk)
+{
+    g->m = tu_model("stories260k");
+    isim_rt_options o;
+    isim_rt_options_init(&o);
+    o.model = g->m;
+    o.weights_file = access(STORIES, R_OK) == 0 ? STORIES : NULL;
+    o.threads = 2;
+    o.max_batch = max_batch;
+    o.max_context = context;
+    o.max_chunk = chunk;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_open(&o, &g->rt, &e), ISIM_OK, "%s", e.message);
+}
+
+static void close_engine(engine *g)
+{
+    isim_rt_close(g->rt);
+    isim_model_free(g->m);
+}
+
+/* Each request's tokens from the run equal those of generating it alone, from the same
+ * prompt, on the same engine. */
+static void expect_alone(engine *g, const isim_rt_serving *sv, uint64_t seed)
+{
+    const isim_serve_result *r = sv->res;
+    for (size_t i = 0; i < r->n; i++) {
+        int len = (int)r->req[i].input_tokens, out = (int)r->req[i].output_tokens;
+        int *prompt = malloc((size_t)len * sizeof *prompt);
+        isim_rt_random_prompt(seed, (int)i, len, 512, prompt);
+        const int *p = prompt;
+        isim_rt_result alone;
+        isim_error e = {0};
+        cr_assert_eq(isim_rt_generate(g->rt, 1, &p, &len, out, NULL, NULL, &alone, &e), ISIM_OK,
+                     "%s", e.message);
+        cr_assert_eq(sv->tok_at[i + 1] - sv->tok_at[i], (size_t)out);
+        for (int k = 0; k < out; k++)
+            cr_expect_eq(sv->generated[sv->tok_at[i] + (size_t)k], alone.generated[k],
+                         "request %zu (%d + %d tokens, %lld preemptions), token %d: served %d, "
+                         "alone %d",
+                         i, len, out, (long long)r->req[i].preemptions, k,
+                         sv->generated[sv->tok_at[i] + (size_t)k], alone.generated[k]);
+        isim_rt_result_release(&alone);
+        free(prompt);
+    }
+}
+
+static isim_traffic open_traffic(double rate, int64_t requests, uint64_t seed)
+{
+    return (isim_traffic){.kind = ISIM_ARRIVE_POISSON,
+                          .rate = rate,
+                          .requests = requests,
+                          .input = {ISIM_LEN_UNIFORM, 3, 90},
+                          .output = {ISIM_LEN_UNIFORM, 1, 24},
+                          .seed = seed};
+}
+
+/* Requests arriving faster than they are served: passes mix decodes with prompt chunks of
+ * several sequences, prompts longer than the budget are cut over passes. */
+Test(engine_serve, every_request_generates_what_it_generates_alone)
+{
+    tu_deadline(20);
+    engine g;
+    open_engine(&g, 6, 128, 40);
+    isim_sched s = {.max_seqs = 6, .token_budget = 40, .block_tokens = 16, .kv_tokens = 6 * 128};
+    isim_traffic t = open_traffic(400, 24, 5);
+    isim_rt_serving sv;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    const isim_serve_result *r = sv.res;
+    cr_assert_eq(r->n, 24u);
+    size_t mixed = 0, cut = 0;
+    for (size_t p = 0; p < r->n_passes; p++) {
+        const isim_step_mix *x = &r->passes[p].mix;
+        mixed += x->decode_seqs > 0 && x->prefill_tokens > 0;
+        cut += x->prefill_tokens >= 40 - x->decode_seqs && x->finishing < x->prefill_seqs;
+        cr_assert_leq(x->decode_seqs + x->prefill_tokens, 40);
+    }
+    cr_expect_gt(mixed, 5u, "passes of decodes and prompts together: %zu", mixed);
+    cr_expect_gt(cut, 0u, "no prompt was cut over passes");
+    cr_expect_eq(r->preemptions, 0u);
+    for (size_t i = 0; i < r->n; i++) {
+        const isim_served *q = &r->req[i];
+        cr_expect_leq(q->arrival_s, q->admitted_s);
+        cr_expect_lt(q->admitted_s, q->first_token_s);
+        cr_expect_leq(q->first_token_s, q->done_s);
+        /* its tokens' times: the first at its first token, the last at its end */
+        cr_expect_eq(sv.token_s[sv.tok_at[i]], q->first_token_s);
+        cr_expect_eq(sv.token_s[sv.tok_at[i + 1] - 1], q->done_s);
+    }
+    expect_alone(&g, &sv, t.seed);
+    isim_rt_serving_release(&sv);
+    close_engine(&g);
+}
+
+/* A cache of 20 blocks of 4 tokens for requests of up to 80: running sequences that cannot
+ * grow preempt the latest admitted, which recomputes its prompt and what it generated;
+ * every request still finishes with the tokens it generates alone. */
+Test(engine_serve, a_cache_too_small_preempts_and_every_token_stays_the_same)
+{
+    tu_deadline(20);
+    engine g;
+    open_engine(&g, 4, 128, 32);
+    isim_sched s = {.max_seqs = 4, .token_budget = 32, .block_tokens = 4, .kv_tokens = 80};
+    isim_traffic t = {.kind = ISIM_ARRIVE_CLOSED,
+                      .clients = 4,
+                      .requests = 16,
+                      .input = {ISIM_LEN_UNIFORM, 20, 50},
+                      .output = {ISIM_LEN_UNIFORM, 10, 30},
+                      .seed = 11};
+    isim_rt_serving sv;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    cr_expect_gt(sv.res->preemptions, 3u, "preemptions: %zu", sv.res->preemptions);
+    expect_alone(&g, &sv, t.seed);
+    isim_rt_serving_release(&sv);
+    close_engine(&g);
+}
+
+/* Two requests of 30 + 2 tokens at once with 3 blocks of 16: the first takes 2 blocks, the
+ * second waits for them until the first is done. */
+Test(engine_serve, a_request_is_admitted_when_its_blocks_are_free)
+{
+    tu_deadline(20);
+    engine g;
+    open_engine(&g, 4, 64, 64);
+    isim_sched s = {.max_seqs = 4, .token_budget = 64, .block_tokens = 16, .kv_tokens = 48};
+    const isim_trace_req tr[2] = {{0, 30, 2}, {0, 30, 2}};
+    isim_traffic t = {.kind = ISIM_ARRIVE_TRACE, .requests = 2, .trace = tr, .seed = 3};
+    isim_rt_serving sv;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    const isim_serve_result *r = sv.res;
+    /* passes: the first prompt (the second waiting), its decode, the second's prompt, its
+     * decode */
+    cr_assert_eq(r->n_passes, 4u);
+    static const double prefill[4] = {30, 0, 30, 0}, decode[4] = {0, 1, 0, 1};
+    static const int64_t waiting[4] = {1, 1, 0, 0};
+    for (int p = 0; p < 4; p++) {
+        cr_expect_eq(r->passes[p].mix.prefill_tokens, prefill[p], "pass %d", p);
+        cr_expect_eq(r->passes[p].mix.decode_seqs, decode[p], "pass %d", p);
+        cr_expect_eq(r->passes[p].running, 1, "pass %d", p);
+        cr_expect_eq(r->passes[p].waiting, waiting[p], "pass %d", p);
+    }
+    cr_expect_eq(r->passes[1].mix.decode_ctx, 30);
+    cr_expect_eq(r->req[1].admitted_s, r->req[0].done_s);
+    cr_expect_eq(r->req[0].preemptions + r->req[1].preemptions, 0);
+    cr_expect_eq(r->max_waiting, 1u);
+    expect_alone(&g, &sv, t.seed);
+    isim_rt_serving_release(&sv);
+    close_engine(&g);
+}
+
+/* The engine's pass times, replayed through the simulator's scheduler with the engine's
+ * arrivals as a trace, give the engine's schedule: the same passes and every request's
+ * times to the bit (times on a 2^-30 s grid sum exactly). */
+static double engine_pass(void *ctx, size_t k, const isim_step_mix *mix)
+{
+    (void)mix;
+    const isim_serve_result *r = ctx;
+    return k < r->n_passes ? r->passes[k].time_s : 1;
+}
+
+static void expect_replay(const isim_rt_serving *sv, const isim_sched *s)
+{
+    isim_model *m = tu_model("stories260k");
+    isim_hw *hw = tu_hw("cpu-server");
+    isim_query q;
+    isim_query_init(&q);
+    q.devices = 1;
+    q.weights = ISIM_FP32;
+    q.input_tokens = 16;
+    q.output_tokens = 16;
+    isim_step_ctx *x = NULL;
+    isim_result res;
+    isim_error e = {0};
+    cr_assert_eq(isim_step_ctx_new(m, hw, &q, &x, &res, &e), ISIM_OK, "%s", e.message);
+    cr_assert_not_null(x);
+    const isim_serve_result *r = sv->res;
+    isim_trace_req *tr = malloc(r->n * sizeof *tr);
+    for (size_t i = 0; i < r->n; i++)
+        tr[i] =
+            (isim_trace_req){r->req[i].arrival_s, r->req[i].input_tokens, r->req[i].output_tokens};
+    isim_traffic t = {.kind = ISIM_ARRIVE_TRACE, .requests = (int64_t)r->n, .trace = tr};
+    isim_serve_opts o = {.step_time = engine_pass, .ctx = (void *)r, .keep_passes = true};
+    isim_serve_result *rp = NULL;
+    cr_assert_eq(isim_serve_run_opts(m, x, s, &t, &o, &rp, &e), ISIM_OK, "%s", e.message);
+    cr_assert_eq(rp->n_passes, r->n_passes);
+    for (size_t p = 0; p < r->n_passes; p++) {
+        const isim_pass *a = &r->passes[p], *b = &rp->passes[p];
+        cr_assert(a->start_s == b->start_s && a->running == b->running &&
+                      a->waiting == b->waiting && a->mix.decode_seqs == b->mix.decode_seqs &&
+                      a->mix.prefill_tokens == b->mix.prefill_tokens &&
+                      a->mix.prefill_seqs == b->mix.prefill_seqs &&
+                      a->mix.finishing == b->mix.finishing &&
+                      fabs(a->mix.decode_ctx - b->mix.decode_ctx) < 1e-9 &&
+                      fabs(a->mix.prefill_ctx - b->mix.prefill_ctx) < 1e-9,
+                  "pass %zu differs: engine %g decodes + %g prompt tokens at %.9f s, replay %g + "
+                  "%g at %.9f s",
+                  p, a->mix.decode_seqs, a->mix.prefill_tokens, a->start_s, b->mix.decode_seqs,
+                  b->mix.prefill_tokens, b->start_s);
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        const isim_served *a = &r->req[i], *b = &rp->req[i];
+        cr_expect(a->admitted_s == b->admitted_s && a->first_token_s == b->first_token_s &&
+                      a->done_s == b->done_s && a->preemptions == b->preemptions,
+                  "request %zu: engine first token %.9f done %.9f, replay %.9f %.9f", i,
+                  a->first_token_s, a->done_s, b->first_token_s, b->done_s);
+    }
+    cr_expect_eq(rp->ttft_s.p90, r->ttft_s.p90);
+    cr_expect_eq(rp->e2e_s.p50, r->e2e_s.p50);
+    isim_serve_result_free(rp);
+    free(tr);
+    isim_step_ctx_free(x);
+    isim_hw_free(hw);
+    isim_model_free(m);
+}
+
+Test(engine_serve, the_simulators_scheduler_replaying_the_engines_passes_makes_its_decisions)
+{
+    tu_deadline(20);
+    engine g;
+    open_engine(&g, 4, 128, 32);
+    /* open loop at wall-clock times, a cache that preempts */
+    isim_sched s = {.max_seqs = 4, .token_budget = 32, .block_tokens = 4, .kv_tokens = 120};
+    isim_traffic t = open_traffic(300, 20, 9);
+    isim_rt_serving sv;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    cr_expect_gt(sv.res->preemptions, 0u);
+    /* the arrivals drawn for the simulation, each request admitted after it */
+    isim_trace_req *drawn = malloc(20 * sizeof *drawn);
+    cr_assert_eq(isim_serve_draw(g.m, NULL, &s, &t, drawn, &e), ISIM_OK, "%s", e.message);
+    for (size_t i = 0; i < 20; i++) {
+        cr_expect(fabs(sv.res->req[i].arrival_s - drawn[i].arrival_s) < 1e-9);
+        cr_expect_eq(sv.res->req[i].input_tokens, drawn[i].input_tokens);
+        cr_expect_leq(sv.res->req[i].arrival_s, sv.res->req[i].admitted_s);
+    }
+    free(drawn);
+    expect_replay(&sv, &s);
+    isim_rt_serving_release(&sv);
+    /* a closed loop: each client's next request arrives when its last one ends */
+    s.kv_tokens = 4 * 128;
+    t = (isim_traffic){.kind = ISIM_ARRIVE_CLOSED,
+                       .clients = 3,
+                       .requests = 12,
+                       .input = {ISIM_LEN_UNIFORM, 3, 60},
+                       .output = {ISIM_LEN_UNIFORM, 1, 20},
+                       .seed = 2};
+    cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    for (size_t i = 3; i < 12; i++) {
+        bool ends = false; /* some request ended when it arrived */
+        for (size_t j = 0; j < i; j++)
+            ends = ends || sv.res->req[j].done_s == sv.res->req[i].arrival_s;
+        cr_expect(ends, "request %zu arrived at %.9f s, when none ended", i,
+                  sv.res->req[i].arrival_s);
+    }
+    expect_replay(&sv, &s);
+    isim_rt_serving_release(&sv);
+    close_engine(&g);
+}
+
+/* Open-loop arrivals are waited for: a request arriving at 0.2 s is admitted then, not
+ * before. */
+Test(engine_serve, requests_arrive_at_their_wall_clock_times)
+{
+    tu_deadline(20);
+    engine g;
+    open_engine(&g, 2, 64, 64);
+    isim_sched s = {.max_seqs = 2, .token_budget = 64, .block_tokens = 16, .kv_tokens = 128};
+    const isim_trace_req tr[3] = {{0, 10, 3}, {0.2, 10, 3}, {0.3, 10, 3}};
+    isim_traffic t = {.kind = ISIM_ARRIVE_TRACE, .requests = 3, .trace = tr, .seed = 1};
+    isim_rt_serving sv;
+    isim_error e = {0};
+    cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    for (int i = 0; i < 3; i++) {
+        cr_expect(fabs(sv.res->req[i].arrival_s - tr[i].arrival_s) < 1e-9);
+        cr_expect(sv.res->req[i].admitted_s > tr[i].arrival_s - 1e-9);
+        cr_expect_lt(sv.res->req[i].admitted_s, tr[i].arrival_s + 0.05, "request %d at %g", i,
+                     sv.res->req[i].admitted_s);
+    }
+    cr_expect_geq(sv.res->duration_s, 0.3);
+    isim_rt_serving_release(&sv);
+    close_engine(&g);
+}
+
+/* What the engine cannot serve is refused before any request runs, with the reason. */
+static void refused(engine *g, isim_sched s, isim_traffic t, double max_s, const char *message)
+{
+    isim_rt_serving sv;
+    isim_error e = {0};
+    cr_expect_eq(isim_rt_serve(g->rt, &s, &t, max_s, &sv, &e), ISIM_EINVAL, "%s", message);
+    cr_expect(strstr(e.message, message), "expected '%s', got '%s'", message, e.message);
+    cr_expect_null(sv.res);
+}
+
+Test(engine_serve, what_the_engine_cannot_serve_is_refused_with_the_reason)
+{
+    tu_deadline(20);
+    engine g;
+    open_engine(&g, 2, 64, 32);
+    const isim_sched s = {.max_seqs = 2, .token_budget = 32, .block_tokens = 16, .kv_tokens = 128};
+    isim_traffic t = {.kind = ISIM_ARRIVE_CLOSED,
+                      .clients = 2,
+                      .requests = 4,
+                      .input = {ISIM_LEN_FIXED, 10, 0},
+                      .output = {ISIM_LEN_FIXED, 5, 0}};
+    isim_traffic u = t;
+    u.prefix_hit = 0.5;
+    refused(&g, s, u, 0,
+            "the CPU engine has no prefix cache: a prefix-cache hit rate of 0.5 is simulated "
+            "only (serve with 0)");
+    isim_sched v = s;
+    v.token_budget = 0;
+    refused(&g, v, t, 0,
+            "the engine's scheduler needs every limit set: running sequences 2, token budget 0, "
+            "KV block 16, KV cache 128 tokens");
+    v = s;
+    v.max_seqs = 3;
+    refused(&g, v, t, 0, "3 running sequences at most, but the engine holds 2 (its max_batch)");
+    u = t;
+    u.input.a = 61;
+    refused(&g, s, u, 0,
+            "request 1 of 61 input + 5 output tokens needs 65 positions, more than the engine's "
+            "context of 64");
+    refused(&g, s, t, 1e-9, "4 requests of 60 tokens in all need at least about");
+    const isim_trace_req apart[4] = {{0, 10, 5}, {1, 10, 5}, {2, 10, 5}, {3, 10, 5}};
+    u = (isim_traffic){.kind = ISIM_ARRIVE_TRACE, .requests = 4, .trace = apart};
+    refused(&g, s, u, 2,
+            "the arrivals span 3 s, more than the 2 s a serving run may take: a higher rate or "
+            "fewer requests");
+    u = t;
+    u.kind = ISIM_ARRIVE_POISSON;
+    u.rate = 0;
+    refused(&g, s, u, 0, "the request rate must be in (0, 1e6] per second, got 0");
+    close_engine(&g);
+}
