@@ -361,3 +361,172 @@ Test(engine_serve, what_the_engine_cannot_serve_is_refused_with_the_reason)
     refused(&g, s, u, 0, "the request rate must be in (0, 1e6] per second, got 0");
     close_engine(&g);
 }
+
+/* ---- infersim run --engine cpu under traffic ------------------------------------------- */
+
+#define RUN "run --engine cpu --model stories260k "
+
+static size_t lines_of(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* The table as simulate prints it, the engine's passes and every token written. */
+Test(engine_serve_cli, run_under_traffic_prints_the_percentiles_and_writes_its_logs)
+{
+    tu_deadline(20);
+    char dir[] = "/tmp/isim-serve-XXXXXX", args[600], path[300];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(args, sizeof args,
+             RUN "--rate 500 --requests 12 --input-dist uniform:5:60 --output-dist uniform:2:20 "
+                 "--batch 4 --token-budget 32 --pass-log %s/passes.csv --token-log %s/tokens.csv",
+             dir, dir);
+    char *out = NULL, *err = NULL;
+    cr_assert_eq(tu_run(args, &out, &err), 0, "%s", err);
+    /* the KV cache: the longest request drawn (72 tokens) in each of the 4 slots */
+    static const char *const lines[] = {
+        "stories260K on the CPU engine: 1 process, ",
+        "served request by request at wall-clock times (seed 1; the warm-up pass ran ",
+        "  arrivals         poisson, 500 per s, 12 requests\n",
+        "  lengths          input uniform 5 to 60, output uniform 2 to 20 tokens",
+        "  scheduler        at most 4 running, 32 tokens per pass, KV cache 288 tokens\n",
+        "  TTFT             p50 ",
+        "  TPOT             p50 ",
+        "  end to end       p50 "};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_expect(strstr(out, lines[i]), "no '%s' in:\n%s", lines[i], out);
+    snprintf(path, sizeof path, "%s/passes.csv", dir);
+    char *passes = tu_read(path, NULL);
+    cr_assert_not_null(passes);
+    static const char head[] = "pass,start_s,time_ms,decode_seqs,decode_ctx,prefill_tokens,"
+                               "prefill_seqs,prefill_ctx,finishing,running,waiting\n0,0,";
+    cr_expect(strncmp(passes, head, strlen(head)) == 0, "%s", passes);
+    remove(path);
+    snprintf(path, sizeof path, "%s/tokens.csv", dir);
+    char *tokens = tu_read(path, NULL);
+    cr_assert_not_null(tokens);
+    static const char thead[] = "request,token,id,time_s,gap_ms\n0,0,";
+    cr_expect(strncmp(tokens, thead, strlen(thead)) == 0, "%s", tokens);
+    remove(path);
+    rmdir(dir);
+    /* the same requests as a JSON document: one token row per generated token */
+    snprintf(args, sizeof args,
+             RUN "--rate 500 --requests 12 --input-dist uniform:5:60 --output-dist uniform:2:20 "
+                 "--batch 4 --token-budget 32 --json");
+    cJSON *j = tu_run_json(args);
+    const cJSON *tr = cJSON_GetObjectItem(j, "traffic"),
+                *per = cJSON_GetObjectItem(tr, "per_request");
+    cr_assert_eq(cJSON_GetArraySize(per), 12);
+    double generated = 0, computed = 0;
+    for (int i = 0; i < 12; i++) {
+        const cJSON *r = cJSON_GetArrayItem(per, i);
+        generated += tu_num(r, "output_tokens");
+        /* its prompt, then a decode for each token after the first */
+        computed += tu_num(r, "input_tokens") + tu_num(r, "output_tokens") - 1;
+    }
+    cr_expect_eq(lines_of(tokens) - 1, (size_t)generated);
+    /* the passes computed every token once (no preemption: the cache holds every slot) */
+    double in_passes = 0;
+    for (const char *p = strchr(passes, '\n'); p && p[1]; p = strchr(p + 1, '\n')) {
+        double d, t;
+        cr_assert_eq(sscanf(p + 1, "%*[^,],%*[^,],%*[^,],%lf,%*[^,],%lf", &d, &t), 2);
+        in_passes += d + t;
+    }
+    cr_expect_eq(in_passes, computed);
+    free(passes);
+    free(tokens);
+    free(out);
+    free(err);
+    cJSON_Delete(j);
+}
+
+/* --json: what ran, the traffic's figures under simulate's names, every request. */
+Test(engine_serve_cli, run_under_traffic_prints_json_with_every_request)
+{
+    tu_deadline(20);
+    cJSON *j = tu_run_json(RUN "--concurrency 3 --requests 9 --input-tokens 20 --output-tokens 6 "
+                               "--batch 2 --kv-block 8 --seed 4 --json");
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "engine")->valuestring, "cpu");
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "stories260k");
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "weights")->valuestring, "fp32");
+    cr_expect_gt(tu_num(j, "threads"), 0);
+    cr_expect_gt(tu_num(j, "warm_up_tokens_per_s"), 0);
+    const cJSON *t = cJSON_GetObjectItem(j, "traffic");
+    cr_expect_str_eq(cJSON_GetObjectItem(t, "arrivals")->valuestring, "closed");
+    cr_expect_eq(tu_num(t, "clients"), 3);
+    cr_expect_eq(tu_num(t, "requests"), 9);
+    cr_expect_eq(tu_num(t, "seed"), 4);
+    const cJSON *sc = cJSON_GetObjectItem(t, "scheduler");
+    cr_expect_eq(tu_num(sc, "max_running_sequences"), 2);
+    cr_expect_eq(tu_num(sc, "token_budget_per_pass"), 512);
+    cr_expect_eq(tu_num(sc, "kv_cache_tokens"), 2 * 26);
+    static const char *const stats[] = {"ttft_ms", "tpot_ms", "e2e_ms", "itl_ms"};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *s = cJSON_GetObjectItem(t, stats[i]);
+        cr_assert_not_null(s, "%s", stats[i]);
+        cr_expect_leq(tu_num(s, "p50"), tu_num(s, "p90"));
+        cr_expect_leq(tu_num(s, "p90"), tu_num(s, "max"));
+    }
+    const cJSON *per = cJSON_GetObjectItem(t, "per_request");
+    cr_assert_eq(cJSON_GetArraySize(per), 9);
+    /* two running at most: the third client's first request waits for a slot */
+    cr_expect_gt(tu_num(cJSON_GetArrayItem(per, 2), "ttft_ms"),
+                 tu_num(cJSON_GetArrayItem(per, 0), "e2e_ms") - 1e-9);
+    cr_expect_eq(tu_num(cJSON_GetArrayItem(per, 8), "output_tokens"), 6);
+    cJSON_Delete(j);
+}
+
+/* Bad input: the reason, exit 2, nothing run. */
+Test(engine_serve_cli, bad_traffic_for_the_engine_is_refused_with_the_reason)
+{
+    tu_deadline(30);
+    static const struct {
+        const char *args, *message;
+    } cases[] = {
+        {"--rate 0 --input-tokens 10 --output-tokens 5",
+         "--rate: 0 is out of range [1e-06, 1e+06]"},
+        {"--rate -1 --input-tokens 10 --output-tokens 5",
+         "--rate: -1 is out of range [1e-06, 1e+06]"},
+        {"--rate 2 --input-dist normal:3:4 --output-tokens 5",
+         "--input-dist: expected uniform:MIN:MAX or lognormal:MEAN:CV, got 'normal:3:4'"},
+        {"--rate 2 --input-tokens 500 --output-tokens 20",
+         "a request of up to 500 input + 20 output tokens exceeds stories260K's context of 512"},
+        {"--rate 2 --input-dist uniform:10:20 --output-dist lognormal:5:11",
+         "output tokens lognormal: the coefficient of variation must be in (0, 10], got 11"},
+        {"--rate 0.001 --requests 10 --input-tokens 10 --output-tokens 5",
+         "the arrivals span 17988 s, more than the 3600 s a serving run may take: a higher rate "
+         "or fewer requests"},
+        {"--concurrency 20 --requests 1000000 --input-tokens 400 --output-tokens 100",
+         "1000000 requests of 500000000 tokens in all need at least about "},
+        {"--concurrency 2 --requests 4 --input-tokens 10 --output-tokens 5 --kv-tokens 10",
+         "a request of up to 15 tokens does not fit the KV cache of 10 tokens"},
+        {"--rate 2 --output-tokens 5", "missing --input-tokens or --input-dist"},
+        {"--concurrency 2 --requests 10 --input-tokens 10 --output-tokens 5 --tp 2",
+         "--tp: serving under traffic (--rate, --concurrency) runs in one process"},
+        {"--concurrency 2 --requests 10 --prompt-ids 1,2 --output-tokens 5",
+         "--prompt-ids: serving under traffic (--rate, --concurrency) gives each request a "
+         "seeded random prompt of its length"},
+        {"--concurrency 2 --input-tokens 10 --output-tokens 5 --dump-logits /tmp/x",
+         "--dump-logits: serving under traffic (--rate, --concurrency) writes every token with "
+         "--token-log FILE, not the logits"},
+        {"--concurrency 2 --input-tokens 10 --output-tokens 5 --json --csv",
+         "--json and --csv are exclusive"},
+        {"--requests 10 --input-tokens 10 --output-tokens 5",
+         "--requests needs traffic: --rate R or --concurrency C"},
+        {"--input-tokens 10 --output-tokens 5 --pass-log /tmp/x.csv",
+         "--pass-log needs traffic: --rate R or --concurrency C"},
+        {"--concurrency 3 --requests 2 --input-tokens 10 --output-tokens 5",
+         "--concurrency 3 is more than --requests 2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[400];
+        snprintf(args, sizeof args, RUN "%s", cases[i].args);
+        tu_expect_error(args, 2, cases[i].message, true);
+    }
+    tu_expect_error(RUN "--concurrency 2 --requests 4 --input-tokens 10 --output-tokens 5 "
+                        "--pass-log /tmp",
+                    1, "/tmp: is a directory", true);
+}
