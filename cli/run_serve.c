@@ -5,6 +5,7 @@
 #include "reports/report.h"
 #include "runtime/runtime.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,11 @@ static void print_table(const isim_model *m, const isim_rt_options *o, const isi
            isim_rt_threads(rt), isim_rt_threads(rt) == 1 ? "" : "s", isim_rt_kernels(rt),
            isim_dtype_name(o->weights), isim_dtype_name(o->kv));
     printf("served request by request at wall-clock times (seed %llu; the warm-up pass ran "
-           "%.4g tokens/s):\n",
+           "%.4g tokens/s",
            (unsigned long long)t->seed, sv->warm_tokens_per_s);
+    if (isfinite(sv->others_cpu_share))
+        printf("; other programs took %.0f%% of the CPU time", sv->others_cpu_share * 100);
+    printf("):\n");
     isim_report_serve_figures(stdout, t, sv->res);
 }
 
@@ -162,7 +166,8 @@ int cli_run_serve(cli_opt *opts, const isim_model *m, isim_rt_options *o, int ba
         goto done;
     if (json) {
         isim_report_engine e = {isim_dtype_name(o->weights), isim_dtype_name(o->kv),
-                                isim_rt_kernels(rt), isim_rt_threads(rt), sv.warm_tokens_per_s};
+                                isim_rt_kernels(rt),         isim_rt_threads(rt),
+                                sv.warm_tokens_per_s,        sv.others_cpu_share};
         rc = cli_print_doc(isim_report_engine_serve_json(m, &e, &t, sv.res));
     } else if (csv) {
         isim_report_serve_csv(stdout, sv.res);

@@ -39,6 +39,7 @@ typedef struct isim_report_engine {
     const char *weights, *kv, *kernels;
     int threads;
     double warm_tokens_per_s; /* the warm-up pass's rate */
+    double others_cpu_share;  /* other programs' share of the CPU time (NAN: unknown) */
 } isim_report_engine;
 char *isim_report_engine_serve_json(const isim_model *m, const isim_report_engine *e,
                                     const isim_traffic *t, const isim_serve_result *s);

@@ -225,6 +225,8 @@ char *isim_report_engine_serve_json(const isim_model *m, const isim_report_engin
     isim__json_str(j, o, "kernels", e->kernels);
     isim__json_num(j, o, "threads", e->threads);
     isim__json_num(j, o, "warm_up_tokens_per_s", e->warm_tokens_per_s);
+    if (isfinite(e->others_cpu_share))
+        isim__json_num(j, o, "others_cpu_share", e->others_cpu_share);
     isim__json_item(j, o, "traffic", isim__serve_json(j, t, s, true));
     return isim__json_finish(j, o);
 }

@@ -144,6 +144,10 @@ typedef struct isim_rt_serving {
     /* the warm-up: tokens per second of one pass of the token budget's prompt tokens, the
      * engine's best rate, from which the run's least time was estimated */
     double warm_tokens_per_s;
+    /* the share of the machine's CPU time that other programs and the hypervisor (steal)
+     * took while the requests were served, 0 to 1 (NAN where /proc/stat cannot be read): a
+     * machine shared with other work serves slower than one its profile measured alone */
+    double others_cpu_share;
 } isim_rt_serving;
 void isim_rt_serving_release(isim_rt_serving *s);
 

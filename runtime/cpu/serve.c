@@ -394,6 +394,8 @@ isim_status isim_rt_serve(isim_rt *rt, const isim_sched *sc, const isim_traffic 
     for (size_t i = 0; i < n; i++)
         out->tok_at[i + 1] = out->tok_at[i] + (size_t)s.q[i].out;
 
+    rt_cpu_times cpu0, cpu1;
+    const bool have_cpu0 = isim__rt_cpu_times_now(&cpu0);
     const double t0 = isim__rt_now();
     double now = 0, busy = 0, w_run = 0;
     size_t next = 0, finished = 0, mid = n / 2, wait_mid = 0, wait_last = 0;
@@ -502,6 +504,9 @@ isim_status isim_rt_serve(isim_rt *rt, const isim_sched *sc, const isim_traffic 
             goto done;
         }
     }
+
+    out->others_cpu_share =
+        have_cpu0 && isim__rt_cpu_times_now(&cpu1) ? isim__rt_others_share(&cpu0, &cpu1) : NAN;
 
     /* ---- figures, as the simulation's ---- */
     res->n = n;
