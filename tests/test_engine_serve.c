@@ -362,7 +362,7 @@ Test(engine_serve, what_the_engine_cannot_serve_is_refused_with_the_reason)
     close_engine(&g);
 }
 
-/* ---- infersim run --engine cpu under traffic ------------------------------------------- */
+/* ---- infersim run --engine cpu under traffic, and validate --serving ------------------- */
 
 #define RUN "run --engine cpu --model stories260k "
 
@@ -529,4 +529,94 @@ Test(engine_serve_cli, bad_traffic_for_the_engine_is_refused_with_the_reason)
     tu_expect_error(RUN "--concurrency 2 --requests 4 --input-tokens 10 --output-tokens 5 "
                         "--pass-log /tmp",
                     1, "/tmp: is a directory", true);
+}
+
+/* validate --serving on a tiny model with a catalog profile (seconds): the figures of each
+ * load, the replay taking the engine's passes exactly, the spread, and the files. */
+Test(engine_serve_cli, validate_serving_compares_each_load_and_replays_the_engine_exactly)
+{
+    tu_deadline(30);
+    char dir[] = "/tmp/isim-vserve-XXXXXX", args[300], path[300];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(args, sizeof args,
+             "validate --engine cpu --serving --model stories260k --profile cpu-server "
+             "--requests 6 --json -o %s",
+             dir);
+    cJSON *j = tu_run_json(args);
+    cr_expect_str_eq(cJSON_GetObjectItem(j, "profile")->valuestring, "cpu-server");
+    const cJSON *h = cJSON_GetObjectItem(j, "held_fixed");
+    cr_expect_eq(tu_num(h, "requests"), 6);
+    cr_expect_eq(tu_num(cJSON_GetObjectItem(h, "input_tokens"), "min"), 64);
+    cr_expect_eq(tu_num(cJSON_GetObjectItem(h, "output_tokens"), "max"), 64);
+    cr_expect_eq(tu_num(h, "max_running_sequences"), 32);
+    /* the token budget is the profile's prefill chunk */
+    cr_expect_eq(tu_num(h, "token_budget_per_pass"), 2048);
+    double cap = tu_num(j, "capacity_per_s");
+    cr_expect_gt(cap, 0);
+    const cJSON *loads = cJSON_GetObjectItem(j, "loads");
+    cr_assert_eq(cJSON_GetArraySize(loads), 5);
+    static const char *const names[5] = {"open", "open", "open", "closed 4 clients", "open"};
+    static const double share[5] = {0.3, 0.6, 0.9, 0, 0.6};
+    for (int k = 0; k < 5; k++) {
+        const cJSON *l = cJSON_GetArrayItem(loads, k);
+        const char *name = cJSON_GetObjectItem(l, "load")->valuestring;
+        cr_expect(strncmp(name, names[k], strlen(names[k])) == 0, "%s", name);
+        if (share[k] > 0)
+            cr_expect(tu_close(tu_num(l, "rate_per_s"), share[k] * cap, 1e-12));
+        static const char *const parts[5] = {"engine_ms", "simulated_ms", "replayed_ms",
+                                             "error_pct", "replay_error_pct"};
+        for (int p = 0; p < 5; p++)
+            for (int m = 0; m < 3; m++) {
+                const cJSON *x = cJSON_GetObjectItem(
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(l, parts[p]), m == 0   ? "ttft"
+                                                                          : m == 1 ? "tpot"
+                                                                                   : "e2e"),
+                    "p90");
+                cr_assert(cJSON_IsNumber(x), "load %d %s", k, parts[p]);
+                if (p == 4)
+                    cr_expect_eq(x->valuedouble, 0, "load %d: the replay is off", k);
+            }
+        const cJSON *ps = cJSON_GetObjectItem(l, "passes");
+        cr_expect_eq(tu_num(ps, "replayed_as_the_engine"), tu_num(ps, "engine"));
+        cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(l, "pass_time_error")), 3);
+    }
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "spread_pct"), "e2e"), "p50")));
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/serving.csv", dir);
+    char *csv = tu_read(path, NULL);
+    cr_assert_not_null(csv);
+    cr_expect_eq(lines_of(csv), 1 + 5 * 3 * 2u);
+    free(csv);
+    remove(path);
+    snprintf(path, sizeof path, "%s/serving-passes.csv", dir);
+    cr_expect_eq(access(path, R_OK), 0);
+    remove(path);
+    rmdir(dir);
+}
+
+Test(engine_serve_cli, validate_serving_refuses_what_it_does_not_take)
+{
+    tu_deadline(20);
+    tu_expect_error("validate --engine cpu --serving --batches 1,2", 2,
+                    "--batches shapes the engine's grid, not --serving", true);
+    tu_expect_error("validate --engine cpu --serving --requests 2", 2,
+                    "--requests: 2 is out of range", true);
+    tu_expect_error("validate --engine cpu --requests 5", 2,
+                    "--requests counts the requests of --serving", true);
+    tu_expect_error("validate --engine cpu --serving --profile no-such-profile -o /tmp", 2,
+                    "no-such-profile", true);
+    /* no calibration on this machine yet: the command that makes one */
+    char dir[] = "/tmp/isim-nocal-XXXXXX", cmd[400];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd, "mkdir '%s/hw-profiles' && ln -s '%s/models' '%s/models'", dir,
+             ISIM_SOURCE_DIR, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "validate --engine cpu --serving --data %s -o %s/v", dir, dir);
+    tu_expect_error(cmd, 1,
+                    "no profile of this machine yet: run `infersim calibrate --engine cpu` first "
+                    "(it writes hw-profiles/local-cpu.yaml)",
+                    true);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
 }
