@@ -62,7 +62,8 @@ static void help(const cli_opt *opts)
         "With --serving: the engine serves requests at three open-loop loads and one\n"
         "closed loop, the simulator serves the same requests, and their TTFT, TPOT and\n"
         "end-to-end latency are compared at p50 and p90; the engine's passes are replayed\n"
-        "through the simulator's scheduler (DIR/serving.csv, DIR/serving-passes.csv).\n\n"
+        "through the simulator's scheduler (DIR/serving.csv, serving-passes.csv and\n"
+        "serving-requests.csv).\n\n"
         "options:\n");
     cli_print_options(opts);
 }

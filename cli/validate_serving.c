@@ -182,6 +182,36 @@ static void write_summary(FILE *f, void *ctx)
             }
 }
 
+/* A request's TTFT, TPOT (NAN for one token) and E2E, seconds. */
+static void latencies(const isim_served *r, double v[N_METRICS])
+{
+    v[M_TTFT] = r->first_token_s - r->arrival_s;
+    v[M_TPOT] = r->output_tokens > 1
+                    ? (r->done_s - r->first_token_s) / (double)(r->output_tokens - 1)
+                    : NAN;
+    v[M_E2E] = r->done_s - r->arrival_s;
+}
+
+static void write_requests(FILE *f, void *ctx)
+{
+    const vload *l = ctx;
+    fprintf(f, "load,request,input_tokens,output_tokens,engine_arrival_s,simulated_arrival_s,"
+               "engine_ttft_ms,simulated_ttft_ms,engine_tpot_ms,simulated_tpot_ms,engine_e2e_ms,"
+               "simulated_e2e_ms,engine_preemptions,simulated_preemptions\n");
+    for (int k = 0; k < N_LOADS; k++)
+        for (size_t i = 0; i < l[k].eng.res->n; i++) {
+            const isim_served *e = &l[k].eng.res->req[i], *s = &l[k].sim->req[i];
+            double ve[N_METRICS], vs[N_METRICS];
+            latencies(e, ve);
+            latencies(s, vs);
+            fprintf(f, "%s,%zu,%lld,%lld,%.9g,%.9g", l[k].name, i, (long long)e->input_tokens,
+                    (long long)e->output_tokens, e->arrival_s, s->arrival_s);
+            for (int mt = 0; mt < N_METRICS; mt++)
+                fprintf(f, ",%.6g,%.6g", ve[mt] * 1e3, vs[mt] * 1e3);
+            fprintf(f, ",%lld,%lld\n", (long long)e->preemptions, (long long)s->preemptions);
+        }
+}
+
 typedef struct {
     const vload *l;
     const isim_step_ctx *x;
@@ -471,20 +501,26 @@ int cli_validate_serving(cli_opt *opts)
         rc = run_load(rt, m, x, &s, &l[k]);
     if (rc)
         goto done;
-    char *csv = cli_concat(dir, "/serving.csv"), *pcsv = cli_concat(dir, "/serving-passes.csv");
+    char *csv = cli_concat(dir, "/serving.csv"), *pcsv = cli_concat(dir, "/serving-passes.csv"),
+         *rcsv = cli_concat(dir, "/serving-requests.csv");
     passes_ctx pc = {l, x};
-    rc = !csv || !pcsv ? cli_oom() : cli_write_file(csv, write_summary, l);
+    rc = !csv || !pcsv || !rcsv ? cli_oom() : cli_write_file(csv, write_summary, l);
     if (!rc)
         rc = cli_write_file(pcsv, write_passes, &pc);
+    if (!rc)
+        rc = cli_write_file(rcsv, write_requests, l);
     free(csv);
     free(pcsv);
+    free(rcsv);
     if (rc)
         goto done;
     if (cli_find(opts, "json")->value) {
         rc = print_json(m, hw, &s, rt, cap, l);
     } else {
         print_text(m, hw, &s, rt, cap, l);
-        printf("per load: %s/serving.csv; every pass: %s/serving-passes.csv\n", dir, dir);
+        printf("per load: %s/serving.csv; every pass: %s/serving-passes.csv; every request: "
+               "%s/serving-requests.csv\n",
+               dir, dir, dir);
     }
 done:
     for (int k = 0; k < N_LOADS; k++) {

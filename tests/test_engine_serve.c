@@ -589,6 +589,12 @@ Test(engine_serve_cli, validate_serving_compares_each_load_and_replays_the_engin
     cr_expect_eq(lines_of(csv), 1 + 5 * 3 * 2u);
     free(csv);
     remove(path);
+    snprintf(path, sizeof path, "%s/serving-requests.csv", dir);
+    csv = tu_read(path, NULL);
+    cr_assert_not_null(csv);
+    cr_expect_eq(lines_of(csv), 1 + 5 * 6u);
+    free(csv);
+    remove(path);
     snprintf(path, sizeof path, "%s/serving-passes.csv", dir);
     cr_expect_eq(access(path, R_OK), 0);
     remove(path);
