@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/runtime.h"
@@ -286,8 +287,15 @@ Test(engine_serve, the_simulators_scheduler_replaying_the_engines_passes_makes_i
     close_engine(&g);
 }
 
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Open-loop arrivals are waited for: a request arriving at 0.2 s is admitted then, not
- * before. */
+ * before, and the run lasts past the last arrival on the wall clock. */
 Test(engine_serve, requests_arrive_at_their_wall_clock_times)
 {
     tu_deadline(20);
@@ -298,7 +306,10 @@ Test(engine_serve, requests_arrive_at_their_wall_clock_times)
     isim_traffic t = {.kind = ISIM_ARRIVE_TRACE, .requests = 3, .trace = tr, .seed = 1};
     isim_rt_serving sv;
     isim_error e = {0};
+    double t0 = wall_s();
     cr_assert_eq(isim_rt_serve(g.rt, &s, &t, 0, &sv, &e), ISIM_OK, "%s", e.message);
+    double took = wall_s() - t0;
+    cr_expect(took >= 0.3 && took < 3, "the run took %g s", took);
     for (int i = 0; i < 3; i++) {
         cr_expect(fabs(sv.res->req[i].arrival_s - tr[i].arrival_s) < 1e-9);
         cr_expect(sv.res->req[i].admitted_s > tr[i].arrival_s - 1e-9);
