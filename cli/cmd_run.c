@@ -16,19 +16,67 @@
 
 static void help(const cli_opt *opts)
 {
-    printf("usage: infersim run --engine cpu --model ID --batch B (--input-tokens I | --prompt-ids "
-           "1,2,3)\n"
-           "                    --output-tokens O [--weights-file F] [--tp T --pp P] [--dtype "
-           "fp32|bf16|int8]\n"
-           "                    [--threads N] [--json]\n"
-           "       mpirun -np T*P infersim run ... --tp T --pp P\n\n"
-           "Runs the model (seeded random weights, or a llama2.c checkpoint) on this machine:\n"
-           "prefills B prompts, decodes O tokens per sequence greedily, and prints the prefill\n"
-           "time, the decode step time (median and spread), tokens/s and each step's time\n"
-           "split into matmul, attention, collective and other. Without --prompt-ids each\n"
-           "sequence gets a seeded random prompt of I ids.\n\noptions:\n");
+    printf(
+        "usage: infersim run --engine cpu --model ID --batch B (--input-tokens I | --prompt-ids "
+        "1,2,3)\n"
+        "                    --output-tokens O [--weights-file F] [--tp T --pp P] [--dtype "
+        "fp32|bf16|int8]\n"
+        "                    [--threads N] [--json]\n"
+        "       mpirun -np T*P infersim run ... --tp T --pp P\n\n"
+        "Runs the model (seeded random weights, or a llama2.c checkpoint) on this machine:\n"
+        "prefills B prompts, decodes O tokens per sequence greedily, and prints the prefill\n"
+        "time, the decode step time (median and spread), tokens/s and each step's time\n"
+        "split into matmul, attention, collective and other. Without --prompt-ids each\n"
+        "sequence gets a seeded random prompt of I ids.\n\n"
+        "       infersim run --engine cpu --model ID (--rate R | --concurrency C) [--requests N]\n"
+        "                    (--input-tokens I | --input-dist D) (--output-tokens O | "
+        "--output-dist D)\n"
+        "                    [--batch B] [--json | --csv] [--pass-log F] [--token-log F]\n\n"
+        "Under traffic the engine serves requests one by one as infersim simulate's scheduler\n"
+        "does (docs/engine.md, Serving): the same requests for the same options, arriving at\n"
+        "wall-clock times, at most B running (default 128), passes of decodes and prompt\n"
+        "chunks within the token budget (default --chunk, 512), KV cache blocks (default:\n"
+        "what the B slots hold). Prints TTFT, TPOT and end-to-end latency at p50, p90 and\n"
+        "p99 as simulate does; --pass-log writes the engine's passes, --token-log every\n"
+        "token with its time.\n\noptions:\n");
     cli_print_options(opts);
 }
+
+int cli_run_serve(cli_opt *opts, const isim_model *m, isim_rt_options *o, int batch, bool json);
+
+/* The options of run: its own, then the traffic options of simulate (--seed is run's: it
+ * seeds the weights, the prompts and the traffic alike) and serving's outputs. */
+static const cli_opt run_opts[] = {
+    {"engine", true, "cpu (the GPU engine is built with CUDA)", NULL},
+    {"model", true, "model id (models/ID.yaml): the shape", NULL},
+    {"weights-file", true, "llama2.c checkpoint to load (default: seeded random weights)", NULL},
+    {"batch", true,
+     "sequences decoded together (default 1); under traffic the running sequences at most "
+     "(default 128)",
+     NULL},
+    {"input-tokens", true, "prompt length of each sequence (seeded random ids)", NULL},
+    {"prompt-ids", true, "the prompt of every sequence, as token ids: 1,2,3", NULL},
+    {"output-tokens", true, "tokens to generate per sequence", NULL},
+    {"tp", true, "tensor-parallel processes (default 1)", NULL},
+    {"pp", true, "pipeline stages (default 1)", NULL},
+    {"micro-batches", true, "pipeline micro-batches (default pp)", NULL},
+    {"dtype", true, "weights: fp32 (default), bf16 or int8", NULL},
+    {"kv", true, "KV cache: fp32 (default) or bf16", NULL},
+    {"threads", true, "threads per process (default: the CPUs over the processes)", NULL},
+    {"seed", true, "seed of the random weights, prompts and traffic (default 1)", NULL},
+    {"chunk", true, "rows per forward pass of the prefill (default 512)", NULL},
+    {"kernels", true, "auto (default), avx512, avx2 or scalar", NULL},
+    {"dump-logits", true, "write every step's logits (float32, batch x vocab) to FILE", NULL},
+    {"json", false, "print JSON (under traffic: with every request)", NULL},
+    {"csv", false, "under traffic: print one CSV row per request", NULL},
+    {"pass-log", true, "under traffic: write the engine's passes to FILE (CSV)", NULL},
+    {"token-log", true, "under traffic: write every generated token and its time to FILE (CSV)",
+     NULL},
+    {"data", true, "directory holding models/", NULL},
+};
+static const cli_opt traffic_opts[] = {CLI_TRAFFIC_OPTS};
+#define RUN_N_OPTS                                                                                 \
+    (sizeof run_opts / sizeof run_opts[0] + sizeof traffic_opts / sizeof traffic_opts[0] + 1)
 
 /* "1,2,3" -> ids; false (usage error printed) when not a list of ids in [0, vocab). */
 static bool parse_ids(const char *text, int vocab, int **ids, int *n)
@@ -301,33 +349,35 @@ static int print_result(const isim_model *m, const isim_rt_options *o, const cha
     return CLI_OK;
 }
 
+/* A static run takes no traffic option and none of serving's outputs: the usage error. */
+static int static_run(cli_opt *opts)
+{
+    static const char *const outputs[] = {"csv", "pass-log", "token-log"};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        if (cli_find(opts, outputs[i])->value)
+            return cli_usage_error("run", "--%s needs traffic: --rate R or --concurrency C",
+                                   outputs[i]);
+    for (size_t i = 0; i < sizeof traffic_opts / sizeof traffic_opts[0]; i++)
+        if (strcmp(traffic_opts[i].name, "seed") != 0 &&
+            cli_find(opts, traffic_opts[i].name)->value)
+            return cli_usage_error("run", "--%s needs traffic: --rate R or --concurrency C",
+                                   traffic_opts[i].name);
+    return CLI_OK;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *cmd = "run";
     const char *env_rank = getenv("OMPI_COMM_WORLD_RANK");
     int rank = env_rank ? atoi(env_rank) : 0;
-    cli_opt opts[] = {
-        {"engine", true, "cpu (the GPU engine is built with CUDA)", NULL},
-        {"model", true, "model id (models/ID.yaml): the shape", NULL},
-        {"weights-file", true, "llama2.c checkpoint to load (default: seeded random weights)",
-         NULL},
-        {"batch", true, "sequences decoded together (default 1)", NULL},
-        {"input-tokens", true, "prompt length of each sequence (seeded random ids)", NULL},
-        {"prompt-ids", true, "the prompt of every sequence, as token ids: 1,2,3", NULL},
-        {"output-tokens", true, "tokens to generate per sequence", NULL},
-        {"tp", true, "tensor-parallel processes (default 1)", NULL},
-        {"pp", true, "pipeline stages (default 1)", NULL},
-        {"micro-batches", true, "pipeline micro-batches (default pp)", NULL},
-        {"dtype", true, "weights: fp32 (default), bf16 or int8", NULL},
-        {"kv", true, "KV cache: fp32 (default) or bf16", NULL},
-        {"threads", true, "threads per process (default: the CPUs over the processes)", NULL},
-        {"seed", true, "seed of the random weights and prompts (default 1)", NULL},
-        {"chunk", true, "rows per forward pass of the prefill (default 512)", NULL},
-        {"kernels", true, "auto (default), avx512, avx2 or scalar", NULL},
-        {"dump-logits", true, "write every step's logits (float32, batch x vocab) to FILE", NULL},
-        {"json", false, "print JSON", NULL},
-        {"data", true, "directory holding models/", NULL},
-        {NULL, false, NULL, NULL}};
+    cli_opt opts[RUN_N_OPTS];
+    size_t n_opts = 0;
+    for (size_t i = 0; i < sizeof run_opts / sizeof run_opts[0]; i++)
+        opts[n_opts++] = run_opts[i];
+    for (size_t i = 0; i < sizeof traffic_opts / sizeof traffic_opts[0]; i++)
+        if (strcmp(traffic_opts[i].name, "seed") != 0)
+            opts[n_opts++] = traffic_opts[i];
+    opts[n_opts] = (cli_opt){NULL, false, NULL, NULL};
     /* only rank 0 reports argument errors: the others see the same ones */
     int saved = -1;
     if (rank != 0) {
@@ -376,16 +426,18 @@ int cmd_run(int argc, char **argv)
         goto cleanup;
     }
     const cli_opt *ip = cli_find(opts, "input-tokens"), *pi = cli_find(opts, "prompt-ids");
+    const bool traffic = cli_find(opts, "rate")->value || cli_find(opts, "concurrency")->value;
     static const char *const wts[] = {"fp32", "bf16", "int8", NULL}, *const kvs[] = {"fp32", "bf16",
                                                                                      NULL};
     if (cli_find(opts, "batch")->value &&
         !cli_int(cmd, cli_find(opts, "batch"), 1, 1 << 20, &batch))
         rc = CLI_USAGE;
-    else if (!cli_find(opts, "output-tokens")->value)
+    else if (!traffic && !cli_find(opts, "output-tokens")->value)
         rc = cli_usage_error(cmd, "missing --output-tokens O");
-    else if (!cli_int(cmd, cli_find(opts, "output-tokens"), 1, 1 << 24, &out_tokens))
+    else if (cli_find(opts, "output-tokens")->value &&
+             !cli_int(cmd, cli_find(opts, "output-tokens"), 1, 1 << 24, &out_tokens))
         rc = CLI_USAGE;
-    else if (!ip->value == !pi->value)
+    else if (!traffic && !ip->value == !pi->value)
         rc = cli_usage_error(cmd,
                              "give the prompt as --input-tokens I or as --prompt-ids, one of them");
     else if (ip->value && !cli_int(cmd, ip, 1, 1 << 24, &in_tokens))
@@ -428,6 +480,12 @@ int cmd_run(int argc, char **argv)
     o.weights_file = cli_find(opts, "weights-file")->value;
     o.model = m;
     o.threads = threads;
+    if (traffic) {
+        rc = cli_run_serve(opts, m, &o, cli_find(opts, "batch")->value ? batch : 0, json);
+        goto cleanup;
+    }
+    if ((rc = static_run(opts)))
+        goto cleanup;
     o.max_batch = batch;
     int plen = ids ? n_ids : in_tokens;
     /* the rule predict, plan and scenarios apply (docs/model.md, "Context"): prompt and answer

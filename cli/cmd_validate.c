@@ -21,11 +21,33 @@
 #include <unistd.h>
 
 int cli_validate_dataset(int argc, char **argv, cli_opt *opts);
+int cli_validate_serving(cli_opt *opts);
+int cli_validate_profile(const char *data, const char *profile, isim_hw **hw);
+
+/* The profile to predict with: an id of the catalog, or a file; the calibrated local-cpu
+ * missing is named with the command that writes it. Prints the error. */
+int cli_validate_profile(const char *data, const char *profile, isim_hw **hw)
+{
+    char ppath[1200];
+    isim_error err = {0};
+    bool given = strchr(profile, '/') || strstr(profile, ".yaml"); /* a path, used as it is */
+    if (!given && isim_catalog_path(data, "hw", profile, ppath, sizeof ppath, &err)) {
+        if (strcmp(profile, "local-cpu") != 0)
+            return cli_error(&err);
+        fprintf(stderr, "infersim: error: no profile of this machine yet: run `infersim calibrate "
+                        "--engine cpu` first (it writes hw-profiles/local-cpu.yaml)\n");
+        return CLI_FAIL;
+    }
+    if (isim_hw_load(given ? profile : ppath, hw, &err))
+        return cli_error(&err);
+    return CLI_OK;
+}
 
 static void help(const cli_opt *opts)
 {
     printf(
         "usage: infersim validate --engine cpu --model ID [--profile ID|FILE] [-o DIR] [--json]\n"
+        "       infersim validate --engine cpu --serving [--requests N] [-o DIR] [--json]\n"
         "       infersim validate --dataset FILE [-o DIR] [--json] [--write-profiles]\n\n"
         "With --engine: runs a grid of configurations on the CPU engine (batches, contexts,\n"
         "prompt lengths, precisions; TP and PP over 2 ranks under mpirun) and the planner's\n"
@@ -36,7 +58,12 @@ static void help(const cli_opt *opts)
         "serving data (TTFT and TPOT under closed-loop concurrency), fits the deploy\n"
         "fidelity's free parameters per hardware and backend on a training split and\n"
         "reports the accuracy on the held-out rows. Writes DIR/validation.csv, the\n"
-        "predicted-against-measured plot DIR/validation.png (and .svg) and a summary.\n\n"
+        "predicted-against-measured plot DIR/validation.png (and .svg) and a summary.\n"
+        "With --serving: the engine serves requests at three open-loop loads and one\n"
+        "closed loop, the simulator serves the same requests, and their TTFT, TPOT and\n"
+        "end-to-end latency are compared at p50 and p90; the engine's passes are replayed\n"
+        "through the simulator's scheduler (DIR/serving.csv, serving-passes.csv and\n"
+        "serving-requests.csv).\n\n"
         "options:\n");
     cli_print_options(opts);
 }
@@ -770,6 +797,10 @@ int cmd_validate(int argc, char **argv)
          NULL},
         {"no-frontier", false, "leave out the planner's frontier points", NULL},
         {"threads", true, "threads of the one-process runs (default: one per CPU)", NULL},
+        {"serving", false,
+         "with --engine cpu: the engine serving requests under traffic against the simulator",
+         NULL},
+        {"requests", true, "--serving: requests at each load (default 20)", NULL},
         {"dataset", true, "measured serving data to validate against (a CSV)", NULL},
         {"write-profiles", false, "--dataset: write the fitted parameters into the profiles", NULL},
         {"simulate", false,
@@ -792,6 +823,10 @@ int cmd_validate(int argc, char **argv)
     const char *engine = cli_find(opts, "engine")->value;
     if (!engine || strcmp(engine, "cpu") != 0)
         return cli_usage_error(cmd, "give --engine cpu or --dataset FILE");
+    if (cli_find(opts, "serving")->value)
+        return cli_validate_serving(opts);
+    if (cli_find(opts, "requests")->value)
+        return cli_usage_error(cmd, "--requests counts the requests of --serving");
     int batches[32] = {1, 2, 4, 8, 16, 32, 64}, nb = 7, ctxs[32] = {16, 512, 2048}, nc = 3;
     int prompts[32] = {16, 64, 256, 1024, 2048}, np = 5, steps = 5, rounds = 12, runs = 3,
         threads = 0;
@@ -845,22 +880,8 @@ int cmd_validate(int argc, char **argv)
         rc = cli_error(&err);
         goto cleanup;
     }
-    char ppath[1200];
-    bool given = strchr(profile, '/') || strstr(profile, ".yaml"); /* a path, used as it is */
-    if (!given && isim_catalog_path(data, "hw", profile, ppath, sizeof ppath, &err)) {
-        if (strcmp(profile, "local-cpu") == 0)
-            fprintf(stderr,
-                    "infersim: error: no profile of this machine yet: run `infersim calibrate "
-                    "--engine cpu` first (it writes hw-profiles/local-cpu.yaml)\n");
-        else
-            cli_error(&err);
-        rc = strcmp(profile, "local-cpu") == 0 ? CLI_FAIL : CLI_USAGE;
+    if ((rc = cli_validate_profile(data, profile, &hw)))
         goto cleanup;
-    }
-    if (isim_hw_load(given ? profile : ppath, &hw, &err)) {
-        rc = cli_error(&err);
-        goto cleanup;
-    }
     vlist l = {0};
     isim_rt_stream_probe *probe = NULL;
     if (isim_rt_stream_probe_new(threads, &probe, &err)) {

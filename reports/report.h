@@ -31,6 +31,27 @@ char *isim_report_serve_json(const isim_model *m, const isim_hw *hw, const isim_
                              const isim_traffic *t, const isim_serve_result *s, bool requests);
 void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_result *s);
 void isim_report_serve_csv(FILE *out, const isim_traffic *t, const isim_serve_result *s);
+/* The table's figures without its heading line (for a run measured rather than simulated). */
+void isim_report_serve_figures(FILE *out, const isim_traffic *t, const isim_serve_result *s);
+/* A serving run of the CPU engine (infersim run --engine cpu --rate|--concurrency): what it
+ * ran on, and the traffic's figures with every request as a simulation's (NULL when out of
+ * memory). */
+typedef struct isim_report_engine {
+    const char *weights, *kv, *kernels;
+    int threads;
+    double warm_tokens_per_s; /* the warm-up pass's rate */
+    double others_cpu_share;  /* other programs' share of the CPU time (NAN: unknown) */
+} isim_report_engine;
+char *isim_report_engine_serve_json(const isim_model *m, const isim_report_engine *e,
+                                    const isim_traffic *t, const isim_serve_result *s);
+/* One CSV row per pass of s->passes: when it began, its time, its composition (an
+ * isim_step_mix), the sequences running and waiting. */
+void isim_report_serve_passes_csv(FILE *out, const isim_serve_result *s);
+/* One CSV row per generated token: its request, place, id, time from the first arrival and
+ * the gap since the request's token before it; request i's tokens are [tok_at[i],
+ * tok_at[i + 1]) of ids and token_s. */
+void isim_report_serve_tokens_csv(FILE *out, const isim_serve_result *s, const size_t *tok_at,
+                                  const int *ids, const double *token_s);
 /* A simulation's figure by gnuplot (a .png or .svg, written whole or not at all): the
  * distributions of TTFT, TPOT and end-to-end latency (the share of requests at or under each
  * latency), and the requests waiting for admission and in the system over time, counted from

@@ -198,6 +198,11 @@ void isim_report_serve_table(FILE *out, const isim_traffic *t, const isim_serve_
     else
         fprintf(out, "under traffic (simulated request by request, seed %llu):\n",
                 (unsigned long long)t->seed);
+    isim_report_serve_figures(out, t, s);
+}
+
+void isim_report_serve_figures(FILE *out, const isim_traffic *t, const isim_serve_result *s)
+{
     if (t->kind == ISIM_ARRIVE_TRACE)
         fprintf(out, "  %-16s trace %s, %lld requests over %.4g s\n", "arrivals",
                 trace_name(t) ? trace_name(t) : "(given)", (long long)t->requests,
@@ -275,6 +280,50 @@ void isim_report_serve_csv(FILE *out, const isim_traffic *t, const isim_serve_re
         }
         fputc('\n', out);
     }
+}
+
+char *isim_report_engine_serve_json(const isim_model *m, const isim_report_engine *e,
+                                    const isim_traffic *t, const isim_serve_result *s)
+{
+    isim__json doc = {false}, *j = &doc;
+    cJSON *o = isim__json_new(j);
+    isim__json_str(j, o, "engine", "cpu");
+    isim__json_str(j, o, "model", m->id);
+    isim__json_str(j, o, "weights", e->weights);
+    isim__json_str(j, o, "kv", e->kv);
+    isim__json_str(j, o, "kernels", e->kernels);
+    isim__json_num(j, o, "threads", e->threads);
+    isim__json_num(j, o, "warm_up_tokens_per_s", e->warm_tokens_per_s);
+    if (isfinite(e->others_cpu_share))
+        isim__json_num(j, o, "others_cpu_share", e->others_cpu_share);
+    isim__json_item(j, o, "traffic", isim__serve_json(j, t, s, true));
+    return isim__json_finish(j, o);
+}
+
+void isim_report_serve_passes_csv(FILE *out, const isim_serve_result *s)
+{
+    fprintf(out, "pass,start_s,time_ms,decode_seqs,decode_ctx,prefill_tokens,prefill_seqs,"
+                 "prefill_ctx,finishing,running,waiting\n");
+    for (size_t k = 0; k < s->n_passes; k++) {
+        const isim_pass *p = &s->passes[k];
+        fprintf(out, "%zu,%.9g,%.6g,%g,%.6g,%g,%g,%.6g,%g,%lld,%lld\n", k, p->start_s,
+                p->time_s * 1e3, p->mix.decode_seqs, p->mix.decode_ctx, p->mix.prefill_tokens,
+                p->mix.prefill_seqs, p->mix.prefill_ctx, p->mix.finishing, (long long)p->running,
+                (long long)p->waiting);
+    }
+}
+
+void isim_report_serve_tokens_csv(FILE *out, const isim_serve_result *s, const size_t *tok_at,
+                                  const int *ids, const double *token_s)
+{
+    fprintf(out, "request,token,id,time_s,gap_ms\n");
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t k = tok_at[i]; k < tok_at[i + 1]; k++) {
+            fprintf(out, "%zu,%zu,%d,%.9g,", i, k - tok_at[i], ids[k], token_s[k]);
+            if (k > tok_at[i])
+                fprintf(out, "%.6g", (token_s[k] - token_s[k - 1]) * 1e3);
+            fputc('\n', out);
+        }
 }
 
 /* A data block of the share of values at or under each value, at most 400 points. */

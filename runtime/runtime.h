@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim/serve.h"
 #include "sim/sim.h"
 
 /* ---- processes ---------------------------------------------------------------------- */
@@ -120,6 +121,51 @@ isim_status isim_rt_generate(isim_rt *rt, int batch, const int *const *prompts,
 
 /* Seeded random prompt ids in [3, vocab): the same for a given seed, sequence and length. */
 void isim_rt_random_prompt(uint64_t seed, int sequence, int len, int vocab, int *ids);
+
+/* ---- serving under traffic (docs/engine.md, "Serving") ------------------------------ */
+
+/* The longest a serving run may take, wall-clock seconds. */
+#define ISIM_RT_SERVE_MAX_S 3600.0
+
+/* What a serving run measured. */
+typedef struct isim_rt_serving {
+    /* in the simulation's form (sim/serve.h): every request's arrival, first admission,
+     * first token and completion (seconds from the first arrival), lengths and
+     * preemptions; the figures (isim_serve_summarize); and the engine's log of every pass
+     * (passes: its start, its time, its composition as an isim_step_mix, the sequences
+     * running and waiting) */
+    isim_serve_result *res;
+    /* request i's tokens are [tok_at[i], tok_at[i + 1]) of generated (greedy ids) and
+     * token_s (when each came out, seconds from the first arrival): its inter-token gaps
+     * are the differences */
+    size_t *tok_at;
+    int *generated;
+    double *token_s;
+    /* the warm-up: tokens per second of one pass of the token budget's prompt tokens, the
+     * engine's best rate, from which the run's least time was estimated */
+    double warm_tokens_per_s;
+    /* the share of the machine's CPU time that other programs and the hypervisor (steal)
+     * took while the requests were served, 0 to 1 (NAN where /proc/stat cannot be read): a
+     * machine shared with other work serves slower than one its profile measured alone */
+    double others_cpu_share;
+} isim_rt_serving;
+void isim_rt_serving_release(isim_rt_serving *s);
+
+/* Serves the requests of t on this engine (one process) as the simulator's scheduler
+ * (sim/serve.c) would: the requests isim_serve_draw gives for t and s, request i's prompt
+ * isim_rt_random_prompt(t->seed, i, its input tokens, the vocabulary); arrivals at their
+ * wall-clock times (the loop sleeps while idle; a closed loop's next request arrives when
+ * one ends); each pass one forward pass of decode tokens (decodes first), then chunks of
+ * started prompts, then admissions in arrival order, within s->token_budget tokens and
+ * s->max_seqs sequences, admitted while s->kv_tokens holds their blocks of s->block_tokens,
+ * the latest admitted preempted and recomputed when the cache cannot grow; greedy sampling.
+ * Every field of s must be set (no defaults here), max_seqs within the engine's max_batch;
+ * t's prefix-cache hit rate 0 (the engine has none). ISIM_EINVAL, before any request runs,
+ * for traffic the simulator refuses, a request longer than the engine's context, open-loop
+ * arrivals spanning more than max_s (0: ISIM_RT_SERVE_MAX_S) or requests that need more
+ * than that at the warm-up's rate; and if the run passes max_s. */
+isim_status isim_rt_serve(isim_rt *rt, const isim_sched *s, const isim_traffic *t, double max_s,
+                          isim_rt_serving *out, isim_error *err);
 
 /* ---- measuring the machine (infersim calibrate; docs/validation.md) ------------------- */
 

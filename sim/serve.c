@@ -227,14 +227,23 @@ isim_status isim_serve_check(const isim_model *m, const isim_step_ctx *x, const 
 #define ITL_PER_DECADE 100
 #define ITL_BINS (10 * ITL_PER_DECADE)
 
-typedef struct {
+struct isim_itl_hist {
     uint64_t bin[ITL_BINS];
     uint64_t n;
     double sum, max;
-} itl_hist;
+};
 
-/* k gaps of `gap` seconds */
-static void itl_add(itl_hist *h, double gap, uint64_t k)
+isim_itl_hist *isim_itl_hist_new(void)
+{
+    return calloc(1, sizeof(isim_itl_hist));
+}
+
+void isim_itl_hist_free(isim_itl_hist *h)
+{
+    free(h);
+}
+
+void isim_itl_hist_add(isim_itl_hist *h, double gap, uint64_t k)
 {
     if (k == 0)
         return;
@@ -246,7 +255,7 @@ static void itl_add(itl_hist *h, double gap, uint64_t k)
 }
 
 /* The q-quantile: the geometric middle of the bin that holds it, at most the largest gap. */
-static double itl_quantile(const itl_hist *h, double q)
+static double itl_quantile(const isim_itl_hist *h, double q)
 {
     uint64_t want = (uint64_t)ceil(q * (double)h->n), seen = 0;
     for (int b = 0; b < ITL_BINS; b++) {
@@ -571,10 +580,9 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
     s.wait.cap = n;
     s.run = malloc((size_t)(s.max_run < (int64_t)n ? s.max_run : (int64_t)n) * sizeof *s.run);
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    double *v = malloc(n * sizeof *v);
     isim_trace_req *reqs = malloc(n * sizeof *reqs);
-    itl_hist *itl = calloc(1, sizeof *itl);
-    if (!res || !s.q || !s.wait.v || !s.run || !rng || !v || !reqs || !itl) {
+    isim_itl_hist *itl = isim_itl_hist_new();
+    if (!res || !s.q || !s.wait.v || !s.run || !rng || !reqs || !itl) {
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
         goto done;
     }
@@ -687,7 +695,7 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
                 else if (r->last == before) /* its token of the pass before: a gap of dt */
                     gaps_of_dt++;
                 else
-                    itl_add(itl, now - r->last, 1);
+                    isim_itl_hist_add(itl, now - r->last, 1);
                 r->last = now;
             }
             if (r->gen >= r->out) {
@@ -702,7 +710,7 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
             s.run[kept++] = i;
         }
         s.n_run = kept;
-        itl_add(itl, now - before, gaps_of_dt);
+        isim_itl_hist_add(itl, now - before, gaps_of_dt);
     }
 
     /* ---- figures ---- */
@@ -712,7 +720,7 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
         st = isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
         goto done;
     }
-    double first_arrival = s.q[0].arrival, in_tok = 0, out_tok = 0;
+    double first_arrival = s.q[0].arrival;
     for (size_t i = 0; i < n; i++) {
         const sreq *r = &s.q[i];
         res->req[i] = (isim_served){r->arrival - first_arrival,
@@ -722,11 +730,49 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
                                     r->prompt,
                                     r->out,
                                     r->preempted};
-        in_tok += (double)r->prompt;
-        out_tok += (double)r->out;
-        res->preemptions += (size_t)r->preempted;
     }
-    res->duration_s = now - first_arrival;
+    res->devices = isim_step_devices(x);
+    res->kv_tokens = kv;
+    res->max_running = s.max_run;
+    res->token_budget = s.budget;
+    res->policy = sc->policy;
+    const isim_serve_totals tot = {.duration_s = now - first_arrival,
+                                   .busy_s = busy,
+                                   .running_s = w_run,
+                                   .waiting_mid = wait_mid,
+                                   .waiting_last = wait_last,
+                                   .open_loop = t->kind != ISIM_ARRIVE_CLOSED}; /* or a trace */
+    if ((st = isim_serve_summarize(res, &tot, itl, err)))
+        goto done;
+    *out = res;
+    res = NULL;
+done:
+    isim_serve_result_free(res);
+    free(s.q);
+    free(s.wait.v);
+    free(s.run);
+    free(reqs);
+    isim_itl_hist_free(itl);
+    if (rng)
+        gsl_rng_free(rng);
+    return st;
+}
+
+isim_status isim_serve_summarize(isim_serve_result *res, const isim_serve_totals *tot,
+                                 const isim_itl_hist *itl, isim_error *err)
+{
+    const size_t n = res->n;
+    double *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v)
+        return isim__fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
+    double in_tok = 0, out_tok = 0;
+    res->preemptions = 0;
+    for (size_t i = 0; i < n; i++) {
+        in_tok += (double)res->req[i].input_tokens;
+        out_tok += (double)res->req[i].output_tokens;
+        res->preemptions += (size_t)res->req[i].preemptions;
+    }
+    res->duration_s = tot->duration_s;
     for (int which = 0; which < 3; which++) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -753,9 +799,8 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
     double dur = res->duration_s > 0 ? res->duration_s : 1;
     res->input_tokens_per_s = in_tok / dur;
     res->output_tokens_per_s = out_tok / dur;
-    res->devices = isim_step_devices(x);
-    res->busy = busy / dur;
-    res->mean_running = w_run / dur;
+    res->busy = tot->busy_s / dur;
+    res->mean_running = tot->running_s / dur;
     /* waiting: from arrival to first admission, counted over time from the requests' own
      * times (a request that arrives during a pass waits until the next) */
     double waited = 0;
@@ -763,29 +808,17 @@ isim_status isim_serve_run_opts(const isim_model *m, const isim_step_ctx *x, con
         waited += res->req[i].admitted_s - res->req[i].arrival_s;
     res->mean_waiting = waited / dur;
     res->max_waiting = most_waiting(res->req, n, v);
-    res->kv_tokens = kv;
-    res->max_running = s.max_run;
-    res->token_budget = s.budget;
-    res->policy = sc->policy;
-    if (t->kind != ISIM_ARRIVE_CLOSED && n > 1) { /* open loop or a trace */
-        double span = s.q[n - 1].arrival - first_arrival;
+    res->overloaded = false;
+    res->offered_rps = res->served_rps = 0;
+    if (tot->open_loop && n > 1) {
+        double span = res->req[n - 1].arrival_s - res->req[0].arrival_s;
         res->offered_rps = span > 0 ? (double)(n - 1) / span : INFINITY;
         res->served_rps = (double)n / dur;
-        res->overloaded = wait_last > wait_mid && (double)wait_last > 0.1 * (double)n;
+        res->overloaded =
+            tot->waiting_last > tot->waiting_mid && (double)tot->waiting_last > 0.1 * (double)n;
     }
-    *out = res;
-    res = NULL;
-done:
-    isim_serve_result_free(res);
-    free(s.q);
-    free(s.wait.v);
-    free(s.run);
     free(v);
-    free(reqs);
-    free(itl);
-    if (rng)
-        gsl_rng_free(rng);
-    return st;
+    return ISIM_OK;
 }
 
 void isim_serve_result_free(isim_serve_result *r)

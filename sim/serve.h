@@ -198,9 +198,38 @@ void isim_serve_result_free(isim_serve_result *r);
 /* The requests a run of t draws (isim_serve_run serves these): out holds t->requests, in
  * order. Closed loop: the first `clients` arrive at 0 and the others' arrival_s is NAN (a
  * client sends its next request when its last one ends). For an engine serving the same
- * requests as the simulation. */
+ * requests as the simulation; x may be NULL when s sets kv_tokens and token_budget. */
 isim_status isim_serve_draw(const isim_model *m, const isim_step_ctx *x, const isim_sched *s,
                             const isim_traffic *t, isim_trace_req *out, isim_error *err);
+
+/* ---- the figures of a run: the simulation's, and an engine's that served the same way -- */
+
+/* The gaps between consecutive tokens of a run's requests, as a histogram of 100 log-spaced
+ * bins per decade from 1 us to 10^4 s: its quantiles within 1.2%, its mean and largest
+ * exact. */
+typedef struct isim_itl_hist isim_itl_hist;
+isim_itl_hist *isim_itl_hist_new(void); /* empty; NULL when out of memory */
+void isim_itl_hist_free(isim_itl_hist *h);
+void isim_itl_hist_add(isim_itl_hist *h, double gap_s, uint64_t k); /* k gaps of gap_s */
+
+/* What a run measured over its passes, beside its requests' own times. */
+typedef struct isim_serve_totals {
+    double duration_s; /* the first arrival to the last completion */
+    double busy_s;     /* the passes' time, summed */
+    double running_s;  /* each pass's running sequences times its time, summed */
+    /* the requests waiting for admission once the arrival past the middle one, and the
+     * last one, had joined the queue */
+    size_t waiting_mid, waiting_last;
+    bool open_loop; /* open loop or a trace: overload is looked for */
+} isim_serve_totals;
+
+/* The figures of a run from its requests r->req (r->n of them, at least 1, in arrival
+ * order, times from the first arrival), the totals and the gaps: the statistics of TTFT,
+ * TPOT, E2E and the gaps, throughput, the busy share, the sequences running and waiting,
+ * the preemptions and overload (isim_serve_result). The scheduler's figures, devices and
+ * passes are the caller's to set. isim_serve_run ends with it. */
+isim_status isim_serve_summarize(isim_serve_result *r, const isim_serve_totals *t,
+                                 const isim_itl_hist *itl, isim_error *err);
 
 /* Goodput (s->goodput): the requests whose TTFT and mean TPOT (a one-token request has
  * none) are within the targets (0: no target), as a share of all and per second of the run

@@ -63,13 +63,7 @@ bool isim_rt_parse_cpu_times(const char *line, double tick_s, double *busy_s, do
     return true;
 }
 
-/* The machine's busy and total CPU seconds and this process's own (every thread), now;
- * false where /proc/stat cannot be read. */
-typedef struct {
-    double busy, total, own;
-} cpu_times;
-
-static bool cpu_times_now(cpu_times *t)
+bool isim__rt_cpu_times_now(rt_cpu_times *t)
 {
     FILE *f = fopen("/proc/stat", "r");
     char line[512];
@@ -84,6 +78,14 @@ static bool cpu_times_now(cpu_times *t)
         t->own = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
                  (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
     return ok;
+}
+
+double isim__rt_others_share(const rt_cpu_times *t0, const rt_cpu_times *t1)
+{
+    if (!(t1->total > t0->total))
+        return NAN;
+    return fmin(1.0,
+                fmax(0.0, ((t1->busy - t0->busy) - (t1->own - t0->own)) / (t1->total - t0->total)));
 }
 
 /* ---- bandwidth and peaks ----------------------------------------------------------------- */
@@ -666,8 +668,8 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
     out->threads = threads;
     out->load_1min = load_1min();
     out->others_cpu_share = NAN;
-    cpu_times cpu0;
-    bool have_cpu0 = cpu_times_now(&cpu0);
+    rt_cpu_times cpu0;
+    bool have_cpu0 = isim__rt_cpu_times_now(&cpu0);
     rt_pool *pool = NULL, *pool1 = NULL;
     st = isim__rt_pool_new(threads, &pool, err);
     if (!st && (st = isim__rt_pool_new(1, &pool1, err)))
@@ -801,11 +803,9 @@ isim_status isim_rt_calibrate(int threads, int runs, const char *kernels, const 
     }
 done:;
     /* what the machine's busy time holds beyond this process's own */
-    cpu_times cpu1;
-    if (!st && have_cpu0 && cpu_times_now(&cpu1) && cpu1.total > cpu0.total)
-        out->others_cpu_share =
-            fmin(1.0, fmax(0.0, ((cpu1.busy - cpu0.busy) - (cpu1.own - cpu0.own)) /
-                                    (cpu1.total - cpu0.total)));
+    rt_cpu_times cpu1;
+    if (!st && have_cpu0 && isim__rt_cpu_times_now(&cpu1))
+        out->others_cpu_share = isim__rt_others_share(&cpu0, &cpu1);
     if (smp) {
         mm_free(&smp->bf16);
         mm_free(&smp->fp32);

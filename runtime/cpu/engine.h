@@ -82,6 +82,16 @@ struct isim_rt {
 /* now, in seconds (monotonic) */
 double isim__rt_now(void);
 
+/* The machine's busy and total CPU seconds and this process's own (every thread). */
+typedef struct {
+    double busy, total, own;
+} rt_cpu_times;
+/* now; false where /proc/stat cannot be read */
+bool isim__rt_cpu_times_now(rt_cpu_times *t);
+/* The share of the machine's CPU time from t0 to t1 that other programs and the hypervisor
+ * (steal) took, 0 to 1; NAN when no time passed. */
+double isim__rt_others_share(const rt_cpu_times *t0, const rt_cpu_times *t1);
+
 /* y (rows x w->n, ldy) = x (rows x w->k, ldx fp32) W^T on every thread; bf16 matrices take
  * their input rounded to bf16. Adds the bias when add_bias. Counted as matmul time. */
 /* isim_rt_forward; with `argmax` (batch), also each sequence's greedy next token on every
