@@ -357,6 +357,9 @@ static int static_run(cli_opt *opts)
         if (cli_find(opts, outputs[i])->value)
             return cli_usage_error("run", "--%s needs traffic: --rate R or --concurrency C",
                                    outputs[i]);
+    if (cli_find(opts, "trace")->value)
+        return cli_usage_error("run", "--trace: the CPU engine serves drawn traffic (--rate or "
+                                      "--concurrency), not a trace");
     for (size_t i = 0; i < sizeof traffic_opts / sizeof traffic_opts[0]; i++)
         if (strcmp(traffic_opts[i].name, "seed") != 0 &&
             cli_find(opts, traffic_opts[i].name)->value)
