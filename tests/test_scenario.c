@@ -918,3 +918,40 @@ Test(scenario, a_sensitivity_path_names_a_model_whose_id_holds_dots)
     isim_scenario_result_free(r);
     isim_scenario_free(s);
 }
+
+/* A scenario's SLOs at a percentile under its request rate: the plan simulates, and the
+ * report says so where it shows the latencies (the summary, its table's heading, the terms'
+ * figure is the decode pass's). */
+Test(scenario, slos_at_a_percentile_are_labelled_as_simulated_in_the_report)
+{
+    char *yaml = tu_write("p99.yaml", "name: \"p99\"\n"
+                                      "models: [llama-3.1-8b]\n"
+                                      "hardware: [h100-sxm]\n"
+                                      "workload:\n"
+                                      "  input_tokens: 512\n"
+                                      "  output_tokens: 64\n"
+                                      "  request_rate_per_s: 20\n"
+                                      "slo:\n"
+                                      "  ttft_ms: 500\n"
+                                      "  tpot_ms: 30\n"
+                                      "  percentile: 99\n"
+                                      "search:\n"
+                                      "  max_devices: 2\n");
+    char args[2400], dir[1200], *out = NULL, *err = NULL;
+    snprintf(dir, sizeof dir, "%s/p99-report-%d", ISIM_TEST_OUT_DIR, (int)getpid());
+    snprintf(args, sizeof args, "report %s -o %s", yaml, dir);
+    cr_assert_eq(tu_run(args, &out, &err), 0, "%s", err);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = tu_read(path, NULL);
+    cr_assert(md);
+    cr_expect(strstr(md, "p99 TTFT ms |"), "table heading");
+    cr_expect(strstr(md, "p99 time per output token"), "summary");
+    cr_expect(strstr(md, "TTFT and TPOT are the 99th percentile of requests simulated"), "note");
+    free(md);
+    free(out);
+    free(err);
+    tu_discard(yaml);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    cr_expect_eq(system(args), 0);
+}
