@@ -90,7 +90,10 @@ int cmd_plan(int argc, char **argv)
          NULL},
         {"no-pp", false, "paper: without the code's pipeline-parallel candidates", NULL},
         {"grid", true, "paper: points per side of the devices x batch grid (default 400)", NULL},
-        {"threads", true, "paper: threads for the grid (default: one per CPU)", NULL},
+        {"threads", true,
+         "threads for the paper grid and for the simulations of --slo-percentile (default: one "
+         "per CPU)",
+         NULL},
         {"json", false, "print JSON", NULL},
         {"csv", false, "print CSV: every hardware's frontier", NULL},
         {"no-elapsed", false, "leave elapsed_ms out of the JSON (byte-identical runs)", NULL},

@@ -96,7 +96,7 @@ typedef struct isim_plan_request {
                                      weights / HBM */
     bool details;                 /* fill terms, TTFT and memory of the frontier points (true) */
     bool exhaustive;              /* deploy: no pruning (every batch of every layout); for tests */
-    int threads;                  /* paper grid: 0 = one per CPU */
+    int threads; /* paper grid, and slo_percentile's simulations: 0 = one per CPU */
 } isim_plan_request;
 
 void isim_plan_request_init(isim_plan_request *r);

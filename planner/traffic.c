@@ -8,7 +8,9 @@
 #include "sim/serve.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* The replicas tried for a configuration: enough that each runs at these shares of the
  * capacity the closed form gives it (never fewer than that capacity needs), the first that
@@ -180,10 +182,72 @@ static isim_status frontier_marks(const isim_plan_request *r, const isim__points
     return st;
 }
 
+/* The points to simulate in one round, shared by the threads that take them in turn. */
+typedef struct {
+    const isim_plan_request *r;
+    isim_plan_point *v;
+    const size_t *idx;
+    size_t n, next;
+    bool *keep;
+    isim_status *st;
+    isim_error *errs;
+    pthread_mutex_t lock;
+} round_work;
+
+static void *round_worker(void *arg)
+{
+    round_work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        size_t k = w->next++;
+        pthread_mutex_unlock(&w->lock);
+        if (k >= w->n)
+            return NULL;
+        w->st[k] = simulate(w->r, &w->v[w->idx[k]], &w->keep[k], &w->errs[k]);
+    }
+}
+
+/* Simulates v[idx[k]] for k < n on the request's threads (each point alone: the result does
+ * not depend on the order); keep[k] says whether each meets the SLOs. The first failure in
+ * order is returned. */
+static isim_status simulate_round(const isim_plan_request *r, isim_plan_point *v, const size_t *idx,
+                                  size_t n, bool *keep, isim_error *err)
+{
+    isim_status *st = calloc(n ? n : 1, sizeof *st);
+    isim_error *errs = calloc(n ? n : 1, sizeof *errs);
+    if (!st || !errs) {
+        free(st);
+        free(errs);
+        return isim__plan_fail(err, "out of memory");
+    }
+    round_work w = {.r = r, .v = v, .idx = idx, .n = n, .keep = keep, .st = st, .errs = errs};
+    pthread_mutex_init(&w.lock, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = r->threads > 0 ? r->threads : (int)(cpus > 0 ? cpus : 1);
+    pthread_t tid[64];
+    int started = 0;
+    for (int i = 0; i < nt && i < 64 && (size_t)i < n; i++)
+        if (pthread_create(&tid[started], NULL, round_worker, &w) == 0)
+            started++;
+    if (started == 0)
+        round_worker(&w);
+    for (int i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&w.lock);
+    isim_status first = ISIM_OK;
+    for (size_t k = 0; k < n && !first; k++)
+        if ((first = st[k]))
+            *err = errs[k];
+    free(st);
+    free(errs);
+    return first;
+}
+
 isim_status isim__plan_traffic(const isim_plan_request *r, isim__points *ok, isim_plan *plan,
                                isim_error *err)
 {
-    bool *on = NULL;
+    bool *on = NULL, *keep = NULL;
+    size_t *idx = NULL;
     isim_status st = ISIM_OK;
     /* until simulated, a point's speed is the closed form's under load: the frontier then
      * moves little once its points are simulated */
@@ -192,22 +256,35 @@ isim_status isim__plan_traffic(const isim_plan_request *r, isim__points *ok, isi
         ok->v[i].tokens_per_s_per_user = 1 / ok->v[i].tpot_loaded_s;
     }
     for (bool again = true; again && !st;) {
-        again = false;
         free(on);
-        on = calloc(ok->n ? ok->n : 1, sizeof *on);
-        if (!on)
-            return isim__plan_fail(err, "out of memory");
+        free(keep);
+        free(idx);
+        size_t cap = ok->n ? ok->n : 1;
+        on = calloc(cap, sizeof *on);
+        keep = calloc(cap, sizeof *keep);
+        idx = malloc(cap * sizeof *idx);
+        if (!on || !keep || !idx) {
+            st = isim__plan_fail(err, "out of memory");
+            break;
+        }
         if ((st = frontier_marks(r, ok, on, err)))
             break;
-        size_t kept = 0;
-        for (size_t i = 0; i < ok->n && !st; i++) {
-            bool keep = true;
-            if (on[i] && !ok->v[i].simulated) {
-                st = simulate(r, &ok->v[i], &keep, err);
-                plan->simulated++;
-                again = true; /* the frontier moves with the simulated figures */
-            }
-            if (keep)
+        size_t n = 0;
+        for (size_t i = 0; i < ok->n; i++)
+            if (on[i] && !ok->v[i].simulated)
+                idx[n++] = i;
+        /* the frontier moves with the simulated figures: found again until it holds none
+         * unsimulated */
+        again = n > 0;
+        if ((st = simulate_round(r, ok->v, idx, n, keep, err)))
+            break;
+        plan->simulated += n;
+        size_t kept = 0, k = 0;
+        for (size_t i = 0; i < ok->n; i++) {
+            bool stays = true;
+            if (k < n && idx[k] == i)
+                stays = keep[k++];
+            if (stays)
                 ok->v[kept++] = ok->v[i];
             else
                 plan->rejected_by_simulation++;
@@ -222,5 +299,7 @@ isim_status isim__plan_traffic(const isim_plan_request *r, isim__points *ok, isi
     if (!st)
         ok->n = kept;
     free(on);
+    free(keep);
+    free(idx);
     return st;
 }
