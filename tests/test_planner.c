@@ -802,6 +802,7 @@ Test(planner, slos_at_a_percentile_come_from_the_simulation_of_each_point)
     r.tpot_slo_s = 0.03;
     r.slo_percentile = 90;
     r.sim_requests = 300;
+    r.threads = 2;
     isim_error e = {0};
     isim_plan *p = deploy_plan(&r, &e);
     cr_assert_gt(p->n_frontier, 0u);
@@ -850,6 +851,18 @@ Test(planner, slos_at_a_percentile_come_from_the_simulation_of_each_point)
         isim_serve_result_free(sr);
         isim_step_ctx_free(c);
     }
+    /* the same answer on one thread as on two */
+    r.threads = 1;
+    isim_plan *one = deploy_plan(&r, &e);
+    r.threads = 2;
+    cr_assert_eq(one->n_frontier, p->n_frontier);
+    for (size_t i = 0; i < p->n_frontier; i++) {
+        cr_expect(isim_plan_point_same(&one->frontier[i], &p->frontier[i]));
+        cr_expect_eq(one->frontier[i].ttft_s, p->frontier[i].ttft_s);
+        cr_expect_eq(one->frontier[i].cost_usd_per_mtok_output,
+                     p->frontier[i].cost_usd_per_mtok_output);
+    }
+    isim_plan_free(one);
     isim_plan_free(p);
     /* refused: no traffic, the paper fidelity, a percentile out of range */
     isim_plan *none = NULL;
