@@ -8,9 +8,7 @@
 #include "sim/serve.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 /* The replicas tried for a configuration: enough that each runs at these shares of the
  * capacity the closed form gives it (never fewer than that capacity needs), the first that
@@ -182,29 +180,20 @@ static isim_status frontier_marks(const isim_plan_request *r, const isim__points
     return st;
 }
 
-/* The points to simulate in one round, shared by the threads that take them in turn. */
+/* The points to simulate in one round (isim_parallel_for over them). */
 typedef struct {
     const isim_plan_request *r;
     isim_plan_point *v;
     const size_t *idx;
-    size_t n, next;
     bool *keep;
     isim_status *st;
     isim_error *errs;
-    pthread_mutex_t lock;
 } round_work;
 
-static void *round_worker(void *arg)
+static void simulate_one(void *ctx, size_t k)
 {
-    round_work *w = arg;
-    for (;;) {
-        pthread_mutex_lock(&w->lock);
-        size_t k = w->next++;
-        pthread_mutex_unlock(&w->lock);
-        if (k >= w->n)
-            return NULL;
-        w->st[k] = simulate(w->r, &w->v[w->idx[k]], &w->keep[k], &w->errs[k]);
-    }
+    round_work *w = ctx;
+    w->st[k] = simulate(w->r, &w->v[w->idx[k]], &w->keep[k], &w->errs[k]);
 }
 
 /* Simulates v[idx[k]] for k < n on the request's threads (each point alone: the result does
@@ -220,20 +209,8 @@ static isim_status simulate_round(const isim_plan_request *r, isim_plan_point *v
         free(errs);
         return isim__plan_fail(err, "out of memory");
     }
-    round_work w = {.r = r, .v = v, .idx = idx, .n = n, .keep = keep, .st = st, .errs = errs};
-    pthread_mutex_init(&w.lock, NULL);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = r->threads > 0 ? r->threads : (int)(cpus > 0 ? cpus : 1);
-    pthread_t tid[64];
-    int started = 0;
-    for (int i = 0; i < nt && i < 64 && (size_t)i < n; i++)
-        if (pthread_create(&tid[started], NULL, round_worker, &w) == 0)
-            started++;
-    if (started == 0)
-        round_worker(&w);
-    for (int i = 0; i < started; i++)
-        pthread_join(tid[i], NULL);
-    pthread_mutex_destroy(&w.lock);
+    round_work w = {.r = r, .v = v, .idx = idx, .keep = keep, .st = st, .errs = errs};
+    isim_parallel_for(n, r->threads, simulate_one, &w);
     isim_status first = ISIM_OK;
     for (size_t k = 0; k < n && !first; k++)
         if ((first = st[k]))

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -824,30 +823,17 @@ bool isim_ds_simulate(const isim_dataset *d, const isim_ds_row *r, const isim_hw
     return true;
 }
 
-typedef struct {
-    isim_dataset *d;
-    size_t next;
-    pthread_mutex_t lock;
-} sim_queue;
-
-static void *sim_worker(void *arg)
+/* Row i simulated with its fit (isim_parallel_for). */
+static void simulate_row(void *ctx, size_t i)
 {
-    sim_queue *q = arg;
-    for (;;) {
-        pthread_mutex_lock(&q->lock);
-        size_t i = q->next++;
-        pthread_mutex_unlock(&q->lock);
-        if (i >= q->d->n_rows)
-            return NULL;
-        isim_ds_row *r = &q->d->rows[i];
+    isim_dataset *d = ctx;
+    isim_ds_row *r = &d->rows[i];
+    r->sim_ttft_s = r->sim_tpot_s = NAN;
+    char why[160];
+    if (r->skip[0] || r->fit < 0 ||
+        !isim_ds_simulate(d, r, &d->fits[r->fit].p, &r->sim_ttft_s, &r->sim_tpot_s, why,
+                          sizeof why))
         r->sim_ttft_s = r->sim_tpot_s = NAN;
-        if (r->skip[0] || r->fit < 0)
-            continue;
-        char why[160];
-        if (!isim_ds_simulate(q->d, r, &q->d->fits[r->fit].p, &r->sim_ttft_s, &r->sim_tpot_s, why,
-                              sizeof why))
-            r->sim_ttft_s = r->sim_tpot_s = NAN;
-    }
 }
 
 /* The API server's time per prompt token (HTTP, tokenizer), fitted through the simulation
@@ -870,20 +856,7 @@ static double api_per_token(const isim_dataset *d, int fit, double *scratch)
 
 isim_status isim_dataset_simulate(isim_dataset *d, int threads, isim_error *err)
 {
-    sim_queue q = {.d = d};
-    pthread_mutex_init(&q.lock, NULL);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = threads > 0 ? threads : (int)(cpus > 0 ? cpus : 1);
-    pthread_t tid[64];
-    int started = 0;
-    for (int i = 0; i < nt && i < 64; i++)
-        if (pthread_create(&tid[started], NULL, sim_worker, &q) == 0)
-            started++;
-    if (started == 0)
-        sim_worker(&q);
-    for (int i = 0; i < started; i++)
-        pthread_join(tid[i], NULL);
-    pthread_mutex_destroy(&q.lock);
+    isim_parallel_for(d->n_rows, threads, simulate_row, d);
     double *scratch = malloc((d->n_rows ? d->n_rows : 1) * sizeof *scratch);
     if (!scratch)
         return ds_fail(err, ISIM_ENOMEM, "", 0, 0, "out of memory");
@@ -1315,24 +1288,10 @@ static void run_fit_task(fit_task *t)
     free(r);
 }
 
-typedef struct {
-    fit_task *tasks;
-    size_t n;
-    size_t next;
-    pthread_mutex_t lock;
-} task_queue;
-
-static void *fit_worker(void *arg)
+/* Fit task i of the array ctx (isim_parallel_for). */
+static void fit_one(void *ctx, size_t i)
 {
-    task_queue *q = arg;
-    for (;;) {
-        pthread_mutex_lock(&q->lock);
-        size_t i = q->next++;
-        pthread_mutex_unlock(&q->lock);
-        if (i >= q->n)
-            return NULL;
-        run_fit_task(&q->tasks[i]);
-    }
+    run_fit_task(&((fit_task *)ctx)[i]);
 }
 
 /* The fit that predicts row r: its engine's own, else its hardware's over every engine. */
@@ -1431,24 +1390,8 @@ isim_status isim_dataset_fit(isim_dataset *d, int threads, isim_error *err)
             t->n = n;
         }
     }
-    if (!st) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        int nt = threads > 0 ? threads : (int)(cpus > 0 ? cpus : 1);
-        if ((size_t)nt > n_tasks)
-            nt = (int)(n_tasks ? n_tasks : 1);
-        task_queue q = {.tasks = tasks, .n = n_tasks};
-        pthread_mutex_init(&q.lock, NULL);
-        pthread_t tid[64];
-        int started = 0;
-        for (int i = 0; i < nt && i < 64; i++)
-            if (pthread_create(&tid[started], NULL, fit_worker, &q) == 0)
-                started++;
-        if (started == 0)
-            fit_worker(&q);
-        for (int i = 0; i < started; i++)
-            pthread_join(tid[i], NULL);
-        pthread_mutex_destroy(&q.lock);
-    }
+    if (!st)
+        isim_parallel_for(n_tasks, threads, fit_one, tasks);
     /* the better KV precision of each fit */
     for (size_t i = 0; i + 1 < n_tasks && !st; i += 2) {
         fit_task *a = &tasks[i], *b = &tasks[i + 1];

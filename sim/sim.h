@@ -543,6 +543,10 @@ double isim_step_chunk_tokens(const isim_step_ctx *x);
 /* The pass's time in seconds, engine overhead included; its terms when terms is not NULL. */
 double isim_step_time(const isim_step_ctx *x, const isim_step_mix *mix, isim_terms *terms);
 
+/* fn(ctx, i) for every i < n, on `threads` threads (0: one per CPU, at most 64), each i
+ * once, in no set order: for work whose items do not depend on each other. */
+void isim_parallel_for(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx);
+
 /* ---- the paper fidelity's inner loop, for search ----------------------------------- */
 
 /* Constants of one (model, hardware, precision) triple precomputed for fast evaluation. */
