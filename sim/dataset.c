@@ -766,10 +766,8 @@ bool isim_ds_predict(const isim_dataset *d, const isim_ds_row *r, const isim_hw_
  * concurrency), at most ISIM_DS_SIM_REQUESTS. */
 static int64_t sim_requests(int64_t clients)
 {
-    int64_t n = 10 * clients;
-    return n < ISIM_DS_SIM_REQUESTS
-               ? n
-               : (clients > ISIM_DS_SIM_REQUESTS ? clients : ISIM_DS_SIM_REQUESTS);
+    int64_t most = clients > ISIM_DS_SIM_REQUESTS ? clients : ISIM_DS_SIM_REQUESTS;
+    return 10 * clients < most ? 10 * clients : most;
 }
 
 bool isim_ds_simulate(const isim_dataset *d, const isim_ds_row *r, const isim_hw_fit *p,
